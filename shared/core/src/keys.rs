@@ -1,0 +1,27 @@
+//! DynamoDB keys of every item, in one place (DESIGN section 3).
+
+use crate::{Network, PostId};
+
+pub const POST_SK: &str = "POST";
+
+pub fn post_pk(post_id: &PostId) -> String {
+    format!("POST#{post_id}")
+}
+
+pub fn delivery_sk(network: Network, account_id: &str) -> String {
+    format!("DELIVERY#{network}#{account_id}")
+}
+
+pub const DELIVERY_SK_PREFIX: &str = "DELIVERY#";
+
+pub fn user_pk(user_id: &str) -> String {
+    format!("USER#{user_id}")
+}
+
+pub fn account_sk(network: Network, account_id: &str) -> String {
+    format!("ACCOUNT#{network}#{account_id}")
+}
+
+pub fn account_sk_prefix(network: Network) -> String {
+    format!("ACCOUNT#{network}#")
+}

@@ -1,0 +1,12 @@
+//! Crosspost's domain: what a post, a delivery and a linked account are, the delivery
+//! states, the queue message, and the table keys. Pure: no AWS SDK, no HTTP, no clock
+//! or randomness it was not handed.
+
+pub mod delivery;
+pub mod keys;
+pub mod network;
+pub mod post;
+
+pub use delivery::{DeliveryMessage, DeliveryOp, DeliveryStatus};
+pub use network::{Network, UnknownNetwork};
+pub use post::{IncomingPost, IncomingTarget, PostId, PostInputError};
