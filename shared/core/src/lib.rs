@@ -2,11 +2,17 @@
 //! states, the queue message, and the table keys. Pure: no AWS SDK, no HTTP, no clock
 //! or randomness it was not handed.
 
+pub mod account;
 pub mod delivery;
 pub mod keys;
 pub mod network;
 pub mod post;
+pub mod publish;
+pub mod secret;
 
+pub use account::{AccountStatus, LinkedAccount};
 pub use delivery::{DeliveryMessage, DeliveryOp, DeliveryStatus};
 pub use network::{Network, UnknownNetwork};
 pub use post::{IncomingPost, IncomingTarget, PostId, PostInputError};
+pub use publish::{PublishError, Publisher, RemotePost};
+pub use secret::Secret;

@@ -1,1 +1,53 @@
-//! placeholder
+//! Clients of the networks Crosspost publishes to, one module per network, each turning
+//! every answer into either a remote post or a [`PublishError`] that says what the
+//! caller must do next.
+
+pub mod facebook;
+pub mod x;
+
+
+pub use crosspost_core::{PublishError, RemotePost};
+
+/// Transport failures: before the request left, nothing can have been published;
+/// after, the network may have acted on it.
+fn from_transport(err: &reqwest::Error) -> PublishError {
+    // The URL is cut out of the text: Facebook URLs can carry `access_token`.
+    let detail = err.without_url_ref();
+    if err.is_connect() || err.is_builder() {
+        PublishError::Retryable {
+            after: None,
+            detail,
+        }
+    } else {
+        PublishError::Uncertain { detail }
+    }
+}
+
+trait WithoutUrl {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    /// The error's text without the URL: Facebook URLs can carry `access_token`.
+    fn without_url_ref(&self) -> String {
+        let mut text = self.to_string();
+        if let Some(url) = self.url() {
+            text = text.replace(url.as_str(), "<url>");
+        }
+        text
+    }
+}
+
+/// The first `max` characters of a response body, for error messages.
+fn excerpt(body: &str, max: usize) -> String {
+    body.chars().take(max).collect()
+}
+
+/// The one HTTP client a function builds at start-up: rustls, bounded timeouts.
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(20))
+        .user_agent(concat!("crosspost/", env!("CARGO_PKG_VERSION")))
+        .build()
+}

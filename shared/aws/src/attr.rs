@@ -1,0 +1,93 @@
+//! Reading and writing DynamoDB attribute maps without repeating the match on each field.
+
+use crate::StoreError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// Typed reads from one item, naming the item in every error.
+pub struct Reader<'a> {
+    item: &'a Item,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(item: &'a Item) -> Self {
+        Reader { item }
+    }
+
+    fn key(&self) -> String {
+        let part = |k: &str| {
+            self.item
+                .get(k)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        format!("{}/{}", part("pk"), part("sk"))
+    }
+
+    pub fn corrupt(&self, detail: impl Into<String>) -> StoreError {
+        StoreError::Corrupt {
+            key: self.key(),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn opt_str(&self, name: &str) -> Result<Option<String>, StoreError> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(AttributeValue::S(v)) => Ok(Some(v.clone())),
+            Some(_) => Err(self.corrupt(format!("`{name}` is not a string"))),
+        }
+    }
+
+    pub fn str(&self, name: &str) -> Result<String, StoreError> {
+        self.opt_str(name)?
+            .ok_or_else(|| self.corrupt(format!("`{name}` is missing")))
+    }
+
+    pub fn opt_num<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(AttributeValue::N(v)) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| self.corrupt(format!("`{name}` is not a number of the right kind"))),
+            Some(_) => Err(self.corrupt(format!("`{name}` is not a number"))),
+        }
+    }
+
+    pub fn parsed<T>(&self, name: &str) -> Result<T, StoreError>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        self.str(name)?
+            .parse()
+            .map_err(|e: T::Err| self.corrupt(format!("`{name}`: {e}")))
+    }
+
+    pub fn list(&self, name: &str) -> Result<Vec<Item>, StoreError> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(Vec::new()),
+            Some(AttributeValue::L(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_m()
+                        .cloned()
+                        .map_err(|_| self.corrupt(format!("`{name}` holds a non-map")))
+                })
+                .collect(),
+            Some(_) => Err(self.corrupt(format!("`{name}` is not a list"))),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The per-network delivery queues.
+
+use crate::StoreError;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::Client;
+use crosspost_core::{DeliveryMessage, Network};
+use std::collections::BTreeMap;
+
+/// SendMessageBatch takes at most ten entries.
+const BATCH_LIMIT: usize = 10;
+/// Entries that fail are sent again this many times before the call gives up.
+const ENTRY_RETRIES: usize = 3;
+
+#[derive(Clone, Debug)]
+pub struct DeliveryQueues {
+    client: Client,
+    urls: BTreeMap<Network, String>,
+}
+
+impl DeliveryQueues {
+    pub fn new(client: Client, urls: BTreeMap<Network, String>) -> Self {
+        DeliveryQueues { client, urls }
+    }
+
+    /// Sends each message to its network's queue, in batches, sending failed entries
+    /// again; an error means some message is not on its queue.
+    pub async fn enqueue(&self, messages: &[DeliveryMessage]) -> Result<(), StoreError> {
+        let mut by_network: BTreeMap<Network, Vec<&DeliveryMessage>> = BTreeMap::new();
+        for m in messages {
+            by_network.entry(m.network).or_default().push(m);
+        }
+        for (network, msgs) in by_network {
+            let url = self.urls.get(&network).ok_or_else(|| StoreError::Backend {
+                service: "sqs",
+                detail: format!("no queue is configured for network {network}"),
+            })?;
+            for chunk in msgs.chunks(BATCH_LIMIT) {
+                self.send_batch(url, chunk).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_batch(&self, url: &str, msgs: &[&DeliveryMessage]) -> Result<(), StoreError> {
+        let mut pending: Vec<(String, String)> = msgs
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                serde_json::to_string(m)
+                    .map(|body| (i.to_string(), body))
+                    .map_err(|e| StoreError::Backend {
+                        service: "sqs",
+                        detail: format!("message not serialisable: {e}"),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let mut last_failure = String::new();
+        for _ in 0..=ENTRY_RETRIES {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let entries = pending
+                .iter()
+                .map(|(id, body)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(id)
+                        .message_body(body)
+                        .build()
+                        .map_err(|e| StoreError::Backend {
+                            service: "sqs",
+                            detail: e.to_string(),
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| StoreError::backend("sqs", e.into_service_error()))?;
+            let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
+            if let Some(f) = out.failed().first() {
+                last_failure = format!("{}: {}", f.code(), f.message().unwrap_or(""));
+                tracing::warn!(failed = failed.len(), error = %last_failure, "some queue entries failed; sending them again");
+            }
+            pending.retain(|(id, _)| failed.contains(&id.as_str()));
+        }
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Backend {
+                service: "sqs",
+                detail: format!(
+                    "{} message(s) could not be queued: {last_failure}",
+                    pending.len()
+                ),
+            })
+        }
+    }
+}

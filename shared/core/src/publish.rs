@@ -1,0 +1,62 @@
+//! The port every network implements, and the classification of its failures.
+
+use crate::LinkedAccount;
+use std::future::Future;
+use std::time::Duration;
+
+/// A post the network confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemotePost {
+    pub id: String,
+    pub url: String,
+}
+
+/// A failed call, classified by what the caller must do (DESIGN section 4).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// Nothing was published; trying again may work.
+    #[error("temporary failure: {detail}")]
+    Retryable {
+        after: Option<Duration>,
+        detail: String,
+    },
+    /// The network asked us to wait until `until_unix` (seconds).
+    #[error("rate limited: {detail}")]
+    RateLimited {
+        until_unix: Option<i64>,
+        detail: String,
+    },
+    /// The token no longer works; the person must link the account again.
+    #[error("authorization revoked: {detail}")]
+    AuthRevoked { detail: String },
+    /// The network refused this content for good.
+    #[error("rejected: {reason}")]
+    Permanent { reason: String },
+    /// The request was sent but no answer came: the post may exist.
+    #[error("outcome unknown: {detail}")]
+    Uncertain { detail: String },
+}
+
+impl PublishError {
+    /// A short name of the class, stored as the delivery's `last_error.kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PublishError::Retryable { .. } => "retryable",
+            PublishError::RateLimited { .. } => "rate_limited",
+            PublishError::AuthRevoked { .. } => "auth_revoked",
+            PublishError::Permanent { .. } => "permanent",
+            PublishError::Uncertain { .. } => "uncertain",
+        }
+    }
+}
+
+/// One network, as the delivery worker sees it.
+pub trait Publisher: Send + Sync {
+    /// Publishes one part of a post, as a reply to `reply_to` for the parts of a thread.
+    fn publish_part(
+        &self,
+        account: &LinkedAccount,
+        text: &str,
+        reply_to: Option<&str>,
+    ) -> impl Future<Output = Result<RemotePost, PublishError>> + Send;
+}

@@ -1,0 +1,67 @@
+//! Reading a function's configuration from its environment once, at start-up.
+
+/// A variable that is missing or malformed; start-up stops with its name.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// The process environment, read through one seam so tests can hand in their own.
+pub struct Env<F: Fn(&str) -> Option<String>> {
+    lookup: F,
+}
+
+impl Env<fn(&str) -> Option<String>> {
+    pub fn process() -> Self {
+        Env {
+            lookup: |name| std::env::var(name).ok(),
+        }
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    pub fn from_fn(lookup: F) -> Self {
+        Env { lookup }
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        match (self.lookup)(name) {
+            Some(v) if !v.trim().is_empty() => Ok(v),
+            _ => Err(ConfigError::Missing(name)),
+        }
+    }
+
+    /// A base URL: http or https, without a trailing slash.
+    pub fn base_url(&self, name: &'static str) -> Result<String, ConfigError> {
+        let v = self.required(name)?;
+        if !(v.starts_with("https://") || v.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                name,
+                reason: "must start with https:// or http://".into(),
+            });
+        }
+        Ok(v.trim_end_matches('/').to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_and_bad_variables_are_named() {
+        let env = Env::from_fn(|n| match n {
+            "GOOD" => Some("https://api.x.com/".into()),
+            "BAD" => Some("api.x.com".into()),
+            "EMPTY" => Some(" ".into()),
+            _ => None,
+        });
+        assert_eq!(env.base_url("GOOD").unwrap(), "https://api.x.com");
+        assert!(env.base_url("BAD").unwrap_err().to_string().contains("BAD"));
+        assert!(env.required("EMPTY").unwrap_err().to_string().contains("EMPTY"));
+        assert!(env.required("NOPE").unwrap_err().to_string().contains("NOPE"));
+    }
+}
