@@ -1,1 +1,23 @@
-//! placeholder
+//! In-process fake X (API v2) and Facebook Graph API (Pages) servers for end-to-end
+//! tests and the local demo.
+//!
+//! Each fake binds `127.0.0.1:0`, records every request it receives (with the status it
+//! answered) and checks requests as strictly as the real API: a fake that accepts what
+//! the real API rejects would make the tests lie.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let x = crosspost_fakes::FakeX::start().await?;
+//! x.add_account("1001", "token-1001");
+//! // point the X client at x.base_url() ...
+//! assert!(x.tweets().is_empty());
+//! # Ok(()) }
+//! ```
+
+mod facebook;
+mod server;
+mod x;
+
+pub use facebook::{FakeFacebook, PagePost};
+pub use server::RecordedRequest;
+pub use x::{FakeX, Tweet};

@@ -1,0 +1,573 @@
+//! Fake Facebook Graph API for Pages: feed posts, deleting them, listing published posts.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use crate::server::{
+    graph_time, is_digits, lock, now_ms, parse_form, parse_rfc3339_ms, trace_id, Api, Incoming,
+    RecordedRequest, Recorder, Reply, Server,
+};
+
+/// Longest `message` the Graph API accepts on a feed post (characters).
+const MAX_MESSAGE_CHARS: usize = 63_206;
+/// First post number handed out (the part after `<page_id>_`).
+const FIRST_POST_NUMBER: u64 = 122_100_000_000_000_001;
+
+/// A post stored by the fake Facebook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PagePost {
+    /// `<page_id>_<n>`
+    pub id: String,
+    pub page_id: String,
+    pub message: Option<String>,
+    pub link: Option<String>,
+    pub created_at_ms: u64,
+    /// False for posts made with `published=false` (drafts and scheduled posts).
+    pub published: bool,
+    /// Unix seconds, for scheduled posts.
+    pub scheduled_publish_time: Option<i64>,
+    /// `media_fbid`s from `attached_media`.
+    pub attached_media: Vec<String>,
+}
+
+/// Handle to a running fake Graph API. Clones share the server; it stops when the
+/// last clone is dropped or on [`FakeFacebook::shutdown`].
+#[derive(Clone)]
+pub struct FakeFacebook {
+    api: Arc<GraphApi>,
+    server: Arc<Server>,
+}
+
+impl FakeFacebook {
+    /// `graph_version` is the only version prefix accepted, e.g. `v26.0`.
+    pub async fn start(graph_version: &str) -> std::io::Result<FakeFacebook> {
+        let api = Arc::new(GraphApi {
+            version: graph_version.to_owned(),
+            state: Mutex::default(),
+            recorder: Recorder::default(),
+        });
+        let server = Arc::new(Server::start(api.clone()).await?);
+        Ok(FakeFacebook { api, server })
+    }
+
+    /// `http://127.0.0.1:PORT`, to be used where the real API has `https://graph.facebook.com`.
+    pub fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    /// Creates a Page (if new) and accepts `page_token` as a Page access token for it.
+    pub fn add_page(&self, page_id: &str, page_token: &str) {
+        let mut state = lock(&self.api.state);
+        state
+            .tokens
+            .insert(page_token.to_owned(), page_id.to_owned());
+        if !state.pages.iter().any(|p| p == page_id) {
+            state.pages.push(page_id.to_owned());
+        }
+    }
+
+    /// Stores a published post as if it had been made at `created_at_ms`. Returns its id.
+    pub fn seed_post(&self, page_id: &str, message: &str, created_at_ms: u64) -> String {
+        let mut state = lock(&self.api.state);
+        state.insert(PagePost {
+            id: String::new(),
+            page_id: page_id.to_owned(),
+            message: Some(message.to_owned()),
+            link: None,
+            created_at_ms,
+            published: true,
+            scheduled_publish_time: None,
+            attached_media: Vec::new(),
+        })
+    }
+
+    /// Every request received so far, rejected ones included.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.api.recorder.all()
+    }
+
+    pub fn clear_requests(&self) {
+        self.api.recorder.clear();
+    }
+
+    /// Live (not deleted) posts in creation order, unpublished ones included.
+    pub fn posts(&self) -> Vec<PagePost> {
+        let state = lock(&self.api.state);
+        state
+            .posts
+            .iter()
+            .filter(|p| !p.deleted)
+            .map(|p| p.post.clone())
+            .collect()
+    }
+
+    /// Stops accepting connections.
+    pub fn shutdown(&self) {
+        self.server.shutdown();
+    }
+}
+
+struct GraphApi {
+    version: String,
+    state: Mutex<GraphState>,
+    recorder: Recorder,
+}
+
+#[derive(Default)]
+struct GraphState {
+    pages: Vec<String>,
+    /// Page access token → page id
+    tokens: HashMap<String, String>,
+    posts: Vec<StoredPost>,
+    next_number: u64,
+}
+
+struct StoredPost {
+    post: PagePost,
+    deleted: bool,
+}
+
+impl GraphState {
+    fn insert(&mut self, mut post: PagePost) -> String {
+        let number = FIRST_POST_NUMBER + self.next_number;
+        self.next_number += 1;
+        post.id = format!("{}_{number}", post.page_id);
+        let id = post.id.clone();
+        self.posts.push(StoredPost {
+            post,
+            deleted: false,
+        });
+        id
+    }
+}
+
+impl Api for GraphApi {
+    fn handle(&self, req: &Incoming) -> Reply {
+        let mut state = lock(&self.state);
+        let segments = req.segments();
+        let (version, rest) = segments.split_first().unwrap_or((&"", &[]));
+        let result = if *version != self.version {
+            Err(graph_error(
+                400,
+                2635,
+                None,
+                &format!(
+                    "(#2635) You are calling a deprecated version of the Graph API. Please update to the latest version: {}.",
+                    self.version
+                ),
+            ))
+        } else {
+            match (req.method.as_str(), rest) {
+                ("POST", [page_id, "feed"]) if !page_id.is_empty() => {
+                    feed_post(&mut state, req, page_id)
+                }
+                ("GET", [page_id, "published_posts"]) if !page_id.is_empty() => {
+                    published_posts(&state, req, page_id)
+                }
+                ("DELETE", [post_id]) if !post_id.is_empty() => {
+                    delete_post(&mut state, req, post_id)
+                }
+                _ => Err(graph_error(
+                    400,
+                    100,
+                    None,
+                    &format!("(#100) Unknown path components: /{}", rest.join("/")),
+                )),
+            }
+        };
+        result.unwrap_or_else(|reply| reply)
+    }
+
+    fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    fn unreadable_body(&self) -> Reply {
+        graph_error(400, 100, None, "(#100) The request body could not be read")
+    }
+}
+
+type Answer = Result<Reply, Reply>;
+
+/// `{"error":{"message","type","code","error_subcode"?,"fbtrace_id"}}`
+fn graph_error(status: u16, code: u32, subcode: Option<u32>, message: &str) -> Reply {
+    let mut error = json!({
+        "message": message,
+        "type": "OAuthException",
+        "code": code,
+        "fbtrace_id": trace_id(),
+    });
+    if let Some(subcode) = subcode {
+        error["error_subcode"] = json!(subcode);
+    }
+    Reply::json(status, json!({ "error": error }))
+}
+
+fn invalid_parameter(message: &str) -> Reply {
+    graph_error(400, 100, None, &format!("(#100) {message}"))
+}
+
+fn no_such_object(verb: &str, id: &str) -> Reply {
+    graph_error(
+        400,
+        100,
+        Some(33),
+        &format!(
+            "Unsupported {verb} request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api"
+        ),
+    )
+}
+
+fn permission_error() -> Reply {
+    graph_error(
+        403,
+        200,
+        None,
+        "(#200) If posting to a page, requires both pages_read_engagement and pages_manage_posts as an admin with sufficient administrative permission",
+    )
+}
+
+/// Parameters from the query string and the body (form or JSON), as Graph accepts all three.
+fn parameters(req: &Incoming) -> Result<Vec<(String, String)>, Reply> {
+    let mut params = req.query_pairs();
+    if req.body.is_empty() {
+        return Ok(params);
+    }
+    if req.content_type_is("application/x-www-form-urlencoded") {
+        params.extend(parse_form(&req.body));
+    } else if req.content_type_is("application/json") {
+        let body: Value = serde_json::from_slice(&req.body)
+            .map_err(|_| invalid_parameter("The request body is not valid JSON"))?;
+        let Value::Object(body) = body else {
+            return Err(invalid_parameter("The JSON body must be an object"));
+        };
+        for (name, value) in body {
+            let value = match value {
+                Value::String(s) => s,
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            params.push((name, value));
+        }
+    }
+    // Other bodies (multipart included) are not parsed by the fake yet.
+    Ok(params)
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Rejects parameter names outside `allowed` (a trailing `[` in an entry allows `name[...]`).
+fn check_names(params: &[(String, String)], allowed: &[&str]) -> Result<(), Reply> {
+    for (name, _) in params {
+        let known = allowed.iter().any(|a| match a.strip_suffix('[') {
+            Some(prefix) => {
+                name == prefix
+                    || (name.starts_with(a) && name.ends_with(']') && name.len() > a.len() + 1)
+            }
+            None => name == a,
+        });
+        if !known {
+            return Err(invalid_parameter(&format!(
+                "Param {name} is not a valid parameter for this request"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The Page whose token the request carries, from `Authorization: Bearer|OAuth` or `access_token`.
+fn authenticate(
+    state: &GraphState,
+    req: &Incoming,
+    params: &[(String, String)],
+) -> Result<String, Reply> {
+    let token = req
+        .auth_token(&["Bearer", "OAuth"])
+        .or_else(|| param(params, "access_token"));
+    token
+        .and_then(|token| state.tokens.get(token))
+        .cloned()
+        .ok_or_else(|| {
+            graph_error(
+                400,
+                190,
+                None,
+                "Invalid OAuth access token - Cannot parse access token",
+            )
+        })
+}
+
+/// `appsecret_proof`, when present, must look like a hex HMAC-SHA256.
+fn check_appsecret_proof(params: &[(String, String)]) -> Result<(), Reply> {
+    match param(params, "appsecret_proof") {
+        Some(proof) if proof.len() != 64 || !proof.bytes().all(|b| b.is_ascii_hexdigit()) => Err(
+            invalid_parameter("Invalid appsecret_proof provided in the API argument"),
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value {
+        "true" | "1" => Some(true),
+        "false" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Unix seconds or RFC 3339.
+fn parse_time_s(value: &str) -> Option<i64> {
+    if is_digits(value) {
+        value.parse().ok()
+    } else {
+        parse_rfc3339_ms(value).map(|ms| ms.div_euclid(1000))
+    }
+}
+
+/// `POST /{version}/{page_id}/feed`
+fn feed_post(state: &mut GraphState, req: &Incoming, page_id: &str) -> Answer {
+    let params = parameters(req)?;
+    let token_page = authenticate(state, req, &params)?;
+    if !state.pages.iter().any(|p| p == page_id) {
+        return Err(no_such_object("post", page_id));
+    }
+    if token_page != page_id {
+        return Err(permission_error());
+    }
+    check_names(
+        &params,
+        &[
+            "message",
+            "link",
+            "published",
+            "scheduled_publish_time",
+            "attached_media[",
+            "appsecret_proof",
+            "access_token",
+        ],
+    )?;
+    check_appsecret_proof(&params)?;
+
+    let message = param(&params, "message").filter(|m| !m.is_empty());
+    let link = param(&params, "link").filter(|l| !l.is_empty());
+    if let Some(message) = message {
+        if message.chars().count() > MAX_MESSAGE_CHARS {
+            return Err(invalid_parameter(&format!(
+                "The message is too long: at most {MAX_MESSAGE_CHARS} characters are allowed"
+            )));
+        }
+    }
+    if let Some(link) = link {
+        let valid = (link.starts_with("https://") || link.starts_with("http://"))
+            && !link.chars().any(char::is_whitespace);
+        if !valid {
+            return Err(invalid_parameter("The parameter link is not a valid URL"));
+        }
+    }
+    let attached_media = attached_media(&params)?;
+    if message.is_none() && link.is_none() && attached_media.is_empty() {
+        return Err(invalid_parameter(
+            "The parameter message or link is required",
+        ));
+    }
+    let published = match param(&params, "published") {
+        None => true,
+        Some(value) => parse_bool(value)
+            .ok_or_else(|| invalid_parameter("Param published must be a boolean"))?,
+    };
+    let scheduled_publish_time = match param(&params, "scheduled_publish_time") {
+        None => None,
+        Some(value) => {
+            if published {
+                return Err(invalid_parameter(
+                    "Cannot specify a scheduled publish time on a published post",
+                ));
+            }
+            let now_s = i64::try_from(now_ms() / 1000).unwrap_or(i64::MAX);
+            let at = parse_time_s(value)
+                .filter(|at| *at >= now_s + 10 * 60 && *at <= now_s + 30 * 24 * 3600)
+                .ok_or_else(|| {
+                    invalid_parameter("The specified scheduled publish time is invalid.")
+                })?;
+            Some(at)
+        }
+    };
+    // Graph refuses to publish the same status twice in a row on a Page.
+    let latest = state
+        .posts
+        .iter()
+        .rev()
+        .find(|p| !p.deleted && p.post.published && p.post.page_id == page_id);
+    if published && message.is_some() {
+        if let Some(latest) = latest {
+            if latest.post.message.as_deref() == message && latest.post.link.as_deref() == link {
+                return Err(graph_error(
+                    400,
+                    506,
+                    None,
+                    "(#506) Duplicate status message",
+                ));
+            }
+        }
+    }
+    let id = state.insert(PagePost {
+        id: String::new(),
+        page_id: page_id.to_owned(),
+        message: message.map(str::to_owned),
+        link: link.map(str::to_owned),
+        created_at_ms: now_ms(),
+        published,
+        scheduled_publish_time,
+        attached_media,
+    });
+    Ok(Reply::json(200, json!({ "id": id })))
+}
+
+/// `attached_media[i]={"media_fbid":"<id>"}` (form) or `attached_media=[{...}]` (JSON).
+fn attached_media(params: &[(String, String)]) -> Result<Vec<String>, Reply> {
+    let bad =
+        || invalid_parameter("Param attached_media must be a list of {\"media_fbid\": \"<id>\"}");
+    let mut ids = Vec::new();
+    for (name, value) in params {
+        if !name.starts_with("attached_media") {
+            continue;
+        }
+        let value: Value = serde_json::from_str(value).map_err(|_| bad())?;
+        let items = match value {
+            Value::Array(items) if name == "attached_media" => items,
+            item @ Value::Object(_) if name != "attached_media" => vec![item],
+            _ => return Err(bad()),
+        };
+        for item in items {
+            match item.get("media_fbid") {
+                Some(Value::String(id)) if is_digits(id) => ids.push(id.clone()),
+                _ => return Err(bad()),
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// `DELETE /{version}/{post_id}`
+fn delete_post(state: &mut GraphState, req: &Incoming, post_id: &str) -> Answer {
+    let params = parameters(req)?;
+    let token_page = authenticate(state, req, &params)?;
+    check_names(&params, &["appsecret_proof", "access_token"])?;
+    check_appsecret_proof(&params)?;
+    let Some(stored) = state
+        .posts
+        .iter_mut()
+        .find(|p| !p.deleted && p.post.id == post_id)
+    else {
+        return Err(no_such_object("delete", post_id));
+    };
+    if stored.post.page_id != token_page {
+        return Err(graph_error(403, 200, None, "(#200) Permissions error"));
+    }
+    stored.deleted = true;
+    Ok(Reply::json(200, json!({ "success": true })))
+}
+
+/// `GET /{version}/{page_id}/published_posts`
+fn published_posts(state: &GraphState, req: &Incoming, page_id: &str) -> Answer {
+    let params = req.query_pairs();
+    let token_page = authenticate(state, req, &params)?;
+    if !state.pages.iter().any(|p| p == page_id) {
+        return Err(no_such_object("get", page_id));
+    }
+    if token_page != page_id {
+        return Err(permission_error());
+    }
+    check_names(
+        &params,
+        &[
+            "fields",
+            "since",
+            "until",
+            "limit",
+            "appsecret_proof",
+            "access_token",
+        ],
+    )?;
+    check_appsecret_proof(&params)?;
+
+    const KNOWN_FIELDS: &[&str] = &["id", "message", "created_time", "permalink_url"];
+    let fields: Vec<&str> = match param(&params, "fields") {
+        None => vec!["id", "message", "created_time"],
+        Some(list) => {
+            let fields: Vec<&str> = list.split(',').map(str::trim).collect();
+            if let Some(unknown) = fields.iter().find(|f| !KNOWN_FIELDS.contains(f)) {
+                return Err(invalid_parameter(&format!(
+                    "Tried accessing nonexisting field ({unknown}) on node type (PagePost)"
+                )));
+            }
+            fields
+        }
+    };
+    let time_param = |name: &str| -> Result<Option<i64>, Reply> {
+        param(&params, name)
+            .map(|value| {
+                parse_time_s(value)
+                    .ok_or_else(|| invalid_parameter(&format!("Param {name} must be a time")))
+            })
+            .transpose()
+    };
+    let since = time_param("since")?.unwrap_or(i64::MIN);
+    let until = time_param("until")?.unwrap_or(i64::MAX);
+    let limit = match param(&params, "limit") {
+        None => 25,
+        Some(value) => value
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| invalid_parameter("Param limit must be a number between 1 and 100"))?,
+    };
+
+    let mut posts: Vec<&PagePost> = state
+        .posts
+        .iter()
+        .filter(|p| !p.deleted && p.post.published && p.post.page_id == page_id)
+        .map(|p| &p.post)
+        .filter(|p| {
+            let s = i64::try_from(p.created_at_ms / 1000).unwrap_or(i64::MAX);
+            s >= since && s <= until
+        })
+        .collect();
+    posts.reverse(); // newest first (creation order = id order)
+    posts.sort_by_key(|p| std::cmp::Reverse(p.created_at_ms));
+    posts.truncate(limit);
+
+    let data: Vec<Value> = posts
+        .iter()
+        .map(|post| {
+            let mut item = json!({ "id": post.id });
+            for field in &fields {
+                match *field {
+                    "message" => {
+                        if let Some(message) = &post.message {
+                            item["message"] = json!(message);
+                        }
+                    }
+                    "created_time" => item["created_time"] = json!(graph_time(post.created_at_ms)),
+                    "permalink_url" => {
+                        let number = post.id.rsplit('_').next().unwrap_or_default();
+                        item["permalink_url"] = json!(format!(
+                            "https://www.facebook.com/{}/posts/{number}",
+                            post.page_id
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            item
+        })
+        .collect();
+    Ok(Reply::json(200, json!({ "data": data })))
+}

@@ -1,0 +1,660 @@
+//! Fake X API v2: posting, deleting and listing posts, and `users/me`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Map, Value};
+
+use crate::server::{
+    is_digits, lock, now_ms, parse_rfc3339_ms, x_time, Api, Incoming, RecordedRequest, Recorder,
+    Reply, Server,
+};
+
+/// Longest weighted text X accepts.
+const MAX_WEIGHTED_LENGTH: usize = 280;
+/// X's snowflake epoch (ms since the Unix epoch).
+const SNOWFLAKE_EPOCH_MS: u64 = 1_288_834_974_657;
+const INVALID_REQUEST: &str = "https://api.twitter.com/2/problems/invalid-request";
+const NOT_FOUND: &str = "https://api.twitter.com/2/problems/resource-not-found";
+
+/// A post stored by the fake X.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tweet {
+    pub id: String,
+    pub author_id: String,
+    pub text: String,
+    pub in_reply_to: Option<String>,
+    pub media_ids: Vec<String>,
+    pub created_at_ms: u64,
+}
+
+/// Handle to a running fake X. Clones share the server; it stops when the last
+/// clone is dropped or on [`FakeX::shutdown`].
+#[derive(Clone)]
+pub struct FakeX {
+    api: Arc<XApi>,
+    server: Arc<Server>,
+}
+
+impl FakeX {
+    pub async fn start() -> std::io::Result<FakeX> {
+        let api = Arc::new(XApi::default());
+        let server = Arc::new(Server::start(api.clone()).await?);
+        Ok(FakeX { api, server })
+    }
+
+    /// `http://127.0.0.1:PORT`, to be used where the real API has `https://api.x.com`.
+    pub fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    /// Accepts `access_token` as a bearer token of `user_id` (several tokens per user are fine).
+    /// The profile is `@user_<id>` / `User <id>` until [`FakeX::set_profile`] changes it.
+    pub fn add_account(&self, user_id: &str, access_token: &str) {
+        let mut state = lock(&self.api.state);
+        state
+            .users
+            .entry(user_id.to_owned())
+            .or_insert_with(|| User {
+                username: format!("user_{user_id}"),
+                name: format!("User {user_id}"),
+            });
+        state
+            .tokens
+            .insert(access_token.to_owned(), user_id.to_owned());
+    }
+
+    /// Sets what `GET /2/users/me` answers for a user added with [`FakeX::add_account`].
+    pub fn set_profile(&self, user_id: &str, username: &str, name: &str) {
+        let mut state = lock(&self.api.state);
+        state.users.insert(
+            user_id.to_owned(),
+            User {
+                username: username.to_owned(),
+                name: name.to_owned(),
+            },
+        );
+    }
+
+    /// Stores a post as if `author_id` had made it at `created_at_ms` (e.g. before a
+    /// test starts, or one whose answer got lost). Returns its id.
+    pub fn seed_tweet(&self, author_id: &str, text: &str, created_at_ms: u64) -> String {
+        let mut state = lock(&self.api.state);
+        state.insert(author_id, text, None, Vec::new(), created_at_ms)
+    }
+
+    /// Every request received so far, rejected ones included.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.api.recorder.all()
+    }
+
+    pub fn clear_requests(&self) {
+        self.api.recorder.clear();
+    }
+
+    /// Live (not deleted) posts in creation order.
+    pub fn tweets(&self) -> Vec<Tweet> {
+        let state = lock(&self.api.state);
+        state
+            .tweets
+            .iter()
+            .filter(|t| !t.deleted)
+            .map(|t| t.tweet.clone())
+            .collect()
+    }
+
+    /// Stops accepting connections.
+    pub fn shutdown(&self) {
+        self.server.shutdown();
+    }
+}
+
+#[derive(Default)]
+struct XApi {
+    state: Mutex<XState>,
+    recorder: Recorder,
+}
+
+#[derive(Default)]
+struct XState {
+    users: BTreeMap<String, User>,
+    /// access token → user id
+    tokens: HashMap<String, String>,
+    tweets: Vec<StoredTweet>,
+    last_id: u64,
+}
+
+struct User {
+    username: String,
+    name: String,
+}
+
+struct StoredTweet {
+    tweet: Tweet,
+    deleted: bool,
+}
+
+impl XState {
+    fn live(&self, id: &str) -> Option<&Tweet> {
+        self.tweets
+            .iter()
+            .find(|t| !t.deleted && t.tweet.id == id)
+            .map(|t| &t.tweet)
+    }
+
+    /// Snowflake-like ids: 19 decimal digits in 2026, always increasing.
+    fn next_id(&mut self, at_ms: u64) -> String {
+        let snowflake = at_ms.saturating_sub(SNOWFLAKE_EPOCH_MS) << 22;
+        self.last_id = snowflake.max(self.last_id + 1);
+        self.last_id.to_string()
+    }
+
+    fn insert(
+        &mut self,
+        author_id: &str,
+        text: &str,
+        in_reply_to: Option<String>,
+        media_ids: Vec<String>,
+        created_at_ms: u64,
+    ) -> String {
+        let id = self.next_id(now_ms());
+        self.tweets.push(StoredTweet {
+            tweet: Tweet {
+                id: id.clone(),
+                author_id: author_id.to_owned(),
+                text: text.to_owned(),
+                in_reply_to,
+                media_ids,
+                created_at_ms,
+            },
+            deleted: false,
+        });
+        id
+    }
+}
+
+impl Api for XApi {
+    fn handle(&self, req: &Incoming) -> Reply {
+        let mut state = lock(&self.state);
+        let segments = req.segments();
+        let result = match (req.method.as_str(), segments.as_slice()) {
+            ("POST", ["2", "tweets"]) => create_tweet(&mut state, req),
+            ("DELETE", ["2", "tweets", id]) if !id.is_empty() => delete_tweet(&mut state, req, id),
+            ("GET", ["2", "users", "me"]) => users_me(&state, req),
+            ("GET", ["2", "users", id, "tweets"]) if !id.is_empty() => user_tweets(&state, req, id),
+            _ => Err(route_not_found()),
+        };
+        result.unwrap_or_else(|reply| reply)
+    }
+
+    fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    fn unreadable_body(&self) -> Reply {
+        invalid_request(vec!["The request body could not be read.".to_owned()])
+    }
+}
+
+type Answer = Result<Reply, Reply>;
+
+// ---- error bodies -------------------------------------------------------------
+
+fn unauthorized() -> Reply {
+    Reply::json(
+        401,
+        json!({"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}),
+    )
+}
+
+fn invalid_request(messages: Vec<String>) -> Reply {
+    let errors: Vec<Value> = messages
+        .into_iter()
+        .map(|m| json!({ "message": m }))
+        .collect();
+    Reply::json(
+        400,
+        json!({
+            "errors": errors,
+            "title": "Invalid Request",
+            "detail": "One or more parameters to your request was invalid.",
+            "type": INVALID_REQUEST,
+        }),
+    )
+}
+
+fn forbidden(detail: &str) -> Reply {
+    Reply::json(
+        403,
+        json!({"detail": detail, "type": "about:blank", "title": "Forbidden", "status": 403}),
+    )
+}
+
+fn route_not_found() -> Reply {
+    Reply::json(
+        404,
+        json!({"title": "Not Found", "type": "about:blank", "status": 404, "detail": "Not Found"}),
+    )
+}
+
+fn tweet_not_found(id: &str) -> Reply {
+    Reply::json(
+        404,
+        json!({
+            "title": "Not Found Error",
+            "type": NOT_FOUND,
+            "status": 404,
+            "detail": format!("Could not find tweet with id: [{id}]."),
+            "resource_type": "tweet",
+            "resource_id": id,
+            "parameter": "id",
+        }),
+    )
+}
+
+// ---- helpers ------------------------------------------------------------------
+
+/// The user a bearer token belongs to.
+fn authenticate(state: &XState, req: &Incoming) -> Result<String, Reply> {
+    req.auth_token(&["Bearer"])
+        .and_then(|token| state.tokens.get(token))
+        .cloned()
+        .ok_or_else(unauthorized)
+}
+
+/// Weighted length of a post's text.
+///
+/// A simplified twitter-text v3: code points in U+0000–10FF, U+2000–200D, U+2010–201F
+/// and U+2032–2037 weigh 1, all others 2; no NFC, no URL or emoji rules.
+/// TODO: switch to the core crate's full twitter-text implementation once it exists,
+/// so the fake and the client can never disagree.
+fn weighted_length(text: &str) -> usize {
+    text.chars()
+        .map(|c| match u32::from(c) {
+            0x0000..=0x10FF | 0x2000..=0x200D | 0x2010..=0x201F | 0x2032..=0x2037 => 1,
+            _ => 2,
+        })
+        .sum()
+}
+
+/// Checks query parameter names against those an endpoint knows.
+fn check_query_names(pairs: &[(String, String)], allowed: &[&str]) -> Result<(), Reply> {
+    let unknown: Vec<String> = pairs
+        .iter()
+        .filter(|(name, _)| !allowed.contains(&name.as_str()))
+        .map(|(name, _)| {
+            format!(
+                "The query parameter [{name}] is not one of [{}]",
+                allowed.join(",")
+            )
+        })
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid_request(unknown))
+    }
+}
+
+/// Checks the comma-separated values of a `*.fields`-style parameter.
+fn check_field_list(param: &str, value: &str, allowed: &[&str]) -> Result<Vec<String>, Reply> {
+    let mut fields = Vec::new();
+    for field in value.split(',') {
+        if !allowed.contains(&field) {
+            return Err(invalid_request(vec![format!(
+                "The `{param}` query parameter value [{field}] is not one of [{}]",
+                allowed.join(",")
+            )]));
+        }
+        fields.push(field.to_owned());
+    }
+    Ok(fields)
+}
+
+/// Reads an object member that must itself be an object with only `allowed` keys.
+fn sub_object<'a>(
+    parent: &'a Map<String, Value>,
+    key: &str,
+    allowed: &[&str],
+    errors: &mut Vec<String>,
+) -> Option<&'a Map<String, Value>> {
+    match parent.get(key)? {
+        Value::Object(object) => {
+            for name in object.keys() {
+                if !allowed.contains(&name.as_str()) {
+                    errors.push(format!(
+                        "$.{key}.{name}: is not defined in the schema and the schema does not allow additional properties"
+                    ));
+                }
+            }
+            Some(object)
+        }
+        other => {
+            errors.push(format!("$.{key}: {} found, object expected", kind(other)));
+            None
+        }
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+// ---- endpoints ----------------------------------------------------------------
+
+/// `POST /2/tweets`
+fn create_tweet(state: &mut XState, req: &Incoming) -> Answer {
+    let author = authenticate(state, req)?;
+    if !req.content_type_is("application/json") {
+        return Err(invalid_request(vec![
+            "The request body must be JSON (Content-Type: application/json).".to_owned(),
+        ]));
+    }
+    let body: Value = serde_json::from_slice(&req.body).map_err(|error| {
+        invalid_request(vec![format!("The request body is not valid JSON: {error}")])
+    })?;
+    let Value::Object(body) = body else {
+        return Err(invalid_request(vec![format!(
+            "$: {} found, object expected",
+            kind(&body)
+        )]));
+    };
+
+    let mut errors = Vec::new();
+    for name in body.keys() {
+        if !["text", "reply", "media"].contains(&name.as_str()) {
+            errors.push(format!(
+                "$.{name}: is not defined in the schema and the schema does not allow additional properties"
+            ));
+        }
+    }
+    let text = match body.get("text") {
+        None => None,
+        Some(Value::String(text)) => Some(text.as_str()),
+        Some(other) => {
+            errors.push(format!("$.text: {} found, string expected", kind(other)));
+            None
+        }
+    };
+    let in_reply_to =
+        sub_object(&body, "reply", &["in_reply_to_tweet_id"], &mut errors).and_then(|reply| {
+            match reply.get("in_reply_to_tweet_id") {
+                Some(Value::String(id)) if is_digits(id) && id.len() <= 19 => Some(id.clone()),
+                Some(other) => {
+                    errors.push(format!(
+                        "$.reply.in_reply_to_tweet_id: {other} does not match ^[0-9]{{1,19}}$"
+                    ));
+                    None
+                }
+                None => {
+                    errors.push(
+                        "$.reply.in_reply_to_tweet_id: is missing but it is required".to_owned(),
+                    );
+                    None
+                }
+            }
+        });
+    let media = sub_object(&body, "media", &["media_ids"], &mut errors);
+    let media_ids = media.and_then(|media| match media.get("media_ids") {
+        Some(Value::Array(ids)) => {
+            if ids.is_empty() || ids.len() > 4 {
+                errors.push(format!(
+                    "$.media.media_ids: there must be between 1 and 4 items, found {}",
+                    ids.len()
+                ));
+                return None;
+            }
+            let mut out = Vec::new();
+            for (i, id) in ids.iter().enumerate() {
+                match id {
+                    Value::String(id) if is_digits(id) && id.len() <= 19 => out.push(id.clone()),
+                    other => errors.push(format!(
+                        "$.media.media_ids[{i}]: {other} does not match ^[0-9]{{1,19}}$"
+                    )),
+                }
+            }
+            Some(out)
+        }
+        Some(other) => {
+            errors.push(format!(
+                "$.media.media_ids: {} found, array expected",
+                kind(other)
+            ));
+            None
+        }
+        None => {
+            errors.push("$.media.media_ids: is missing but it is required".to_owned());
+            None
+        }
+    });
+    if !errors.is_empty() {
+        return Err(invalid_request(errors));
+    }
+    let text = text.unwrap_or("");
+    if text.is_empty() && media.is_none() {
+        return Err(invalid_request(vec![
+            "$.text: is missing but it is required when no media is attached".to_owned(),
+        ]));
+    }
+    if weighted_length(text) > MAX_WEIGHTED_LENGTH {
+        return Err(forbidden(
+            "Your Tweet text is too long. For more information on how X determines text length see https://github.com/twitter/twitter-text.",
+        ));
+    }
+    if let Some(parent) = &in_reply_to {
+        if state.live(parent).is_none() {
+            return Err(invalid_request(vec![format!(
+                "Your Tweet could not be created because the Tweet you are replying to ({parent}) has been deleted or is not visible to you."
+            )]));
+        }
+    }
+    let duplicate = !text.is_empty()
+        && state
+            .tweets
+            .iter()
+            .any(|t| !t.deleted && t.tweet.author_id == author && t.tweet.text == text);
+    if duplicate {
+        return Err(forbidden(
+            "You are not allowed to create a Tweet with duplicate content.",
+        ));
+    }
+    let id = state.insert(
+        &author,
+        text,
+        in_reply_to,
+        media_ids.unwrap_or_default(),
+        now_ms(),
+    );
+    Ok(Reply::json(
+        201,
+        json!({"data": {"id": id, "text": text, "edit_history_tweet_ids": [id]}}),
+    ))
+}
+
+/// `DELETE /2/tweets/{id}`
+fn delete_tweet(state: &mut XState, req: &Incoming, id: &str) -> Answer {
+    let user = authenticate(state, req)?;
+    if !is_digits(id) || id.len() > 19 {
+        return Err(invalid_request(vec![format!(
+            "The `id` query parameter value [{id}] does not match ^[0-9]{{1,19}}$"
+        )]));
+    }
+    let Some(stored) = state
+        .tweets
+        .iter_mut()
+        .find(|t| !t.deleted && t.tweet.id == id)
+    else {
+        return Err(tweet_not_found(id));
+    };
+    if stored.tweet.author_id != user {
+        return Err(forbidden(
+            "You are not permitted to delete a Tweet that you did not author.",
+        ));
+    }
+    stored.deleted = true;
+    Ok(Reply::json(200, json!({"data": {"deleted": true}})))
+}
+
+/// `GET /2/users/me`
+fn users_me(state: &XState, req: &Incoming) -> Answer {
+    let user_id = authenticate(state, req)?;
+    let pairs = req.query_pairs();
+    check_query_names(&pairs, &["user.fields"])?;
+    for (name, value) in &pairs {
+        check_field_list(name, value, &["id", "name", "username"])?;
+    }
+    let user = state.users.get(&user_id).ok_or_else(unauthorized)?;
+    Ok(Reply::json(
+        200,
+        json!({"data": {"id": user_id, "name": user.name, "username": user.username}}),
+    ))
+}
+
+/// `GET /2/users/{id}/tweets`
+fn user_tweets(state: &XState, req: &Incoming, id: &str) -> Answer {
+    let user = authenticate(state, req)?;
+    let pairs = req.query_pairs();
+    check_query_names(
+        &pairs,
+        &[
+            "start_time",
+            "end_time",
+            "since_id",
+            "until_id",
+            "max_results",
+            "pagination_token",
+            "tweet.fields",
+        ],
+    )?;
+    if !is_digits(id) || id.len() > 19 {
+        return Err(invalid_request(vec![format!(
+            "The `id` query parameter value [{id}] does not match ^[0-9]{{1,19}}$"
+        )]));
+    }
+    if id != user {
+        return Err(forbidden(
+            "Sorry, you are not authorized to see this user's Tweets.",
+        ));
+    }
+
+    let mut start_ms = i64::MIN;
+    let mut end_ms = i64::MAX;
+    let mut since_id = 0u64;
+    let mut until_id = u64::MAX;
+    let mut before_id = u64::MAX; // from pagination_token
+    let mut max_results = 10usize;
+    let mut fields = Vec::new();
+    for (name, value) in &pairs {
+        let bad = |why: &str| invalid_request(vec![format!("Invalid '{name}':'{value}'. {why}")]);
+        match name.as_str() {
+            "start_time" | "end_time" => {
+                let ms = parse_rfc3339_ms(value)
+                    .ok_or_else(|| bad("It must be a valid RFC 3339 date-time."))?;
+                if name == "start_time" {
+                    start_ms = ms;
+                } else {
+                    end_ms = ms;
+                }
+            }
+            "since_id" | "until_id" | "pagination_token" => {
+                let parsed = value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|_| is_digits(value))
+                    .ok_or_else(|| bad("It must be a post id."))?;
+                match name.as_str() {
+                    "since_id" => since_id = parsed,
+                    "until_id" => until_id = parsed,
+                    _ => before_id = parsed,
+                }
+            }
+            "max_results" => {
+                max_results = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (5..=100).contains(n))
+                    .ok_or_else(|| {
+                        invalid_request(vec![format!(
+                            "The `max_results` query parameter value [{value}] is not between 5 and 100"
+                        )])
+                    })?;
+            }
+            _ => {
+                fields = check_field_list(
+                    name,
+                    value,
+                    &[
+                        "id",
+                        "text",
+                        "created_at",
+                        "author_id",
+                        "edit_history_tweet_ids",
+                    ],
+                )?;
+            }
+        }
+    }
+
+    let mut matching: Vec<&Tweet> = state
+        .tweets
+        .iter()
+        .filter(|t| !t.deleted && t.tweet.author_id == user)
+        .map(|t| &t.tweet)
+        .filter(|t| {
+            let ms = i64::try_from(t.created_at_ms).unwrap_or(i64::MAX);
+            let n: u64 = t.id.parse().unwrap_or(0);
+            ms >= start_ms && ms <= end_ms && n > since_id && n < until_id && n < before_id
+        })
+        .collect();
+    matching
+        .sort_by_key(|t| std::cmp::Reverse((t.created_at_ms, t.id.parse::<u64>().unwrap_or(0))));
+    let more = matching.len() > max_results;
+    matching.truncate(max_results);
+
+    if matching.is_empty() {
+        return Ok(Reply::json(200, json!({"meta": {"result_count": 0}})));
+    }
+    // Like X, only `id`, `text` and `edit_history_tweet_ids` unless `tweet.fields` asks for more.
+    let data: Vec<Value> = matching
+        .iter()
+        .map(|t| {
+            let mut item = json!({"id": t.id, "text": t.text, "edit_history_tweet_ids": [t.id]});
+            if fields.iter().any(|f| f == "created_at") {
+                item["created_at"] = json!(x_time(t.created_at_ms));
+            }
+            if fields.iter().any(|f| f == "author_id") {
+                item["author_id"] = json!(t.author_id);
+            }
+            item
+        })
+        .collect();
+    let mut meta = json!({
+        "result_count": data.len(),
+        "newest_id": matching[0].id,
+        "oldest_id": matching[matching.len() - 1].id,
+    });
+    if more {
+        meta["next_token"] = json!(matching[matching.len() - 1].id);
+    }
+    Ok(Reply::json(200, json!({"data": data, "meta": meta})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::weighted_length;
+
+    #[test]
+    fn weights() {
+        assert_eq!(weighted_length("abc"), 3);
+        assert_eq!(weighted_length("é—"), 2);
+        assert_eq!(weighted_length("中文"), 4);
+        assert_eq!(weighted_length("🙂"), 2);
+    }
+}
