@@ -25,7 +25,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools demo dev test lint unit e2e package bench soak clean-tools
+.PHONY: help tools build demo dev test lint unit e2e package clean-tools
 
 help:
 	@echo "make demo    - local stack up, sample posts through webhook -> SQS -> workers -> fake networks"
@@ -50,3 +50,40 @@ $(STAMPS)/java:
 	@mkdir -p $(STAMPS)
 	@command -v java >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
 	@touch $@
+
+CROSSPOST := $(CARGO_TARGET_DIR)/debug/crosspost
+export CROSSPOST_REPO := $(CURDIR)
+
+build: tools
+	$(CARGO) build --workspace --locked
+
+demo: build
+	$(CROSSPOST) demo
+
+dev: build
+	$(CROSSPOST) dev
+
+test: lint unit e2e
+	@echo "make test: all checks passed"
+
+lint: tools
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	cfn-lint template.yaml
+	sam validate --lint --template-file template.yaml
+
+unit: tools
+	$(CARGO) test --workspace --locked --lib --bins
+	$(CARGO) test --workspace --locked --doc
+
+# End-to-end tests start DynamoDB Local, moto and the built function binaries.
+e2e: build
+	$(CARGO) test --workspace --locked --test '*'
+
+package: tools
+	rustup target add aarch64-unknown-linux-gnu
+	sam build --beta-features --template-file template.yaml
+	@for f in .aws-sam/build/*/bootstrap; do file "$$f" 2>/dev/null || ls -l "$$f"; done
+
+clean-tools:
+	rm -rf $(TOOLS)

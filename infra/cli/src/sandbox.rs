@@ -1,0 +1,184 @@
+//! A whole Crosspost on this machine: the local AWS stack (DynamoDB Local, moto, the
+//! real function binaries, the local HTTP API and SQS pollers) wired to fake X and
+//! Facebook servers, with a demo user whose accounts are linked on both.
+
+use anyhow::{bail, Context, Result};
+use crosspost_aws::{AccountsStore, DeliveryRecord, PostsStore};
+use crosspost_core::{AccountStatus, LinkedAccount, Network, PostId, Secret};
+use crosspost_fakes::{FakeFacebook, FakeX};
+use crosspost_local::{LocalStack, StackOptions};
+use std::path::PathBuf;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// The Graph API version the sandbox's fake Facebook serves and the functions call.
+pub const GRAPH_VERSION: &str = "v26.0";
+/// The source-app user whose accounts the sandbox links.
+pub const DEMO_USER: &str = "demo-user";
+/// The demo user's X account (an X user id).
+pub const DEMO_X_ACCOUNT: &str = "1849203847562019840";
+/// The demo user's Facebook Page.
+pub const DEMO_FACEBOOK_PAGE: &str = "104857600123456";
+
+pub struct SandboxOptions {
+    pub repo_root: PathBuf,
+    /// Copy the functions' logs to stderr as they run.
+    pub echo_logs: bool,
+}
+
+impl SandboxOptions {
+    /// The repository this binary was built from, unless `CROSSPOST_REPO` says otherwise.
+    pub fn from_env() -> Self {
+        let repo_root = std::env::var_os("CROSSPOST_REPO")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../..")
+                    .components()
+                    .collect()
+            });
+        SandboxOptions {
+            repo_root,
+            echo_logs: std::env::var_os("CROSSPOST_ECHO_LOGS").is_some(),
+        }
+    }
+}
+
+pub struct Sandbox {
+    pub stack: LocalStack,
+    pub x: FakeX,
+    pub facebook: FakeFacebook,
+    pub posts: PostsStore,
+    pub accounts: AccountsStore,
+    /// Tokens the demo accounts were linked with, to check what the fakes received.
+    pub x_token: Secret,
+    pub facebook_token: Secret,
+    http: reqwest::Client,
+}
+
+impl Sandbox {
+    /// Starts the fakes and the stack, and links the demo user's accounts.
+    pub async fn start(options: SandboxOptions) -> Result<Sandbox> {
+        let x = FakeX::start().await.context("starting the fake X")?;
+        let facebook = FakeFacebook::start(GRAPH_VERSION)
+            .await
+            .context("starting the fake Facebook")?;
+        let mut stack_options = StackOptions::from_env(&options.repo_root)?;
+        stack_options.echo_logs = options.echo_logs;
+        stack_options
+            .parameter_overrides
+            .insert("XApiBaseUrl".into(), x.base_url());
+        stack_options
+            .parameter_overrides
+            .insert("FacebookGraphBaseUrl".into(), facebook.base_url());
+        stack_options
+            .parameter_overrides
+            .insert("FacebookGraphVersion".into(), GRAPH_VERSION.into());
+        stack_options
+            .parameter_overrides
+            .insert("LogLevel".into(), "debug".into());
+        let stack = LocalStack::start(stack_options).await?;
+
+        let sdk = stack.sdk_config();
+        let dynamodb = crosspost_aws::aws_sdk_dynamodb::Client::new(&sdk);
+        let table = |id: &str| -> Result<String> {
+            Ok(stack
+                .table_name(id)
+                .with_context(|| format!("template.yaml has no {id}"))?
+                .to_owned())
+        };
+        let posts = PostsStore::new(dynamodb.clone(), table("PostsTable")?);
+        let accounts = AccountsStore::new(dynamodb, table("AccountsTable")?);
+        let run = uuid::Uuid::now_v7().simple().to_string();
+        let sandbox = Sandbox {
+            stack,
+            x,
+            facebook,
+            posts,
+            accounts,
+            x_token: Secret::new(format!("x-access-{run}")),
+            facebook_token: Secret::new(format!("fb-page-{run}")),
+            http: reqwest::Client::new(),
+        };
+        sandbox.link_demo_accounts().await?;
+        Ok(sandbox)
+    }
+
+    /// Links the demo user's X account and Facebook Page: the fakes learn the tokens,
+    /// AccountsTable gets the accounts.
+    async fn link_demo_accounts(&self) -> Result<()> {
+        self.x.add_account(DEMO_X_ACCOUNT, self.x_token.expose());
+        self.facebook
+            .add_page(DEMO_FACEBOOK_PAGE, self.facebook_token.expose());
+        let now = OffsetDateTime::now_utc();
+        for (network, account_id, name, token) in [
+            (Network::X, DEMO_X_ACCOUNT, "@crosspost_demo", &self.x_token),
+            (
+                Network::Facebook,
+                DEMO_FACEBOOK_PAGE,
+                "Crosspost Demo Page",
+                &self.facebook_token,
+            ),
+        ] {
+            let account = LinkedAccount {
+                user_id: DEMO_USER.into(),
+                network,
+                account_id: account_id.into(),
+                display_name: name.into(),
+                status: AccountStatus::Active,
+                access_token: token.clone(),
+            };
+            self.accounts.put(&account, now).await?;
+        }
+        Ok(())
+    }
+
+    /// The URL the source app posts to.
+    pub fn posts_url(&self) -> String {
+        format!("{}/v1/posts", self.stack.api_url())
+    }
+
+    /// Sends a body to `POST /v1/posts` and returns the status and the parsed answer.
+    pub async fn submit(&self, body: &[u8], content_type: &str) -> Result<(u16, serde_json::Value)> {
+        let resp = self
+            .http
+            .post(self.posts_url())
+            .header("content-type", content_type)
+            .body(body.to_vec())
+            .send()
+            .await
+            .context("POST /v1/posts")?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        let value = serde_json::from_str(&text)
+            .with_context(|| format!("answer {status} is not JSON: {text}"))?;
+        Ok((status, value))
+    }
+
+    /// Waits until every delivery of the post has ended (or `timeout` passes) and
+    /// returns them as they stand.
+    pub async fn wait_until_settled(
+        &self,
+        post_id: &PostId,
+        timeout: Duration,
+    ) -> Result<Vec<DeliveryRecord>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let deliveries = self.posts.deliveries(post_id).await?;
+            let settled = !deliveries.is_empty() && deliveries.iter().all(|d| d.status.is_terminal());
+            if settled || tokio::time::Instant::now() >= deadline {
+                if deliveries.is_empty() {
+                    bail!("post {post_id} has no deliveries");
+                }
+                return Ok(deliveries);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn stop(self) {
+        self.stack.stop().await;
+        self.x.shutdown();
+        self.facebook.shutdown();
+    }
+}
