@@ -82,7 +82,8 @@ e2e: build
 
 package: tools
 	rustup target add aarch64-unknown-linux-gnu
-	sam build --beta-features --template-file template.yaml
+	# cargo-lambda builds from the workspace root (CodeUri: .) into ./target/lambda, where SAM looks.
+	env -u CARGO_TARGET_DIR sam build --beta-features --template-file template.yaml
 	@for f in .aws-sam/build/*/bootstrap; do file "$$f" 2>/dev/null || ls -l "$$f"; done
 
 clean-tools:

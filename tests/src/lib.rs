@@ -1,2 +1,81 @@
-//! End-to-end tests live in `tests/tests/`; they bring the local stack up through
-//! `crosspost_cli::Sandbox`, the same way `make demo` does.
+//! What the end-to-end tests in `tests/tests/` share: bringing the local stack up
+//! through `crosspost_cli::Sandbox` (the same way `make demo` does) and reading what
+//! the AWS side holds afterwards.
+
+use crosspost_aws::aws_sdk_sqs::types::QueueAttributeName;
+use crosspost_cli::{Sandbox, SandboxOptions, DEMO_USER};
+use serde_json::{json, Value};
+
+pub async fn sandbox() -> Sandbox {
+    Sandbox::start(SandboxOptions::from_env())
+        .await
+        .expect("the local stack starts (run `make test`, which installs the tools)")
+}
+
+/// Messages on each queue of the stack (visible + in flight + delayed), by logical id.
+pub async fn messages_left(sb: &Sandbox) -> Vec<(String, u64)> {
+    let sqs = crosspost_aws::aws_sdk_sqs::Client::new(&sb.stack.sdk_config());
+    let mut counts = Vec::new();
+    for (name, url) in sb.stack.queues() {
+        let out = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await
+            .expect("GetQueueAttributes");
+        let attrs = out.attributes().cloned().unwrap_or_default();
+        let total: u64 = [
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+        ]
+        .iter()
+        .map(|k| {
+            attrs
+                .get(k)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum();
+        counts.push((name, total));
+    }
+    counts
+}
+
+/// Asserts every queue, dead-letter queues included, is empty.
+pub async fn assert_queues_empty(sb: &Sandbox) {
+    for (queue, count) in messages_left(sb).await {
+        assert_eq!(count, 0, "{queue} still holds {count} message(s)");
+    }
+}
+
+/// Every item in PostsTable, as (pk, sk).
+pub async fn posts_table_keys(sb: &Sandbox) -> Vec<(String, String)> {
+    let ddb = crosspost_aws::aws_sdk_dynamodb::Client::new(&sb.stack.sdk_config());
+    let out = ddb
+        .scan()
+        .table_name(sb.stack.table_name("PostsTable").expect("PostsTable"))
+        .send()
+        .await
+        .expect("Scan");
+    let s = |v: Option<&crosspost_aws::aws_sdk_dynamodb::types::AttributeValue>| {
+        v.and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
+    };
+    let mut keys: Vec<_> = out
+        .items()
+        .iter()
+        .map(|i| (s(i.get("pk")), s(i.get("sk"))))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// A post body for the demo user with a fresh source id.
+pub fn post(text: &str) -> Value {
+    json!({
+        "id": format!("src-{}", uuid::Uuid::now_v7().simple()),
+        "user_id": DEMO_USER,
+        "text": text,
+    })
+}

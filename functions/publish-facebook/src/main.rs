@@ -24,6 +24,14 @@ impl Publisher for FacebookPublisher {
             .post_feed(&account.account_id, &account.access_token, text, None)
             .await
     }
+
+    async fn delete_part(
+        &self,
+        account: &LinkedAccount,
+        remote_id: &str,
+    ) -> Result<(), PublishError> {
+        self.0.delete_post(remote_id, &account.access_token).await
+    }
 }
 
 #[tokio::main]

@@ -18,7 +18,17 @@ impl Publisher for XPublisher {
         text: &str,
         reply_to: Option<&str>,
     ) -> Result<RemotePost, PublishError> {
-        self.0.post_tweet(&account.access_token, text, reply_to).await
+        self.0
+            .post_tweet(&account.access_token, text, reply_to)
+            .await
+    }
+
+    async fn delete_part(
+        &self,
+        account: &LinkedAccount,
+        remote_id: &str,
+    ) -> Result<(), PublishError> {
+        self.0.delete_tweet(&account.access_token, remote_id).await
     }
 }
 

@@ -1,21 +1,24 @@
-//! `POST /v1/posts`: from a request body to a recorded post and queued deliveries.
+//! `POST /v1/posts`: from a signed body to a recorded post and queued deliveries,
+//! exactly once however often the same post arrives.
 
-use crosspost_aws::{AccountsStore, DeliveryKey, DeliveryQueues, NewPost, PostsStore, StoreError};
+use crate::App;
+use crosspost_aws::{DeliveryKey, IntakeRecord, NewPost, SourceGuard, StoreError, StoredAnswer};
 use crosspost_core::{
-    AccountStatus, DeliveryMessage, DeliveryOp, DeliveryStatus, IncomingPost, IncomingTarget,
-    PostId,
+    AccountStatus, DeliveryMessage, DeliveryOp, DeliveryStatus, FieldError, IncomingTarget, PostId,
+    ValidatedPost,
 };
-use crosspost_lambda::problem::{json, problem, FieldError};
-use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Request, Response};
+use crosspost_lambda::problem::problem;
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Response};
 use serde::Serialize;
+use std::time::Duration;
 use time::OffsetDateTime;
 
-pub struct Intake {
-    pub posts: PostsStore,
-    pub accounts: AccountsStore,
-    pub queues: DeliveryQueues,
-}
+/// How long the request that wrote a post may take to queue its messages before a
+/// repeated request takes that job over.
+const ENQUEUE_LEASE: time::Duration = time::Duration::seconds(30);
+/// How often a request that lost a write race looks for the winner's record.
+const RACE_READS: u32 = 20;
 
 #[derive(Serialize)]
 struct Accepted {
@@ -32,30 +35,34 @@ struct AcceptedDelivery {
 }
 
 /// Why a request was not accepted, as the answer the source app sees.
-enum Refusal {
-    BadRequest(FieldError),
-    Unprocessable(FieldError),
+pub enum Refusal {
+    BadRequest(String),
+    Unprocessable(Vec<FieldError>),
+    Conflict(String),
     Unavailable(StoreError),
 }
 
 impl Refusal {
-    fn into_response(self) -> Response<Body> {
+    pub fn into_response(self) -> Response<Body> {
         match self {
-            Refusal::BadRequest(e) => problem(StatusCode::BAD_REQUEST, &e.detail.clone(), &[e]),
-            Refusal::Unprocessable(e) => {
-                problem(StatusCode::UNPROCESSABLE_ENTITY, &e.detail.clone(), &[e])
+            Refusal::BadRequest(detail) => problem(StatusCode::BAD_REQUEST, &detail, &[]),
+            Refusal::Unprocessable(errors) => {
+                let detail = errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.pointer, e.detail))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let errors: Vec<_> = errors
+                    .into_iter()
+                    .map(|e| crosspost_lambda::problem::FieldError {
+                        pointer: e.pointer,
+                        detail: e.detail,
+                    })
+                    .collect();
+                problem(StatusCode::UNPROCESSABLE_ENTITY, &detail, &errors)
             }
-            Refusal::Unavailable(e) => {
-                tracing::error!(error = %e, "storage failed");
-                let mut resp = problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "storage is unavailable; send the post again",
-                    &[],
-                );
-                resp.headers_mut()
-                    .insert("retry-after", lambda_http::http::HeaderValue::from_static("5"));
-                resp
-            }
+            Refusal::Conflict(detail) => problem(StatusCode::CONFLICT, &detail, &[]),
+            Refusal::Unavailable(e) => unavailable(&e),
         }
     }
 }
@@ -66,104 +73,238 @@ impl From<StoreError> for Refusal {
     }
 }
 
-impl Intake {
-    pub async fn route(&self, req: Request) -> Response<Body> {
-        let path = req.uri().path().trim_end_matches('/');
-        match (req.method(), path) {
-            (&Method::POST, "/v1/posts") => match self.create_post(req.body()).await {
-                Ok(resp) => resp,
-                Err(refusal) => refusal.into_response(),
-            },
-            _ => problem(StatusCode::NOT_FOUND, "no such route", &[]),
+/// 503 with Retry-After: nothing the caller did was wrong; sending again is safe.
+pub fn unavailable(e: &StoreError) -> Response<Body> {
+    tracing::error!(error = %e, "storage failed");
+    let mut resp = problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage is unavailable; send the request again",
+        &[],
+    );
+    resp.headers_mut()
+        .insert("retry-after", HeaderValue::from_static("5"));
+    resp
+}
+
+fn stored(answer: &StoredAnswer, status: StatusCode) -> Response<Body> {
+    let mut resp = Response::new(Body::Text(answer.body.clone()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        lambda_http::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// Parses a JSON body, or says why it is not JSON.
+pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, Refusal> {
+    serde_json::from_slice(body)
+        .map_err(|e| Refusal::BadRequest(format!("the body is not JSON: {e}")))
+}
+
+impl App {
+    pub async fn create_post(
+        &self,
+        webhook_id: &str,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Response<Body> {
+        // A replayed webhook id gets the first answer again, before anything else.
+        match self.posts.webhook_answer(webhook_id, now).await {
+            Ok(Some(first)) => return stored(&first, status_of(first.status)),
+            Ok(None) => {}
+            Err(e) => return unavailable(&e),
+        }
+        match self.accept(webhook_id, body, now).await {
+            Ok(resp) => resp,
+            Err(refusal) => refusal.into_response(),
         }
     }
 
-    async fn create_post(&self, body: &Body) -> Result<Response<Body>, Refusal> {
-        let bytes: &[u8] = match body {
-            Body::Empty => &[],
-            Body::Text(t) => t.as_bytes(),
-            Body::Binary(b) => b,
-            _ => &[],
-        };
-        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-            Refusal::BadRequest(FieldError {
-                pointer: String::new(),
-                detail: format!("the body is not JSON: {e}"),
-            })
-        })?;
-        let incoming = IncomingPost::from_json(&value).map_err(|e| {
-            Refusal::BadRequest(FieldError {
-                pointer: e.pointer,
-                detail: e.detail,
-            })
-        })?;
-        let deliveries = self.resolve_targets(&incoming).await?;
+    async fn accept(
+        &self,
+        webhook_id: &str,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Response<Body>, Refusal> {
+        let value = parse_json(body)?;
+        let post =
+            ValidatedPost::parse(&value, self.media_hosts).map_err(Refusal::Unprocessable)?;
+        let hash = post.content_hash();
+        if let Some(guard) = self
+            .posts
+            .source_guard(&post.user_id, &post.source_id)
+            .await?
+        {
+            return self.repeated(&post, &guard, &hash, now).await;
+        }
+        let deliveries = self.resolve_targets(&post).await?;
 
-        let now = OffsetDateTime::now_utc();
         let post_id = PostId::from_uuid(uuid::Uuid::now_v7());
-        let post = NewPost {
+        let accepted = Accepted {
+            status_url: format!("/v1/posts/{post_id}"),
             post_id: post_id.clone(),
-            user_id: incoming.user_id.clone(),
-            source_id: incoming.source_id.clone(),
-            text: incoming.text.clone(),
+            deliveries: deliveries
+                .iter()
+                .map(|d| AcceptedDelivery {
+                    network: d.network.to_string(),
+                    account_id: d.account_id.clone(),
+                    status: DeliveryStatus::Pending,
+                })
+                .collect(),
+        };
+        let answer = StoredAnswer {
+            post_id: post_id.clone(),
+            status: 202,
+            body: serde_json::to_string(&accepted).unwrap_or_default(),
+        };
+        let intake = IntakeRecord {
+            body_hash: hash.clone(),
+            answer: answer.clone(),
+            webhook_id: Some(webhook_id.to_owned()).filter(|w| !w.is_empty()),
+            enqueue_lease_until: now + ENQUEUE_LEASE,
+        };
+        let record = NewPost {
+            post_id: post_id.clone(),
+            content: post.clone(),
             received_at: now,
         };
-        self.posts.create_post(&post, &deliveries).await?;
-        let messages: Vec<DeliveryMessage> = deliveries
-            .iter()
-            .map(|d| DeliveryMessage {
-                op: DeliveryOp::Publish,
-                post_id: post_id.clone(),
-                network: d.network,
-                account_id: d.account_id.clone(),
-            })
-            .collect();
-        self.queues.enqueue(&messages).await?;
+        match self.posts.create_post(&record, &deliveries, &intake).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                return self.lost_race(webhook_id, &post, &hash, now).await
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let messages = publish_messages(&post_id, &deliveries);
+        if let Err(e) = self.queues.enqueue(&messages).await {
+            // The post is recorded; a repeated request re-queues what is still PENDING.
+            tracing::error!(%post_id, error = %e, "queueing failed after the post was recorded");
+            return Err(Refusal::Unavailable(e));
+        }
+        self.posts
+            .mark_enqueued(&post.user_id, &post.source_id)
+            .await?;
         tracing::info!(%post_id, deliveries = deliveries.len(), "post accepted");
+        Ok(stored(&answer, StatusCode::ACCEPTED))
+    }
 
-        Ok(json(
-            StatusCode::ACCEPTED,
-            &Accepted {
-                status_url: format!("/v1/posts/{post_id}"),
-                post_id,
-                deliveries: deliveries
-                    .into_iter()
-                    .map(|d| AcceptedDelivery {
-                        network: d.network.to_string(),
-                        account_id: d.account_id,
-                        status: DeliveryStatus::Pending,
-                    })
-                    .collect(),
-            },
-        ))
+    /// A request that lost the race to write the same post: the winner's record decides.
+    async fn lost_race(
+        &self,
+        webhook_id: &str,
+        post: &ValidatedPost,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Response<Body>, Refusal> {
+        for _ in 0..RACE_READS {
+            if let Some(guard) = self
+                .posts
+                .source_guard(&post.user_id, &post.source_id)
+                .await?
+            {
+                return self.repeated(post, &guard, hash, now).await;
+            }
+            if let Some(first) = self.posts.webhook_answer(webhook_id, now).await? {
+                return Ok(stored(&first, status_of(first.status)));
+            }
+            // The winner's transaction may not be visible yet.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(Refusal::Unavailable(StoreError::Conflict(
+            "a concurrent request for the same post did not finish".into(),
+        )))
+    }
+
+    /// The same source post again: same content → the first answer (and the messages
+    /// queued if the first request could not); other content → 409.
+    async fn repeated(
+        &self,
+        post: &ValidatedPost,
+        guard: &SourceGuard,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Response<Body>, Refusal> {
+        if guard.body_hash != hash {
+            return Err(Refusal::Conflict(format!(
+                "source post {} was already accepted with other content",
+                post.source_id
+            )));
+        }
+        if !guard.enqueued
+            && self
+                .posts
+                .take_enqueue_lease(&post.user_id, &post.source_id, now + ENQUEUE_LEASE, now)
+                .await?
+        {
+            let post_id = &guard.answer.post_id;
+            let pending: Vec<DeliveryKey> = self
+                .posts
+                .deliveries(post_id)
+                .await?
+                .into_iter()
+                .filter(|d| d.status == DeliveryStatus::Pending)
+                .map(|d| DeliveryKey {
+                    network: d.network,
+                    account_id: d.account_id,
+                })
+                .collect();
+            self.queues
+                .enqueue(&publish_messages(post_id, &pending))
+                .await?;
+            self.posts
+                .mark_enqueued(&post.user_id, &post.source_id)
+                .await?;
+            tracing::info!(%post_id, requeued = pending.len(), "deliveries queued again by a repeated request");
+        }
+        Ok(stored(&guard.answer, StatusCode::OK))
     }
 
     /// One delivery per target: a named account must be linked and active; a target
-    /// without an account means every active account of the user on that network.
-    async fn resolve_targets(&self, post: &IncomingPost) -> Result<Vec<DeliveryKey>, Refusal> {
+    /// without an account, or no targets at all, means every active account.
+    async fn resolve_targets(&self, post: &ValidatedPost) -> Result<Vec<DeliveryKey>, Refusal> {
         let mut keys: Vec<DeliveryKey> = Vec::new();
-        for (i, IncomingTarget { network, account_id }) in post.targets.iter().enumerate() {
-            let unprocessable = |pointer: String, detail: String| {
-                Refusal::Unprocessable(FieldError { pointer, detail })
-            };
+        let mut errors = Vec::new();
+        let add = |keys: &mut Vec<DeliveryKey>, k: DeliveryKey| {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        };
+        let targets: Vec<IncomingTarget> = match &post.targets {
+            Some(t) => t.clone(),
+            None => crosspost_core::Network::ALL
+                .into_iter()
+                .map(|network| IncomingTarget {
+                    network,
+                    account_id: None,
+                })
+                .collect(),
+        };
+        for (
+            i,
+            IncomingTarget {
+                network,
+                account_id,
+            },
+        ) in targets.iter().enumerate()
+        {
             match account_id {
                 Some(id) => match self.accounts.get(&post.user_id, *network, id).await? {
-                    Some(a) if a.status == AccountStatus::Active => keys.push(DeliveryKey {
-                        network: *network,
-                        account_id: id.clone(),
+                    Some(a) if a.status == AccountStatus::Active => add(
+                        &mut keys,
+                        DeliveryKey {
+                            network: *network,
+                            account_id: id.clone(),
+                        },
+                    ),
+                    Some(a) => errors.push(FieldError {
+                        pointer: format!("/targets/{i}/account_id"),
+                        detail: format!("{network} account {id} is {}; link it again", a.status),
                     }),
-                    Some(a) => {
-                        return Err(unprocessable(
-                            format!("/targets/{i}/account_id"),
-                            format!("{network} account {id} is {}; link it again", a.status),
-                        ))
-                    }
-                    None => {
-                        return Err(unprocessable(
-                            format!("/targets/{i}/account_id"),
-                            format!("{network} account {id} is not linked for this user"),
-                        ))
-                    }
+                    None => errors.push(FieldError {
+                        pointer: format!("/targets/{i}/account_id"),
+                        detail: format!("{network} account {id} is not linked for this user"),
+                    }),
                 },
                 None => {
                     let active: Vec<_> = self
@@ -173,26 +314,52 @@ impl Intake {
                         .into_iter()
                         .filter(|a| a.status == AccountStatus::Active)
                         .collect();
-                    if active.is_empty() {
-                        return Err(unprocessable(
-                            format!("/targets/{i}/network"),
-                            format!("the user has no active {network} account linked"),
-                        ));
+                    // Without explicit targets, a network the user has not linked is
+                    // simply not a target.
+                    if active.is_empty() && post.targets.is_some() {
+                        errors.push(FieldError {
+                            pointer: format!("/targets/{i}/network"),
+                            detail: format!("the user has no active {network} account linked"),
+                        });
                     }
-                    keys.extend(active.into_iter().map(|a| DeliveryKey {
-                        network: *network,
-                        account_id: a.account_id,
-                    }));
+                    for a in active {
+                        add(
+                            &mut keys,
+                            DeliveryKey {
+                                network: *network,
+                                account_id: a.account_id,
+                            },
+                        );
+                    }
                 }
             }
         }
-        // A network named both with and without an account must not deliver twice.
-        let mut unique: Vec<DeliveryKey> = Vec::with_capacity(keys.len());
-        for k in keys {
-            if !unique.contains(&k) {
-                unique.push(k);
-            }
+        if post.targets.is_none() && keys.is_empty() && errors.is_empty() {
+            errors.push(FieldError {
+                pointer: "/user_id".into(),
+                detail: format!("user {} has no active linked account", post.user_id),
+            });
         }
-        Ok(unique)
+        if errors.is_empty() {
+            Ok(keys)
+        } else {
+            Err(Refusal::Unprocessable(errors))
+        }
     }
+}
+
+fn status_of(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
+}
+
+pub fn publish_messages(post_id: &PostId, deliveries: &[DeliveryKey]) -> Vec<DeliveryMessage> {
+    deliveries
+        .iter()
+        .map(|d| DeliveryMessage {
+            op: DeliveryOp::Publish,
+            post_id: post_id.clone(),
+            network: d.network,
+            account_id: d.account_id.clone(),
+        })
+        .collect()
 }

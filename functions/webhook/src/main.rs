@@ -1,13 +1,27 @@
-//! The webhook function: the source app's door. It accepts a post, records it with one
-//! PENDING delivery per target in one transaction, and queues one message per delivery.
+//! The webhook function: the source app's only door (DESIGN sections 7 and 8). Every
+//! call is signed; posts are validated, recorded with one PENDING delivery per target in
+//! one transaction, and queued; status, delete, retry and preview read the same truth.
 
 mod intake;
+mod manage;
+mod preview;
+mod routes;
 
 use crosspost_aws::{AccountsStore, DeliveryQueues, PostsStore};
-use crosspost_core::Network;
+use crosspost_core::signing::SigningSecret;
+use crosspost_core::{MediaHosts, Network};
 use crosspost_lambda::Env;
 use lambda_http::{service_fn, Error};
 use std::collections::BTreeMap;
+
+/// Everything a request needs, built once per cold start.
+pub struct App {
+    pub posts: PostsStore,
+    pub accounts: AccountsStore,
+    pub queues: DeliveryQueues,
+    pub secrets: Vec<SigningSecret>,
+    pub media_hosts: MediaHosts,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -19,16 +33,34 @@ async fn main() -> Result<(), Error> {
         (Network::X, env.required("X_QUEUE_URL")?),
         (Network::Facebook, env.required("FACEBOOK_QUEUE_URL")?),
     ]);
+    let secrets_id = env.required("WEBHOOK_SECRETS_ID")?;
+    let media_hosts = match env.optional("MEDIA_HOSTS").as_deref() {
+        None | Some("public") => MediaHosts::PublicOnly,
+        Some("allow-local") => MediaHosts::AllowLocal,
+        Some(other) => {
+            return Err(format!(
+                "environment variable MEDIA_HOSTS is invalid: `{other}` (public or allow-local)"
+            )
+            .into())
+        }
+    };
     let sdk = crosspost_aws::load_sdk_config().await;
+    let secret_text = crosspost_aws::secrets::read_secret(&sdk, &secrets_id)
+        .await
+        .map_err(|e| format!("reading the signing secrets: {e}"))?;
+    let secrets = SigningSecret::parse_list(&secret_text)
+        .map_err(|e| format!("the signing secrets in {secrets_id} are unusable: {e}"))?;
     let dynamodb = crosspost_aws::aws_sdk_dynamodb::Client::new(&sdk);
-    let app = intake::Intake {
+    let app = App {
         posts: PostsStore::new(dynamodb.clone(), posts_table),
         accounts: AccountsStore::new(dynamodb, accounts_table),
         queues: DeliveryQueues::new(crosspost_aws::aws_sdk_sqs::Client::new(&sdk), queue_urls),
+        secrets,
+        media_hosts,
     };
     let app = &app;
     lambda_http::run(service_fn(move |req| async move {
-        Ok::<_, Error>(app.route(req).await)
+        Ok::<_, Error>(routes::handle(app, req).await)
     }))
     .await
 }

@@ -1,18 +1,37 @@
 //! `crosspost`: the operator command.
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand};
-use crosspost_cli::{table, Sandbox, SandboxOptions, DEMO_USER};
-use crosspost_core::{DeliveryStatus, PostId};
+use clap::{Args, Parser, Subcommand};
+use crosspost_cli::client::SignedClient;
+use crosspost_cli::table::{self, Row};
+use crosspost_cli::{Sandbox, SandboxOptions, DEMO_USER};
+use crosspost_core::{DeliveryStatus, Network, Overflow, PostId, Secret};
 use serde_json::json;
+use std::io::Read;
 use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "crosspost", version, about = "Operate Crosspost and run it locally")]
+#[command(
+    name = "crosspost",
+    version,
+    about = "Operate Crosspost and run it locally"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Where the API is and how to sign for it.
+#[derive(Args)]
+struct Endpoint {
+    /// Base URL of the API (the stack's ApiUrl output, or the one `crosspost dev` prints).
+    #[arg(long, env = "CROSSPOST_URL")]
+    url: String,
+    /// The source app's signing secret (whsec_…). Prefer the environment variable: a
+    /// flag shows up in the process list.
+    #[arg(long, env = "CROSSPOST_SECRET", hide_env_values = true)]
+    secret: String,
 }
 
 #[derive(Subcommand)]
@@ -27,6 +46,48 @@ enum Command {
     },
     /// Bring the local stack up and keep it up until Ctrl-C.
     Dev,
+    /// Sign a post and send it to `POST /v1/posts`; prints the answer.
+    Post {
+        #[command(flatten)]
+        endpoint: Endpoint,
+        /// A JSON file with the whole post body (`-` for standard input); the flags
+        /// below build one instead.
+        #[arg(long, conflicts_with_all = ["id", "user", "text", "target", "link", "overflow"])]
+        file: Option<String>,
+        /// The source app's id of the post (default: a fresh one).
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        text: Option<String>,
+        /// `network` or `network:account_id`; repeat for several (default: every
+        /// linked account).
+        #[arg(long)]
+        target: Vec<String>,
+        #[arg(long)]
+        link: Option<String>,
+        #[arg(long, value_parser = ["thread", "truncate", "reject"])]
+        overflow: Option<String>,
+    },
+    /// Print a post's delivery table (`GET /v1/posts/{id}`).
+    Status {
+        #[command(flatten)]
+        endpoint: Endpoint,
+        post_id: String,
+        /// Print the whole JSON answer instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print what a network would receive for the text on standard input, as JSON.
+    Preview {
+        #[arg(long, value_parser = ["x", "facebook"])]
+        network: String,
+        #[arg(long, value_parser = ["thread", "truncate", "reject"], default_value = "thread")]
+        overflow: String,
+        #[arg(long)]
+        link: Option<String>,
+    },
 }
 
 /// The demo's posts: Latin text with a link, Chinese, and mixed text with emoji.
@@ -54,62 +115,210 @@ async fn demo(sandbox: &Sandbox, timeout: Duration) -> Result<bool> {
     let run = uuid::Uuid::now_v7().simple().to_string();
     let mut post_ids = Vec::new();
     for body in sample_posts(&run) {
-        let (status, answer) = sandbox
-            .submit(body.to_string().as_bytes(), "application/json")
-            .await?;
-        if status != 202 {
-            bail!("the webhook answered {status}: {answer}");
+        let answer = sandbox.submit(&body).await?;
+        if answer.status != 202 {
+            bail!("the webhook answered {}: {}", answer.status, answer.body);
         }
-        let post_id = answer["post_id"]
+        let post_id = answer.body["post_id"]
             .as_str()
             .and_then(PostId::parse)
-            .with_context(|| format!("no post_id in {answer}"))?;
-        println!("accepted post {post_id}: {}", body["text"].as_str().unwrap_or(""));
+            .with_context(|| format!("no post_id in {}", answer.body))?;
+        println!(
+            "accepted post {post_id}: {}",
+            body["text"].as_str().unwrap_or("")
+        );
         post_ids.push(post_id);
     }
-    let mut rows = Vec::new();
+    let mut deliveries = Vec::new();
     for id in &post_ids {
-        rows.extend(sandbox.wait_until_settled(id, timeout).await?);
+        deliveries.extend(sandbox.wait_until_settled(id, timeout).await?);
     }
+    let rows: Vec<Row> = deliveries.iter().map(Row::from).collect();
     println!();
     print!("{}", table::render(&rows));
-    let published = rows
+    let published = deliveries
         .iter()
         .filter(|d| d.status == DeliveryStatus::Published)
         .count();
-    println!("\n{published} of {} deliveries PUBLISHED", rows.len());
-    Ok(published == rows.len())
+    println!("\n{published} of {} deliveries PUBLISHED", deliveries.len());
+    Ok(published == deliveries.len())
 }
 
 async fn dev(sandbox: &Sandbox) -> Result<()> {
     let body = json!({
-        "id": "dev-1",
+        "id": format!("dev-{}", uuid::Uuid::now_v7().simple()),
         "user_id": DEMO_USER,
         "text": "你好，Crosspost！",
-        "targets": [{"network": "x"}, {"network": "facebook"}],
-    });
-    println!("Local stack is up. Webhook: {}", sandbox.posts_url());
-    println!("Fake X: {}   Fake Facebook: {}", sandbox.x.base_url(), sandbox.facebook.base_url());
-    println!("Try:\n  curl -sS -X POST {} -H 'content-type: application/json' -d '{}'", sandbox.posts_url(), body);
-    println!("Press Ctrl-C to stop.");
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    })
+    .to_string();
+    let headers = sandbox.client.sign(body.as_bytes());
+    let url = sandbox.stack.api_url();
+    println!(
+        "Local stack is up. API: {url}   (webhook: {})",
+        sandbox.posts_url()
+    );
+    println!(
+        "Fake X: {}   Fake Facebook: {}",
+        sandbox.x.base_url(),
+        sandbox.facebook.base_url()
+    );
+    println!("\nSend a post (the signature is valid for 5 minutes):");
+    let mut curl = format!(
+        "curl -sS -X POST {} -H 'content-type: application/json'",
+        sandbox.posts_url()
+    );
+    for (k, v) in &headers {
+        curl.push_str(&format!(" -H '{k}: {v}'"));
+    }
+    println!("  {curl} -d '{body}'");
+    println!("\nOr sign fresh each time:");
+    println!(
+        "  export CROSSPOST_URL={url} CROSSPOST_SECRET='{}'",
+        sandbox.signing[0].expose()
+    );
+    println!("  crosspost post --user {DEMO_USER} --text '你好'");
+    println!("  crosspost status <post_id>");
+    println!("\nPress Ctrl-C to stop.");
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     Ok(())
 }
 
-async fn run(cli: Cli) -> Result<bool> {
+fn read_input(path: &str) -> Result<String> {
+    if path == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        Ok(s)
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("reading {path}"))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn post_body(
+    file: Option<String>,
+    id: Option<String>,
+    user: Option<String>,
+    text: Option<String>,
+    target: Vec<String>,
+    link: Option<String>,
+    overflow: Option<String>,
+) -> Result<String> {
+    if let Some(file) = file {
+        let body = read_input(&file)?;
+        serde_json::from_str::<serde_json::Value>(&body)
+            .with_context(|| format!("{file} is not JSON"))?;
+        return Ok(body);
+    }
+    let user = user.context("--user is required without --file")?;
+    let mut body = json!({
+        "id": id.unwrap_or_else(|| format!("cli-{}", uuid::Uuid::now_v7().simple())),
+        "user_id": user,
+        "text": text.unwrap_or_default(),
+    });
+    if !target.is_empty() {
+        let targets = target
+            .iter()
+            .map(|t| {
+                let (network, account) = match t.split_once(':') {
+                    Some((n, a)) => (n, Some(a)),
+                    None => (t.as_str(), None),
+                };
+                network.parse::<Network>()?;
+                let mut v = json!({ "network": network });
+                if let Some(a) = account {
+                    v["account_id"] = json!(a);
+                }
+                Ok(v)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        body["targets"] = json!(targets);
+    }
+    if let Some(link) = link {
+        body["link"] = json!(link);
+    }
+    if let Some(o) = overflow {
+        body["overflow"] = json!(o);
+    }
+    Ok(body.to_string())
+}
+
+async fn with_sandbox(command: Command) -> Result<bool> {
     let sandbox = Sandbox::start(SandboxOptions::from_env()).await?;
     // Whatever happens next, including Ctrl-C, the stack comes down before we exit.
     let outcome = tokio::select! {
         r = async {
-            match cli.command {
+            match command {
                 Command::Demo { timeout } => demo(&sandbox, Duration::from_secs(timeout)).await,
-                Command::Dev => dev(&sandbox).await.map(|()| true),
+                _ => dev(&sandbox).await.map(|()| true),
             }
         } => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
     sandbox.stop().await;
     outcome
+}
+
+async fn run(cli: Cli) -> Result<bool> {
+    match cli.command {
+        Command::Post {
+            endpoint,
+            file,
+            id,
+            user,
+            text,
+            target,
+            link,
+            overflow,
+        } => {
+            let body = post_body(file, id, user, text, target, link, overflow)?;
+            let client = SignedClient::new(&endpoint.url, &Secret::new(endpoint.secret))?;
+            let answer = client
+                .call("POST", "/v1/posts", Some(body.as_bytes()))
+                .await?;
+            println!(
+                "{} {}",
+                answer.status,
+                serde_json::to_string_pretty(&answer.body)?
+            );
+            Ok((200..300).contains(&answer.status))
+        }
+        Command::Status {
+            endpoint,
+            post_id,
+            json,
+        } => {
+            let client = SignedClient::new(&endpoint.url, &Secret::new(endpoint.secret))?;
+            let answer = client
+                .call("GET", &format!("/v1/posts/{post_id}"), None)
+                .await?;
+            if answer.status != 200 || json {
+                println!(
+                    "{} {}",
+                    answer.status,
+                    serde_json::to_string_pretty(&answer.body)?
+                );
+            } else {
+                print!("{}", table::render(&table::rows_of_status(&answer.body)));
+            }
+            Ok(answer.status == 200)
+        }
+        Command::Preview {
+            network,
+            overflow,
+            link,
+        } => {
+            let network: Network = network.parse()?;
+            let overflow: Overflow = serde_json::from_value(json!(overflow))?;
+            let text = read_input("-")?;
+            let preview =
+                crosspost_core::preview::preview(network, &text, link.as_deref(), overflow);
+            println!("{}", serde_json::to_string(&preview)?);
+            Ok(preview.error.is_none())
+        }
+        command => with_sandbox(command).await,
+    }
 }
 
 #[tokio::main]

@@ -2,8 +2,10 @@
 //! real function binaries, the local HTTP API and SQS pollers) wired to fake X and
 //! Facebook servers, with a demo user whose accounts are linked on both.
 
+use crate::client::{Answer, SignedClient};
 use anyhow::{bail, Context, Result};
 use crosspost_aws::{AccountsStore, DeliveryRecord, PostsStore};
+use crosspost_core::signing::SigningSecret;
 use crosspost_core::{AccountStatus, LinkedAccount, Network, PostId, Secret};
 use crosspost_fakes::{FakeFacebook, FakeX};
 use crosspost_local::{LocalStack, StackOptions};
@@ -53,7 +55,18 @@ pub struct Sandbox {
     /// Tokens the demo accounts were linked with, to check what the fakes received.
     pub x_token: Secret,
     pub facebook_token: Secret,
-    http: reqwest::Client,
+    /// The webhook's signing secrets: the sandbox signs with the first; the second is
+    /// also accepted, as during a rotation.
+    pub signing: [Secret; 2],
+    /// Signs with `signing[0]`.
+    pub client: SignedClient,
+}
+
+/// A fresh `whsec_` secret from the operating system's randomness.
+pub fn new_signing_secret() -> Result<Secret> {
+    let mut key = [0u8; 32];
+    getrandom::getrandom(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(SigningSecret::encode(&key))
 }
 
 impl Sandbox {
@@ -77,7 +90,17 @@ impl Sandbox {
         stack_options
             .parameter_overrides
             .insert("LogLevel".into(), "debug".into());
+        // The local stack's own media server is on loopback.
+        stack_options
+            .env_overrides
+            .insert("MEDIA_HOSTS".into(), "allow-local".into());
+        let signing = [new_signing_secret()?, new_signing_secret()?];
+        stack_options.secret_values.insert(
+            "WebhookSigningSecret".into(),
+            format!("{} {}", signing[0].expose(), signing[1].expose()),
+        );
         let stack = LocalStack::start(stack_options).await?;
+        let api_url = stack.api_url().to_owned();
 
         let sdk = stack.sdk_config();
         let dynamodb = crosspost_aws::aws_sdk_dynamodb::Client::new(&sdk);
@@ -98,7 +121,8 @@ impl Sandbox {
             accounts,
             x_token: Secret::new(format!("x-access-{run}")),
             facebook_token: Secret::new(format!("fb-page-{run}")),
-            http: reqwest::Client::new(),
+            client: SignedClient::new(&api_url, &signing[0])?,
+            signing,
         };
         sandbox.link_demo_accounts().await?;
         Ok(sandbox)
@@ -138,21 +162,15 @@ impl Sandbox {
         format!("{}/v1/posts", self.stack.api_url())
     }
 
-    /// Sends a body to `POST /v1/posts` and returns the status and the parsed answer.
-    pub async fn submit(&self, body: &[u8], content_type: &str) -> Result<(u16, serde_json::Value)> {
-        let resp = self
-            .http
-            .post(self.posts_url())
-            .header("content-type", content_type)
-            .body(body.to_vec())
-            .send()
+    /// A signed call to the local API, as the source app makes it.
+    pub async fn call(&self, method: &str, path: &str, body: Option<&[u8]>) -> Result<Answer> {
+        self.client.call(method, path, body).await
+    }
+
+    /// Sends a post to `POST /v1/posts`, signed.
+    pub async fn submit(&self, post: &serde_json::Value) -> Result<Answer> {
+        self.call("POST", "/v1/posts", Some(post.to_string().as_bytes()))
             .await
-            .context("POST /v1/posts")?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await?;
-        let value = serde_json::from_str(&text)
-            .with_context(|| format!("answer {status} is not JSON: {text}"))?;
-        Ok((status, value))
     }
 
     /// Waits until every delivery of the post has ended (or `timeout` passes) and
@@ -165,7 +183,8 @@ impl Sandbox {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let deliveries = self.posts.deliveries(post_id).await?;
-            let settled = !deliveries.is_empty() && deliveries.iter().all(|d| d.status.is_terminal());
+            let settled =
+                !deliveries.is_empty() && deliveries.iter().all(|d| d.status.is_terminal());
             if settled || tokio::time::Instant::now() >= deadline {
                 if deliveries.is_empty() {
                     bail!("post {post_id} has no deliveries");

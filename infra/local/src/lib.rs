@@ -2,8 +2,14 @@
 //! Local, moto (SQS, KMS, Secrets Manager), every function's real binary behind a Lambda
 //! Runtime API of our own, a local HTTP API and the SQS event sources.
 //!
-//! Everything comes from `template.yaml`: tables, queues, functions, their environment,
-//! routes and event sources. Nothing here is a second list of resources.
+//! Everything comes from `template.yaml`: tables, queues, KMS keys and aliases, secrets,
+//! functions, their environment, routes and event sources. Nothing here is a second list
+//! of resources.
+//!
+//! Secrets exist, with their values, before any function starts. Functions read secrets
+//! at cold start, so after [`LocalStack::put_secret_value`] a function sees the new value
+//! only once it is restarted ([`LocalStack::restart_function`] or
+//! [`LocalStack::restart_functions`]).
 
 mod http_api;
 mod process;
@@ -48,6 +54,9 @@ pub struct StackOptions {
     pub env_overrides: BTreeMap<String, String>,
     /// Also copy function output to stderr, prefixed with the function's name.
     pub echo_logs: bool,
+    /// Values of `AWS::SecretsManager::Secret` resources, by logical id; win over the
+    /// template's `SecretString` and `GenerateSecretString`.
+    pub secret_values: BTreeMap<String, String>,
 }
 
 impl StackOptions {
@@ -89,6 +98,7 @@ impl StackOptions {
             parameter_overrides: BTreeMap::new(),
             env_overrides: BTreeMap::new(),
             echo_logs: false,
+            secret_values: BTreeMap::new(),
         })
     }
 }
@@ -222,6 +232,9 @@ pub struct LocalStack {
     moto_endpoint: String,
     tables: BTreeMap<String, String>,
     queues: Vec<(String, String)>,
+    /// logical id → ARN
+    secrets: BTreeMap<String, String>,
+    kms_keys: BTreeMap<String, template::KmsKeyInfo>,
     functions: BTreeMap<String, Arc<FunctionHost>>,
     emulators: Vec<Child>,
     pollers: Vec<JoinHandle<()>>,
@@ -242,6 +255,11 @@ impl LocalStack {
         let template =
             Template::parse(&text).with_context(|| format!("in {}", opts.template.display()))?;
         let parameters = template.parameter_values(&opts.parameter_overrides)?;
+        for id in opts.secret_values.keys() {
+            if !template.secrets.iter().any(|s| &s.logical_id == id) {
+                bail!("secret value given for {id}, which is not an AWS::SecretsManager::Secret of the template");
+            }
+        }
         for f in &template.functions {
             let bin = opts.bin_dir.join(&f.binary);
             if !bin.is_file() {
@@ -350,6 +368,18 @@ impl LocalStack {
         }
         for q in &template.queues {
             resources::create_queue(&sqs_client, q, &mut resolver).await?;
+        }
+        let kms_client = aws_sdk_kms::Client::new(&sdk);
+        for k in &template.kms_keys {
+            resources::create_kms_key(&kms_client, k, &mut resolver).await?;
+        }
+        for a in &template.kms_aliases {
+            resources::create_kms_alias(&kms_client, a, &mut resolver).await?;
+        }
+        let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk);
+        for s in &template.secrets {
+            let value = resources::secret_value(s, &opts.secret_values, &resolver)?;
+            resources::create_secret(&secrets_client, s, value, &mut resolver).await?;
         }
 
         let mut functions = BTreeMap::new();
@@ -462,6 +492,8 @@ impl LocalStack {
                         .map(|i| (q.logical_id.clone(), i.url.clone()))
                 })
                 .collect(),
+            secrets: resolver.secrets.clone(),
+            kms_keys: resolver.kms_keys.clone(),
             functions,
             emulators: vec![ddb, moto],
             pollers,
@@ -501,6 +533,60 @@ impl LocalStack {
     /// Every queue as (logical id, URL), dead-letter queues first.
     pub fn queues(&self) -> Vec<(String, String)> {
         self.queues.clone()
+    }
+
+    /// ARN of a secret of the template (what `!Ref` gives the functions).
+    pub fn secret_arn(&self, logical_id: &str) -> Option<&str> {
+        self.secrets.get(logical_id).map(String::as_str)
+    }
+
+    /// Key id of a KMS key of the template (what `!Ref` gives the functions).
+    pub fn kms_key_id(&self, logical_id: &str) -> Option<&str> {
+        self.kms_keys.get(logical_id).map(|k| k.key_id.as_str())
+    }
+
+    /// ARN of a KMS key of the template (`!GetAtt Key.Arn`).
+    pub fn kms_key_arn(&self, logical_id: &str) -> Option<&str> {
+        self.kms_keys.get(logical_id).map(|k| k.arn.as_str())
+    }
+
+    /// Stores a new current value of a secret of the template (PutSecretValue on moto).
+    ///
+    /// Functions read secrets at cold start: a running function keeps the old value until
+    /// [`LocalStack::restart_function`] (or [`LocalStack::restart_functions`]).
+    pub async fn put_secret_value(&self, logical_id: &str, value: &str) -> Result<()> {
+        let arn = self
+            .secret_arn(logical_id)
+            .ok_or_else(|| anyhow!("no secret {logical_id} in the template"))?;
+        aws_sdk_secretsmanager::Client::new(&self.sdk_config())
+            .put_secret_value()
+            .secret_id(arn)
+            .secret_string(value)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "PutSecretValue {logical_id} on moto: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                )
+            })?;
+        Ok(())
+    }
+
+    /// Lets the invocation in flight finish, then replaces the function's process with a
+    /// fresh one and waits for its init (a cold start: it reads its secrets again).
+    pub async fn restart_function(&self, function_logical_id: &str) -> Result<()> {
+        let f = self
+            .functions
+            .get(function_logical_id)
+            .ok_or_else(|| anyhow!("no function {function_logical_id} in the template"))?;
+        Ok(f.restart().await?)
+    }
+
+    /// [`LocalStack::restart_function`] for every function, all at once.
+    pub async fn restart_functions(&self) -> Result<()> {
+        futures::future::try_join_all(self.functions.values().map(|f| f.restart())).await?;
+        Ok(())
     }
 
     /// Logical ids of the functions.

@@ -292,6 +292,20 @@ impl FunctionHost {
         }
     }
 
+    /// Waits for the invocation in flight, if any, ends the running instance and starts
+    /// a fresh one (a cold start: the function's init runs again).
+    pub async fn restart(&self) -> Result<(), InvokeError> {
+        let _g = self.invoke_lock.lock().await;
+        if *self.stopping.borrow() {
+            return Err(InvokeError::Stopped);
+        }
+        let old = self.current.lock().expect("instance lock").take();
+        if let Some(old) = old {
+            old.end().await;
+        }
+        self.live_instance().await.map(|_| ())
+    }
+
     /// Ends the instance for good (the stopping signal is already set).
     pub async fn stop(&self) {
         let inst = self.current.lock().expect("instance lock").take();

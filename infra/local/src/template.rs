@@ -1,5 +1,6 @@
 //! Reads the SAM template into the few things a local stack needs: parameters, tables,
-//! queues (in creation order), functions with their environment and event sources.
+//! queues (in creation order), KMS keys and aliases, Secrets Manager secrets, functions
+//! with their environment and event sources.
 //!
 //! Only what the local stack can honour is accepted. A property it does not understand
 //! is an error, so the local stack never silently differs from the deployed one; the
@@ -207,13 +208,68 @@ pub struct SqsEventSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionSpec {
     pub logical_id: String,
-    /// Last component of CodeUri: the binary's name.
+    /// The binary's name: Metadata.BuildProperties.Binary, else CodeUri's last component.
     pub binary: String,
     pub timeout_s: u64,
     pub memory_mb: u64,
     pub environment: BTreeMap<String, Expr>,
     pub routes: Vec<RouteSpec>,
     pub sqs_events: Vec<SqsEventSpec>,
+}
+
+/// `GenerateSecretString`: how CloudFormation makes a secret's first value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenerateSecretSpec {
+    pub password_length: usize,
+    /// Characters never used.
+    pub exclude_characters: String,
+    pub exclude_lowercase: bool,
+    pub exclude_uppercase: bool,
+    pub exclude_numbers: bool,
+    pub exclude_punctuation: bool,
+    pub include_space: bool,
+    /// At least one character of every type still included.
+    pub require_each_included_type: bool,
+    /// `SecretStringTemplate` (a JSON object, maybe a `!Sub`) and `GenerateStringKey`: the
+    /// value is the template with the generated string under that key.
+    pub template: Option<(Expr, String)>,
+}
+
+/// Where a secret's first value comes from (`StackOptions::secret_values` wins over both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `SecretString`.
+    Given(Expr),
+    /// `GenerateSecretString`.
+    Generate(GenerateSecretSpec),
+    /// Neither: the local run must be given the value.
+    Unset,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretSpec {
+    pub logical_id: String,
+    pub source: SecretSource,
+    /// `KmsKeyId`: passed to moto once resolved (moto records it; it encrypts nothing).
+    pub kms_key_id: Option<Expr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsKeySpec {
+    pub logical_id: String,
+    /// SYMMETRIC_DEFAULT unless the template says otherwise.
+    pub key_spec: String,
+    /// ENCRYPT_DECRYPT unless the template says otherwise.
+    pub key_usage: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsAliasSpec {
+    pub logical_id: String,
+    /// `alias/...`
+    pub alias_name: String,
+    pub target_key_id: Expr,
 }
 
 #[derive(Debug, Clone)]
@@ -224,6 +280,9 @@ pub struct Template {
     pub tables: Vec<TableSpec>,
     /// In creation order: a queue comes after every queue it refers to (its DLQ).
     pub queues: Vec<QueueSpec>,
+    pub kms_keys: Vec<KmsKeySpec>,
+    pub kms_aliases: Vec<KmsAliasSpec>,
+    pub secrets: Vec<SecretSpec>,
     pub functions: Vec<FunctionSpec>,
 }
 
@@ -236,8 +295,11 @@ const IGNORED_RESOURCE_KEYS: &[&str] = &[
 ];
 
 const FUNCTION_PROPS: &[&str] = &["CodeUri", "Timeout", "MemorySize", "Environment", "Events"];
-/// Function properties with no local meaning: IAM, packaging, runtime choice (the local
-/// binary is built for this machine), descriptions, tags, tracing, concurrency.
+/// Function properties with no local meaning: IAM (`Policies`, including SAM policy
+/// templates such as `AWSSecretsManagerGetSecretValuePolicy` or `KMSDecryptPolicy`, and
+/// whatever intrinsic functions they hold: moto does not enforce IAM), packaging, runtime
+/// choice (the local binary is built for this machine), descriptions, tags, tracing,
+/// concurrency.
 const FUNCTION_IGNORED: &[&str] = &[
     "Description",
     "Policies",
@@ -347,6 +409,9 @@ impl Template {
 
         let mut tables = Vec::new();
         let mut queues = Vec::new();
+        let mut kms_keys = Vec::new();
+        let mut kms_aliases = Vec::new();
+        let mut secrets = Vec::new();
         let mut functions = Vec::new();
         for (k, v) in resources {
             let id = key_str(k)?;
@@ -354,7 +419,12 @@ impl Template {
             let ty = resource_types[id].as_str();
             if !matches!(
                 ty,
-                "AWS::DynamoDB::Table" | "AWS::SQS::Queue" | "AWS::Serverless::Function"
+                "AWS::DynamoDB::Table"
+                    | "AWS::SQS::Queue"
+                    | "AWS::KMS::Key"
+                    | "AWS::KMS::Alias"
+                    | "AWS::SecretsManager::Secret"
+                    | "AWS::Serverless::Function"
             ) {
                 // Other resources (the HTTP API itself, alarms, ...) have no local process
                 // or state; a function referring to one fails when its environment resolves.
@@ -372,8 +442,17 @@ impl Template {
             match ty {
                 "AWS::DynamoDB::Table" => tables.push(parse_table(id, props).with_context(ctx)?),
                 "AWS::SQS::Queue" => queues.push(parse_queue(id, props).with_context(ctx)?),
-                _ => functions
-                    .push(parse_function(id, props, globals, &resource_types).with_context(ctx)?),
+                "AWS::KMS::Key" => kms_keys.push(parse_kms_key(id, props).with_context(ctx)?),
+                "AWS::KMS::Alias" => {
+                    kms_aliases.push(parse_kms_alias(id, props, &resource_types).with_context(ctx)?)
+                }
+                "AWS::SecretsManager::Secret" => {
+                    secrets.push(parse_secret(id, props).with_context(ctx)?)
+                }
+                _ => functions.push(
+                    parse_function(id, props, res.get("Metadata"), globals, &resource_types)
+                        .with_context(ctx)?,
+                ),
             }
         }
         let queues = order_queues(queues)?;
@@ -382,6 +461,9 @@ impl Template {
             resource_types,
             tables,
             queues,
+            kms_keys,
+            kms_aliases,
+            secrets,
             functions,
         })
     }
@@ -690,6 +772,174 @@ fn parse_queue(id: &str, props: &serde_yaml::Mapping) -> Result<QueueSpec> {
     })
 }
 
+fn flag(m: &serde_yaml::Mapping, key: &str, default: bool) -> Result<bool> {
+    match m.get(key) {
+        None => Ok(default),
+        Some(v) => match literal(v, key)?.as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => bail!("{key} must be true or false, found `{other}`"),
+        },
+    }
+}
+
+fn parse_generate_secret(v: &Value) -> Result<GenerateSecretSpec> {
+    let what = "GenerateSecretString";
+    let m = mapping(v, what)?;
+    check_keys(
+        m,
+        what,
+        &[
+            "PasswordLength",
+            "ExcludeCharacters",
+            "ExcludeLowercase",
+            "ExcludeUppercase",
+            "ExcludeNumbers",
+            "ExcludePunctuation",
+            "IncludeSpace",
+            "RequireEachIncludedType",
+            "SecretStringTemplate",
+            "GenerateStringKey",
+        ],
+        &[],
+    )?;
+    let password_length = m
+        .get("PasswordLength")
+        .map(|v| int(v, "PasswordLength"))
+        .transpose()?
+        .unwrap_or(32);
+    if !(1..=4096).contains(&password_length) {
+        bail!("{what}: PasswordLength must be between 1 and 4096, found {password_length}");
+    }
+    let template = match (m.get("SecretStringTemplate"), m.get("GenerateStringKey")) {
+        (Some(t), Some(k)) => Some((
+            Expr::parse(t).context("SecretStringTemplate")?,
+            literal(k, "GenerateStringKey")?,
+        )),
+        (None, None) => None,
+        _ => bail!("{what}: SecretStringTemplate and GenerateStringKey must be given together"),
+    };
+    Ok(GenerateSecretSpec {
+        password_length: password_length as usize,
+        exclude_characters: m
+            .get("ExcludeCharacters")
+            .map(|v| literal(v, "ExcludeCharacters"))
+            .transpose()?
+            .unwrap_or_default(),
+        exclude_lowercase: flag(m, "ExcludeLowercase", false)?,
+        exclude_uppercase: flag(m, "ExcludeUppercase", false)?,
+        exclude_numbers: flag(m, "ExcludeNumbers", false)?,
+        exclude_punctuation: flag(m, "ExcludePunctuation", false)?,
+        include_space: flag(m, "IncludeSpace", false)?,
+        require_each_included_type: flag(m, "RequireEachIncludedType", true)?,
+        template,
+    })
+}
+
+fn parse_secret(id: &str, props: &serde_yaml::Mapping) -> Result<SecretSpec> {
+    // The local secret is always named by its logical id, like tables and queues: the
+    // functions reach it through `!Ref` (its ARN), never by name, and a fixed `Name` could
+    // collide between stacks. Description and tags change nothing a function can observe;
+    // replication to other regions has no local meaning.
+    check_keys(
+        props,
+        "secret",
+        &["SecretString", "GenerateSecretString", "KmsKeyId"],
+        &["Name", "Description", "Tags", "ReplicaRegions"],
+    )?;
+    let source = match (props.get("SecretString"), props.get("GenerateSecretString")) {
+        (Some(_), Some(_)) => {
+            bail!("SecretString and GenerateSecretString cannot both be given")
+        }
+        (Some(v), None) => SecretSource::Given(Expr::parse(v).context("SecretString")?),
+        (None, Some(g)) => SecretSource::Generate(parse_generate_secret(g)?),
+        (None, None) => SecretSource::Unset,
+    };
+    let kms_key_id = props
+        .get("KmsKeyId")
+        .map(|v| Expr::parse(v).context("KmsKeyId"))
+        .transpose()?;
+    Ok(SecretSpec {
+        logical_id: id.to_string(),
+        source,
+        kms_key_id,
+    })
+}
+
+fn parse_kms_key(id: &str, props: &serde_yaml::Mapping) -> Result<KmsKeySpec> {
+    // moto enforces no key policy, rotates nothing and keeps no deletion window, so the
+    // policy, rotation, description, deletion window, tags and the policy lockout check
+    // change nothing locally. Multi-region keys act as ordinary keys in one region.
+    check_keys(
+        props,
+        "KMS key",
+        &["KeySpec", "KeyUsage", "Enabled", "Origin"],
+        &[
+            "KeyPolicy",
+            "EnableKeyRotation",
+            "RotationPeriodInDays",
+            "Description",
+            "PendingWindowInDays",
+            "Tags",
+            "MultiRegion",
+            "BypassPolicyLockoutSafetyCheck",
+        ],
+    )?;
+    if let Some(o) = props.get("Origin") {
+        let o = literal(o, "Origin")?;
+        if o != "AWS_KMS" {
+            bail!("Origin `{o}` is not supported locally (only AWS_KMS keys are)");
+        }
+    }
+    Ok(KmsKeySpec {
+        logical_id: id.to_string(),
+        key_spec: props
+            .get("KeySpec")
+            .map(|v| literal(v, "KeySpec"))
+            .transpose()?
+            .unwrap_or_else(|| "SYMMETRIC_DEFAULT".to_string()),
+        key_usage: props
+            .get("KeyUsage")
+            .map(|v| literal(v, "KeyUsage"))
+            .transpose()?
+            .unwrap_or_else(|| "ENCRYPT_DECRYPT".to_string()),
+        enabled: flag(props, "Enabled", true)?,
+    })
+}
+
+fn parse_kms_alias(
+    id: &str,
+    props: &serde_yaml::Mapping,
+    resource_types: &BTreeMap<String, String>,
+) -> Result<KmsAliasSpec> {
+    check_keys(props, "KMS alias", &["AliasName", "TargetKeyId"], &[])?;
+    let alias_name = literal(
+        props
+            .get("AliasName")
+            .ok_or_else(|| anyhow!("AliasName missing"))?,
+        "AliasName",
+    )?;
+    if !alias_name.starts_with("alias/") || alias_name.starts_with("alias/aws/") {
+        bail!("AliasName `{alias_name}` must start with `alias/` (and not `alias/aws/`)");
+    }
+    let target_key_id = Expr::parse(
+        props
+            .get("TargetKeyId")
+            .ok_or_else(|| anyhow!("TargetKeyId missing"))?,
+    )
+    .context("TargetKeyId")?;
+    if let Expr::Ref(k) | Expr::GetAtt(k, _) = &target_key_id {
+        if resource_types.get(k).map(String::as_str) != Some("AWS::KMS::Key") {
+            bail!("TargetKeyId: {k} is not an AWS::KMS::Key of the template");
+        }
+    }
+    Ok(KmsAliasSpec {
+        logical_id: id.to_string(),
+        alias_name,
+        target_key_id,
+    })
+}
+
 /// Orders queues so every queue comes after the queues it refers to; otherwise keeps
 /// the template's order.
 fn order_queues(queues: Vec<QueueSpec>) -> Result<Vec<QueueSpec>> {
@@ -735,6 +985,7 @@ fn order_queues(queues: Vec<QueueSpec>) -> Result<Vec<QueueSpec>> {
 fn parse_function(
     id: &str,
     props: &serde_yaml::Mapping,
+    metadata: Option<&Value>,
     globals: Option<&serde_yaml::Mapping>,
     resource_types: &BTreeMap<String, String>,
 ) -> Result<FunctionSpec> {
@@ -746,7 +997,16 @@ fn parse_function(
             .ok_or_else(|| anyhow!("CodeUri missing"))?,
         "CodeUri",
     )?;
-    let binary = code_uri
+    // SAM's rust-cargolambda builds `BuildProperties.Binary` when it is given (a
+    // workspace built from its root); otherwise the package at CodeUri.
+    let named_binary = metadata
+        .and_then(|m| m.get("BuildProperties"))
+        .and_then(|b| b.get("Binary"))
+        .map(|b| literal(b, "Metadata.BuildProperties.Binary"))
+        .transpose()?;
+    let binary = named_binary
+        .as_deref()
+        .unwrap_or(&code_uri)
         .trim_end_matches('/')
         .rsplit('/')
         .next()
@@ -905,6 +1165,13 @@ pub struct QueueInfo {
     pub arn: String,
 }
 
+/// A created KMS key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsKeyInfo {
+    pub key_id: String,
+    pub arn: String,
+}
+
 /// What intrinsic functions resolve to once the local resources exist.
 #[derive(Debug, Clone, Default)]
 pub struct Resolver {
@@ -912,6 +1179,11 @@ pub struct Resolver {
     /// logical id → (table name, table ARN)
     pub tables: BTreeMap<String, (String, String)>,
     pub queues: BTreeMap<String, QueueInfo>,
+    pub kms_keys: BTreeMap<String, KmsKeyInfo>,
+    /// logical id → alias name (`alias/...`)
+    pub kms_aliases: BTreeMap<String, String>,
+    /// logical id → secret ARN
+    pub secrets: BTreeMap<String, String>,
     pub resource_types: BTreeMap<String, String>,
 }
 
@@ -962,6 +1234,16 @@ impl Resolver {
         if let Some(q) = self.queues.get(id) {
             return Ok(q.url.clone());
         }
+        if let Some(k) = self.kms_keys.get(id) {
+            return Ok(k.key_id.clone());
+        }
+        if let Some(a) = self.kms_aliases.get(id) {
+            return Ok(a.clone());
+        }
+        // As in CloudFormation, a secret's Ref is its ARN.
+        if let Some(arn) = self.secrets.get(id) {
+            return Ok(arn.clone());
+        }
         match id {
             "AWS::Region" => Ok(REGION.to_string()),
             "AWS::AccountId" => Ok(ACCOUNT_ID.to_string()),
@@ -987,11 +1269,34 @@ impl Resolver {
                 _ => bail!("!GetAtt {id}.{attr}: a queue has Arn, QueueName and QueueUrl"),
             };
         }
+        if let Some(k) = self.kms_keys.get(id) {
+            return match attr {
+                "Arn" => Ok(k.arn.clone()),
+                "KeyId" => Ok(k.key_id.clone()),
+                _ => bail!("!GetAtt {id}.{attr}: a KMS key has Arn and KeyId"),
+            };
+        }
+        if self.kms_aliases.contains_key(id) {
+            bail!("!GetAtt {id}.{attr}: a KMS alias has no attributes (use !Ref)");
+        }
+        if let Some(arn) = self.secrets.get(id) {
+            return match attr {
+                "Id" => Ok(arn.clone()),
+                _ => bail!("!GetAtt {id}.{attr}: a secret has Id (its ARN)"),
+            };
+        }
         Err(self.unknown(id))
     }
 
     fn unknown(&self, id: &str) -> anyhow::Error {
-        match self.resource_types.get(id) {
+        match self.resource_types.get(id).map(String::as_str) {
+            Some(
+                ty @ ("AWS::SecretsManager::Secret"
+                | "AWS::KMS::Key"
+                | "AWS::KMS::Alias"
+                | "AWS::DynamoDB::Table"
+                | "AWS::SQS::Queue"),
+            ) => anyhow!("{id} (a {ty}) is not created yet where it is referred to"),
             Some(ty) => anyhow!("{id} is a {ty}, which the local stack does not run"),
             None => anyhow!("{id} is neither a parameter nor a resource of the template"),
         }
@@ -1178,6 +1483,217 @@ Resources:
         );
         let err = format!("{:#}", Template::parse(&text).unwrap_err());
         assert!(err.contains("FilterCriteria"), "{err}");
+    }
+
+    const SECURITY: &str = r#"
+Parameters:
+  User:
+    Type: String
+    Default: app
+Resources:
+  TokenKey:
+    Type: AWS::KMS::Key
+    Properties:
+      Description: Seals network tokens.
+      EnableKeyRotation: true
+      KeyPolicy:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: { AWS: !Sub "arn:aws:iam::${AWS::AccountId}:root" }
+            Action: "kms:*"
+            Resource: "*"
+  TokenKeyAlias:
+    Type: AWS::KMS::Alias
+    Properties:
+      AliasName: alias/crosspost-tokens
+      TargetKeyId: !Ref TokenKey
+  SigningSecret:
+    Type: AWS::SecretsManager::Secret
+    Properties:
+      Name: crosspost/signing
+      Description: Webhook signing secrets.
+      KmsKeyId: !GetAtt TokenKey.Arn
+      Tags: [{ Key: app, Value: crosspost }]
+      GenerateSecretString:
+        PasswordLength: 24
+        ExcludePunctuation: true
+  DbSecret:
+    Type: AWS::SecretsManager::Secret
+    Properties:
+      GenerateSecretString:
+        SecretStringTemplate: !Sub '{"username": "${User}"}'
+        GenerateStringKey: password
+        ExcludeCharacters: '"@/\'
+  FixedSecret:
+    Type: AWS::SecretsManager::Secret
+    Properties:
+      SecretString: whsec_Zm9v
+  GivenSecret:
+    Type: AWS::SecretsManager::Secret
+  Hook:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/webhook/
+      Environment:
+        Variables:
+          SECRET_ID: !Ref SigningSecret
+          SECRET_ID_ATT: !GetAtt SigningSecret.Id
+          KEY_ID: !Ref TokenKey
+          KEY_ARN: !GetAtt TokenKey.Arn
+          KEY_ALIAS: !Ref TokenKeyAlias
+          KEY_ARN_SUB: !Sub "${TokenKey.Arn}"
+      Policies:
+        - AWSSecretsManagerGetSecretValuePolicy:
+            SecretArn: !Ref SigningSecret
+        - KMSDecryptPolicy:
+            KeyId: !Ref TokenKey
+        - KMSEncryptPolicy:
+            KeyId: !GetAtt TokenKey.Arn
+        - Statement:
+            - Effect: Allow
+              Action: [secretsmanager:GetSecretValue]
+              Resource: !Ref DbSecret
+"#;
+
+    #[test]
+    fn parses_keys_aliases_and_secrets() {
+        let t = Template::parse(SECURITY).unwrap();
+        assert_eq!(
+            t.kms_keys,
+            vec![KmsKeySpec {
+                logical_id: "TokenKey".into(),
+                key_spec: "SYMMETRIC_DEFAULT".into(),
+                key_usage: "ENCRYPT_DECRYPT".into(),
+                enabled: true,
+            }]
+        );
+        assert_eq!(
+            t.kms_aliases,
+            vec![KmsAliasSpec {
+                logical_id: "TokenKeyAlias".into(),
+                alias_name: "alias/crosspost-tokens".into(),
+                target_key_id: Expr::Ref("TokenKey".into()),
+            }]
+        );
+        let secret = |id: &str| t.secrets.iter().find(|s| s.logical_id == id).unwrap();
+        let signing = secret("SigningSecret");
+        assert_eq!(
+            signing.kms_key_id,
+            Some(Expr::GetAtt("TokenKey".into(), "Arn".into()))
+        );
+        match &signing.source {
+            SecretSource::Generate(g) => {
+                assert_eq!(g.password_length, 24);
+                assert!(g.exclude_punctuation && !g.exclude_numbers);
+                assert!(g.require_each_included_type);
+                assert_eq!(g.template, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        match &secret("DbSecret").source {
+            SecretSource::Generate(g) => {
+                assert_eq!(g.password_length, 32);
+                assert_eq!(g.exclude_characters, "\"@/\\");
+                let (tpl, key) = g.template.as_ref().unwrap();
+                assert_eq!(key, "password");
+                assert!(matches!(tpl, Expr::Sub(..)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            secret("FixedSecret").source,
+            SecretSource::Given(Expr::Lit("whsec_Zm9v".into()))
+        );
+        assert_eq!(secret("GivenSecret").source, SecretSource::Unset);
+        // Policies (SAM policy templates with intrinsics inside) do not get in the way.
+        assert_eq!(t.functions[0].binary, "webhook");
+    }
+
+    #[test]
+    fn resolves_keys_aliases_and_secrets() {
+        let t = Template::parse(SECURITY).unwrap();
+        let secret_arn =
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:SigningSecret-AbCdEf";
+        let key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd";
+        let mut r = Resolver {
+            parameters: t.parameter_values(&BTreeMap::new()).unwrap(),
+            resource_types: t.resource_types.clone(),
+            ..Default::default()
+        };
+        // Before the secret exists, a reference to it says so.
+        let err = r.environment(&t.functions[0]).unwrap_err();
+        assert!(format!("{err:#}").contains("not created yet"), "{err:#}");
+
+        r.kms_keys.insert(
+            "TokenKey".into(),
+            KmsKeyInfo {
+                key_id: "1234abcd".into(),
+                arn: key_arn.into(),
+            },
+        );
+        r.kms_aliases
+            .insert("TokenKeyAlias".into(), "alias/crosspost-tokens".into());
+        r.secrets.insert("SigningSecret".into(), secret_arn.into());
+        let env = r.environment(&t.functions[0]).unwrap();
+        assert_eq!(env["SECRET_ID"], secret_arn);
+        assert_eq!(env["SECRET_ID_ATT"], secret_arn);
+        assert_eq!(env["KEY_ID"], "1234abcd");
+        assert_eq!(env["KEY_ARN"], key_arn);
+        assert_eq!(env["KEY_ARN_SUB"], key_arn);
+        assert_eq!(env["KEY_ALIAS"], "alias/crosspost-tokens");
+        assert!(r
+            .resolve(&Expr::GetAtt("TokenKey".into(), "Nope".into()))
+            .is_err());
+        assert!(r
+            .resolve(&Expr::GetAtt("TokenKeyAlias".into(), "Arn".into()))
+            .is_err());
+        assert!(r
+            .resolve(&Expr::GetAtt("SigningSecret".into(), "Arn".into()))
+            .is_err());
+    }
+
+    #[test]
+    fn bad_security_resources_are_errors() {
+        let cases = [
+            (
+                "      SecretString: whsec_Zm9v\n",
+                "      SecretString: whsec_Zm9v\n      GenerateSecretString: {}\n",
+                "cannot both",
+            ),
+            ("        GenerateStringKey: password\n", "", "together"),
+            (
+                "      Description: Webhook signing secrets.\n",
+                "      Description: Webhook signing secrets.\n      RotationRules: {}\n",
+                "RotationRules",
+            ),
+            (
+                "      AliasName: alias/crosspost-tokens\n",
+                "      AliasName: crosspost-tokens\n",
+                "alias/",
+            ),
+            (
+                "      TargetKeyId: !Ref TokenKey\n",
+                "      TargetKeyId: !Ref SigningSecret\n",
+                "not an AWS::KMS::Key",
+            ),
+            (
+                "      EnableKeyRotation: true\n",
+                "      EnableKeyRotation: true\n      Origin: EXTERNAL\n",
+                "EXTERNAL",
+            ),
+            (
+                "        PasswordLength: 24\n",
+                "        PasswordLength: 0\n",
+                "PasswordLength",
+            ),
+        ];
+        for (from, to, expected) in cases {
+            assert_eq!(SECURITY.matches(from).count(), 1, "{from}");
+            let text = SECURITY.replace(from, to);
+            let err = format!("{:#}", Template::parse(&text).unwrap_err());
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
     }
 
     #[test]

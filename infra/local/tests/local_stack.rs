@@ -1,5 +1,6 @@
-//! Starts the real emulators from the real template.yaml, with the `echo-lambda` example
-//! standing in for every function binary.
+//! Starts the real emulators from the real template.yaml (and from a small inline
+//! template for KMS and Secrets Manager), with the `echo-lambda` example standing in for
+//! every function binary.
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use crosspost_local::{InvokeError, LocalStack, StackOptions};
@@ -28,13 +29,16 @@ fn echo_lambda() -> PathBuf {
     bin
 }
 
-/// A directory whose webhook, publish-x and publish-facebook are the echo lambda.
-fn bin_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("crosspost-local-test-{}", std::process::id()));
+/// A directory (one per test) whose `names` are all the echo lambda.
+fn bin_dir(test: &str, names: &[&str]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "crosspost-local-test-{}-{test}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let echo = echo_lambda();
-    for name in ["webhook", "publish-x", "publish-facebook"] {
+    for name in names {
         std::os::unix::fs::symlink(&echo, dir.join(name)).unwrap();
     }
     dir
@@ -82,7 +86,7 @@ async fn queue_counts(sqs: &aws_sdk_sqs::Client, url: &str) -> (u64, u64) {
 async fn runs_the_template_on_local_emulators() {
     // A local run must never see the caller's AWS settings.
     std::env::set_var("AWS_PROFILE", "must-not-leak");
-    let bins = bin_dir();
+    let bins = bin_dir("template", &["webhook", "publish-x", "publish-facebook"]);
     let root = repo_root();
     let opts = StackOptions {
         template: root.join("template.yaml"),
@@ -94,6 +98,7 @@ async fn runs_the_template_on_local_emulators() {
         )]),
         env_overrides: BTreeMap::from([("ECHO_EXTRA".to_string(), "yes".to_string())]),
         echo_logs: false,
+        secret_values: BTreeMap::new(),
     };
     let stack = LocalStack::start(opts).await.expect("local stack starts");
     let started_pids: Vec<(String, u32)> = stack.child_pids();
@@ -194,6 +199,12 @@ async fn runs_the_template_on_local_emulators() {
     assert_eq!(env["ACCOUNTS_TABLE"], "AccountsTable");
     assert_eq!(env["X_QUEUE_URL"], x_url.as_str());
     assert_eq!(env["RUST_LOG"], "info");
+    let secret_arn = stack.secret_arn("WebhookSigningSecret").unwrap();
+    assert!(
+        secret_arn.starts_with("arn:aws:secretsmanager:us-east-1:"),
+        "{secret_arn}"
+    );
+    assert_eq!(env["WEBHOOK_SECRETS_ID"], secret_arn);
     assert_eq!(env["ECHO_EXTRA"], "yes");
     assert_eq!(env["AWS_ENDPOINT_URL_DYNAMODB"], stack.dynamodb_endpoint());
     assert_eq!(env["AWS_ENDPOINT_URL"], stack.moto_endpoint());
@@ -324,5 +335,204 @@ async fn runs_the_template_on_local_emulators() {
         let alive = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0;
         assert!(!alive, "{name} (pid {pid}) is still running after stop()");
     }
+    let _ = std::fs::remove_dir_all(bins);
+}
+
+const SECURITY_TEMPLATE: &str = r#"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  User:
+    Type: String
+    Default: crosspost
+Resources:
+  TokenKey:
+    Type: AWS::KMS::Key
+    Properties:
+      Description: Seals network tokens.
+      EnableKeyRotation: true
+      KeyPolicy:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: { AWS: !Sub "arn:aws:iam::${AWS::AccountId}:root" }
+            Action: "kms:*"
+            Resource: "*"
+  TokenKeyAlias:
+    Type: AWS::KMS::Alias
+    Properties:
+      AliasName: alias/crosspost-tokens
+      TargetKeyId: !Ref TokenKey
+  SigningSecret:
+    Type: AWS::SecretsManager::Secret
+    Properties:
+      Name: crosspost/signing
+      Description: Standard Webhooks signing secrets.
+      KmsKeyId: !Ref TokenKey
+      GenerateSecretString:
+        PasswordLength: 32
+        ExcludePunctuation: true
+  DbSecret:
+    Type: AWS::SecretsManager::Secret
+    Properties:
+      GenerateSecretString:
+        SecretStringTemplate: !Sub '{"username": "${User}"}'
+        GenerateStringKey: password
+  ClientSecret:
+    Type: AWS::SecretsManager::Secret
+    Properties:
+      SecretString: client-secret-from-template
+  Echo:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/echo/
+      Timeout: 10
+      Environment:
+        Variables:
+          SIGNING_SECRET_ID: !Ref SigningSecret
+          CLIENT_SECRET_ID: !Ref ClientSecret
+          KEY_ID: !Ref TokenKey
+          KEY_ARN: !GetAtt TokenKey.Arn
+          KEY_ALIAS: !Ref TokenKeyAlias
+      Policies:
+        - AWSSecretsManagerGetSecretValuePolicy:
+            SecretArn: !Ref SigningSecret
+        - KMSDecryptPolicy:
+            KeyId: !Ref TokenKey
+"#;
+
+async fn secret_string(client: &aws_sdk_secretsmanager::Client, id: &str) -> String {
+    client
+        .get_secret_value()
+        .secret_id(id)
+        .send()
+        .await
+        .unwrap()
+        .secret_string()
+        .unwrap()
+        .to_string()
+}
+
+/// The function's environment, as the echo lambda reports it for an HTTP API event.
+async fn function_env(stack: &LocalStack, function: &str) -> Value {
+    let out = stack
+        .invoke(function, json!({"requestContext": {}}))
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
+    body["env"].clone()
+}
+
+#[tokio::test]
+async fn creates_kms_keys_and_secrets() {
+    let bins = bin_dir("security", &["echo"]);
+    let template = bins.join("template.yaml");
+    std::fs::write(&template, SECURITY_TEMPLATE).unwrap();
+    let root = repo_root();
+    let mut opts = StackOptions {
+        template,
+        bin_dir: bins.clone(),
+        tools_dir: root.join(".tools"),
+        parameter_overrides: BTreeMap::new(),
+        env_overrides: BTreeMap::new(),
+        echo_logs: false,
+        secret_values: BTreeMap::from([("Nope".to_string(), "x".to_string())]),
+    };
+    let err = LocalStack::start(opts.clone()).await.err().unwrap();
+    assert!(format!("{err:#}").contains("Nope"), "{err:#}");
+    opts.secret_values = BTreeMap::from([(
+        "ClientSecret".to_string(),
+        "client-secret-given".to_string(),
+    )]);
+    let stack = LocalStack::start(opts).await.expect("local stack starts");
+    let sdk = stack.sdk_config();
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let kms = aws_sdk_kms::Client::new(&sdk);
+
+    // Secrets exist in moto, named by logical id, with their values.
+    let signing_arn = stack.secret_arn("SigningSecret").unwrap().to_string();
+    let described = sm
+        .describe_secret()
+        .secret_id(&signing_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.name(), Some("SigningSecret"));
+    let signing = secret_string(&sm, &signing_arn).await;
+    assert_eq!(signing.len(), 32, "{signing}");
+    assert!(
+        signing.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{signing}"
+    );
+    let db: Value = serde_json::from_str(&secret_string(&sm, "DbSecret").await).unwrap();
+    assert_eq!(db["username"], "crosspost");
+    assert_eq!(db["password"].as_str().unwrap().len(), 32);
+    // The caller's value wins over the template's SecretString.
+    let client_arn = stack.secret_arn("ClientSecret").unwrap().to_string();
+    assert_eq!(secret_string(&sm, &client_arn).await, "client-secret-given");
+
+    // The function's environment holds the ARNs and key ids.
+    let env = function_env(&stack, "Echo").await;
+    assert_eq!(env["SIGNING_SECRET_ID"], signing_arn.as_str());
+    assert_eq!(env["CLIENT_SECRET_ID"], client_arn.as_str());
+    let key_id = env["KEY_ID"].as_str().unwrap().to_string();
+    assert_eq!(Some(key_id.as_str()), stack.kms_key_id("TokenKey"));
+    assert_eq!(env["KEY_ARN"].as_str(), stack.kms_key_arn("TokenKey"));
+    assert!(
+        env["KEY_ARN"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(":key/{key_id}")),
+        "{env}"
+    );
+    assert_eq!(env["KEY_ALIAS"], "alias/crosspost-tokens");
+
+    // The key works: an Encrypt/Decrypt round trip, by key id and by alias.
+    for key in [key_id.as_str(), "alias/crosspost-tokens"] {
+        let sealed = kms
+            .encrypt()
+            .key_id(key)
+            .plaintext(aws_sdk_kms::primitives::Blob::new(b"token".to_vec()))
+            .encryption_context("account", "acct-1")
+            .send()
+            .await
+            .unwrap();
+        assert!(sealed.key_id().unwrap().ends_with(&key_id), "{sealed:?}");
+        let opened = kms
+            .decrypt()
+            .ciphertext_blob(sealed.ciphertext_blob().unwrap().clone())
+            .encryption_context("account", "acct-1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(opened.plaintext().unwrap().as_ref(), b"token");
+    }
+
+    // A new secret value is stored; the function gets a fresh process on restart.
+    stack
+        .put_secret_value("SigningSecret", "whsec_bmV3")
+        .await
+        .unwrap();
+    assert_eq!(secret_string(&sm, &signing_arn).await, "whsec_bmV3");
+    assert!(stack.put_secret_value("Nope", "x").await.is_err());
+    let pid_of_echo = |stack: &LocalStack| {
+        stack
+            .child_pids()
+            .into_iter()
+            .find(|(name, _)| name == "Echo")
+            .map(|(_, pid)| pid)
+    };
+    let before = pid_of_echo(&stack).unwrap();
+    stack.restart_function("Echo").await.unwrap();
+    let after = pid_of_echo(&stack).unwrap();
+    assert_ne!(before, after);
+    assert!(stack.restart_function("Nope").await.is_err());
+    stack.restart_functions().await.unwrap();
+    assert_ne!(pid_of_echo(&stack).unwrap(), after);
+    assert_eq!(
+        function_env(&stack, "Echo").await["KEY_ID"],
+        key_id.as_str()
+    );
+
+    stack.stop().await;
     let _ = std::fs::remove_dir_all(bins);
 }

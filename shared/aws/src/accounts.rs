@@ -25,7 +25,11 @@ impl AccountsStore {
     }
 
     /// Writes (or replaces) a linked account.
-    pub async fn put(&self, account: &LinkedAccount, now: OffsetDateTime) -> Result<(), StoreError> {
+    pub async fn put(
+        &self,
+        account: &LinkedAccount,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let item = Item::from([
             ("pk".to_owned(), s(keys::user_pk(&account.user_id))),
             (

@@ -10,10 +10,12 @@ pub use aws_sdk_sqs;
 pub mod accounts;
 pub mod posts;
 pub mod queues;
+pub mod secrets;
 
 pub use accounts::AccountsStore;
 pub use posts::{
-    Claim, DeliveryError, DeliveryKey, DeliveryRecord, NewPost, PostRecord, PostsStore, PublishedPart,
+    Claim, DeliveryError, DeliveryKey, DeliveryRecord, IntakeRecord, NewPost, PostRecord,
+    PostsStore, PublishedPart, SourceGuard, StoredAnswer,
 };
 pub use queues::DeliveryQueues;
 

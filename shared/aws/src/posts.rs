@@ -4,7 +4,7 @@ use crate::attr::{n, s, Item, Reader};
 use crate::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
-use crosspost_core::{keys, DeliveryStatus, Network, PostId};
+use crosspost_core::{keys, DeliveryStatus, MediaItem, Network, Overflow, PostId, ValidatedPost};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -12,10 +12,36 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone)]
 pub struct NewPost {
     pub post_id: PostId,
-    pub user_id: String,
-    pub source_id: String,
-    pub text: String,
+    pub content: ValidatedPost,
     pub received_at: OffsetDateTime,
+}
+
+/// What the webhook answered when it accepted a post, kept so that a repeated request
+/// gets the same answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAnswer {
+    pub post_id: PostId,
+    pub status: u16,
+    pub body: String,
+}
+
+/// The source-id guard: one per user and source post, holding a hash of the content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceGuard {
+    pub answer: StoredAnswer,
+    pub body_hash: String,
+    /// True once every delivery message was queued.
+    pub enqueued: bool,
+}
+
+/// Everything a repeated request is recognised by.
+#[derive(Debug, Clone)]
+pub struct IntakeRecord {
+    pub body_hash: String,
+    pub answer: StoredAnswer,
+    pub webhook_id: Option<String>,
+    /// How long the writer holds the right to enqueue before a repeat may take it over.
+    pub enqueue_lease_until: OffsetDateTime,
 }
 
 /// Which delivery of a post: one per network and linked account.
@@ -31,6 +57,10 @@ pub struct PostRecord {
     pub user_id: String,
     pub source_id: String,
     pub text: String,
+    pub media: Vec<MediaItem>,
+    pub link: Option<String>,
+    pub overflow: Overflow,
+    pub created_at: Option<String>,
     pub received_at: String,
 }
 
@@ -39,6 +69,7 @@ pub struct PostRecord {
 pub struct PublishedPart {
     pub index: u32,
     pub remote_id: String,
+    pub url: Option<String>,
     pub attempted_at: String,
 }
 
@@ -79,8 +110,52 @@ pub struct PostsStore {
     table: String,
 }
 
+/// How long a webhook id is remembered (the replay window).
+const WEBHOOK_ID_MEMORY: time::Duration = time::Duration::hours(24);
+
+fn unix_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn overflow_name(o: Overflow) -> &'static str {
+    match o {
+        Overflow::Thread => "thread",
+        Overflow::Truncate => "truncate",
+        Overflow::Reject => "reject",
+    }
+}
+
+fn media_attr(media: &[MediaItem]) -> AttributeValue {
+    AttributeValue::L(
+        media
+            .iter()
+            .map(|m| {
+                let mut item = Item::from([("url".to_owned(), s(&m.url))]);
+                if let Some(alt) = &m.alt {
+                    item.insert("alt".into(), s(alt));
+                }
+                if let Some(ct) = &m.content_type {
+                    item.insert("content_type".into(), s(ct));
+                }
+                AttributeValue::M(item)
+            })
+            .collect(),
+    )
+}
+
+fn read_answer(r: &Reader<'_>) -> Result<StoredAnswer, StoreError> {
+    Ok(StoredAnswer {
+        post_id: PostId::parse(&r.str("post_id")?).ok_or_else(|| r.corrupt("bad post_id"))?,
+        status: r
+            .opt_num("answer_status")?
+            .ok_or_else(|| r.corrupt("answer_status missing"))?,
+        body: r.str("answer")?,
+    })
+}
+
 fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 fn delivery_key_attrs(post_id: &PostId, key: &DeliveryKey) -> Item {
@@ -101,14 +176,18 @@ impl PostsStore {
         }
     }
 
-    /// Writes the post and one PENDING delivery per key in one transaction: either all
-    /// of them exist afterwards or none does.
+    /// Writes, in one transaction, the post, the source-id guard, one PENDING delivery
+    /// per key and the webhook id: either all of them exist afterwards or none does.
+    /// A `Conflict` means the guard or the webhook id existed already (or a concurrent
+    /// request is writing them): read them to find the first answer.
     pub async fn create_post(
         &self,
         post: &NewPost,
         deliveries: &[DeliveryKey],
+        intake: &IntakeRecord,
     ) -> Result<(), StoreError> {
         let now = rfc3339(post.received_at);
+        let c = &post.content;
         let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
             let put = Put::builder()
                 .table_name(&self.table)
@@ -121,20 +200,60 @@ impl PostsStore {
                 })?;
             Ok(TransactWriteItem::builder().put(put).build())
         };
-        let mut items = vec![put(Item::from([
+        let mut post_item = Item::from([
             ("pk".to_owned(), s(keys::post_pk(&post.post_id))),
             ("sk".to_owned(), s(keys::POST_SK)),
             ("post_id".to_owned(), s(post.post_id.as_str())),
-            ("user_id".to_owned(), s(&post.user_id)),
-            ("source_id".to_owned(), s(&post.source_id)),
-            ("text".to_owned(), s(&post.text)),
+            ("user_id".to_owned(), s(&c.user_id)),
+            ("source_id".to_owned(), s(&c.source_id)),
+            ("text".to_owned(), s(&c.text)),
+            ("media".to_owned(), media_attr(&c.media)),
+            ("overflow".to_owned(), s(overflow_name(c.overflow))),
             ("received_at".to_owned(), s(&now)),
-        ]))?];
+        ]);
+        if let Some(link) = &c.link {
+            post_item.insert("link".into(), s(link));
+        }
+        if let Some(created) = &c.created_at {
+            post_item.insert("created_at".into(), s(created));
+        }
+        let answer_attrs = |item: &mut Item| {
+            item.insert("post_id".into(), s(intake.answer.post_id.as_str()));
+            item.insert("answer_status".into(), n(intake.answer.status));
+            item.insert("answer".into(), s(&intake.answer.body));
+        };
+        let mut guard = Item::from([
+            (
+                "pk".to_owned(),
+                s(keys::source_pk(&c.user_id, &c.source_id)),
+            ),
+            ("sk".to_owned(), s(keys::SOURCE_SK)),
+            ("body_hash".to_owned(), s(&intake.body_hash)),
+            ("enqueued".to_owned(), AttributeValue::Bool(false)),
+            (
+                "enqueue_lease_until".to_owned(),
+                n(unix_ms(intake.enqueue_lease_until)),
+            ),
+        ]);
+        answer_attrs(&mut guard);
+        let mut items = vec![put(post_item)?, put(guard)?];
+        if let Some(id) = &intake.webhook_id {
+            let mut hook = Item::from([
+                ("pk".to_owned(), s(keys::webhook_pk(id))),
+                ("sk".to_owned(), s(keys::WEBHOOK_SK)),
+                (
+                    "expires_at".to_owned(),
+                    n((post.received_at + WEBHOOK_ID_MEMORY).unix_timestamp()),
+                ),
+            ]);
+            answer_attrs(&mut hook);
+            items.push(put(hook)?);
+        }
         for key in deliveries {
             let mut item = delivery_key_attrs(&post.post_id, key);
             item.extend([
                 ("post_id".to_owned(), s(post.post_id.as_str())),
-                ("user_id".to_owned(), s(&post.user_id)),
+                ("user_id".to_owned(), s(&c.user_id)),
                 ("network".to_owned(), s(key.network.as_str())),
                 ("account_id".to_owned(), s(&key.account_id)),
                 ("status".to_owned(), s(DeliveryStatus::Pending.as_str())),
@@ -152,12 +271,169 @@ impl PostsStore {
             .map_err(|e| {
                 let e = e.into_service_error();
                 if e.is_transaction_canceled_exception() {
-                    StoreError::Conflict(format!("post {} already exists", post.post_id))
+                    StoreError::Conflict(format!("source post {} is already recorded", c.source_id))
                 } else {
                     StoreError::backend("dynamodb", e)
                 }
             })?;
         Ok(())
+    }
+
+    /// The answer first given for a webhook id, if that id was seen in the last 24 h.
+    pub async fn webhook_answer(
+        &self,
+        webhook_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<StoredAnswer>, StoreError> {
+        let Some(item) = self
+            .get_item(keys::webhook_pk(webhook_id), keys::WEBHOOK_SK)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let r = Reader::new(&item);
+        // TTL deletion is lazy: an expired item may still be there.
+        if r.opt_num::<i64>("expires_at")?
+            .is_some_and(|t| t <= now.unix_timestamp())
+        {
+            return Ok(None);
+        }
+        Ok(Some(read_answer(&r)?))
+    }
+
+    /// The guard of a user's source post, if that post was accepted before.
+    pub async fn source_guard(
+        &self,
+        user_id: &str,
+        source_id: &str,
+    ) -> Result<Option<SourceGuard>, StoreError> {
+        let Some(item) = self
+            .get_item(keys::source_pk(user_id, source_id), keys::SOURCE_SK)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let r = Reader::new(&item);
+        Ok(Some(SourceGuard {
+            answer: read_answer(&r)?,
+            body_hash: r.str("body_hash")?,
+            enqueued: matches!(item.get("enqueued"), Some(AttributeValue::Bool(true))),
+        }))
+    }
+
+    /// Takes over the right to enqueue a post's deliveries, when the request that wrote
+    /// it has not confirmed its messages and its lease ran out. True when taken.
+    pub async fn take_enqueue_lease(
+        &self,
+        user_id: &str,
+        source_id: &str,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::source_pk(user_id, source_id)))
+            .key("sk", s(keys::SOURCE_SK))
+            .update_expression("SET enqueue_lease_until = :until")
+            .condition_expression(
+                "attribute_exists(pk) AND enqueued = :false AND enqueue_lease_until < :now",
+            )
+            .expression_attribute_values(":until", n(unix_ms(until)))
+            .expression_attribute_values(":now", n(unix_ms(now)))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    Ok(false)
+                } else {
+                    Err(StoreError::backend("dynamodb", e))
+                }
+            }
+        }
+    }
+
+    /// Records that every delivery message of the source post is queued.
+    pub async fn mark_enqueued(&self, user_id: &str, source_id: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::source_pk(user_id, source_id)))
+            .key("sk", s(keys::SOURCE_SK))
+            .update_expression("SET enqueued = :true REMOVE enqueue_lease_until")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map_err(|e| conflict_or_backend(e.into_service_error(), "guard missing"))?;
+        Ok(())
+    }
+
+    /// Moves a delivery from one of `from` to `to`, resetting what a fresh start needs
+    /// (attempts, due time, lease) when `reset_attempts`. False when the delivery was not
+    /// in one of `from`.
+    pub async fn transition(
+        &self,
+        post_id: &PostId,
+        key: &DeliveryKey,
+        from: &[DeliveryStatus],
+        to: DeliveryStatus,
+        reset_attempts: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let placeholders: Vec<String> = (0..from.len()).map(|i| format!(":from{i}")).collect();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(delivery_key_attrs(post_id, key)))
+            .condition_expression(format!(
+                "attribute_exists(pk) AND #status IN ({})",
+                placeholders.join(", ")
+            ))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":now", s(rfc3339(now)));
+        for (p, st) in placeholders.iter().zip(from) {
+            update = update.expression_attribute_values(p, s(st.as_str()));
+        }
+        let expr = if reset_attempts {
+            update = update.expression_attribute_values(":zero", n(0));
+            "SET #status = :to, updated_at = :now, attempts = :zero \
+             REMOVE next_attempt_at, lease_owner, lease_until"
+        } else {
+            "SET #status = :to, updated_at = :now"
+        };
+        match update.update_expression(expr).send().await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    Ok(false)
+                } else {
+                    Err(StoreError::backend("dynamodb", e))
+                }
+            }
+        }
+    }
+
+    async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::backend("dynamodb", e.into_service_error()))?;
+        Ok(out.item)
     }
 
     pub async fn get_post(&self, post_id: &PostId) -> Result<Option<PostRecord>, StoreError> {
@@ -278,6 +554,100 @@ impl PostsStore {
         }
     }
 
+    /// Takes the lease on a DELETING delivery whose lease is free or ran out.
+    pub async fn claim_delete(
+        &self,
+        post_id: &PostId,
+        key: &DeliveryKey,
+        owner: &str,
+        lease_until_ms: i64,
+        now: OffsetDateTime,
+    ) -> Result<Claim, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(delivery_key_attrs(post_id, key)))
+            .update_expression("SET lease_owner = :owner, lease_until = :until, updated_at = :now")
+            .condition_expression(
+                "#status = :deleting AND (attribute_not_exists(lease_until) OR lease_until < :now_ms)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":deleting", s(DeliveryStatus::Deleting.as_str()))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(lease_until_ms))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":now_ms", n(unix_ms(now)))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => match out.attributes() {
+                Some(item) => Ok(Claim::Claimed(read_delivery(item)?)),
+                None => Err(StoreError::Backend {
+                    service: "dynamodb",
+                    detail: "claim returned no attributes".into(),
+                }),
+            },
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    Ok(Claim::NotClaimable(self.get_delivery(post_id, key).await?))
+                } else {
+                    Err(StoreError::backend("dynamodb", e))
+                }
+            }
+        }
+    }
+
+    /// Ends a delete attempt held by `owner`: the delivery takes `status` (DELETED when
+    /// done, DELETING to try again, PUBLISHED when the network refused for good), with
+    /// the error kept when there is one.
+    pub async fn finish_delete(
+        &self,
+        post_id: &PostId,
+        key: &DeliveryKey,
+        owner: &str,
+        status: DeliveryStatus,
+        error: Option<&DeliveryError>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(delivery_key_attrs(post_id, key)))
+            .condition_expression("#status = :deleting AND lease_owner = :owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":deleting", s(DeliveryStatus::Deleting.as_str()))
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":now", s(rfc3339(now)));
+        let expr = match error {
+            Some(error) => {
+                update = update.expression_attribute_values(
+                    ":err",
+                    AttributeValue::M(Item::from([
+                        ("kind".to_owned(), s(&error.kind)),
+                        ("message".to_owned(), s(&error.message)),
+                    ])),
+                );
+                "SET #status = :status, last_error = :err, updated_at = :now \
+                 REMOVE lease_owner, lease_until"
+            }
+            None => {
+                "SET #status = :status, updated_at = :now \
+                 REMOVE lease_owner, lease_until, last_error"
+            }
+        };
+        update
+            .update_expression(expr)
+            .send()
+            .await
+            .map_err(|e| conflict_or_backend(e.into_service_error(), "lease lost"))?;
+        Ok(())
+    }
+
     /// Records the confirmed parts and marks the delivery PUBLISHED, if `owner` still
     /// holds the lease.
     pub async fn mark_published(
@@ -293,11 +663,15 @@ impl PostsStore {
             parts
                 .iter()
                 .map(|p| {
-                    AttributeValue::M(Item::from([
+                    let mut item = Item::from([
                         ("index".to_owned(), n(p.index)),
                         ("remote_id".to_owned(), s(&p.remote_id)),
                         ("attempted_at".to_owned(), s(&p.attempted_at)),
-                    ]))
+                    ]);
+                    if let Some(url) = &p.url {
+                        item.insert("url".into(), s(url));
+                    }
+                    AttributeValue::M(item)
                 })
                 .collect(),
         );
@@ -393,11 +767,33 @@ fn conflict_or_backend(
 
 fn read_post(item: &Item) -> Result<PostRecord, StoreError> {
     let r = Reader::new(item);
+    let media = r
+        .list("media")?
+        .iter()
+        .map(|m| {
+            let mr = Reader::new(m);
+            Ok(MediaItem {
+                url: mr.str("url")?,
+                alt: mr.opt_str("alt")?,
+                content_type: mr.opt_str("content_type")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let overflow = match r.opt_str("overflow")?.as_deref() {
+        None | Some("thread") => Overflow::Thread,
+        Some("truncate") => Overflow::Truncate,
+        Some("reject") => Overflow::Reject,
+        Some(other) => return Err(r.corrupt(format!("unknown overflow `{other}`"))),
+    };
     Ok(PostRecord {
         post_id: PostId::parse(&r.str("post_id")?).ok_or_else(|| r.corrupt("bad post_id"))?,
         user_id: r.str("user_id")?,
         source_id: r.str("source_id")?,
         text: r.str("text")?,
+        media,
+        link: r.opt_str("link")?,
+        overflow,
+        created_at: r.opt_str("created_at")?,
         received_at: r.str("received_at")?,
     })
 }
@@ -414,6 +810,7 @@ fn read_delivery(item: &Item) -> Result<DeliveryRecord, StoreError> {
                     .opt_num("index")?
                     .ok_or_else(|| r.corrupt("part without index"))?,
                 remote_id: pr.str("remote_id")?,
+                url: pr.opt_str("url")?,
                 attempted_at: pr.opt_str("attempted_at")?.unwrap_or_default(),
             })
         })

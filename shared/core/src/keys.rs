@@ -25,3 +25,15 @@ pub fn account_sk(network: Network, account_id: &str) -> String {
 pub fn account_sk_prefix(network: Network) -> String {
     format!("ACCOUNT#{network}#")
 }
+
+pub fn source_pk(user_id: &str, source_id: &str) -> String {
+    format!("SOURCE#{user_id}#{source_id}")
+}
+
+pub const SOURCE_SK: &str = "SOURCE";
+
+pub fn webhook_pk(webhook_id: &str) -> String {
+    format!("WEBHOOK#{webhook_id}")
+}
+
+pub const WEBHOOK_SK: &str = "WEBHOOK";

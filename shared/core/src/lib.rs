@@ -7,12 +7,17 @@ pub mod delivery;
 pub mod keys;
 pub mod network;
 pub mod post;
+pub mod preview;
 pub mod publish;
 pub mod secret;
+pub mod signing;
+pub mod text;
 
 pub use account::{AccountStatus, LinkedAccount};
 pub use delivery::{DeliveryMessage, DeliveryOp, DeliveryStatus};
 pub use network::{Network, UnknownNetwork};
-pub use post::{IncomingPost, IncomingTarget, PostId, PostInputError};
+pub use post::{
+    FieldError, IncomingTarget, MediaHosts, MediaItem, Overflow, PostId, ValidatedPost,
+};
 pub use publish::{PublishError, Publisher, RemotePost};
 pub use secret::Secret;

@@ -1,9 +1,30 @@
-//! Posts as the source app sends them, and the checks that turn a request body into one.
+//! Posts as the source app sends them, and the checks that turn a request body into a
+//! [`ValidatedPost`]: a value that exists only when every rule passed.
 
 use crate::Network;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::fmt;
+use std::net::IpAddr;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use unicode_normalization::UnicodeNormalization;
+use url::{Host, Url};
+
+/// Longest text accepted, in characters: Facebook's limit, the largest of our networks.
+pub const MAX_TEXT_CHARS: usize = 63_206;
+pub const MAX_MEDIA: usize = 10;
+pub const MAX_ALT_CHARS: usize = 1_000;
+const MAX_ID_CHARS: usize = 256;
+const MAX_URL_CHARS: usize = 2_048;
+const MEDIA_TYPES: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "video/mp4",
+    "video/quicktime",
+];
 
 /// Crosspost's own id of a post: a UUIDv7, so ids sort by the time they were made.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -32,143 +53,428 @@ impl fmt::Display for PostId {
     }
 }
 
+/// What to do with text longer than a network allows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Overflow {
+    /// Split into a thread where the network has threads.
+    #[default]
+    Thread,
+    /// Cut at a boundary and add `…` and the post's link.
+    Truncate,
+    /// Do not publish: the delivery fails with `content_too_long`.
+    Reject,
+}
+
 /// One requested destination: a network and, optionally, which linked account on it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct IncomingTarget {
     pub network: Network,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
 }
 
-/// A post body that passed the intake checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IncomingPost {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaItem {
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alt: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+}
+
+/// A post that passed every intake rule. Its serialised form is canonical (fixed field
+/// order, NFC text), so two bodies with the same content hash the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatedPost {
     /// The source app's id of the post.
     pub source_id: String,
     pub user_id: String,
     pub text: String,
-    pub targets: Vec<IncomingTarget>,
+    pub media: Vec<MediaItem>,
+    pub link: Option<String>,
+    /// None: every active account the user has linked.
+    pub targets: Option<Vec<IncomingTarget>>,
+    pub overflow: Overflow,
+    pub created_at: Option<String>,
 }
 
-/// Why a body is not a post: the JSON pointer of the failing field and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Where media may come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaHosts {
+    /// Only https URLs on public hosts (production).
+    PublicOnly,
+    /// Also http and loopback or private hosts (the local stack's own media server).
+    AllowLocal,
+}
+
+/// One failing field: the JSON pointer into the body and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{pointer}: {detail}")]
-pub struct PostInputError {
+pub struct FieldError {
     pub pointer: String,
     pub detail: String,
 }
 
-impl PostInputError {
-    fn at(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
-        PostInputError {
-            pointer: pointer.into(),
-            detail: detail.into(),
+fn field_error(pointer: impl Into<String>, detail: impl Into<String>) -> FieldError {
+    FieldError {
+        pointer: pointer.into(),
+        detail: detail.into(),
+    }
+}
+
+/// True for addresses a server must never fetch on a caller's behalf: loopback,
+/// private, link-local (cloud metadata at 169.254.169.254 included), unspecified,
+/// and the IPv6 equivalents.
+pub fn is_internal_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 0
+                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal_address(IpAddr::V4(v4));
+            }
+            let seg0 = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (seg0 & 0xfe00) == 0xfc00 // unique local
+                || (seg0 & 0xffc0) == 0xfe80 // link-local
         }
     }
 }
 
-impl IncomingPost {
-    /// Reads a post out of a parsed JSON body, naming the first field that is missing
-    /// or of the wrong kind.
-    pub fn from_json(body: &Value) -> Result<Self, PostInputError> {
-        let obj = body
-            .as_object()
-            .ok_or_else(|| PostInputError::at("", "the body must be a JSON object"))?;
-        let required_string = |name: &str| -> Result<String, PostInputError> {
-            let pointer = format!("/{name}");
-            match obj.get(name) {
-                None | Some(Value::Null) => Err(PostInputError::at(
-                    pointer,
-                    format!("`{name}` is required"),
-                )),
-                Some(Value::String(s)) if s.trim().is_empty() => Err(PostInputError::at(
-                    pointer,
-                    format!("`{name}` must not be empty"),
-                )),
-                Some(Value::String(s)) => Ok(s.clone()),
-                Some(_) => Err(PostInputError::at(
-                    pointer,
-                    format!("`{name}` must be a string"),
-                )),
-            }
-        };
-        let source_id = required_string("id")?;
-        let user_id = required_string("user_id")?;
-        let text = required_string("text")?;
-        let targets = match obj.get("targets") {
+/// Accumulates every failing field of a body, then yields the post or the list.
+struct Checker<'a> {
+    obj: &'a Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> Checker<'a> {
+    fn fail(&mut self, pointer: impl Into<String>, detail: impl Into<String>) {
+        self.errors.push(field_error(pointer, detail));
+    }
+
+    /// A string field; `None` when absent (and an error if it was required).
+    fn string(&mut self, name: &str, required: bool, max_chars: usize) -> Option<String> {
+        let pointer = format!("/{name}");
+        match self.obj.get(name) {
             None | Some(Value::Null) => {
-                return Err(PostInputError::at("/targets", "`targets` is required"))
+                if required {
+                    self.fail(pointer, format!("`{name}` is required"));
+                }
+                None
             }
-            Some(Value::Array(items)) if items.is_empty() => {
-                return Err(PostInputError::at(
-                    "/targets",
-                    "`targets` must name at least one network",
-                ))
+            Some(Value::String(s)) => {
+                let s: String = s.nfc().collect();
+                if required && s.trim().is_empty() {
+                    self.fail(pointer, format!("`{name}` must not be empty"));
+                    None
+                } else if s.chars().count() > max_chars {
+                    self.fail(
+                        pointer,
+                        format!("`{name}` is longer than {max_chars} characters"),
+                    );
+                    None
+                } else if s
+                    .chars()
+                    .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+                {
+                    self.fail(pointer, format!("`{name}` contains control characters"));
+                    None
+                } else {
+                    Some(s)
+                }
             }
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| parse_target(i, item))
-                .collect::<Result<Vec<_>, _>>()?,
             Some(_) => {
-                return Err(PostInputError::at(
-                    "/targets",
-                    "`targets` must be an array",
-                ))
-            }
-        };
-        for (i, t) in targets.iter().enumerate() {
-            if targets[..i].contains(t) {
-                return Err(PostInputError::at(
-                    format!("/targets/{i}"),
-                    "this target is listed twice",
-                ));
+                self.fail(pointer, format!("`{name}` must be a string"));
+                None
             }
         }
-        Ok(IncomingPost {
-            source_id,
-            user_id,
-            text,
-            targets,
-        })
     }
 }
 
-fn parse_target(i: usize, item: &Value) -> Result<IncomingTarget, PostInputError> {
-    let base = format!("/targets/{i}");
-    let obj = item.as_object().ok_or_else(|| {
-        PostInputError::at(&base, "a target must be an object with `network`")
-    })?;
-    let network = match obj.get("network") {
-        Some(Value::String(s)) => s
-            .parse::<Network>()
-            .map_err(|e| PostInputError::at(format!("{base}/network"), e.to_string()))?,
-        None | Some(Value::Null) => {
-            return Err(PostInputError::at(
-                format!("{base}/network"),
-                "`network` is required",
-            ))
+/// Parses a URL the way every URL field is checked; `https_only` unless local.
+fn check_url(text: &str, hosts: MediaHosts) -> Result<Url, String> {
+    if text.chars().count() > MAX_URL_CHARS {
+        return Err(format!("a URL may be at most {MAX_URL_CHARS} characters"));
+    }
+    let url = Url::parse(text).map_err(|e| format!("not a URL: {e}"))?;
+    match (url.scheme(), hosts) {
+        ("https", _) | ("http", MediaHosts::AllowLocal) => {}
+        (other, _) => return Err(format!("the URL must use https, not {other}")),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the URL must not carry credentials".into());
+    }
+    let host = url.host().ok_or("the URL has no host")?;
+    if hosts == MediaHosts::PublicOnly {
+        let internal = match host {
+            Host::Ipv4(ip) => is_internal_address(IpAddr::V4(ip)),
+            Host::Ipv6(ip) => is_internal_address(IpAddr::V6(ip)),
+            Host::Domain(d) => {
+                let d = d.trim_end_matches('.').to_ascii_lowercase();
+                d == "localhost" || d.ends_with(".localhost") || d.ends_with(".internal")
+            }
+        };
+        if internal {
+            return Err("the URL's host is loopback, private or link-local".into());
         }
+    }
+    Ok(url)
+}
+
+impl ValidatedPost {
+    /// A hash of the content (hex SHA-256 of the canonical JSON): equal for two bodies
+    /// that differ only in key order, white space or Unicode normal form.
+    pub fn content_hash(&self) -> String {
+        use sha2::Digest;
+        // Serialising a struct of strings, lists and enums cannot fail.
+        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        let digest = sha2::Sha256::digest(&canonical);
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Checks a parsed JSON body against every intake rule and reports every failing
+    /// field, not only the first.
+    pub fn parse(body: &Value, hosts: MediaHosts) -> Result<Self, Vec<FieldError>> {
+        let Some(obj) = body.as_object() else {
+            return Err(vec![field_error("", "the body must be a JSON object")]);
+        };
+        let mut c = Checker {
+            obj,
+            errors: Vec::new(),
+        };
+        const KNOWN: &[&str] = &[
+            "id",
+            "user_id",
+            "text",
+            "media",
+            "link",
+            "targets",
+            "overflow",
+            "created_at",
+        ];
+        for key in obj.keys() {
+            if !KNOWN.contains(&key.as_str()) {
+                c.fail(
+                    format!("/{}", escape_pointer(key)),
+                    format!("unknown field `{key}`"),
+                );
+            }
+        }
+        let source_id = c.string("id", true, MAX_ID_CHARS);
+        let user_id = c.string("user_id", true, MAX_ID_CHARS);
+        let text = c.string("text", false, MAX_TEXT_CHARS);
+        let media = parse_media(&mut c, hosts);
+        let text_failed = c.errors.iter().any(|e| e.pointer == "/text");
+        if !text_failed && text.as_deref().is_none_or(|t| t.trim().is_empty()) && media.is_empty() {
+            c.fail("/text", "`text` is required unless the post has media");
+        }
+        let link = c.string("link", false, MAX_URL_CHARS).and_then(|l| {
+            match check_url(&l, MediaHosts::AllowLocal) {
+                Ok(u) => Some(u.to_string()),
+                Err(e) => {
+                    c.fail("/link", e);
+                    None
+                }
+            }
+        });
+        let targets = parse_targets(&mut c);
+        let overflow = match obj.get("overflow") {
+            None | Some(Value::Null) => Overflow::default(),
+            Some(v) => match serde_json::from_value::<Overflow>(v.clone()) {
+                Ok(o) => o,
+                Err(_) => {
+                    c.fail(
+                        "/overflow",
+                        "`overflow` must be one of thread, truncate, reject",
+                    );
+                    Overflow::default()
+                }
+            },
+        };
+        let created_at =
+            c.string("created_at", false, 64).and_then(|t| {
+                match OffsetDateTime::parse(&t, &Rfc3339) {
+                    Ok(_) => Some(t),
+                    Err(_) => {
+                        c.fail("/created_at", "`created_at` must be an RFC 3339 date-time");
+                        None
+                    }
+                }
+            });
+        if !c.errors.is_empty() {
+            return Err(c.errors);
+        }
+        match (source_id, user_id) {
+            (Some(source_id), Some(user_id)) => Ok(ValidatedPost {
+                source_id,
+                user_id,
+                text: text.unwrap_or_default(),
+                media,
+                link,
+                targets,
+                overflow,
+                created_at,
+            }),
+            // Unreachable in practice: a missing id was recorded as an error above.
+            _ => Err(vec![field_error("/id", "`id` and `user_id` are required")]),
+        }
+    }
+}
+
+fn escape_pointer(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+fn parse_media(c: &mut Checker<'_>, hosts: MediaHosts) -> Vec<MediaItem> {
+    let items = match c.obj.get("media") {
+        None | Some(Value::Null) => return Vec::new(),
+        Some(Value::Array(items)) => items,
         Some(_) => {
-            return Err(PostInputError::at(
-                format!("{base}/network"),
-                "`network` must be a string",
-            ))
+            c.fail("/media", "`media` must be an array");
+            return Vec::new();
         }
     };
-    let account_id = match obj.get("account_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+    if items.len() > MAX_MEDIA {
+        c.fail(
+            "/media",
+            format!("at most {MAX_MEDIA} media items are allowed"),
+        );
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let base = format!("/media/{i}");
+        let Some(obj) = item.as_object() else {
+            c.fail(base, "a media item must be an object with `url`");
+            continue;
+        };
+        for key in obj.keys() {
+            if !["url", "alt", "content_type"].contains(&key.as_str()) {
+                c.fail(
+                    format!("{base}/{}", escape_pointer(key)),
+                    format!("unknown field `{key}`"),
+                );
+            }
+        }
+        let mut sub = Checker {
+            obj,
+            errors: Vec::new(),
+        };
+        let url = sub.string("url", true, MAX_URL_CHARS);
+        let alt = sub.string("alt", false, MAX_ALT_CHARS);
+        let content_type = sub.string("content_type", false, 100);
+        for e in sub.errors {
+            c.fail(format!("{base}{}", e.pointer), e.detail);
+        }
+        let url = url.and_then(|u| match check_url(&u, hosts) {
+            Ok(u) => Some(u.to_string()),
+            Err(e) => {
+                c.fail(format!("{base}/url"), e);
+                None
+            }
+        });
+        if let Some(ct) = &content_type {
+            if !MEDIA_TYPES.contains(&ct.as_str()) {
+                c.fail(
+                    format!("{base}/content_type"),
+                    format!("`content_type` must be one of {}", MEDIA_TYPES.join(", ")),
+                );
+            }
+        }
+        if let Some(url) = url {
+            out.push(MediaItem {
+                url,
+                alt,
+                content_type,
+            });
+        }
+    }
+    out
+}
+
+fn parse_targets(c: &mut Checker<'_>) -> Option<Vec<IncomingTarget>> {
+    let items = match c.obj.get("targets") {
+        None | Some(Value::Null) => return None,
+        Some(Value::Array(items)) if items.is_empty() => {
+            c.fail(
+                "/targets",
+                "`targets` must name at least one network, or be left out",
+            );
+            return None;
+        }
+        Some(Value::Array(items)) => items,
         Some(_) => {
-            return Err(PostInputError::at(
-                format!("{base}/account_id"),
-                "`account_id` must be a non-empty string",
-            ))
+            c.fail("/targets", "`targets` must be an array");
+            return None;
         }
     };
-    Ok(IncomingTarget {
-        network,
-        account_id,
-    })
+    let mut out: Vec<IncomingTarget> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let base = format!("/targets/{i}");
+        let Some(obj) = item.as_object() else {
+            c.fail(base, "a target must be an object with `network`");
+            continue;
+        };
+        for key in obj.keys() {
+            if !["network", "account_id"].contains(&key.as_str()) {
+                c.fail(
+                    format!("{base}/{}", escape_pointer(key)),
+                    format!("unknown field `{key}`"),
+                );
+            }
+        }
+        let network = match obj.get("network") {
+            Some(Value::String(s)) => match s.parse::<Network>() {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    c.fail(format!("{base}/network"), e.to_string());
+                    None
+                }
+            },
+            None | Some(Value::Null) => {
+                c.fail(format!("{base}/network"), "`network` is required");
+                None
+            }
+            Some(_) => {
+                c.fail(format!("{base}/network"), "`network` must be a string");
+                None
+            }
+        };
+        let account_id = match obj.get("account_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= MAX_ID_CHARS => {
+                Some(s.clone())
+            }
+            Some(_) => {
+                c.fail(
+                    format!("{base}/account_id"),
+                    "`account_id` must be a non-empty string of at most 256 characters",
+                );
+                None
+            }
+        };
+        if let Some(network) = network {
+            let t = IncomingTarget {
+                network,
+                account_id,
+            };
+            if out.contains(&t) {
+                c.fail(base, "this target is listed twice");
+            } else {
+                out.push(t);
+            }
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -185,14 +491,23 @@ mod tests {
         })
     }
 
+    fn pointers(b: &Value) -> Vec<String> {
+        ValidatedPost::parse(b, MediaHosts::PublicOnly)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.pointer)
+            .collect()
+    }
+
     #[test]
-    fn a_complete_body_is_a_post() {
-        let post = IncomingPost::from_json(&body()).unwrap();
+    fn a_complete_body_is_a_post_with_defaults() {
+        let post = ValidatedPost::parse(&body(), MediaHosts::PublicOnly).unwrap();
         assert_eq!(post.source_id, "src-1");
         assert_eq!(post.text, "你好，世界");
+        assert_eq!(post.overflow, Overflow::Thread);
         assert_eq!(
             post.targets,
-            vec![
+            Some(vec![
                 IncomingTarget {
                     network: Network::X,
                     account_id: Some("42".into())
@@ -201,46 +516,154 @@ mod tests {
                     network: Network::Facebook,
                     account_id: None
                 }
-            ]
+            ])
+        );
+        let mut b = body();
+        b.as_object_mut().unwrap().remove("targets");
+        assert_eq!(
+            ValidatedPost::parse(&b, MediaHosts::PublicOnly)
+                .unwrap()
+                .targets,
+            None
         );
     }
 
     #[test]
-    fn each_missing_field_is_named_by_its_pointer() {
-        for field in ["id", "user_id", "text", "targets"] {
-            let mut b = body();
-            b.as_object_mut().unwrap().remove(field);
-            let err = IncomingPost::from_json(&b).unwrap_err();
-            assert_eq!(err.pointer, format!("/{field}"));
-            assert!(err.detail.contains(field), "{err}");
-        }
+    fn the_content_hash_ignores_form_but_not_content() {
+        let a = ValidatedPost::parse(&body(), MediaHosts::PublicOnly).unwrap();
+        let reordered: Value = serde_json::from_str(
+            r#"{"targets":[{"account_id":"42","network":"x"},{"network":"facebook"}],
+                "text":"你好，世界","user_id":"u1","id":"src-1"}"#,
+        )
+        .unwrap();
+        let b = ValidatedPost::parse(&reordered, MediaHosts::PublicOnly).unwrap();
+        assert_eq!(a.content_hash(), b.content_hash());
+        assert_eq!(a.content_hash().len(), 64);
+        let mut other = body();
+        other["text"] = json!("你好，世界!");
+        let c = ValidatedPost::parse(&other, MediaHosts::PublicOnly).unwrap();
+        assert_ne!(a.content_hash(), c.content_hash());
     }
 
     #[test]
-    fn bad_targets_are_named_by_index() {
+    fn text_is_nfc_normalised() {
         let mut b = body();
-        b["targets"][1]["network"] = json!("myspace");
-        let err = IncomingPost::from_json(&b).unwrap_err();
-        assert_eq!(err.pointer, "/targets/1/network");
-        assert!(err.detail.contains("myspace"));
+        b["text"] = json!("Cafe\u{301}");
+        let post = ValidatedPost::parse(&b, MediaHosts::PublicOnly).unwrap();
+        assert_eq!(post.text, "Caf\u{e9}");
+    }
 
+    #[test]
+    fn every_failing_field_is_named_by_its_pointer() {
+        let b = json!({"text": 5, "targets": [{"network": "myspace"}], "colour": "red"});
+        let mut p = pointers(&b);
+        p.sort();
+        assert_eq!(
+            p,
+            ["/colour", "/id", "/targets/0/network", "/text", "/user_id"]
+        );
+    }
+
+    #[test]
+    fn text_rules() {
         let mut b = body();
+        b["text"] = json!("");
+        assert_eq!(pointers(&b), ["/text"]);
+        b["media"] = json!([{"url": "https://cdn.example.com/a.jpg"}]);
+        assert!(
+            ValidatedPost::parse(&b, MediaHosts::PublicOnly).is_ok(),
+            "media-only post"
+        );
+        let mut b = body();
+        b["text"] = json!("字".repeat(MAX_TEXT_CHARS + 1));
+        assert_eq!(pointers(&b), ["/text"]);
+        b["text"] = json!("字".repeat(MAX_TEXT_CHARS));
+        assert!(ValidatedPost::parse(&b, MediaHosts::PublicOnly).is_ok());
+    }
+
+    #[test]
+    fn media_rules() {
+        let mut b = body();
+        b["media"] = json!(vec![json!({"url": "https://cdn.example.com/a.jpg"}); 11]);
+        assert_eq!(pointers(&b), ["/media"]);
+        for (url, ok) in [
+            ("https://cdn.example.com/a.jpg", true),
+            ("http://cdn.example.com/a.jpg", false),
+            ("https://127.0.0.1/a.jpg", false),
+            ("https://10.1.2.3/a.jpg", false),
+            ("https://192.168.0.4/a.jpg", false),
+            ("https://169.254.169.254/latest/meta-data", false),
+            ("https://0.0.0.0/a.jpg", false),
+            ("https://[::1]/a.jpg", false),
+            ("https://[fd00::1]/a.jpg", false),
+            ("https://localhost/a.jpg", false),
+            ("https://user:pw@cdn.example.com/a.jpg", false),
+            ("not a url", false),
+        ] {
+            let mut b = body();
+            b["media"] = json!([{"url": url}]);
+            let r = ValidatedPost::parse(&b, MediaHosts::PublicOnly);
+            assert_eq!(r.is_ok(), ok, "{url}: {r:?}");
+            if !ok {
+                assert_eq!(pointers(&b), ["/media/0/url"], "{url}");
+            }
+        }
+        let mut b = body();
+        b["media"] = json!([{"url": "http://127.0.0.1:9/a.png"}]);
+        assert!(ValidatedPost::parse(&b, MediaHosts::AllowLocal).is_ok());
+        b["media"] = json!([{"url": "https://cdn.example.com/a.jpg", "alt": "x".repeat(1001), "content_type": "text/html", "size": 1}]);
+        let mut p = pointers(&b);
+        p.sort();
+        assert_eq!(
+            p,
+            ["/media/0/alt", "/media/0/content_type", "/media/0/size"]
+        );
+    }
+
+    #[test]
+    fn link_overflow_created_at_and_targets() {
+        let mut b = body();
+        b["link"] = json!("moments://post/1");
+        b["overflow"] = json!("split");
+        b["created_at"] = json!("yesterday");
         b["targets"] = json!([{"network": "x"}, {"network": "x"}]);
-        assert_eq!(IncomingPost::from_json(&b).unwrap_err().pointer, "/targets/1");
-
+        let mut p = pointers(&b);
+        p.sort();
+        assert_eq!(p, ["/created_at", "/link", "/overflow", "/targets/1"]);
+        let mut b = body();
+        b["link"] = json!("https://moments.example.com/p/1");
+        b["overflow"] = json!("truncate");
+        b["created_at"] = json!("2026-11-25T08:00:00+08:00");
+        let post = ValidatedPost::parse(&b, MediaHosts::PublicOnly).unwrap();
+        assert_eq!(post.overflow, Overflow::Truncate);
+        assert_eq!(
+            post.link.as_deref(),
+            Some("https://moments.example.com/p/1")
+        );
         let mut b = body();
         b["targets"] = json!([]);
-        assert_eq!(IncomingPost::from_json(&b).unwrap_err().pointer, "/targets");
+        assert_eq!(pointers(&b), ["/targets"]);
     }
 
     #[test]
-    fn wrong_kinds_are_refused() {
-        let mut b = body();
-        b["user_id"] = json!(7);
-        assert_eq!(IncomingPost::from_json(&b).unwrap_err().pointer, "/user_id");
-        assert_eq!(
-            IncomingPost::from_json(&json!([1, 2])).unwrap_err().pointer,
-            ""
-        );
+    fn internal_addresses_are_recognised() {
+        for ip in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "::1",
+            "::ffff:10.0.0.1",
+            "fe80::1",
+            "fc00::1",
+            "100.64.0.1",
+        ] {
+            assert!(is_internal_address(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "2606:2800:220:1::1", "8.8.8.8"] {
+            assert!(!is_internal_address(ip.parse().unwrap()), "{ip}");
+        }
     }
 }

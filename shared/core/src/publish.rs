@@ -59,4 +59,11 @@ pub trait Publisher: Send + Sync {
         text: &str,
         reply_to: Option<&str>,
     ) -> impl Future<Output = Result<RemotePost, PublishError>> + Send;
+
+    /// Deletes one published part. A part the network no longer has counts as deleted.
+    fn delete_part(
+        &self,
+        account: &LinkedAccount,
+        remote_id: &str,
+    ) -> impl Future<Output = Result<(), PublishError>> + Send;
 }

@@ -36,7 +36,10 @@ mod tests {
     #[test]
     fn never_formats_its_value() {
         let s = Secret::new("tok-123");
-        assert_eq!(format!("{s} {s:?} {:?}", Some(&s)), "[REDACTED] [REDACTED] Some([REDACTED])");
+        assert_eq!(
+            format!("{s} {s:?} {:?}", Some(&s)),
+            "[REDACTED] [REDACTED] Some([REDACTED])"
+        );
         assert_eq!(s.expose(), "tok-123");
     }
 }

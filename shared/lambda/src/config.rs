@@ -27,6 +27,11 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Env { lookup }
     }
 
+    /// A variable that may be left unset (or empty).
+    pub fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
     pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
         match (self.lookup)(name) {
             Some(v) if !v.trim().is_empty() => Ok(v),
@@ -61,7 +66,15 @@ mod tests {
         });
         assert_eq!(env.base_url("GOOD").unwrap(), "https://api.x.com");
         assert!(env.base_url("BAD").unwrap_err().to_string().contains("BAD"));
-        assert!(env.required("EMPTY").unwrap_err().to_string().contains("EMPTY"));
-        assert!(env.required("NOPE").unwrap_err().to_string().contains("NOPE"));
+        assert!(env
+            .required("EMPTY")
+            .unwrap_err()
+            .to_string()
+            .contains("EMPTY"));
+        assert!(env
+            .required("NOPE")
+            .unwrap_err()
+            .to_string()
+            .contains("NOPE"));
     }
 }

@@ -17,6 +17,7 @@ struct Problem<'a> {
     kind: &'a str,
     title: &'a str,
     status: u16,
+    #[serde(skip_serializing_if = "str::is_empty")]
     detail: &'a str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     errors: &'a [FieldError],

@@ -10,9 +10,9 @@ use crosspost_core::{
     AccountStatus, DeliveryMessage, DeliveryOp, DeliveryStatus, PublishError, Publisher,
 };
 use std::time::Duration;
-use tracing::Instrument;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use tracing::Instrument;
 
 /// How long a failed delivery waits when the network gave no time of its own.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(30);
@@ -54,14 +54,98 @@ impl<P: Publisher> DeliveryWorker<P> {
         msg: &DeliveryMessage,
         inv: &Invocation,
     ) -> Result<RecordOutcome, StoreError> {
-        if msg.op != DeliveryOp::Publish {
-            tracing::error!(op = ?msg.op, "this worker does not handle this operation yet");
-            return Ok(RecordOutcome::Retry);
-        }
         let key = DeliveryKey {
             network: msg.network,
             account_id: msg.account_id.clone(),
         };
+        match msg.op {
+            DeliveryOp::Publish => self.publish(msg, &key, inv).await,
+            DeliveryOp::Delete => self.delete(msg, &key, inv).await,
+        }
+    }
+
+    /// Deletes every published part, newest first, and marks the delivery DELETED.
+    async fn delete(
+        &self,
+        msg: &DeliveryMessage,
+        key: &DeliveryKey,
+        inv: &Invocation,
+    ) -> Result<RecordOutcome, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let delivery = match self
+            .posts
+            .claim_delete(&msg.post_id, key, &inv.request_id, inv.deadline_ms, now)
+            .await?
+        {
+            Claim::Claimed(d) => d,
+            Claim::NotClaimable(Some(d)) if d.status == DeliveryStatus::Deleting => {
+                tracing::info!("delete leased elsewhere; message kept");
+                return Ok(RecordOutcome::Retry);
+            }
+            Claim::NotClaimable(d) => {
+                tracing::info!(status = ?d.map(|d| d.status), "nothing to delete; message acknowledged");
+                return Ok(RecordOutcome::Done);
+            }
+        };
+        let finish = |status, error: Option<DeliveryError>| async move {
+            self.posts
+                .finish_delete(
+                    &msg.post_id,
+                    key,
+                    &inv.request_id,
+                    status,
+                    error.as_ref(),
+                    OffsetDateTime::now_utc(),
+                )
+                .await
+        };
+        let account = self
+            .accounts
+            .get(&delivery.user_id, msg.network, &msg.account_id)
+            .await?;
+        let Some(account) = account.filter(|a| a.status == AccountStatus::Active) else {
+            finish(
+                DeliveryStatus::Published,
+                Some(DeliveryError {
+                    kind: "account_needs_reauth".into(),
+                    message: "the account must be linked again before the post can be deleted"
+                        .into(),
+                }),
+            )
+            .await?;
+            return Ok(RecordOutcome::Done);
+        };
+        for part in delivery.parts.iter().rev() {
+            if let Err(err) = self.publisher.delete_part(&account, &part.remote_id).await {
+                tracing::warn!(kind = err.kind(), error = %err, remote_id = %part.remote_id, "delete failed");
+                let error = DeliveryError {
+                    kind: format!("delete_{}", err.kind()),
+                    message: err.to_string(),
+                };
+                return Ok(match err {
+                    PublishError::Permanent { .. } | PublishError::AuthRevoked { .. } => {
+                        finish(DeliveryStatus::Published, Some(error)).await?;
+                        RecordOutcome::Done
+                    }
+                    _ => {
+                        finish(DeliveryStatus::Deleting, Some(error)).await?;
+                        RecordOutcome::Retry
+                    }
+                });
+            }
+        }
+        finish(DeliveryStatus::Deleted, None).await?;
+        tracing::info!(parts = delivery.parts.len(), "deleted");
+        Ok(RecordOutcome::Done)
+    }
+
+    async fn publish(
+        &self,
+        msg: &DeliveryMessage,
+        key: &DeliveryKey,
+        inv: &Invocation,
+    ) -> Result<RecordOutcome, StoreError> {
+        let key = key.clone();
         let now = OffsetDateTime::now_utc();
         let delivery = match self
             .posts
@@ -86,7 +170,14 @@ impl<P: Publisher> DeliveryWorker<P> {
 
         let Some(post) = self.posts.get_post(&msg.post_id).await? else {
             return self
-                .fail(msg, &key, inv, DeliveryStatus::Failed, "post_missing", "the post is gone")
+                .fail(
+                    msg,
+                    &key,
+                    inv,
+                    DeliveryStatus::Failed,
+                    "post_missing",
+                    "the post is gone",
+                )
                 .await;
         };
         let account = self
@@ -122,11 +213,16 @@ impl<P: Publisher> DeliveryWorker<P> {
         };
 
         let attempted_at = now.format(&Rfc3339).unwrap_or_default();
-        match self.publisher.publish_part(&account, &post.text, None).await {
+        match self
+            .publisher
+            .publish_part(&account, &post.text, None)
+            .await
+        {
             Ok(remote) => {
                 let parts = [PublishedPart {
                     index: 0,
                     remote_id: remote.id.clone(),
+                    url: Some(remote.url.clone()),
                     attempted_at,
                 }];
                 self.posts

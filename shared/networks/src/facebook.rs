@@ -71,6 +71,35 @@ impl FacebookClient {
     }
 }
 
+impl FacebookClient {
+    /// `DELETE /{post-id}`; a post Facebook no longer has counts as deleted.
+    pub async fn delete_post(
+        &self,
+        post_id: &str,
+        page_token: &Secret,
+    ) -> Result<(), PublishError> {
+        let resp = self
+            .http
+            .delete(format!("{}/{}/{post_id}", self.base_url, self.version))
+            .bearer_auth(page_token.expose())
+            .send()
+            .await
+            .map_err(|e| crate::from_transport(&e))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        // Code 100 with subcode 33: the object does not exist (already deleted).
+        if let Ok(GraphErrorBody { error }) = serde_json::from_str::<GraphErrorBody>(&text) {
+            if error.code == 100 && error.error_subcode == Some(33) {
+                return Ok(());
+            }
+        }
+        Err(classify(status, &text))
+    }
+}
+
 #[derive(Deserialize)]
 struct GraphErrorBody {
     error: GraphError,
@@ -82,6 +111,8 @@ struct GraphError {
     message: String,
     #[serde(default)]
     code: i64,
+    #[serde(default)]
+    error_subcode: Option<i64>,
 }
 
 /// Turns a Graph API error answer into what the caller must do (NETWORKS.md codes).
@@ -121,7 +152,9 @@ mod tests {
     use super::*;
 
     fn err(code: i64) -> String {
-        format!(r#"{{"error":{{"message":"m","type":"OAuthException","code":{code},"fbtrace_id":"x"}}}}"#)
+        format!(
+            r#"{{"error":{{"message":"m","type":"OAuthException","code":{code},"fbtrace_id":"x"}}}}"#
+        )
     }
 
     #[test]

@@ -5,7 +5,6 @@
 pub mod facebook;
 pub mod x;
 
-
 pub use crosspost_core::{PublishError, RemotePost};
 
 /// Transport failures: before the request left, nothing can have been published;

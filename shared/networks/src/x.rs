@@ -52,12 +52,9 @@ impl XClient {
             .map_err(|e| crate::from_transport(&e))?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| PublishError::Uncertain {
-                detail: format!("answer not read: {e}"),
-            })?;
+        let text = resp.text().await.map_err(|e| PublishError::Uncertain {
+            detail: format!("answer not read: {e}"),
+        })?;
         if status == StatusCode::CREATED || status == StatusCode::OK {
             let created: Created =
                 serde_json::from_str(&text).map_err(|e| PublishError::Uncertain {
@@ -70,6 +67,26 @@ impl XClient {
             });
         }
         Err(classify(status, &headers, &text))
+    }
+}
+
+impl XClient {
+    /// `DELETE /2/tweets/{id}`; a post X no longer has (404) counts as deleted.
+    pub async fn delete_tweet(&self, token: &Secret, id: &str) -> Result<(), PublishError> {
+        let resp = self
+            .http
+            .delete(format!("{}/2/tweets/{id}", self.base_url))
+            .bearer_auth(token.expose())
+            .send()
+            .await
+            .map_err(|e| crate::from_transport(&e))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        match status.as_u16() {
+            200 | 404 => Ok(()),
+            _ => Err(classify(status, &headers, &text)),
+        }
     }
 }
 
@@ -114,8 +131,14 @@ mod tests {
             }
         );
         let none = HeaderMap::new();
-        assert_eq!(classify(StatusCode::UNAUTHORIZED, &none, "").kind(), "auth_revoked");
-        assert_eq!(classify(StatusCode::BAD_GATEWAY, &none, "").kind(), "retryable");
+        assert_eq!(
+            classify(StatusCode::UNAUTHORIZED, &none, "").kind(),
+            "auth_revoked"
+        );
+        assert_eq!(
+            classify(StatusCode::BAD_GATEWAY, &none, "").kind(),
+            "retryable"
+        );
         let e = classify(
             StatusCode::FORBIDDEN,
             &none,

@@ -1,0 +1,269 @@
+//! `GET`, `DELETE` and `POST …/retry` of `/v1/posts/{id}`: what happened to a post, and
+//! what the source app may ask to happen next.
+
+use crate::intake::{publish_messages, unavailable};
+use crate::App;
+use crosspost_aws::{DeliveryKey, DeliveryRecord, PostRecord};
+use crosspost_core::{DeliveryMessage, DeliveryOp, DeliveryStatus, MediaItem, Overflow, PostId};
+use crosspost_lambda::problem::{json, problem};
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+#[derive(Serialize)]
+struct PostView {
+    post_id: PostId,
+    source_id: String,
+    user_id: String,
+    text: String,
+    media: Vec<MediaItem>,
+    link: Option<String>,
+    overflow: Overflow,
+    created_at: Option<String>,
+    received_at: String,
+    deliveries: Vec<DeliveryView>,
+}
+
+#[derive(Serialize)]
+struct DeliveryView {
+    network: String,
+    account_id: String,
+    status: DeliveryStatus,
+    attempts: u32,
+    parts: Vec<PartView>,
+    remote_url: Option<String>,
+    last_error: Option<ErrorView>,
+    updated_at: String,
+}
+
+#[derive(Serialize)]
+struct PartView {
+    index: u32,
+    remote_id: String,
+    url: Option<String>,
+    attempted_at: String,
+}
+
+#[derive(Serialize)]
+struct ErrorView {
+    kind: String,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct DeliveryBrief {
+    network: String,
+    account_id: String,
+    status: DeliveryStatus,
+}
+
+#[derive(Serialize)]
+struct ChangeAnswer {
+    post_id: PostId,
+    deliveries: Vec<DeliveryBrief>,
+}
+
+fn view(post: PostRecord, deliveries: Vec<DeliveryRecord>) -> PostView {
+    PostView {
+        post_id: post.post_id,
+        source_id: post.source_id,
+        user_id: post.user_id,
+        text: post.text,
+        media: post.media,
+        link: post.link,
+        overflow: post.overflow,
+        created_at: post.created_at,
+        received_at: post.received_at,
+        deliveries: deliveries
+            .into_iter()
+            .map(|d| DeliveryView {
+                network: d.network.to_string(),
+                account_id: d.account_id,
+                status: d.status,
+                attempts: d.attempts,
+                parts: d
+                    .parts
+                    .into_iter()
+                    .map(|p| PartView {
+                        index: p.index,
+                        remote_id: p.remote_id,
+                        url: p.url,
+                        attempted_at: p.attempted_at,
+                    })
+                    .collect(),
+                remote_url: d.remote_url,
+                last_error: d.last_error.map(|e| ErrorView {
+                    kind: e.kind,
+                    message: e.message,
+                }),
+                updated_at: d.updated_at,
+            })
+            .collect(),
+    }
+}
+
+fn not_found(id: &str) -> Response<Body> {
+    problem(StatusCode::NOT_FOUND, &format!("no post {id}"), &[])
+}
+
+fn brief(d: &DeliveryRecord, status: DeliveryStatus) -> DeliveryBrief {
+    DeliveryBrief {
+        network: d.network.to_string(),
+        account_id: d.account_id.clone(),
+        status,
+    }
+}
+
+fn key_of(d: &DeliveryRecord) -> DeliveryKey {
+    DeliveryKey {
+        network: d.network,
+        account_id: d.account_id.clone(),
+    }
+}
+
+impl App {
+    /// The post and the deliveries, or a clear 404.
+    async fn load(&self, id: &str) -> Result<(PostRecord, Vec<DeliveryRecord>), Response<Body>> {
+        let Some(post_id) = PostId::parse(id) else {
+            return Err(not_found(id));
+        };
+        let post = match self.posts.get_post(&post_id).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return Err(not_found(id)),
+            Err(e) => return Err(unavailable(&e)),
+        };
+        match self.posts.deliveries(&post_id).await {
+            Ok(d) => Ok((post, d)),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    pub async fn get_post(&self, id: &str) -> Response<Body> {
+        match self.load(id).await {
+            Ok((post, deliveries)) => json(StatusCode::OK, &view(post, deliveries)),
+            Err(resp) => resp,
+        }
+    }
+
+    /// Deletes the post wherever it was published: PUBLISHED deliveries become DELETING
+    /// and get a delete message; ones not yet published are stopped (DELETED). While a
+    /// delivery is being published, or its outcome is unknown, the answer is 409.
+    pub async fn delete_post(&self, id: &str, now: OffsetDateTime) -> Response<Body> {
+        let (post, deliveries) = match self.load(id).await {
+            Ok(v) => v,
+            Err(resp) => return resp,
+        };
+        if deliveries.iter().any(|d| {
+            matches!(
+                d.status,
+                DeliveryStatus::Publishing | DeliveryStatus::Uncertain
+            )
+        }) {
+            let mut resp = problem(
+                StatusCode::CONFLICT,
+                "a delivery is being published or its outcome is being checked; delete again shortly",
+                &[],
+            );
+            resp.headers_mut()
+                .insert("retry-after", HeaderValue::from_static("30"));
+            return resp;
+        }
+        let mut answer = Vec::new();
+        let mut messages = Vec::new();
+        for d in &deliveries {
+            let key = key_of(d);
+            let (from, to): (&[DeliveryStatus], _) = match d.status {
+                DeliveryStatus::Published => {
+                    (&[DeliveryStatus::Published], DeliveryStatus::Deleting)
+                }
+                DeliveryStatus::Pending | DeliveryStatus::Retrying => (
+                    &[DeliveryStatus::Pending, DeliveryStatus::Retrying],
+                    DeliveryStatus::Deleted,
+                ),
+                other => {
+                    answer.push(brief(d, other));
+                    continue;
+                }
+            };
+            match self
+                .posts
+                .transition(&post.post_id, &key, from, to, false, now)
+                .await
+            {
+                Ok(true) => {
+                    if to == DeliveryStatus::Deleting {
+                        messages.push(DeliveryMessage {
+                            op: DeliveryOp::Delete,
+                            post_id: post.post_id.clone(),
+                            network: d.network,
+                            account_id: d.account_id.clone(),
+                        });
+                    }
+                    answer.push(brief(d, to));
+                }
+                // It moved meanwhile (a worker claimed it): the caller asks again.
+                Ok(false) => {
+                    return problem(
+                        StatusCode::CONFLICT,
+                        "a delivery changed while deleting; delete again",
+                        &[],
+                    )
+                }
+                Err(e) => return unavailable(&e),
+            }
+        }
+        if let Err(e) = self.queues.enqueue(&messages).await {
+            return unavailable(&e);
+        }
+        tracing::info!(post_id = %post.post_id, deletes = messages.len(), "delete requested");
+        json(
+            StatusCode::ACCEPTED,
+            &ChangeAnswer {
+                post_id: post.post_id,
+                deliveries: answer,
+            },
+        )
+    }
+
+    /// Runs FAILED and UNCERTAIN deliveries again (an UNCERTAIN one reconciles first);
+    /// answers which.
+    pub async fn retry_post(&self, id: &str, now: OffsetDateTime) -> Response<Body> {
+        let (post, deliveries) = match self.load(id).await {
+            Ok(v) => v,
+            Err(resp) => return resp,
+        };
+        let mut retried = Vec::new();
+        for d in &deliveries {
+            let to = match d.status {
+                DeliveryStatus::Failed => DeliveryStatus::Pending,
+                DeliveryStatus::Uncertain => DeliveryStatus::Uncertain,
+                _ => continue,
+            };
+            match self
+                .posts
+                .transition(&post.post_id, &key_of(d), &[d.status], to, true, now)
+                .await
+            {
+                Ok(true) => retried.push((key_of(d), brief(d, to))),
+                Ok(false) => {}
+                Err(e) => return unavailable(&e),
+            }
+        }
+        let keys: Vec<DeliveryKey> = retried.iter().map(|(k, _)| k.clone()).collect();
+        if let Err(e) = self
+            .queues
+            .enqueue(&publish_messages(&post.post_id, &keys))
+            .await
+        {
+            return unavailable(&e);
+        }
+        json(
+            StatusCode::ACCEPTED,
+            &ChangeAnswer {
+                post_id: post.post_id,
+                deliveries: retried.into_iter().map(|(_, b)| b).collect(),
+            },
+        )
+    }
+}

@@ -1,0 +1,114 @@
+//! `POST /v1/preview`: what each network would receive, nothing stored.
+
+use crate::intake::{parse_json, Refusal};
+use crate::App;
+use crosspost_core::preview::{preview, NetworkPreview};
+use crosspost_core::{FieldError, MediaHosts, Network, Overflow, ValidatedPost};
+use crosspost_lambda::problem::json;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Serialize)]
+struct PreviewAnswer {
+    networks: Vec<NetworkPreview>,
+}
+
+/// The preview body: text, link and overflow as in a post, and which networks.
+struct PreviewRequest {
+    text: String,
+    link: Option<String>,
+    overflow: Overflow,
+    networks: Vec<Network>,
+}
+
+fn parse(value: &Value) -> Result<PreviewRequest, Vec<FieldError>> {
+    let Some(obj) = value.as_object() else {
+        return Err(vec![FieldError {
+            pointer: String::new(),
+            detail: "the body must be a JSON object".into(),
+        }]);
+    };
+    let mut errors = Vec::new();
+    for key in obj.keys() {
+        if !["text", "link", "overflow", "networks"].contains(&key.as_str()) {
+            errors.push(FieldError {
+                pointer: format!("/{key}"),
+                detail: format!("unknown field `{key}`"),
+            });
+        }
+    }
+    // The post rules apply to text, link and overflow: check them through a post.
+    let mut as_post = serde_json::Map::new();
+    as_post.insert("id".into(), Value::from("preview"));
+    as_post.insert("user_id".into(), Value::from("preview"));
+    for k in ["text", "link", "overflow"] {
+        if let Some(v) = obj.get(k) {
+            as_post.insert(k.into(), v.clone());
+        }
+    }
+    let post = match ValidatedPost::parse(&Value::Object(as_post), MediaHosts::PublicOnly) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            errors.extend(e);
+            None
+        }
+    };
+    let networks = match obj.get("networks") {
+        None | Some(Value::Null) => Network::ALL.to_vec(),
+        Some(Value::Array(items)) => {
+            let mut out = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str().map(str::parse::<Network>) {
+                    Some(Ok(n)) if !out.contains(&n) => out.push(n),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => errors.push(FieldError {
+                        pointer: format!("/networks/{i}"),
+                        detail: e.to_string(),
+                    }),
+                    None => errors.push(FieldError {
+                        pointer: format!("/networks/{i}"),
+                        detail: "a network must be a string".into(),
+                    }),
+                }
+            }
+            out
+        }
+        Some(_) => {
+            errors.push(FieldError {
+                pointer: "/networks".into(),
+                detail: "`networks` must be an array".into(),
+            });
+            Vec::new()
+        }
+    };
+    match post {
+        Some(post) if errors.is_empty() => Ok(PreviewRequest {
+            text: post.text,
+            link: post.link,
+            overflow: post.overflow,
+            networks,
+        }),
+        _ => Err(errors),
+    }
+}
+
+impl App {
+    pub fn preview(&self, body: &[u8]) -> Response<Body> {
+        let value = match parse_json(body) {
+            Ok(v) => v,
+            Err(refusal) => return refusal.into_response(),
+        };
+        let req = match parse(&value) {
+            Ok(r) => r,
+            Err(errors) => return Refusal::Unprocessable(errors).into_response(),
+        };
+        let networks = req
+            .networks
+            .iter()
+            .map(|n| preview(*n, &req.text, req.link.as_deref(), req.overflow))
+            .collect();
+        json(StatusCode::OK, &PreviewAnswer { networks })
+    }
+}

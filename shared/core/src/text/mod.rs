@@ -1,0 +1,98 @@
+//! Adapting a post's text to each network: X's weighted length, splitting into a
+//! numbered thread, truncation, and Facebook's character limit. Pure functions.
+//!
+//! - [`x::weighted_length`] counts like twitter-text v3; [`x::adapt_for_x`] and
+//!   [`facebook::adapt_for_facebook`] apply an [`Overflow`] policy and return [`Part`]s.
+//! - [`split_thread`] and [`truncate`] work with any weighing function; [`rejoins_to`]
+//!   checks that a thread loses nothing but whitespace at its cuts.
+//! - [`entities`] finds URLs, @mentions, #hashtags and emoji sequences, which a cut
+//!   never splits.
+//!
+//! Every function normalises its input to NFC first; adaptation also trims leading and
+//! trailing whitespace (the networks drop it anyway).
+
+use std::borrow::Cow;
+
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+
+pub mod entities;
+pub mod facebook;
+mod split;
+mod tld;
+pub mod x;
+
+/// The overflow policy is the post's own field ([`crate::post::Overflow`]: `thread`,
+/// the default, `truncate` or `reject`); re-exported here for convenience.
+pub use crate::post::Overflow;
+pub use split::{rejoins_to, split_thread, truncate, LimitTooSmall};
+
+/// One post to publish: its text and its length as the network counts it (X's
+/// weighted length, or Facebook's character count).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Part {
+    pub text: String,
+    pub weighted_length: usize,
+}
+
+/// The text is longer than the network allows (policy `reject`, or nothing could be
+/// made to fit). The delivery fails with reason [`ContentTooLong::REASON`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("content_too_long: weighted length {weighted_length} exceeds {limit}")]
+pub struct ContentTooLong {
+    pub weighted_length: usize,
+    pub limit: usize,
+}
+
+impl ContentTooLong {
+    /// The failure reason recorded on the delivery.
+    pub const REASON: &'static str = "content_too_long";
+}
+
+/// `text` in Unicode Normalization Form C, borrowed when it already is.
+pub fn nfc(text: &str) -> Cow<'_, str> {
+    match is_nfc_quick(text.chars()) {
+        IsNormalized::Yes => Cow::Borrowed(text),
+        _ => Cow::Owned(text.nfc().collect()),
+    }
+}
+
+/// Applies an overflow policy for a network with the given limit and measure.
+/// `threads`: whether the network has threads (otherwise `Thread` acts as `Truncate`).
+fn adapt(
+    text: &str,
+    link: Option<&str>,
+    overflow: Overflow,
+    limit: usize,
+    threads: bool,
+    weigh: impl Fn(&str) -> usize + Copy,
+) -> Result<Vec<Part>, ContentTooLong> {
+    let text = split::prepare(text);
+    let total = weigh(&text);
+    let part = |text: String| Part {
+        weighted_length: weigh(&text),
+        text,
+    };
+    if total <= limit {
+        return Ok(vec![part(text)]);
+    }
+    let too_long = |_: LimitTooSmall| ContentTooLong {
+        weighted_length: total,
+        limit,
+    };
+    match overflow {
+        Overflow::Reject => Err(too_long(LimitTooSmall { limit })),
+        Overflow::Thread if threads => Ok(split_thread(&text, limit, weigh)
+            .map_err(too_long)?
+            .into_iter()
+            .map(part)
+            .collect()),
+        Overflow::Thread | Overflow::Truncate => {
+            let tail = match link.map(str::trim).filter(|l| !l.is_empty()) {
+                Some(link) => format!("… {link}"),
+                None => "…".to_string(),
+            };
+            let cut = truncate(&text, limit, &tail, weigh).map_err(too_long)?;
+            Ok(vec![part(cut)])
+        }
+    }
+}
