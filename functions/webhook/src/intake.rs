@@ -4,8 +4,8 @@
 use crate::App;
 use crosspost_aws::{DeliveryKey, IntakeRecord, NewPost, SourceGuard, StoreError, StoredAnswer};
 use crosspost_core::{
-    AccountStatus, DeliveryMessage, DeliveryOp, DeliveryStatus, FieldError, IncomingTarget, PostId,
-    ValidatedPost,
+    AccountStatus, DeliveryMessage, DeliveryOp, DeliveryStatus, FieldError, IncomingTarget,
+    MediaHosts, PostId, ValidatedPost,
 };
 use crosspost_lambda::problem::problem;
 use lambda_http::http::{HeaderValue, StatusCode};
@@ -130,6 +130,12 @@ impl App {
         let value = parse_json(body)?;
         let post =
             ValidatedPost::parse(&value, self.media_hosts).map_err(Refusal::Unprocessable)?;
+        if self.media_hosts == MediaHosts::PublicOnly {
+            let errors = crate::media_hosts::internal_media_hosts(&post.media).await;
+            if !errors.is_empty() {
+                return Err(Refusal::Unprocessable(errors));
+            }
+        }
         let hash = post.content_hash();
         if let Some(guard) = self
             .posts

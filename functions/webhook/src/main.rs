@@ -4,6 +4,7 @@
 
 mod intake;
 mod manage;
+mod media_hosts;
 mod preview;
 mod routes;
 
