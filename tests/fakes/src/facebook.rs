@@ -1,10 +1,12 @@
 //! Fake Facebook Graph API for Pages: feed posts, deleting them, listing published posts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use http::StatusCode;
 use serde_json::{json, Value};
 
+use crate::fault::{FaultRule, Faults};
 use crate::server::{
     graph_time, is_digits, lock, now_ms, parse_form, parse_rfc3339_ms, trace_id, Api, Incoming,
     RecordedRequest, Recorder, Reply, Server,
@@ -47,6 +49,7 @@ impl FakeFacebook {
             version: graph_version.to_owned(),
             state: Mutex::default(),
             recorder: Recorder::default(),
+            faults: Faults::default(),
         });
         let server = Arc::new(Server::start(api.clone()).await?);
         Ok(FakeFacebook { api, server })
@@ -60,11 +63,29 @@ impl FakeFacebook {
     /// Creates a Page (if new) and accepts `page_token` as a Page access token for it.
     pub fn add_page(&self, page_id: &str, page_token: &str) {
         let mut state = lock(&self.api.state);
+        state.revoked.remove(page_token);
         state
             .tokens
             .insert(page_token.to_owned(), page_id.to_owned());
         if !state.pages.iter().any(|p| p == page_id) {
             state.pages.push(page_id.to_owned());
+        }
+    }
+
+    /// Takes the app's access to a Page away (as when the user loses the Page role or
+    /// changes their password): its tokens answer Graph error 190 (subcode 460) from
+    /// now on. The Page and its posts stay.
+    pub fn remove_page(&self, page_id: &str) {
+        let mut state = lock(&self.api.state);
+        let tokens: Vec<String> = state
+            .tokens
+            .iter()
+            .filter(|(_, page)| *page == page_id)
+            .map(|(token, _)| token.clone())
+            .collect();
+        for token in tokens {
+            state.tokens.remove(&token);
+            state.revoked.insert(token);
         }
     }
 
@@ -103,6 +124,22 @@ impl FakeFacebook {
             .collect()
     }
 
+    /// Adds a fault for the next `rule.times` requests matching `rule`, after the rules
+    /// already there (the first matching rule is used). See [`crate::Fault`] for what
+    /// each fault looks like from the Graph API.
+    ///
+    /// # Panics
+    ///
+    /// When a header in the fault is not valid HTTP.
+    pub fn inject(&self, rule: FaultRule) {
+        self.api.faults.push(rule);
+    }
+
+    /// Injected faults not yet delivered (the sum of the rules' remaining `times`).
+    pub fn pending_faults(&self) -> usize {
+        self.api.faults.pending()
+    }
+
     /// Stops accepting connections.
     pub fn shutdown(&self) {
         self.server.shutdown();
@@ -113,6 +150,7 @@ struct GraphApi {
     version: String,
     state: Mutex<GraphState>,
     recorder: Recorder,
+    faults: Faults,
 }
 
 #[derive(Default)]
@@ -120,6 +158,8 @@ struct GraphState {
     pages: Vec<String>,
     /// Page access token → page id
     tokens: HashMap<String, String>,
+    /// Tokens of Pages taken away with `remove_page`.
+    revoked: HashSet<String>,
     posts: Vec<StoredPost>,
     next_number: u64,
 }
@@ -184,8 +224,51 @@ impl Api for GraphApi {
         &self.recorder
     }
 
+    fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
     fn unreadable_body(&self) -> Reply {
         graph_error(400, 100, None, "(#100) The request body could not be read")
+    }
+
+    fn server_error(&self, status: StatusCode) -> Reply {
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            graph_error(status.as_u16(), 1, None, "An unknown error has occurred.")
+        } else {
+            graph_error(
+                status.as_u16(),
+                2,
+                None,
+                "An unexpected error has occurred. Please retry your request later.",
+            )
+        }
+    }
+
+    fn rate_limited(&self, req: &Incoming, reset_unix: i64) -> Reply {
+        let page = {
+            let state = lock(&self.state);
+            let params = parameters(req).unwrap_or_default();
+            req.auth_token(&["Bearer", "OAuth"])
+                .or_else(|| param(&params, "access_token"))
+                .and_then(|token| state.tokens.get(token))
+                .cloned()
+        };
+        let full = json!({"call_count": 100, "total_cputime": 100, "total_time": 100});
+        match page {
+            Some(page_id) => {
+                let now_s = i64::try_from(now_ms() / 1000).unwrap_or(i64::MAX);
+                let minutes = (reset_unix.saturating_sub(now_s).max(0) + 59) / 60;
+                let mut usage = full;
+                usage["type"] = json!("pages");
+                usage["estimated_time_to_regain_access"] = json!(minutes);
+                let header = json!({ page_id.as_str(): [usage] });
+                graph_error(400, 32, None, "(#32) Page request limit reached")
+                    .with_header("x-business-use-case-usage", &header.to_string())
+            }
+            None => graph_error(400, 4, None, "(#4) Application request limit reached")
+                .with_header("x-app-usage", &full.to_string()),
+        }
     }
 }
 
@@ -291,6 +374,14 @@ fn authenticate(
     let token = req
         .auth_token(&["Bearer", "OAuth"])
         .or_else(|| param(params, "access_token"));
+    if token.is_some_and(|token| state.revoked.contains(token)) {
+        return Err(graph_error(
+            400,
+            190,
+            Some(460),
+            "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.",
+        ));
+    }
     token
         .and_then(|token| state.tokens.get(token))
         .cloned()

@@ -5,6 +5,10 @@
 //! answered) and checks requests as strictly as the real API: a fake that accepts what
 //! the real API rejects would make the tests lie.
 //!
+//! Tests can make a fake misbehave for the next requests with [`FaultRule`]s (server
+//! errors, rate limits, slow answers, dropped connections, requests applied but never
+//! answered): see [`FakeX::inject`] and [`Fault`].
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! let x = crosspost_fakes::FakeX::start().await?;
@@ -15,9 +19,11 @@
 //! ```
 
 mod facebook;
+mod fault;
 mod server;
 mod x;
 
 pub use facebook::{FakeFacebook, PagePost};
+pub use fault::{Fault, FaultRule};
 pub use server::RecordedRequest;
 pub use x::{FakeX, Tweet};

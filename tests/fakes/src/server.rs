@@ -1,24 +1,37 @@
-//! What both fakes share: the HTTP listener, request recording, the reply type and
-//! small helpers for time and parameters.
+//! What both fakes share: the HTTP listener, request recording, fault injection, the
+//! reply type and small helpers for time and parameters.
 //!
 //! Each fake implements [`Api`]: one synchronous `handle` that routes a fully read
-//! request to one function per endpoint and returns a [`Reply`]. Fault injection
-//! (5xx, 429, slow answers, accepted-then-timed-out) is meant to slot in between
-//! `entry` and `Api::handle`.
+//! request to one function per endpoint and returns a [`Reply`]. `entry` reads the
+//! request, takes the first matching injected [`Fault`] (if any) and either answers
+//! for it without calling `Api::handle`, or calls `Api::handle` and then alters how
+//! (or whether) the answer is sent.
+//!
+//! Connections are accepted through [`FaultListener`], whose streams can be reset from
+//! a handler: that is how a fake drops a connection without any answer, which a
+//! handler alone cannot do.
 
+use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::extract::{Request, State};
 use axum::response::Response;
+use axum::serve::{IncomingStream, Listener};
 use axum::Router;
-use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use serde_json::Value;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+use crate::fault::{Fault, Faults};
 
 /// Largest request body the fakes read.
 const BODY_LIMIT: usize = 64 * 1024 * 1024;
@@ -34,7 +47,8 @@ pub struct RecordedRequest {
     pub content_type: Option<String>,
     /// Raw body (lossily decoded as UTF-8).
     pub body: String,
-    /// Status code the fake answered with.
+    /// Status code the fake answered with; 0 when it sent no answer at all (an
+    /// injected `Fault::ResetConnection` or `Fault::AcceptThenHang`).
     pub status: u16,
 }
 
@@ -90,6 +104,9 @@ pub(crate) fn parse_form(raw: &[u8]) -> Vec<(String, String)> {
 pub(crate) struct Reply {
     pub status: StatusCode,
     pub body: Value,
+    /// Set on the answer after `Content-Type` (so they can replace it); a later pair
+    /// replaces an earlier one of the same name.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Reply {
@@ -97,16 +114,40 @@ impl Reply {
         Reply {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             body,
+            headers: Vec::new(),
         }
+    }
+
+    /// Sets a header; pairs that are not valid HTTP are skipped (`Faults::push` refuses
+    /// them in injected faults, and the fakes' own names and values are valid).
+    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(name), Ok(value)) => self.headers.push((name, value)),
+            _ => tracing::warn!(name, value, "invalid header skipped"),
+        }
+        self
+    }
+
+    fn with_headers(self, headers: &[(String, String)]) -> Reply {
+        headers
+            .iter()
+            .fold(self, |reply, (name, value)| reply.with_header(name, value))
     }
 
     fn into_response(self) -> Response {
         let mut response = Response::new(Body::from(self.body.to_string()));
         *response.status_mut() = self.status;
-        response.headers_mut().insert(
+        let headers = response.headers_mut();
+        headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
+        for (name, value) in self.headers {
+            headers.insert(name, value);
+        }
         response
     }
 }
@@ -115,8 +156,14 @@ impl Reply {
 pub(crate) trait Api: Send + Sync + 'static {
     fn handle(&self, req: &Incoming) -> Reply;
     fn recorder(&self) -> &Recorder;
+    fn faults(&self) -> &Faults;
     /// Answer for a body that could not be read (too large or broken).
     fn unreadable_body(&self) -> Reply;
+    /// The network's answer for a server error with this status ([`Fault::ServerError`]).
+    fn server_error(&self, status: StatusCode) -> Reply;
+    /// The network's answer for a request over a rate limit that resets at
+    /// `reset_unix` ([`Fault::RateLimited`]).
+    fn rate_limited(&self, req: &Incoming, reset_unix: i64) -> Reply;
 }
 
 #[derive(Default)]
@@ -142,14 +189,46 @@ pub(crate) struct Server {
     stop: watch::Sender<bool>,
 }
 
+/// What `entry` gets: the fake and a way to learn that the server is stopping.
+struct Shared<A> {
+    api: Arc<A>,
+    stopped: watch::Receiver<bool>,
+}
+
+impl<A> Clone for Shared<A> {
+    fn clone(&self) -> Self {
+        Shared {
+            api: self.api.clone(),
+            stopped: self.stopped.clone(),
+        }
+    }
+}
+
+impl<A> Shared<A> {
+    /// Resolves once `shutdown()` was called or the handle was dropped.
+    async fn stopping(&self) {
+        let mut stopped = self.stopped.clone();
+        let _ = stopped.wait_for(|stop| *stop).await;
+    }
+}
+
 impl Server {
     pub async fn start<A: Api>(api: Arc<A>) -> std::io::Result<Server> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
-        let (stop, mut stopped) = watch::channel(false);
-        let app = Router::new().fallback(entry::<A>).with_state(api);
+        let listener = FaultListener(TcpListener::bind(("127.0.0.1", 0)).await?);
+        let addr = listener.0.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let shared = Shared {
+            api,
+            stopped: stopped.clone(),
+        };
+        let app = Router::new().fallback(entry::<A>).with_state(shared);
         tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let mut stopped = stopped;
+            let serve = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<Connection>(),
+            )
+            .with_graceful_shutdown(async move {
                 // Ends on `shutdown()` or when the sender (the handle) is dropped.
                 let _ = stopped.wait_for(|stop| *stop).await;
             });
@@ -169,7 +248,12 @@ impl Server {
     }
 }
 
-async fn entry<A: Api>(State(api): State<Arc<A>>, request: Request) -> Response {
+async fn entry<A: Api>(
+    State(shared): State<Shared<A>>,
+    ConnectInfo(connection): ConnectInfo<Connection>,
+    request: Request,
+) -> Response {
+    let api = &shared.api;
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, BODY_LIMIT).await;
     let incoming = Incoming {
@@ -179,26 +263,190 @@ async fn entry<A: Api>(State(api): State<Arc<A>>, request: Request) -> Response 
         headers: parts.headers,
         body: body.as_ref().cloned().unwrap_or_default(),
     };
-    let reply = match body {
+    let handle = || match body {
         Ok(_) => api.handle(&incoming),
         Err(_) => api.unreadable_body(),
     };
+    let fault = api.faults().take(incoming.method.as_str(), &incoming.path);
+    if let Some(fault) = &fault {
+        tracing::debug!(method = %incoming.method, path = %incoming.path, ?fault, "fault injected");
+    }
+    let reply = match fault {
+        None => handle(),
+        Some(Fault::Respond {
+            status,
+            body,
+            headers,
+        }) => Reply::json(status, body).with_headers(&headers),
+        Some(Fault::ServerError(status)) => api.server_error(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        ),
+        Some(Fault::RateLimited { reset_unix }) => api.rate_limited(&incoming, reset_unix),
+        Some(Fault::WithHeaders(headers)) => handle().with_headers(&headers),
+        Some(Fault::Slow(delay)) => {
+            let reply = handle();
+            record(api.recorder(), &incoming, reply.status.as_u16());
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = shared.stopping() => {}
+            }
+            return reply.into_response();
+        }
+        Some(Fault::ResetConnection) => {
+            record(api.recorder(), &incoming, 0);
+            return connection.reset();
+        }
+        Some(Fault::AcceptThenHang) => {
+            let _ = handle();
+            record(api.recorder(), &incoming, 0);
+            shared.stopping().await;
+            return connection.reset();
+        }
+    };
+    record(api.recorder(), &incoming, reply.status.as_u16());
+    reply.into_response()
+}
+
+fn record(recorder: &Recorder, incoming: &Incoming, status: u16) {
     tracing::debug!(
         method = %incoming.method,
         path = %incoming.path,
-        status = reply.status.as_u16(),
+        status,
         "fake answered"
     );
-    api.recorder().push(RecordedRequest {
+    recorder.push(RecordedRequest {
         method: incoming.method.to_string(),
         path: incoming.path.clone(),
         query: incoming.query.clone(),
         authorization: incoming.header(header::AUTHORIZATION).map(str::to_owned),
         content_type: incoming.header(header::CONTENT_TYPE).map(str::to_owned),
         body: String::from_utf8_lossy(&incoming.body).into_owned(),
-        status: reply.status.as_u16(),
+        status,
     });
-    reply.into_response()
+}
+
+// ---- connections that a handler can reset -----------------------------------------
+
+/// Accepts TCP connections as [`FaultStream`]s.
+struct FaultListener(TcpListener);
+
+impl Listener for FaultListener {
+    type Io = FaultStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (FaultStream, SocketAddr) {
+        loop {
+            match self.0.accept().await {
+                Ok((stream, addr)) => {
+                    let _ = stream.set_nodelay(true);
+                    let stream = FaultStream {
+                        stream,
+                        reset: Arc::default(),
+                    };
+                    return (stream, addr);
+                }
+                Err(error) => {
+                    // Like running out of file descriptors: wait instead of spinning.
+                    tracing::warn!(%error, "fake server could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+/// A TCP stream that fails every read and write once it has been reset, so that hyper
+/// gives the connection up before writing anything and the socket is dropped.
+struct FaultStream {
+    stream: TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+impl FaultStream {
+    fn check(&self) -> io::Result<()> {
+        if self.reset.load(Ordering::SeqCst) {
+            // Zero linger: closing sends a TCP reset, as a crashed peer or a proxy would.
+            // (Deprecated for non-zero durations, which block on drop; zero does not.)
+            #[allow(deprecated)]
+            let _ = self.stream.set_linger(Some(Duration::ZERO));
+            Err(io::ErrorKind::ConnectionReset.into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl AsyncRead for FaultStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.check()?;
+        Pin::new(&mut this.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for FaultStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.check()?;
+        Pin::new(&mut this.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.check()?;
+        Pin::new(&mut this.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.check()?;
+        Pin::new(&mut this.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.check()?;
+        Pin::new(&mut this.stream).poll_shutdown(cx)
+    }
+}
+
+/// Handed to each request (as connect info): resets the connection it came on.
+#[derive(Clone)]
+struct Connection(Arc<AtomicBool>);
+
+impl Connected<IncomingStream<'_, FaultListener>> for Connection {
+    fn connect_info(stream: IncomingStream<'_, FaultListener>) -> Self {
+        Connection(stream.io().reset.clone())
+    }
+}
+
+impl Connection {
+    /// Marks the connection reset and returns a response that is never sent: hyper
+    /// fails to write it and drops the connection.
+    fn reset(&self) -> Response {
+        self.0.store(true, Ordering::SeqCst);
+        Response::new(Body::empty())
+    }
 }
 
 /// Locks a mutex, ignoring poisoning (a panicking test must not hide the state).

@@ -3,8 +3,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use http::StatusCode;
 use serde_json::{json, Map, Value};
 
+use crate::fault::{FaultRule, Faults};
 use crate::server::{
     is_digits, lock, now_ms, parse_rfc3339_ms, x_time, Api, Incoming, RecordedRequest, Recorder,
     Reply, Server,
@@ -64,6 +66,14 @@ impl FakeX {
             .insert(access_token.to_owned(), user_id.to_owned());
     }
 
+    /// Removes a user added with [`FakeX::add_account`], as when the account is deleted or
+    /// revokes the app: all its tokens answer 401 from now on. Its posts stay.
+    pub fn remove_account(&self, user_id: &str) {
+        let mut state = lock(&self.api.state);
+        state.tokens.retain(|_, user| user != user_id);
+        state.users.remove(user_id);
+    }
+
     /// Sets what `GET /2/users/me` answers for a user added with [`FakeX::add_account`].
     pub fn set_profile(&self, user_id: &str, username: &str, name: &str) {
         let mut state = lock(&self.api.state);
@@ -103,6 +113,22 @@ impl FakeX {
             .collect()
     }
 
+    /// Adds a fault for the next `rule.times` requests matching `rule`, after the rules
+    /// already there (the first matching rule is used). See [`crate::Fault`] for what
+    /// each fault looks like from X.
+    ///
+    /// # Panics
+    ///
+    /// When a header in the fault is not valid HTTP.
+    pub fn inject(&self, rule: FaultRule) {
+        self.api.faults.push(rule);
+    }
+
+    /// Injected faults not yet delivered (the sum of the rules' remaining `times`).
+    pub fn pending_faults(&self) -> usize {
+        self.api.faults.pending()
+    }
+
     /// Stops accepting connections.
     pub fn shutdown(&self) {
         self.server.shutdown();
@@ -113,6 +139,7 @@ impl FakeX {
 struct XApi {
     state: Mutex<XState>,
     recorder: Recorder,
+    faults: Faults,
 }
 
 #[derive(Default)]
@@ -191,8 +218,37 @@ impl Api for XApi {
         &self.recorder
     }
 
+    fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
     fn unreadable_body(&self) -> Reply {
         invalid_request(vec!["The request body could not be read.".to_owned()])
+    }
+
+    fn server_error(&self, status: StatusCode) -> Reply {
+        let title = status.canonical_reason().unwrap_or("Server Error");
+        Reply::json(
+            status.as_u16(),
+            json!({"title": title, "detail": title, "type": "about:blank", "status": status.as_u16()}),
+        )
+    }
+
+    fn rate_limited(&self, req: &Incoming, reset_unix: i64) -> Reply {
+        // Per-user limits per 15 minutes of the endpoints the fake serves.
+        let limit = match (req.method.as_str(), req.segments().as_slice()) {
+            ("POST", ["2", "tweets"]) => 100,
+            ("DELETE", ["2", "tweets", _]) => 50,
+            ("GET", ["2", "users", "me"]) => 75,
+            _ => 900,
+        };
+        Reply::json(
+            429,
+            json!({"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429}),
+        )
+        .with_header("x-rate-limit-limit", &limit.to_string())
+        .with_header("x-rate-limit-remaining", "0")
+        .with_header("x-rate-limit-reset", &reset_unix.to_string())
     }
 }
 

@@ -1,0 +1,196 @@
+//! Fault injection: "the next N requests matching M get fault F".
+//!
+//! Both fakes keep a [`Faults`] queue; the shared server code consults it for every
+//! request before the fake's own handler runs (see `server::entry`).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use serde_json::Value;
+
+use crate::server::lock;
+
+/// What a fake does to a request that matches a [`FaultRule`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer this status and JSON body instead; the request has no effect.
+    /// `headers` are set on the answer (replacing a header of the same name).
+    Respond {
+        status: u16,
+        body: Value,
+        headers: Vec<(String, String)>,
+    },
+    /// Answer this (5xx) status with the network's own error body; the request has no
+    /// effect. X: problem JSON. Facebook: `{"error":{...}}` with code 1 for 500 and
+    /// code 2 ("temporarily unavailable") for any other status.
+    ServerError(u16),
+    /// Answer as the network does when a rate limit is hit; the request has no effect.
+    /// X: 429 with `x-rate-limit-limit`, `x-rate-limit-remaining: 0` and
+    /// `x-rate-limit-reset: <reset_unix>`. Facebook: 400 with error code 32 and an
+    /// `X-Business-Use-Case-Usage` header at 100% (with `estimated_time_to_regain_access`
+    /// in minutes until `reset_unix`) when the request carries a known Page token,
+    /// otherwise error code 4 and an `X-App-Usage` header at 100%.
+    RateLimited { reset_unix: i64 },
+    /// Apply the request when it arrives, but send the (normal) answer only after this
+    /// delay — or at once when the server shuts down.
+    Slow(Duration),
+    /// Close the connection without writing a byte of answer (the fake sends a TCP
+    /// reset); the request has no effect. Recorded with status 0.
+    ResetConnection,
+    /// Apply the request (e.g. the post IS created and recorded) but never answer: the
+    /// connection is held open until the client gives up or the server shuts down (the
+    /// fake then drops it without an answer). Recorded with status 0.
+    AcceptThenHang,
+    /// Apply the request and answer normally, with these extra headers (replacing a
+    /// header of the same name), e.g. Facebook usage headers at 95%.
+    WithHeaders(Vec<(String, String)>),
+}
+
+impl Fault {
+    /// [`Fault::RateLimited`] with the limit window ending at `unix_secs`.
+    pub fn rate_limited_until(unix_secs: i64) -> Fault {
+        Fault::RateLimited {
+            reset_unix: unix_secs,
+        }
+    }
+
+    fn headers(&self) -> &[(String, String)] {
+        match self {
+            Fault::Respond { headers, .. } | Fault::WithHeaders(headers) => headers,
+            _ => &[],
+        }
+    }
+}
+
+/// Which requests get a [`Fault`], and how many times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultRule {
+    /// HTTP method to match (case-insensitive); `None` matches any.
+    pub method: Option<String>,
+    /// Substring the request path (without the query string) must contain; `None`
+    /// matches any.
+    pub path_contains: Option<String>,
+    /// How many matching requests still get the fault. A rule is dropped when it
+    /// reaches 0 (a rule injected with 0 never fires).
+    pub times: usize,
+    pub fault: Fault,
+}
+
+impl FaultRule {
+    /// `fault` for the next request, whatever it is.
+    pub fn new(fault: Fault) -> Self {
+        FaultRule {
+            method: None,
+            path_contains: None,
+            times: 1,
+            fault,
+        }
+    }
+
+    /// Only requests with this method whose path contains `path_contains`.
+    pub fn on(mut self, method: &str, path_contains: &str) -> Self {
+        self.method = Some(method.to_owned());
+        self.path_contains = Some(path_contains.to_owned());
+        self
+    }
+
+    /// The next `n` matching requests instead of only the next one.
+    pub fn times(mut self, n: usize) -> Self {
+        self.times = n;
+        self
+    }
+
+    fn matches(&self, method: &str, path: &str) -> bool {
+        self.times > 0
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self
+                .path_contains
+                .as_deref()
+                .is_none_or(|p| path.contains(p))
+    }
+}
+
+/// Injected rules of one fake, in injection order.
+#[derive(Default)]
+pub(crate) struct Faults(Mutex<Vec<FaultRule>>);
+
+impl Faults {
+    /// Appends a rule.
+    ///
+    /// # Panics
+    ///
+    /// When a header name or value of the fault is not valid HTTP: a bug in the test,
+    /// better reported where the rule is made than as a broken answer later.
+    pub fn push(&self, rule: FaultRule) {
+        for (name, value) in rule.fault.headers() {
+            assert!(
+                HeaderName::from_bytes(name.as_bytes()).is_ok()
+                    && HeaderValue::from_str(value).is_ok(),
+                "invalid header in fault rule: {name:?}: {value:?}"
+            );
+        }
+        if rule.times > 0 {
+            lock(&self.0).push(rule);
+        }
+    }
+
+    /// Faults still to be delivered (the sum of the rules' remaining `times`).
+    pub fn pending(&self) -> usize {
+        lock(&self.0).iter().map(|rule| rule.times).sum()
+    }
+
+    /// The fault for a request: from the first rule that matches it, which is used up
+    /// by one.
+    pub fn take(&self, method: &str, path: &str) -> Option<Fault> {
+        let mut rules = lock(&self.0);
+        let index = rules.iter().position(|rule| rule.matches(method, path))?;
+        let rule = &mut rules[index];
+        rule.times -= 1;
+        let fault = rule.fault.clone();
+        if rule.times == 0 {
+            rules.remove(index);
+        }
+        Some(fault)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_are_used_in_order_and_used_up() {
+        let faults = Faults::default();
+        faults.push(FaultRule::new(Fault::ServerError(503)).on("post", "/tweets"));
+        faults.push(FaultRule::new(Fault::ServerError(500)).times(2));
+        faults.push(FaultRule::new(Fault::ResetConnection).times(0));
+        assert_eq!(faults.pending(), 3);
+        assert_eq!(
+            faults.take("GET", "/2/users/me"),
+            Some(Fault::ServerError(500))
+        );
+        assert_eq!(
+            faults.take("POST", "/2/tweets"),
+            Some(Fault::ServerError(503))
+        );
+        assert_eq!(
+            faults.take("POST", "/2/tweets"),
+            Some(Fault::ServerError(500))
+        );
+        assert_eq!(faults.pending(), 0);
+        assert_eq!(faults.take("POST", "/2/tweets"), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "invalid header")]
+    fn bad_headers_are_refused_at_once() {
+        Faults::default().push(FaultRule::new(Fault::WithHeaders(vec![(
+            "bad name".to_owned(),
+            "v".to_owned(),
+        )])));
+    }
+}
