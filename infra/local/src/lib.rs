@@ -6,6 +6,11 @@
 //! functions, their environment, routes and event sources. Nothing here is a second list
 //! of resources.
 //!
+//! Functions scale out as in Lambda: concurrent invocations run in separate instances
+//! (separate processes), up to [`StackOptions::max_instances`] per function (fewer when
+//! the template gives `ReservedConcurrentExecutions`); each SQS event source runs
+//! [`StackOptions::poller_concurrency`] concurrent batches.
+//!
 //! Secrets exist, with their values, before any function starts. Functions read secrets
 //! at cold start, so after [`LocalStack::put_secret_value`] a function sees the new value
 //! only once it is restarted ([`LocalStack::restart_function`] or
@@ -57,12 +62,37 @@ pub struct StackOptions {
     /// Values of `AWS::SecretsManager::Secret` resources, by logical id; win over the
     /// template's `SecretString` and `GenerateSecretString`.
     pub secret_values: BTreeMap<String, String>,
+    /// Most instances (processes) of one function running at once; a function's
+    /// `ReservedConcurrentExecutions` lowers it (0 counts as 1 locally). At least 1.
+    pub max_instances: usize,
+    /// Concurrent receive/invoke/delete loops per SQS event source, like Lambda's
+    /// concurrent batches. At least 1.
+    pub poller_concurrency: usize,
+}
+
+/// `max_instances` of [`StackOptions::from_env`] unless `CROSSPOST_LOCAL_MAX_INSTANCES` is set.
+pub const DEFAULT_MAX_INSTANCES: usize = 4;
+/// `poller_concurrency` of [`StackOptions::from_env`] unless `CROSSPOST_LOCAL_POLLERS` is set.
+pub const DEFAULT_POLLER_CONCURRENCY: usize = 2;
+
+/// A positive count from the environment, else `default`.
+fn env_count(var: &str, default: usize) -> Result<usize> {
+    match std::env::var(var) {
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => bail!("{var} must be a whole number of at least 1, found `{v}`"),
+        },
+        Err(std::env::VarError::NotPresent) => Ok(default),
+        Err(e) => bail!("{var}: {e}"),
+    }
 }
 
 impl StackOptions {
     /// template = `<root>/template.yaml`; tools from `CROSSPOST_TOOLS`, else `<root>/.tools`;
     /// binaries from `CROSSPOST_BIN_DIR`, else `$CARGO_TARGET_DIR/debug`, else
-    /// `<root>/target/debug`.
+    /// `<root>/target/debug`; `max_instances` from `CROSSPOST_LOCAL_MAX_INSTANCES`, else
+    /// [`DEFAULT_MAX_INSTANCES`]; `poller_concurrency` from `CROSSPOST_LOCAL_POLLERS`, else
+    /// [`DEFAULT_POLLER_CONCURRENCY`].
     pub fn from_env(repo_root: &Path) -> Result<Self> {
         let template = repo_root.join("template.yaml");
         if !template.is_file() {
@@ -99,6 +129,8 @@ impl StackOptions {
             env_overrides: BTreeMap::new(),
             echo_logs: false,
             secret_values: BTreeMap::new(),
+            max_instances: env_count("CROSSPOST_LOCAL_MAX_INSTANCES", DEFAULT_MAX_INSTANCES)?,
+            poller_concurrency: env_count("CROSSPOST_LOCAL_POLLERS", DEFAULT_POLLER_CONCURRENCY)?,
         })
     }
 }
@@ -247,9 +279,16 @@ pub struct LocalStack {
 }
 
 impl LocalStack {
-    /// Starts the emulators, creates the template's resources, starts every function
-    /// (waiting for its init), the HTTP API and the SQS pollers.
+    /// Starts the emulators, creates the template's resources, starts one instance of
+    /// every function (waiting for its init; more instances start on demand), the HTTP
+    /// API and the SQS pollers.
     pub async fn start(opts: StackOptions) -> Result<LocalStack> {
+        if opts.max_instances == 0 {
+            bail!("max_instances must be at least 1");
+        }
+        if opts.poller_concurrency == 0 {
+            bail!("poller_concurrency must be at least 1");
+        }
         let text = std::fs::read_to_string(&opts.template)
             .with_context(|| format!("cannot read {}", opts.template.display()))?;
         let template =
@@ -310,6 +349,7 @@ impl LocalStack {
                 cwd: Some(work_dir.path()),
                 log: ddb_log.clone(),
                 echo: false,
+                instance: None,
             },
             &registry,
         )?;
@@ -327,6 +367,7 @@ impl LocalStack {
                 cwd: Some(work_dir.path()),
                 log: moto_log.clone(),
                 echo: false,
+                instance: None,
             },
             &registry,
         )?;
@@ -420,6 +461,10 @@ impl LocalStack {
                     timeout: Duration::from_secs(f.timeout_s),
                     env,
                     echo_logs: opts.echo_logs,
+                    max_instances: match f.reserved_concurrency {
+                        Some(r) => opts.max_instances.min(r.max(1)),
+                        None => opts.max_instances,
+                    },
                 },
                 registry.clone(),
                 stop_rx.clone(),
@@ -469,7 +514,9 @@ impl LocalStack {
                     queue_arn: q.arn.clone(),
                     function: functions[&f.logical_id].clone(),
                 };
-                pollers.push(tokio::spawn(poller.run(stop_rx.clone())));
+                for n in 1..=opts.poller_concurrency {
+                    pollers.push(tokio::spawn(poller.clone().run(n, stop_rx.clone())));
+                }
             }
         }
 
@@ -573,8 +620,9 @@ impl LocalStack {
         Ok(())
     }
 
-    /// Lets the invocation in flight finish, then replaces the function's process with a
-    /// fresh one and waits for its init (a cold start: it reads its secrets again).
+    /// Lets the invocations in flight finish (holding back new ones meanwhile), then ends
+    /// every instance of the function and starts one fresh instance, waiting for its init
+    /// (a cold start: it reads its secrets again). Further instances start on demand.
     pub async fn restart_function(&self, function_logical_id: &str) -> Result<()> {
         let f = self
             .functions
@@ -621,14 +669,17 @@ impl LocalStack {
         Ok(f.invoke(payload).await?)
     }
 
-    /// SIGKILLs the function's process now; the next invocation starts a new one.
+    /// SIGKILLs every instance (process) of the function now and waits for them to exit;
+    /// invocations in flight fail as crashed, and the next invocation cold-starts a new
+    /// instance.
     pub async fn kill_function(&self, function_logical_id: &str) {
         if let Some(f) = self.functions.get(function_logical_id) {
             f.kill().await;
         }
     }
 
-    /// (name, pid) of every child process running now.
+    /// (name, pid) of every child process running now: the emulators and every instance
+    /// of every function (named by the function's logical id).
     pub fn child_pids(&self) -> Vec<(String, u32)> {
         self.registry.pids()
     }

@@ -128,8 +128,11 @@ pub struct SpawnSpec<'a> {
     /// Working directory (default: ours).
     pub cwd: Option<&'a Path>,
     pub log: LogBuffer,
-    /// Copy each line to stderr with a `[name]` prefix.
+    /// Copy each line to stderr with a `[name]` prefix (`[name#n]` for instance `n` of a
+    /// function).
     pub echo: bool,
+    /// Which instance of a function this is, if it is one.
+    pub instance: Option<usize>,
 }
 
 /// Spawns a child. Must be called from async context on a runtime thread (the death
@@ -179,11 +182,15 @@ pub fn spawn(spec: SpawnSpec<'_>, registry: &Registry) -> Result<Child> {
     drop(alive);
 
     let (tx, rx) = watch::channel(None);
+    let label = match spec.instance {
+        Some(n) => format!("{}#{n}", spec.name),
+        None => spec.name.to_string(),
+    };
     let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {
         readers.push(tokio::spawn(pump(
             out,
-            spec.name.to_string(),
+            label.clone(),
             spec.log.clone(),
             spec.echo,
         )));
@@ -191,7 +198,7 @@ pub fn spawn(spec: SpawnSpec<'_>, registry: &Registry) -> Result<Child> {
     if let Some(err) = child.stderr.take() {
         readers.push(tokio::spawn(pump(
             err,
-            spec.name.to_string(),
+            label.clone(),
             spec.log.clone(),
             spec.echo,
         )));

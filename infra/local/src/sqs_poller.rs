@@ -12,6 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// One receive/invoke/delete loop of an SQS event source; the stack runs several per
+/// source (`poller_concurrency`), as Lambda processes several batches at once.
+#[derive(Clone)]
 pub struct Poller {
     pub client: aws_sdk_sqs::Client,
     pub spec: SqsEventSpec,
@@ -102,8 +105,10 @@ pub fn ids_to_delete(
 }
 
 impl Poller {
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    /// Runs until `stop`; `loop_number` only tells the concurrent loops apart in logs.
+    pub async fn run(self, loop_number: usize, mut stop: watch::Receiver<bool>) {
         let name = self.function.name().to_string();
+        tracing::debug!(function = %name, event = %self.spec.event_name, poller = loop_number, "SQS poller started");
         let event_name = self.spec.event_name.clone();
         while !*stop.borrow() {
             let receive = self

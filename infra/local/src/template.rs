@@ -212,6 +212,8 @@ pub struct FunctionSpec {
     pub binary: String,
     pub timeout_s: u64,
     pub memory_mb: u64,
+    /// `ReservedConcurrentExecutions`: caps the function's instances locally.
+    pub reserved_concurrency: Option<usize>,
     pub environment: BTreeMap<String, Expr>,
     pub routes: Vec<RouteSpec>,
     pub sqs_events: Vec<SqsEventSpec>,
@@ -294,12 +296,18 @@ const IGNORED_RESOURCE_KEYS: &[&str] = &[
     "DependsOn",
 ];
 
-const FUNCTION_PROPS: &[&str] = &["CodeUri", "Timeout", "MemorySize", "Environment", "Events"];
+const FUNCTION_PROPS: &[&str] = &[
+    "CodeUri",
+    "Timeout",
+    "MemorySize",
+    "Environment",
+    "Events",
+    "ReservedConcurrentExecutions",
+];
 /// Function properties with no local meaning: IAM (`Policies`, including SAM policy
 /// templates such as `AWSSecretsManagerGetSecretValuePolicy` or `KMSDecryptPolicy`, and
 /// whatever intrinsic functions they hold: moto does not enforce IAM), packaging, runtime
-/// choice (the local binary is built for this machine), descriptions, tags, tracing,
-/// concurrency.
+/// choice (the local binary is built for this machine), descriptions, tags, tracing.
 const FUNCTION_IGNORED: &[&str] = &[
     "Description",
     "Policies",
@@ -310,7 +318,6 @@ const FUNCTION_IGNORED: &[&str] = &[
     "Tags",
     "Tracing",
     "FunctionName",
-    "ReservedConcurrentExecutions",
     "LoggingConfig",
     "AutoPublishAlias",
     "PropagateTags",
@@ -1021,6 +1028,14 @@ fn parse_function(
         .map(|v| int(v, "MemorySize"))
         .transpose()?
         .unwrap_or(128) as u64;
+    let reserved_concurrency = get("ReservedConcurrentExecutions")
+        .map(|v| int(v, "ReservedConcurrentExecutions"))
+        .transpose()?
+        .map(|n| {
+            usize::try_from(n)
+                .map_err(|_| anyhow!("ReservedConcurrentExecutions must not be negative"))
+        })
+        .transpose()?;
 
     let mut environment = BTreeMap::new();
     for source in [
@@ -1151,6 +1166,7 @@ fn parse_function(
         binary,
         timeout_s,
         memory_mb,
+        reserved_concurrency,
         environment,
         routes,
         sqs_events,
@@ -1385,6 +1401,36 @@ Resources:
             BatchSize: 5
             FunctionResponseTypes: [ReportBatchItemFailures]
 "#;
+
+    #[test]
+    fn reads_reserved_concurrency() {
+        let text = |b: &str| {
+            format!(
+                r#"
+Globals:
+  Function:
+    ReservedConcurrentExecutions: 3
+Resources:
+  A:
+    Type: AWS::Serverless::Function
+    Properties: {{ CodeUri: functions/a/ }}
+  B:
+    Type: AWS::Serverless::Function
+    Properties: {{ CodeUri: functions/b/, ReservedConcurrentExecutions: {b} }}
+"#
+            )
+        };
+        let t = Template::parse(&text("1")).unwrap();
+        let reserved: Vec<_> = t
+            .functions
+            .iter()
+            .map(|f| (f.logical_id.as_str(), f.reserved_concurrency))
+            .collect();
+        assert_eq!(reserved, [("A", Some(3)), ("B", Some(1))]);
+        assert!(Template::parse(&text("-1")).is_err());
+        let small = Template::parse(SMALL).unwrap();
+        assert_eq!(small.functions[0].reserved_concurrency, None);
+    }
 
     #[test]
     fn parses_tags_long_forms_and_orders_dlq_first() {

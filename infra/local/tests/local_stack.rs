@@ -99,6 +99,8 @@ async fn runs_the_template_on_local_emulators() {
         env_overrides: BTreeMap::from([("ECHO_EXTRA".to_string(), "yes".to_string())]),
         echo_logs: false,
         secret_values: BTreeMap::new(),
+        max_instances: 4,
+        poller_concurrency: 2,
     };
     let stack = LocalStack::start(opts).await.expect("local stack starts");
     let started_pids: Vec<(String, u32)> = stack.child_pids();
@@ -241,7 +243,7 @@ async fn runs_the_template_on_local_emulators() {
         .invoke("PublishFacebookFunction", json!({"n": 1}))
         .await
         .unwrap();
-    assert_eq!(out, json!({"event": {"n": 1}}));
+    assert_eq!(out["event"], json!({"n": 1}));
     let err = stack
         .invoke("PublishFacebookFunction", json!({"error": "boom"}))
         .await
@@ -266,7 +268,7 @@ async fn runs_the_template_on_local_emulators() {
         .invoke("PublishFacebookFunction", json!({"n": 2}))
         .await
         .unwrap();
-    assert_eq!(out, json!({"event": {"n": 2}}));
+    assert_eq!(out["event"], json!({"n": 2}));
 
     // A processed message reaches publish-x as an SqsEvent and is deleted.
     sqs.send_message()
@@ -436,6 +438,8 @@ async fn creates_kms_keys_and_secrets() {
         env_overrides: BTreeMap::new(),
         echo_logs: false,
         secret_values: BTreeMap::from([("Nope".to_string(), "x".to_string())]),
+        max_instances: 4,
+        poller_concurrency: 2,
     };
     let err = LocalStack::start(opts.clone()).await.err().unwrap();
     assert!(format!("{err:#}").contains("Nope"), "{err:#}");
@@ -534,5 +538,190 @@ async fn creates_kms_keys_and_secrets() {
     );
 
     stack.stop().await;
+    let _ = std::fs::remove_dir_all(bins);
+}
+
+const SCALING_TEMPLATE: &str = r#"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Jobs:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 60
+  Api:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/echo/
+      Timeout: 30
+      Events:
+        Hello:
+          Type: HttpApi
+          Properties: { Path: /hello, Method: post }
+  Capped:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/echo/
+      Timeout: 30
+      ReservedConcurrentExecutions: 2
+      Events:
+        Capped:
+          Type: HttpApi
+          Properties: { Path: /capped, Method: post }
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/echo/
+      Timeout: 30
+      Events:
+        Jobs:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Jobs.Arn
+            BatchSize: 1
+            FunctionResponseTypes: [ReportBatchItemFailures]
+"#;
+
+/// `n` concurrent POSTs of `{"sleep_ms": ms}`: the answering pids and the wall time.
+async fn concurrent_posts(url: &str, n: usize, ms: u64) -> (Vec<u32>, Duration) {
+    let http = reqwest::Client::new();
+    let t0 = Instant::now();
+    let answers = futures::future::join_all((0..n).map(|_| {
+        let req = http.post(url).body(json!({"sleep_ms": ms}).to_string());
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            let body: Value = resp.json().await.unwrap();
+            body["pid"].as_u64().unwrap() as u32
+        }
+    }))
+    .await;
+    (answers, t0.elapsed())
+}
+
+fn distinct(pids: &[u32]) -> std::collections::BTreeSet<u32> {
+    pids.iter().copied().collect()
+}
+
+/// Index of the first log line starting with `prefix` and ending with `id`.
+fn log_index(stack: &LocalStack, function: &str, prefix: &str, id: &str) -> Option<usize> {
+    stack
+        .function_logs(function)
+        .iter()
+        .position(|l| l.starts_with(prefix) && l.ends_with(&format!(" {id}")))
+}
+
+/// The pid in a `BEGIN <pid> <ids>` line.
+fn begin_pid(stack: &LocalStack, function: &str, id: &str) -> u32 {
+    let logs = stack.function_logs(function);
+    let line = &logs[log_index(stack, function, "BEGIN ", id).unwrap()];
+    line.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn scales_out_like_lambda() {
+    let bins = bin_dir("scaling", &["echo"]);
+    let template = bins.join("template.yaml");
+    std::fs::write(&template, SCALING_TEMPLATE).unwrap();
+    let root = repo_root();
+    let opts = StackOptions {
+        template,
+        bin_dir: bins.clone(),
+        tools_dir: root.join(".tools"),
+        parameter_overrides: BTreeMap::new(),
+        env_overrides: BTreeMap::new(),
+        echo_logs: false,
+        secret_values: BTreeMap::new(),
+        max_instances: 3,
+        poller_concurrency: 2,
+    };
+    let stack = LocalStack::start(opts).await.expect("local stack starts");
+    let started = stack.child_pids();
+    assert_eq!(
+        started.len(),
+        5,
+        "emulators and one instance per function: {started:?}"
+    );
+    let count = |stack: &LocalStack, name: &str| {
+        stack.child_pids().iter().filter(|(n, _)| n == name).count()
+    };
+
+    // 8 concurrent requests sleeping 500 ms run in several processes, at most 3.
+    let (pids, elapsed) = concurrent_posts(&format!("{}/hello", stack.api_url()), 8, 500).await;
+    let api_pids = distinct(&pids);
+    assert!(
+        (2..=3).contains(&api_pids.len()),
+        "max_instances 3: pids {api_pids:?}"
+    );
+    // Serialised they would take 4 s at least.
+    assert!(elapsed < Duration::from_millis(8 * 500), "{elapsed:?}");
+    assert!(count(&stack, "Api") <= 3);
+
+    // ReservedConcurrentExecutions: 2 caps the instances below max_instances.
+    let (pids, _) = concurrent_posts(&format!("{}/capped", stack.api_url()), 6, 500).await;
+    let capped_pids = distinct(&pids);
+    assert_eq!(
+        capped_pids.len(),
+        2,
+        "reserved concurrency 2: {capped_pids:?}"
+    );
+    assert_eq!(count(&stack, "Capped"), 2);
+
+    // Two pollers: a second batch starts while the first is still running, in another
+    // instance.
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk_config());
+    let url = stack.queue_url("Jobs").unwrap().to_string();
+    let send = |body: Value| {
+        let sqs = sqs.clone();
+        let url = url.clone();
+        async move {
+            sqs.send_message()
+                .queue_url(url)
+                .message_body(body.to_string())
+                .send()
+                .await
+                .unwrap()
+                .message_id()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let slow = send(json!({"sleep_ms": 8_000})).await;
+    eventually("the first batch runs", Duration::from_secs(30), || async {
+        log_index(&stack, "Worker", "BEGIN ", &slow).is_some()
+    })
+    .await;
+    let quick = send(json!({"sleep_ms": 100})).await;
+    eventually("the second batch ends", Duration::from_secs(30), || async {
+        log_index(&stack, "Worker", "END ", &quick).is_some()
+    })
+    .await;
+    assert!(
+        log_index(&stack, "Worker", "END ", &slow).is_none(),
+        "the second batch waited for the first: {:#?}",
+        stack.function_logs("Worker")
+    );
+    assert_ne!(
+        begin_pid(&stack, "Worker", &slow),
+        begin_pid(&stack, "Worker", &quick)
+    );
+    eventually(
+        "both messages are processed and deleted",
+        Duration::from_secs(30),
+        || async { queue_counts(&sqs, &url).await == (0, 0) },
+    )
+    .await;
+    assert!(log_index(&stack, "Worker", "END ", &slow).is_some());
+
+    // After stop, no instance of any function is left.
+    let mut pids = stack.child_pids();
+    pids.extend(started);
+    pids.extend(api_pids.iter().map(|p| ("Api".to_string(), *p)));
+    pids.extend(capped_pids.iter().map(|p| ("Capped".to_string(), *p)));
+    stack.stop().await;
+    for (name, pid) in pids {
+        // SAFETY: signal 0 only checks whether the pid exists.
+        let alive = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0;
+        assert!(!alive, "{name} (pid {pid}) is still running after stop()");
+    }
     let _ = std::fs::remove_dir_all(bins);
 }
