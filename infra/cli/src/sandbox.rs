@@ -7,8 +7,9 @@ use anyhow::{bail, Context, Result};
 use crosspost_aws::{AccountsStore, DeliveryRecord, PostsStore};
 use crosspost_core::signing::SigningSecret;
 use crosspost_core::{AccountStatus, LinkedAccount, Network, PostId, Secret};
-use crosspost_fakes::{FakeFacebook, FakeX};
+use crosspost_fakes::{EventsReceiver, FakeFacebook, FakeX};
 use crosspost_local::{LocalStack, StackOptions};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -26,6 +27,12 @@ pub struct SandboxOptions {
     pub repo_root: PathBuf,
     /// Copy the functions' logs to stderr as they run.
     pub echo_logs: bool,
+    /// Template parameters, over the sandbox's own (fast retries, the fakes' URLs).
+    pub parameter_overrides: BTreeMap<String, String>,
+    /// Extra function environment, over the sandbox's own.
+    pub env_overrides: BTreeMap<String, String>,
+    /// Template changes that compress time for a test (see `StackOptions`).
+    pub template_patches: Vec<(String, String)>,
 }
 
 impl SandboxOptions {
@@ -42,6 +49,9 @@ impl SandboxOptions {
         SandboxOptions {
             repo_root,
             echo_logs: std::env::var_os("CROSSPOST_ECHO_LOGS").is_some(),
+            parameter_overrides: BTreeMap::new(),
+            env_overrides: BTreeMap::new(),
+            template_patches: Vec::new(),
         }
     }
 }
@@ -50,6 +60,9 @@ pub struct Sandbox {
     pub stack: LocalStack,
     pub x: FakeX,
     pub facebook: FakeFacebook,
+    /// The source app's events endpoint; events are signed with `events_secret`.
+    pub events: EventsReceiver,
+    pub events_secret: Secret,
     pub posts: PostsStore,
     pub accounts: AccountsStore,
     /// Tokens the demo accounts were linked with, to check what the fakes received.
@@ -76,29 +89,37 @@ impl Sandbox {
         let facebook = FakeFacebook::start(GRAPH_VERSION)
             .await
             .context("starting the fake Facebook")?;
+        let events = EventsReceiver::start()
+            .await
+            .context("starting the events receiver")?;
         let mut stack_options = StackOptions::from_env(&options.repo_root)?;
         stack_options.echo_logs = options.echo_logs;
-        stack_options
-            .parameter_overrides
-            .insert("XApiBaseUrl".into(), x.base_url());
-        stack_options
-            .parameter_overrides
-            .insert("FacebookGraphBaseUrl".into(), facebook.base_url());
-        stack_options
-            .parameter_overrides
-            .insert("FacebookGraphVersion".into(), GRAPH_VERSION.into());
-        stack_options
-            .parameter_overrides
-            .insert("LogLevel".into(), "debug".into());
+        let params = &mut stack_options.parameter_overrides;
+        params.insert("XApiBaseUrl".into(), x.base_url());
+        params.insert("FacebookGraphBaseUrl".into(), facebook.base_url());
+        params.insert("FacebookGraphVersion".into(), GRAPH_VERSION.into());
+        params.insert("EventsUrl".into(), events.url());
+        params.insert("LogLevel".into(), "debug".into());
+        // Retries a second or two apart, so failures resolve while a test waits.
+        params.insert("RetryBaseSeconds".into(), "1".into());
+        params.insert("RetryCapSeconds".into(), "2".into());
+        params.extend(options.parameter_overrides);
+        let env = &mut stack_options.env_overrides;
         // The local stack's own media server is on loopback.
-        stack_options
-            .env_overrides
-            .insert("MEDIA_HOSTS".into(), "allow-local".into());
+        env.insert("MEDIA_HOSTS".into(), "allow-local".into());
+        // A post the fake never answers is UNCERTAIN after 3 s, not 20.
+        env.insert("HTTP_TIMEOUT_MS".into(), "3000".into());
+        env.extend(options.env_overrides);
+        stack_options.template_patches = options.template_patches;
         let signing = [new_signing_secret()?, new_signing_secret()?];
+        let events_secret = new_signing_secret()?;
         stack_options.secret_values.insert(
             "WebhookSigningSecret".into(),
             format!("{} {}", signing[0].expose(), signing[1].expose()),
         );
+        stack_options
+            .secret_values
+            .insert("EventsSigningSecret".into(), events_secret.expose().to_owned());
         let stack = LocalStack::start(stack_options).await?;
         let api_url = stack.api_url().to_owned();
 
@@ -117,6 +138,8 @@ impl Sandbox {
             stack,
             x,
             facebook,
+            events,
+            events_secret,
             posts,
             accounts,
             x_token: Secret::new(format!("x-access-{run}")),
@@ -151,6 +174,7 @@ impl Sandbox {
                 display_name: name.into(),
                 status: AccountStatus::Active,
                 access_token: token.clone(),
+                rate_limited_until: None,
             };
             self.accounts.put(&account, now).await?;
         }
@@ -199,5 +223,6 @@ impl Sandbox {
         self.stack.stop().await;
         self.x.shutdown();
         self.facebook.shutdown();
+        self.events.shutdown();
     }
 }

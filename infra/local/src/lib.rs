@@ -68,6 +68,11 @@ pub struct StackOptions {
     /// Concurrent receive/invoke/delete loops per SQS event source, like Lambda's
     /// concurrent batches. At least 1.
     pub poller_concurrency: usize,
+    /// Changes to the template before it is read, as (dotted path, YAML value): e.g.
+    /// `("Resources.XQueue.Properties.VisibilityTimeout", "20")`. Tests use them to
+    /// compress time (a 360 s visibility timeout, a 60 s lease) without a second
+    /// template.
+    pub template_patches: Vec<(String, String)>,
 }
 
 /// `max_instances` of [`StackOptions::from_env`] unless `CROSSPOST_LOCAL_MAX_INSTANCES` is set.
@@ -131,6 +136,7 @@ impl StackOptions {
             secret_values: BTreeMap::new(),
             max_instances: env_count("CROSSPOST_LOCAL_MAX_INSTANCES", DEFAULT_MAX_INSTANCES)?,
             poller_concurrency: env_count("CROSSPOST_LOCAL_POLLERS", DEFAULT_POLLER_CONCURRENCY)?,
+            template_patches: Vec::new(),
         })
     }
 }
@@ -291,6 +297,7 @@ impl LocalStack {
         }
         let text = std::fs::read_to_string(&opts.template)
             .with_context(|| format!("cannot read {}", opts.template.display()))?;
+        let text = patch_template(&text, &opts.template_patches)?;
         let template =
             Template::parse(&text).with_context(|| format!("in {}", opts.template.display()))?;
         let parameters = template.parameter_values(&opts.parameter_overrides)?;
@@ -723,5 +730,52 @@ impl Drop for LocalStack {
             s.abort();
         }
         self.registry.kill_all();
+    }
+}
+
+/// Applies `(dotted path, YAML value)` changes to a template's text. Every step of a
+/// path but the last must exist: a patch never invents a resource.
+fn patch_template(text: &str, patches: &[(String, String)]) -> Result<String> {
+    if patches.is_empty() {
+        return Ok(text.to_owned());
+    }
+    let mut doc: serde_yaml::Value = serde_yaml::from_str(text).context("template is not YAML")?;
+    for (path, value) in patches {
+        let value: serde_yaml::Value = serde_yaml::from_str(value)
+            .with_context(|| format!("patch value for {path} is not YAML"))?;
+        let steps: Vec<&str> = path.split('.').collect();
+        let (last, parents) = steps
+            .split_last()
+            .ok_or_else(|| anyhow!("empty patch path"))?;
+        let mut node = &mut doc;
+        for step in parents {
+            node = node
+                .get_mut(*step)
+                .ok_or_else(|| anyhow!("patch path {path}: `{step}` is not in the template"))?;
+        }
+        let map = node
+            .as_mapping_mut()
+            .ok_or_else(|| anyhow!("patch path {path}: the parent is not a mapping"))?;
+        map.insert(serde_yaml::Value::String((*last).to_owned()), value);
+    }
+    serde_yaml::to_string(&doc).context("patched template")
+}
+
+#[cfg(test)]
+mod patch_tests {
+    use super::*;
+
+    #[test]
+    fn patches_change_existing_paths_and_refuse_invented_ones() {
+        let text = "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      VisibilityTimeout: 360\n      RedrivePolicy:\n        deadLetterTargetArn: !GetAtt D.Arn\n";
+        let out = patch_template(
+            text,
+            &[("Resources.Q.Properties.VisibilityTimeout".into(), "20".into())],
+        )
+        .unwrap();
+        let v: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+        assert_eq!(v["Resources"]["Q"]["Properties"]["VisibilityTimeout"], serde_yaml::Value::from(20));
+        assert!(out.contains("!GetAtt"), "tags survive: {out}");
+        assert!(patch_template(text, &[("Resources.Nope.Properties.X".into(), "1".into())]).is_err());
     }
 }

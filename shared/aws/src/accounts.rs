@@ -3,7 +3,7 @@
 //! The token is stored as `access_token` for now; sealing it with KMS before it reaches
 //! the table is the account-linking issue's work, and replaces this attribute.
 
-use crate::attr::{s, Item, Reader};
+use crate::attr::{n, s, Item, Reader};
 use crate::StoreError;
 use aws_sdk_dynamodb::Client;
 use crosspost_core::{keys, AccountStatus, LinkedAccount, Network, Secret};
@@ -108,6 +108,103 @@ impl AccountsStore {
     }
 }
 
+impl AccountsStore {
+    /// Holds the account back until `until_unix`: its deliveries wait without calling
+    /// the network. Only ever moves the time later.
+    pub async fn set_rate_limited(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+        until_unix: i64,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::user_pk(user_id)))
+            .key("sk", s(keys::account_sk(network, account_id)))
+            .update_expression("SET rate_limited_until = :until")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(rate_limited_until) OR rate_limited_until < :until)",
+            )
+            .expression_attribute_values(":until", n(until_unix))
+            .send()
+            .await;
+        ignore_condition(result.map(|_| ()).map_err(|e| e.into_service_error()))
+    }
+
+    /// The account's token was refused for good: it needs linking again.
+    pub async fn mark_needs_reauth(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::user_pk(user_id)))
+            .key("sk", s(keys::account_sk(network, account_id)))
+            .update_expression("SET #status = :reauth")
+            .condition_expression("#status = :active")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":reauth", s(AccountStatus::NeedsReauth.as_str()))
+            .expression_attribute_values(":active", s(AccountStatus::Active.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => ignore_condition(Err(e.into_service_error())).map(|()| false),
+        }
+    }
+
+    /// Until when the whole app is held back on a network (Unix seconds), if it is.
+    pub async fn network_limit(&self, network: Network) -> Result<Option<i64>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::network_pk(network)))
+            .key("sk", s(keys::LIMITS_SK))
+            .send()
+            .await
+            .map_err(|e| StoreError::backend("dynamodb", e.into_service_error()))?;
+        match out.item() {
+            Some(item) => Reader::new(item).opt_num("rate_limited_until"),
+            None => Ok(None),
+        }
+    }
+
+    /// Holds every account of the app back on a network until `until_unix`.
+    pub async fn set_network_limit(&self, network: Network, until_unix: i64) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::network_pk(network)))
+            .key("sk", s(keys::LIMITS_SK))
+            .update_expression("SET rate_limited_until = :until")
+            .condition_expression("attribute_not_exists(rate_limited_until) OR rate_limited_until < :until")
+            .expression_attribute_values(":until", n(until_unix))
+            .send()
+            .await;
+        ignore_condition(result.map(|_| ()).map_err(|e| e.into_service_error()))
+    }
+}
+
+/// A condition that did not hold means a later value is already there: nothing to do.
+fn ignore_condition(
+    result: Result<(), aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
+) -> Result<(), StoreError> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_conditional_check_failed_exception() => Ok(()),
+        Err(e) => Err(StoreError::backend("dynamodb", e)),
+    }
+}
+
 fn read_account(item: &Item) -> Result<LinkedAccount, StoreError> {
     let r = Reader::new(item);
     Ok(LinkedAccount {
@@ -117,5 +214,6 @@ fn read_account(item: &Item) -> Result<LinkedAccount, StoreError> {
         display_name: r.opt_str("display_name")?.unwrap_or_default(),
         status: r.parsed::<AccountStatus>("status")?,
         access_token: Secret::new(r.str("access_token")?),
+        rate_limited_until: r.opt_num("rate_limited_until")?,
     })
 }

@@ -17,7 +17,7 @@ pub use posts::{
     Claim, DeliveryError, DeliveryKey, DeliveryRecord, IntakeRecord, NewPost, PostRecord,
     PostsStore, PublishedPart, SourceGuard, StoredAnswer,
 };
-pub use queues::DeliveryQueues;
+pub use queues::{DeliveryQueues, EventQueue, WorkQueue};
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 

@@ -89,10 +89,29 @@ pub struct DeliveryRecord {
     pub attempts: u32,
     pub lease_owner: Option<String>,
     pub lease_until_ms: Option<i64>,
+    /// When a waiting delivery is due again (Unix ms).
+    pub next_attempt_ms: Option<i64>,
     pub parts: Vec<PublishedPart>,
     pub remote_url: Option<String>,
     pub last_error: Option<DeliveryError>,
+    pub created_at: String,
     pub updated_at: String,
+    /// The status before the latest claim: UNCERTAIN, or PUBLISHING with a lease that
+    /// ran out, means the previous attempt's outcome is unknown.
+    pub prev_status: Option<DeliveryStatus>,
+    /// When the attempt before the latest claim started (Unix ms).
+    pub prev_attempt_started_ms: Option<i64>,
+}
+
+impl DeliveryRecord {
+    /// The previous attempt may have published without our knowing: look before
+    /// publishing again.
+    pub fn needs_reconcile(&self) -> bool {
+        matches!(
+            self.prev_status,
+            Some(DeliveryStatus::Uncertain) | Some(DeliveryStatus::Publishing)
+        )
+    }
 }
 
 /// What a claim found.
@@ -512,7 +531,10 @@ impl PostsStore {
             .table_name(&self.table)
             .set_key(Some(delivery_key_attrs(post_id, key)))
             .update_expression(
-                "SET #status = :publishing, lease_owner = :owner, lease_until = :until, \
+                "SET prev_status = #status, \
+                 prev_attempt_started_at = if_not_exists(attempt_started_at, :zero), \
+                 attempt_started_at = :now_ms, \
+                 #status = :publishing, lease_owner = :owner, lease_until = :until, \
                  attempts = if_not_exists(attempts, :zero) + :one, updated_at = :now",
             )
             .condition_expression(
@@ -648,33 +670,54 @@ impl PostsStore {
         Ok(())
     }
 
-    /// Records the confirmed parts and marks the delivery PUBLISHED, if `owner` still
+    /// Records one confirmed part, before the next is sent, if `owner` still holds the
+    /// lease: a retry resumes after the last part recorded here.
+    pub async fn record_part(
+        &self,
+        post_id: &PostId,
+        key: &DeliveryKey,
+        owner: &str,
+        part: &PublishedPart,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut item = Item::from([
+            ("index".to_owned(), n(part.index)),
+            ("remote_id".to_owned(), s(&part.remote_id)),
+            ("attempted_at".to_owned(), s(&part.attempted_at)),
+        ]);
+        if let Some(url) = &part.url {
+            item.insert("url".into(), s(url));
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(delivery_key_attrs(post_id, key)))
+            .update_expression(
+                "SET parts = list_append(if_not_exists(parts, :empty), :part), updated_at = :now",
+            )
+            .condition_expression("#status = :publishing AND lease_owner = :owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":publishing", s(DeliveryStatus::Publishing.as_str()))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":part", AttributeValue::L(vec![AttributeValue::M(item)]))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .send()
+            .await
+            .map_err(|e| conflict_or_backend(e.into_service_error(), "lease lost"))?;
+        Ok(())
+    }
+
+    /// Marks the delivery PUBLISHED (its parts are recorded already), if `owner` still
     /// holds the lease.
     pub async fn mark_published(
         &self,
         post_id: &PostId,
         key: &DeliveryKey,
         owner: &str,
-        parts: &[PublishedPart],
         remote_url: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let parts_attr = AttributeValue::L(
-            parts
-                .iter()
-                .map(|p| {
-                    let mut item = Item::from([
-                        ("index".to_owned(), n(p.index)),
-                        ("remote_id".to_owned(), s(&p.remote_id)),
-                        ("attempted_at".to_owned(), s(&p.attempted_at)),
-                    ]);
-                    if let Some(url) = &p.url {
-                        item.insert("url".into(), s(url));
-                    }
-                    AttributeValue::M(item)
-                })
-                .collect(),
-        );
         let mut update = self
             .client
             .update_item()
@@ -685,9 +728,8 @@ impl PostsStore {
             .expression_attribute_values(":publishing", s(DeliveryStatus::Publishing.as_str()))
             .expression_attribute_values(":published", s(DeliveryStatus::Published.as_str()))
             .expression_attribute_values(":owner", s(owner))
-            .expression_attribute_values(":parts", parts_attr)
             .expression_attribute_values(":now", s(rfc3339(now)));
-        let mut set = "SET #status = :published, parts = :parts, updated_at = :now".to_owned();
+        let mut set = "SET #status = :published, updated_at = :now".to_owned();
         if let Some(url) = remote_url {
             set.push_str(", remote_url = :url");
             update = update.expression_attribute_values(":url", s(url));
@@ -696,6 +738,40 @@ impl PostsStore {
             .update_expression(format!(
                 "{set} REMOVE lease_owner, lease_until, next_attempt_at, last_error"
             ))
+            .send()
+            .await
+            .map_err(|e| conflict_or_backend(e.into_service_error(), "lease lost"))?;
+        Ok(())
+    }
+
+    /// Gives the lease back without counting the attempt: the delivery waits (for a
+    /// rate limit) in `status` until `until_ms`.
+    pub async fn defer(
+        &self,
+        post_id: &PostId,
+        key: &DeliveryKey,
+        owner: &str,
+        status: DeliveryStatus,
+        until_ms: i64,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(delivery_key_attrs(post_id, key)))
+            .update_expression(
+                "SET #status = :status, next_attempt_at = :until, attempts = attempts - :one, \
+                 attempt_started_at = prev_attempt_started_at, updated_at = :now \
+                 REMOVE lease_owner, lease_until",
+            )
+            .condition_expression("#status = :publishing AND lease_owner = :owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":publishing", s(DeliveryStatus::Publishing.as_str()))
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(until_ms))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", s(rfc3339(now)))
             .send()
             .await
             .map_err(|e| conflict_or_backend(e.into_service_error(), "lease lost"))?;
@@ -834,9 +910,16 @@ fn read_delivery(item: &Item) -> Result<DeliveryRecord, StoreError> {
         attempts: r.opt_num("attempts")?.unwrap_or(0),
         lease_owner: r.opt_str("lease_owner")?,
         lease_until_ms: r.opt_num("lease_until")?,
+        next_attempt_ms: r.opt_num("next_attempt_at")?,
         parts,
         remote_url: r.opt_str("remote_url")?,
         last_error,
+        created_at: r.opt_str("created_at")?.unwrap_or_default(),
         updated_at: r.opt_str("updated_at")?.unwrap_or_default(),
+        prev_status: r
+            .opt_str("prev_status")?
+            .map(|v| v.parse().map_err(|e| r.corrupt(format!("prev_status: {e}"))))
+            .transpose()?,
+        prev_attempt_started_ms: r.opt_num("prev_attempt_started_at")?.filter(|v| *v > 0),
     })
 }

@@ -100,3 +100,60 @@ impl DeliveryQueues {
         }
     }
 }
+
+/// The queue a worker consumes: moving a message's next delivery to when it is due.
+#[derive(Clone, Debug)]
+pub struct WorkQueue {
+    client: Client,
+    url: String,
+}
+
+impl WorkQueue {
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        WorkQueue {
+            client,
+            url: url.into(),
+        }
+    }
+
+    /// Makes the message invisible for `seconds` from now (at most 12 h, SQS's limit).
+    pub async fn delay(&self, receipt_handle: &str, seconds: u64) -> Result<(), StoreError> {
+        let seconds = seconds.min(12 * 60 * 60) as i32;
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|e| StoreError::backend("sqs", e.into_service_error()))?;
+        Ok(())
+    }
+}
+
+/// The queue of outbound events for the source app.
+#[derive(Clone, Debug)]
+pub struct EventQueue {
+    client: Client,
+    url: String,
+}
+
+impl EventQueue {
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        EventQueue {
+            client,
+            url: url.into(),
+        }
+    }
+
+    pub async fn send(&self, event: &serde_json::Value) -> Result<(), StoreError> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(event.to_string())
+            .send()
+            .await
+            .map_err(|e| StoreError::backend("sqs", e.into_service_error()))?;
+        Ok(())
+    }
+}

@@ -52,4 +52,6 @@ pub struct LinkedAccount {
     pub display_name: String,
     pub status: AccountStatus,
     pub access_token: Secret,
+    /// Unix seconds until which the network told us to leave this account alone.
+    pub rate_limited_until: Option<i64>,
 }

@@ -37,3 +37,10 @@ pub fn webhook_pk(webhook_id: &str) -> String {
 }
 
 pub const WEBHOOK_SK: &str = "WEBHOOK";
+
+/// The item holding a network's app-wide rate limit, in AccountsTable.
+pub fn network_pk(network: Network) -> String {
+    format!("NETWORK#{network}")
+}
+
+pub const LIMITS_SK: &str = "LIMITS";

@@ -9,6 +9,8 @@ pub mod network;
 pub mod post;
 pub mod preview;
 pub mod publish;
+pub mod reconcile;
+pub mod retry;
 pub mod secret;
 pub mod signing;
 pub mod text;
@@ -19,5 +21,5 @@ pub use network::{Network, UnknownNetwork};
 pub use post::{
     FieldError, IncomingTarget, MediaHosts, MediaItem, Overflow, PostId, ValidatedPost,
 };
-pub use publish::{PublishError, Publisher, RemotePost};
+pub use publish::{PublishError, Publisher, RateLimitScope, RemotePost};
 pub use secret::Secret;

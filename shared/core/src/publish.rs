@@ -11,6 +11,13 @@ pub struct RemotePost {
     pub url: String,
 }
 
+/// Whom a rate limit holds back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitScope {
+    Account,
+    App,
+}
+
 /// A failed call, classified by what the caller must do (DESIGN section 4).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PublishError {
@@ -20,10 +27,12 @@ pub enum PublishError {
         after: Option<Duration>,
         detail: String,
     },
-    /// The network asked us to wait until `until_unix` (seconds).
+    /// The network asked us to wait until `until_unix` (seconds): this account only,
+    /// or every account of the app.
     #[error("rate limited: {detail}")]
     RateLimited {
         until_unix: Option<i64>,
+        scope: RateLimitScope,
         detail: String,
     },
     /// The token no longer works; the person must link the account again.
@@ -59,6 +68,15 @@ pub trait Publisher: Send + Sync {
         text: &str,
         reply_to: Option<&str>,
     ) -> impl Future<Output = Result<RemotePost, PublishError>> + Send;
+
+    /// Looks for a post of ours with this text made since `since_unix` (the attempt
+    /// whose outcome is unknown): the network's id if it exists.
+    fn reconcile(
+        &self,
+        account: &LinkedAccount,
+        text: &str,
+        since_unix: i64,
+    ) -> impl Future<Output = Result<Option<RemotePost>, PublishError>> + Send;
 
     /// Deletes one published part. A part the network no longer has counts as deleted.
     fn delete_part(

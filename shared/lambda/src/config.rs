@@ -39,6 +39,23 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// How long a network call may take (HTTP_TIMEOUT_MS, default 20 s).
+    pub fn http_timeout(&self) -> Result<std::time::Duration, ConfigError> {
+        match self.optional("HTTP_TIMEOUT_MS") {
+            None => Ok(std::time::Duration::from_secs(20)),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| *ms > 0)
+                .map(std::time::Duration::from_millis)
+                .ok_or(ConfigError::Invalid {
+                    name: "HTTP_TIMEOUT_MS",
+                    reason: format!("`{v}` is not a positive whole number of milliseconds"),
+                }),
+        }
+    }
+
     /// A base URL: http or https, without a trailing slash.
     pub fn base_url(&self, name: &'static str) -> Result<String, ConfigError> {
         let v = self.required(name)?;

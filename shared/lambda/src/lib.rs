@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod metrics;
 pub mod problem;
 pub mod worker;
 
@@ -23,13 +24,32 @@ pub fn init_tracing() {
         .init();
 }
 
-/// Runs a delivery worker as the function's SQS handler until the runtime stops it.
+/// Deliveries of one batch worked at the same time.
+const BATCH_CONCURRENCY: usize = 10;
+
+/// Runs a `publish-<network>` function: reads its configuration from the environment
+/// (POSTS_TABLE, ACCOUNTS_TABLE, QUEUE_URL, EVENTS_QUEUE_URL, the retry settings),
+/// then serves SQS batches until the runtime stops it.
 pub async fn run_worker<P: crosspost_core::Publisher + 'static>(
-    worker: DeliveryWorker<P>,
-    concurrency: usize,
+    network: crosspost_core::Network,
+    sdk: &aws_config::SdkConfig,
+    publisher: P,
 ) -> Result<(), lambda_runtime::Error> {
     use aws_lambda_events::sqs::SqsEvent;
+    use crosspost_aws::{AccountsStore, EventQueue, PostsStore, WorkQueue};
     use lambda_runtime::{service_fn, LambdaEvent};
+    let env = Env::process();
+    let dynamodb = crosspost_aws::aws_sdk_dynamodb::Client::new(sdk);
+    let sqs = crosspost_aws::aws_sdk_sqs::Client::new(sdk);
+    let worker = DeliveryWorker::new(
+        network,
+        PostsStore::new(dynamodb.clone(), env.required("POSTS_TABLE")?),
+        AccountsStore::new(dynamodb, env.required("ACCOUNTS_TABLE")?),
+        publisher,
+        env.optional("QUEUE_URL").map(|u| WorkQueue::new(sqs.clone(), u)),
+        env.optional("EVENTS_QUEUE_URL").map(|u| EventQueue::new(sqs, u)),
+        worker::retry_policy(&env)?,
+    );
     let worker = &worker;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let inv = Invocation {
@@ -37,9 +57,8 @@ pub async fn run_worker<P: crosspost_core::Publisher + 'static>(
             deadline_ms: i64::try_from(event.context.deadline).unwrap_or(i64::MAX),
         };
         let inv = &inv;
-        let response = run_batch(event.payload, concurrency, |msg, ctx: RecordContext| async move {
-            tracing::debug!(message_id = %ctx.message_id, receive_count = ctx.receive_count, "record");
-            worker.process(msg, inv).await
+        let response = run_batch(event.payload, BATCH_CONCURRENCY, |msg, ctx: RecordContext| async move {
+            worker.process(msg, &ctx, inv).await
         })
         .await;
         Ok::<_, lambda_runtime::Error>(response)

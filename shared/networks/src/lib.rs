@@ -42,11 +42,12 @@ fn excerpt(body: &str, max: usize) -> String {
     body.chars().take(max).collect()
 }
 
-/// The one HTTP client a function builds at start-up: rustls, bounded timeouts.
-pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+/// The one HTTP client a function builds at start-up: rustls, bounded timeouts. Past
+/// `timeout` the outcome of a sent post is unknown.
+pub fn http_client(timeout: std::time::Duration) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .timeout(std::time::Duration::from_secs(20))
+        .connect_timeout(std::time::Duration::from_secs(5).min(timeout))
+        .timeout(timeout)
         .user_agent(concat!("crosspost/", env!("CARGO_PKG_VERSION")))
         .build()
 }

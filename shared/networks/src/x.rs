@@ -1,11 +1,10 @@
 //! X API v2: publishing posts.
 
 use crate::{excerpt, PublishError, RemotePost};
-use crosspost_core::Secret;
+use crosspost_core::{LinkedAccount, RateLimitScope, Secret};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
-use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct XClient {
@@ -70,7 +69,67 @@ impl XClient {
     }
 }
 
+#[derive(Deserialize)]
+struct Timeline {
+    #[serde(default)]
+    data: Vec<TimelinePost>,
+}
+
+#[derive(Deserialize)]
+struct TimelinePost {
+    id: String,
+    text: String,
+}
+
 impl XClient {
+    /// The account's posts since `since_unix` whose text is `text` as X shows it:
+    /// `GET /2/users/{id}/tweets` (the newest 100 are enough: we look right after an
+    /// attempt).
+    pub async fn find_recent(
+        &self,
+        account: &LinkedAccount,
+        text: &str,
+        since_unix: i64,
+    ) -> Result<Option<RemotePost>, PublishError> {
+        let start = time::OffsetDateTime::from_unix_timestamp(since_unix - 5)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .unwrap_or_default();
+        let resp = self
+            .http
+            .get(format!("{}/2/users/{}/tweets", self.base_url, account.account_id))
+            .bearer_auth(account.access_token.expose())
+            .query(&[("start_time", start.as_str()), ("max_results", "100")])
+            .send()
+            .await
+            .map_err(|e| crate::from_transport(&e))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.text().await.map_err(|e| PublishError::Retryable {
+            after: None,
+            detail: format!("answer not read: {e}"),
+        })?;
+        if !status.is_success() {
+            return Err(match classify(status, &headers, &body) {
+                // A lookup that failed cannot have posted anything.
+                PublishError::Uncertain { detail } => PublishError::Retryable { after: None, detail },
+                other => other,
+            });
+        }
+        let timeline: Timeline = serde_json::from_str(&body).map_err(|e| PublishError::Retryable {
+            after: None,
+            detail: format!("unexpected timeline from X ({e})"),
+        })?;
+        Ok(timeline
+            .data
+            .into_iter()
+            .find(|p| crosspost_core::reconcile::same_text(text, &p.text))
+            .map(|p| RemotePost {
+                url: format!("https://x.com/i/web/status/{}", p.id),
+                id: p.id,
+            }))
+    }
+
     /// `DELETE /2/tweets/{id}`; a post X no longer has (404) counts as deleted.
     pub async fn delete_tweet(&self, token: &Secret, id: &str) -> Result<(), PublishError> {
         let resp = self
@@ -92,22 +151,37 @@ impl XClient {
 
 /// Turns an X error answer into what the caller must do.
 fn classify(status: StatusCode, headers: &reqwest::header::HeaderMap, body: &str) -> PublishError {
-    let detail = serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["detail"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| excerpt(body, 200));
-    let detail = format!("X answered {}: {detail}", status.as_u16());
+    let problem = serde_json::from_str::<serde_json::Value>(body).ok();
+    let field = |name: &str| {
+        problem
+            .as_ref()
+            .and_then(|v| v[name].as_str().map(str::to_owned))
+    };
+    let detail = format!(
+        "X answered {}: {}",
+        status.as_u16(),
+        field("detail").unwrap_or_else(|| excerpt(body, 200))
+    );
     match status.as_u16() {
         429 => PublishError::RateLimited {
             until_unix: headers
                 .get("x-rate-limit-reset")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok()),
+            // The app's daily cap holds every account back; otherwise it is this user's.
+            scope: if field("type").is_some_and(|t| t.ends_with("/usage-capped")) {
+                RateLimitScope::App
+            } else {
+                RateLimitScope::Account
+            },
             detail,
         },
         401 => PublishError::AuthRevoked { detail },
+        // X refuses a post identical to a recent one of ours: it may be the one whose
+        // answer we lost. Reconciliation decides.
+        403 if detail.contains("duplicate content") => PublishError::Uncertain { detail },
         500..=599 => PublishError::Retryable {
-            after: Some(Duration::from_secs(5)),
+            after: None,
             detail,
         },
         _ => PublishError::Permanent { reason: detail },
@@ -127,6 +201,7 @@ mod tests {
             classify(StatusCode::TOO_MANY_REQUESTS, &h, "{}"),
             PublishError::RateLimited {
                 until_unix: Some(1_700_000_000),
+                scope: RateLimitScope::Account,
                 detail: "X answered 429: {}".into()
             }
         );

@@ -18,11 +18,13 @@
 //! # Ok(()) }
 //! ```
 
+mod events;
 mod facebook;
 mod fault;
 mod server;
 mod x;
 
+pub use events::EventsReceiver;
 pub use facebook::{FakeFacebook, PagePost};
 pub use fault::{Fault, FaultRule};
 pub use server::RecordedRequest;

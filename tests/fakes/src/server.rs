@@ -45,11 +45,23 @@ pub struct RecordedRequest {
     pub query: String,
     pub authorization: Option<String>,
     pub content_type: Option<String>,
+    /// Every header, names lower-cased, in the order received.
+    pub headers: Vec<(String, String)>,
     /// Raw body (lossily decoded as UTF-8).
     pub body: String,
     /// Status code the fake answered with; 0 when it sent no answer at all (an
     /// injected `Fault::ResetConnection` or `Fault::AcceptThenHang`).
     pub status: u16,
+}
+
+impl RecordedRequest {
+    /// The first value of a header (name in any case).
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// A request whose body has been read completely.
@@ -320,6 +332,11 @@ fn record(recorder: &Recorder, incoming: &Incoming, status: u16) {
         query: incoming.query.clone(),
         authorization: incoming.header(header::AUTHORIZATION).map(str::to_owned),
         content_type: incoming.header(header::CONTENT_TYPE).map(str::to_owned),
+        headers: incoming
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
         body: String::from_utf8_lossy(&incoming.body).into_owned(),
         status,
     });
