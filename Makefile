@@ -25,12 +25,13 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools build demo dev test lint unit e2e package clean-tools
+.PHONY: help tools build demo dev test lint unit e2e soak package clean-tools
 
 help:
 	@echo "make demo    - local stack up, sample posts through webhook -> SQS -> workers -> fake networks"
 	@echo "make dev     - local stack up until Ctrl-C, with the webhook URL and a curl to paste"
 	@echo "make test    - fmt, clippy, unit tests, cfn-lint, sam validate, end-to-end tests"
+	@echo "make soak    - the soak test at full size (SOAK_POSTS=500)"
 	@echo "make package - sam build (arm64 bootstrap per function under .aws-sam/build)"
 
 tools: $(STAMPS)/venv $(STAMPS)/npm $(STAMPS)/java
@@ -79,6 +80,11 @@ unit: tools
 # End-to-end tests start DynamoDB Local, moto and the built function binaries.
 e2e: build
 	$(CARGO) test --workspace --locked --test '*'
+
+# The soak test at full size: 500 posts to both networks, a fifth of the answers faults.
+SOAK_POSTS ?= 500
+soak: build
+	SOAK_POSTS=$(SOAK_POSTS) $(CARGO) test --locked -p crosspost-tests --test soak -- --nocapture
 
 package: tools
 	rustup target add aarch64-unknown-linux-gnu

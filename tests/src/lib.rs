@@ -79,3 +79,28 @@ pub fn post(text: &str) -> Value {
         "text": text,
     })
 }
+
+/// Waits until `check` gives a value (polling every 100 ms), or panics naming `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Submits a post and returns its id, asserting it was accepted.
+pub async fn accepted(sb: &Sandbox, body: &Value) -> crosspost_core::PostId {
+    let a = sb.submit(body).await.expect("the webhook answers");
+    assert_eq!(a.status, 202, "{}", a.body);
+    crosspost_core::PostId::parse(a.body["post_id"].as_str().expect("post_id")).expect("uuid")
+}

@@ -96,10 +96,15 @@ async fn main() -> Result<(), Error> {
     };
     let notifier = &notifier;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let response = run_batch(event.payload, 10, |body: serde_json::Value, ctx| async move {
-            notifier.send(&body.to_string(), &ctx).await
-        })
-        .await;
+        let response =
+            run_batch(
+                event.payload,
+                10,
+                |body: serde_json::Value, ctx| async move {
+                    notifier.send(&body.to_string(), &ctx).await
+                },
+            )
+            .await;
         Ok::<_, Error>(response)
     }))
     .await

@@ -30,7 +30,11 @@ impl Publisher for FacebookPublisher {
         self.0.find_recent(account, text, since_unix).await
     }
 
-    async fn delete_part(&self, account: &LinkedAccount, remote_id: &str) -> Result<(), PublishError> {
+    async fn delete_part(
+        &self,
+        account: &LinkedAccount,
+        remote_id: &str,
+    ) -> Result<(), PublishError> {
         self.0.delete_post(remote_id, &account.access_token).await
     }
 }

@@ -14,7 +14,9 @@ impl Publisher for XPublisher {
         text: &str,
         reply_to: Option<&str>,
     ) -> Result<RemotePost, PublishError> {
-        self.0.post_tweet(&account.access_token, text, reply_to).await
+        self.0
+            .post_tweet(&account.access_token, text, reply_to)
+            .await
     }
 
     async fn reconcile(
@@ -26,7 +28,11 @@ impl Publisher for XPublisher {
         self.0.find_recent(account, text, since_unix).await
     }
 
-    async fn delete_part(&self, account: &LinkedAccount, remote_id: &str) -> Result<(), PublishError> {
+    async fn delete_part(
+        &self,
+        account: &LinkedAccount,
+        remote_id: &str,
+    ) -> Result<(), PublishError> {
         self.0.delete_tweet(&account.access_token, remote_id).await
     }
 }

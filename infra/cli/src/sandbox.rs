@@ -117,9 +117,10 @@ impl Sandbox {
             "WebhookSigningSecret".into(),
             format!("{} {}", signing[0].expose(), signing[1].expose()),
         );
-        stack_options
-            .secret_values
-            .insert("EventsSigningSecret".into(), events_secret.expose().to_owned());
+        stack_options.secret_values.insert(
+            "EventsSigningSecret".into(),
+            events_secret.expose().to_owned(),
+        );
         let stack = LocalStack::start(stack_options).await?;
         let api_url = stack.api_url().to_owned();
 
@@ -179,6 +180,26 @@ impl Sandbox {
             self.accounts.put(&account, now).await?;
         }
         Ok(())
+    }
+
+    /// Links one more X account for `user_id`: the fake learns its token, AccountsTable
+    /// gets the account. Returns the token.
+    pub async fn link_x_account(&self, user_id: &str, account_id: &str) -> Result<Secret> {
+        let token = Secret::new(format!("x-access-{}", uuid::Uuid::now_v7().simple()));
+        self.x.add_account(account_id, token.expose());
+        let account = LinkedAccount {
+            user_id: user_id.into(),
+            network: Network::X,
+            account_id: account_id.into(),
+            display_name: format!("@user_{account_id}"),
+            status: AccountStatus::Active,
+            access_token: token.clone(),
+            rate_limited_until: None,
+        };
+        self.accounts
+            .put(&account, OffsetDateTime::now_utc())
+            .await?;
+        Ok(token)
     }
 
     /// The URL the source app posts to.

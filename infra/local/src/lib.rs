@@ -770,12 +770,20 @@ mod patch_tests {
         let text = "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      VisibilityTimeout: 360\n      RedrivePolicy:\n        deadLetterTargetArn: !GetAtt D.Arn\n";
         let out = patch_template(
             text,
-            &[("Resources.Q.Properties.VisibilityTimeout".into(), "20".into())],
+            &[(
+                "Resources.Q.Properties.VisibilityTimeout".into(),
+                "20".into(),
+            )],
         )
         .unwrap();
         let v: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
-        assert_eq!(v["Resources"]["Q"]["Properties"]["VisibilityTimeout"], serde_yaml::Value::from(20));
+        assert_eq!(
+            v["Resources"]["Q"]["Properties"]["VisibilityTimeout"],
+            serde_yaml::Value::from(20)
+        );
         assert!(out.contains("!GetAtt"), "tags survive: {out}");
-        assert!(patch_template(text, &[("Resources.Nope.Properties.X".into(), "1".into())]).is_err());
+        assert!(
+            patch_template(text, &[("Resources.Nope.Properties.X".into(), "1".into())]).is_err()
+        );
     }
 }

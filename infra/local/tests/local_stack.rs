@@ -86,7 +86,10 @@ async fn queue_counts(sqs: &aws_sdk_sqs::Client, url: &str) -> (u64, u64) {
 async fn runs_the_template_on_local_emulators() {
     // A local run must never see the caller's AWS settings.
     std::env::set_var("AWS_PROFILE", "must-not-leak");
-    let bins = bin_dir("template", &["webhook", "publish-x", "publish-facebook"]);
+    let bins = bin_dir(
+        "template",
+        &["webhook", "publish-x", "publish-facebook", "notify"],
+    );
     let root = repo_root();
     let opts = StackOptions {
         template: root.join("template.yaml"),
@@ -101,13 +104,14 @@ async fn runs_the_template_on_local_emulators() {
         secret_values: BTreeMap::new(),
         max_instances: 4,
         poller_concurrency: 2,
+        template_patches: Vec::new(),
     };
     let stack = LocalStack::start(opts).await.expect("local stack starts");
     let started_pids: Vec<(String, u32)> = stack.child_pids();
     assert_eq!(
         started_pids.len(),
-        5,
-        "emulators and three functions run: {started_pids:?}"
+        2 + stack.functions().len(),
+        "the two emulators and one instance of each function run: {started_pids:?}"
     );
 
     // Tables, as the template describes them.
@@ -172,7 +176,7 @@ async fn runs_the_template_on_local_emulators() {
     );
     assert_eq!(
         redrive["maxReceiveCount"].to_string().trim_matches('"'),
-        "5"
+        "30"
     );
 
     // The HTTP API delivers a payload 2.0 event and maps the response back.
@@ -440,6 +444,7 @@ async fn creates_kms_keys_and_secrets() {
         secret_values: BTreeMap::from([("Nope".to_string(), "x".to_string())]),
         max_instances: 4,
         poller_concurrency: 2,
+        template_patches: Vec::new(),
     };
     let err = LocalStack::start(opts.clone()).await.err().unwrap();
     assert!(format!("{err:#}").contains("Nope"), "{err:#}");
@@ -633,6 +638,7 @@ async fn scales_out_like_lambda() {
         secret_values: BTreeMap::new(),
         max_instances: 3,
         poller_concurrency: 2,
+        template_patches: Vec::new(),
     };
     let stack = LocalStack::start(opts).await.expect("local stack starts");
     let started = stack.child_pids();

@@ -178,7 +178,11 @@ impl AccountsStore {
     }
 
     /// Holds every account of the app back on a network until `until_unix`.
-    pub async fn set_network_limit(&self, network: Network, until_unix: i64) -> Result<(), StoreError> {
+    pub async fn set_network_limit(
+        &self,
+        network: Network,
+        until_unix: i64,
+    ) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
@@ -186,7 +190,9 @@ impl AccountsStore {
             .key("pk", s(keys::network_pk(network)))
             .key("sk", s(keys::LIMITS_SK))
             .update_expression("SET rate_limited_until = :until")
-            .condition_expression("attribute_not_exists(rate_limited_until) OR rate_limited_until < :until")
+            .condition_expression(
+                "attribute_not_exists(rate_limited_until) OR rate_limited_until < :until",
+            )
             .expression_attribute_values(":until", n(until_unix))
             .send()
             .await;

@@ -918,7 +918,10 @@ fn read_delivery(item: &Item) -> Result<DeliveryRecord, StoreError> {
         updated_at: r.opt_str("updated_at")?.unwrap_or_default(),
         prev_status: r
             .opt_str("prev_status")?
-            .map(|v| v.parse().map_err(|e| r.corrupt(format!("prev_status: {e}"))))
+            .map(|v| {
+                v.parse()
+                    .map_err(|e| r.corrupt(format!("prev_status: {e}")))
+            })
             .transpose()?,
         prev_attempt_started_ms: r.opt_num("prev_attempt_started_at")?.filter(|v| *v > 0),
     })

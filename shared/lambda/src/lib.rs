@@ -46,8 +46,10 @@ pub async fn run_worker<P: crosspost_core::Publisher + 'static>(
         PostsStore::new(dynamodb.clone(), env.required("POSTS_TABLE")?),
         AccountsStore::new(dynamodb, env.required("ACCOUNTS_TABLE")?),
         publisher,
-        env.optional("QUEUE_URL").map(|u| WorkQueue::new(sqs.clone(), u)),
-        env.optional("EVENTS_QUEUE_URL").map(|u| EventQueue::new(sqs, u)),
+        env.optional("QUEUE_URL")
+            .map(|u| WorkQueue::new(sqs.clone(), u)),
+        env.optional("EVENTS_QUEUE_URL")
+            .map(|u| EventQueue::new(sqs, u)),
         worker::retry_policy(&env)?,
     );
     let worker = &worker;
@@ -57,9 +59,11 @@ pub async fn run_worker<P: crosspost_core::Publisher + 'static>(
             deadline_ms: i64::try_from(event.context.deadline).unwrap_or(i64::MAX),
         };
         let inv = &inv;
-        let response = run_batch(event.payload, BATCH_CONCURRENCY, |msg, ctx: RecordContext| async move {
-            worker.process(msg, &ctx, inv).await
-        })
+        let response = run_batch(
+            event.payload,
+            BATCH_CONCURRENCY,
+            |msg, ctx: RecordContext| async move { worker.process(msg, &ctx, inv).await },
+        )
         .await;
         Ok::<_, lambda_runtime::Error>(response)
     }))

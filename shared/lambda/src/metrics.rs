@@ -69,11 +69,15 @@ mod tests {
 
     #[test]
     fn a_line_is_a_valid_emf_document() {
-        let v: serde_json::Value = serde_json::from_str(&line(Metric::PublishLatencyMs, "x", 812.0)).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&line(Metric::PublishLatencyMs, "x", 812.0)).unwrap();
         let def = &v["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(def["Namespace"], "Crosspost");
         assert_eq!(def["Dimensions"], json!([["Network"]]));
-        assert_eq!(def["Metrics"][0], json!({"Name": "PublishLatencyMs", "Unit": "Milliseconds"}));
+        assert_eq!(
+            def["Metrics"][0],
+            json!({"Name": "PublishLatencyMs", "Unit": "Milliseconds"})
+        );
         assert_eq!(v["Network"], "x");
         assert_eq!(v["PublishLatencyMs"], 812.0);
         assert!(v["_aws"]["Timestamp"].as_u64().unwrap() > 1_700_000_000_000);

@@ -23,6 +23,9 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
+/// How soon a copy of a message whose delivery another invocation holds looks again.
+const LEASED_RECHECK_MS: i64 = 5_000;
+
 /// One worker: the stores, the queues and the network it publishes to.
 pub struct DeliveryWorker<P> {
     pub network: Network,
@@ -49,7 +52,9 @@ pub struct Invocation {
 
 /// The retry settings from the environment: RETRY_BASE_SECONDS, RETRY_CAP_SECONDS,
 /// MAX_ATTEMPTS, MAX_AGE_SECONDS (each optional).
-pub fn retry_policy<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<RetryPolicy, ConfigError> {
+pub fn retry_policy<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<RetryPolicy, ConfigError> {
     let mut policy = RetryPolicy::default();
     let number = |name: &'static str| -> Result<Option<u64>, ConfigError> {
         env.optional(name)
@@ -214,8 +219,15 @@ impl<P: Publisher> DeliveryWorker<P> {
                 return Ok(Next::Done);
             }
             Claim::NotClaimable(Some(d)) => {
-                // Leased by a live invocation, or not due yet: come back when it may be.
-                let due = d.lease_until_ms.unwrap_or(0).max(d.next_attempt_ms.unwrap_or(0));
+                // Not due yet: come back when it is. Leased by a live invocation: look
+                // again soon, when that invocation has most likely finished.
+                let due = if d.status == DeliveryStatus::Publishing {
+                    d.lease_until_ms
+                        .unwrap_or(0)
+                        .min(unix_ms(now) + LEASED_RECHECK_MS)
+                } else {
+                    d.next_attempt_ms.unwrap_or(0)
+                };
                 let wait = Duration::from_millis((due - unix_ms(now)).max(1000) as u64);
                 tracing::info!(status = %d.status, wait_s = wait.as_secs(), "delivery busy or not due; message kept");
                 return Ok(Next::RetryIn(wait));
@@ -225,7 +237,11 @@ impl<P: Publisher> DeliveryWorker<P> {
                 return Ok(Next::Done);
             }
         };
-        tracing::info!(attempt = delivery.attempts, reconcile = delivery.needs_reconcile(), "delivery claimed");
+        tracing::info!(
+            attempt = delivery.attempts,
+            reconcile = delivery.needs_reconcile(),
+            "delivery claimed"
+        );
         let owner = &inv.request_id;
 
         if let Some(ending) = self.expired(&delivery, now) {
@@ -273,7 +289,10 @@ impl<P: Publisher> DeliveryWorker<P> {
             Err(too_long) => {
                 let end = Ending::End {
                     status: DeliveryStatus::Failed,
-                    error: error(crosspost_core::text::ContentTooLong::REASON, too_long.to_string()),
+                    error: error(
+                        crosspost_core::text::ContentTooLong::REASON,
+                        too_long.to_string(),
+                    ),
                 };
                 return self.finish(&delivery, key, owner, end, Some(&post)).await;
             }
@@ -303,7 +322,9 @@ impl<P: Publisher> DeliveryWorker<P> {
                     Ok(None) => None,
                     Err(e) => {
                         let ending = self.classify(&delivery, &account, e).await?;
-                        return self.finish(&delivery, key, owner, ending, Some(&post)).await;
+                        return self
+                            .finish(&delivery, key, owner, ending, Some(&post))
+                            .await;
                     }
                 }
             } else {
@@ -317,7 +338,9 @@ impl<P: Publisher> DeliveryWorker<P> {
                         Ok(remote) => remote,
                         Err(e) => {
                             let ending = self.classify(&delivery, &account, e).await?;
-                            return self.finish(&delivery, key, owner, ending, Some(&post)).await;
+                            return self
+                                .finish(&delivery, key, owner, ending, Some(&post))
+                                .await;
                         }
                     }
                 }
@@ -337,12 +360,22 @@ impl<P: Publisher> DeliveryWorker<P> {
 
         let remote_url = confirmed.first().and_then(|p| p.url.clone());
         self.posts
-            .mark_published(&msg.post_id, key, owner, remote_url.as_deref(), OffsetDateTime::now_utc())
+            .mark_published(
+                &msg.post_id,
+                key,
+                owner,
+                remote_url.as_deref(),
+                OffsetDateTime::now_utc(),
+            )
             .await?;
         metrics::emit(Metric::Published, self.network.as_str(), 1.0);
         if let Ok(received) = OffsetDateTime::parse(&post.received_at, &Rfc3339) {
             let latency = (OffsetDateTime::now_utc() - received).whole_milliseconds();
-            metrics::emit(Metric::PublishLatencyMs, self.network.as_str(), latency as f64);
+            metrics::emit(
+                Metric::PublishLatencyMs,
+                self.network.as_str(),
+                latency as f64,
+            );
         }
         tracing::info!(parts = confirmed.len(), "published");
         self.event(
@@ -372,8 +405,14 @@ impl<P: Publisher> DeliveryWorker<P> {
                     error: error(
                         "expired",
                         match last {
-                            Some(e) => format!("not published within {} s; last error: {}", self.policy.max_age.as_secs(), e.message),
-                            None => format!("not published within {} s", self.policy.max_age.as_secs()),
+                            Some(e) => format!(
+                                "not published within {} s; last error: {}",
+                                self.policy.max_age.as_secs(),
+                                e.message
+                            ),
+                            None => {
+                                format!("not published within {} s", self.policy.max_age.as_secs())
+                            }
                         },
                     ),
                 });
@@ -402,7 +441,9 @@ impl<P: Publisher> DeliveryWorker<P> {
     }
 
     fn held_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
-        self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Waits out a rate limit without calling the network: not an attempt.
@@ -423,8 +464,14 @@ impl<P: Publisher> DeliveryWorker<P> {
             .defer(&d.post_id, key, owner, back, until_unix * 1000, now)
             .await?;
         let wait = Duration::from_secs((until_unix - now.unix_timestamp()).max(1) as u64);
-        tracing::info!(until_unix, wait_s = wait.as_secs(), "account rate limited; waiting without calling the network");
-        Ok(Next::RetryIn(wait.min(crosspost_core::retry::MAX_VISIBILITY)))
+        tracing::info!(
+            until_unix,
+            wait_s = wait.as_secs(),
+            "account rate limited; waiting without calling the network"
+        );
+        Ok(Next::RetryIn(
+            wait.min(crosspost_core::retry::MAX_VISIBILITY),
+        ))
     }
 
     /// What a failed call means for this delivery, with the account-wide effects
@@ -439,7 +486,9 @@ impl<P: Publisher> DeliveryWorker<P> {
         let e = error(err.kind(), err.to_string());
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let retry = |status, network_says: Option<Duration>| {
-            let wait = self.policy.next_wait(d.attempts, unit_random(), network_says);
+            let wait = self
+                .policy
+                .next_wait(d.attempts, unit_random(), network_says);
             if d.attempts >= self.policy.max_attempts {
                 Ending::End {
                     status: DeliveryStatus::Failed,
@@ -482,15 +531,24 @@ impl<P: Publisher> DeliveryWorker<P> {
             PublishError::RateLimited {
                 until_unix, scope, ..
             } => {
-                let until = until_unix.unwrap_or(now + self.policy.cap.as_secs() as i64).max(now + 1);
+                let until = until_unix
+                    .unwrap_or(now + self.policy.cap.as_secs() as i64)
+                    .max(now + 1);
                 match scope {
                     RateLimitScope::Account => {
                         self.held_lock().insert(account.account_id.clone(), until);
                         self.accounts
-                            .set_rate_limited(&account.user_id, self.network, &account.account_id, until)
+                            .set_rate_limited(
+                                &account.user_id,
+                                self.network,
+                                &account.account_id,
+                                until,
+                            )
                             .await?;
                     }
-                    RateLimitScope::App => self.accounts.set_network_limit(self.network, until).await?,
+                    RateLimitScope::App => {
+                        self.accounts.set_network_limit(self.network, until).await?
+                    }
                 }
                 metrics::emit(Metric::RateLimited, self.network.as_str(), 1.0);
                 let wait = Duration::from_secs((until - now) as u64);
@@ -580,7 +638,9 @@ impl<P: Publisher> DeliveryWorker<P> {
         {
             Claim::Claimed(d) => d,
             Claim::NotClaimable(Some(d)) if d.status == DeliveryStatus::Deleting => {
-                let wait = Duration::from_millis((d.lease_until_ms.unwrap_or(0) - unix_ms(now)).max(1000) as u64);
+                let wait = Duration::from_millis(
+                    (d.lease_until_ms.unwrap_or(0) - unix_ms(now)).max(1000) as u64,
+                );
                 tracing::info!("delete leased elsewhere; message kept");
                 return Ok(Next::RetryIn(wait));
             }
@@ -628,13 +688,20 @@ impl<P: Publisher> DeliveryWorker<P> {
                     other => {
                         finish(DeliveryStatus::Deleting, Some(e)).await?;
                         let after = match other {
-                            PublishError::RateLimited { until_unix: Some(u), .. } => {
+                            PublishError::RateLimited {
+                                until_unix: Some(u),
+                                ..
+                            } => {
                                 Some(Duration::from_secs((u - now.unix_timestamp()).max(1) as u64))
                             }
                             PublishError::Retryable { after, .. } => after,
                             _ => None,
                         };
-                        Next::RetryIn(self.policy.next_wait(1, unit_random(), after).max(Duration::from_secs(1)))
+                        Next::RetryIn(
+                            self.policy
+                                .next_wait(1, unit_random(), after)
+                                .max(Duration::from_secs(1)),
+                        )
                     }
                 });
             }

@@ -101,7 +101,11 @@ impl FacebookClient {
                 self.base_url, self.version, account.account_id
             ))
             .bearer_auth(account.access_token.expose())
-            .query(&[("fields", "message,created_time"), ("since", since.as_str()), ("limit", "100")])
+            .query(&[
+                ("fields", "message,created_time"),
+                ("since", since.as_str()),
+                ("limit", "100"),
+            ])
             .send()
             .await
             .map_err(|e| crate::from_transport(&e))?;
@@ -110,14 +114,18 @@ impl FacebookClient {
         let text = resp.text().await.unwrap_or_default();
         if !(200..300).contains(&status) {
             return Err(match classify(status, &headers, &text) {
-                PublishError::Uncertain { detail } => PublishError::Retryable { after: None, detail },
+                PublishError::Uncertain { detail } => PublishError::Retryable {
+                    after: None,
+                    detail,
+                },
                 other => other,
             });
         }
-        let published: Published = serde_json::from_str(&text).map_err(|e| PublishError::Retryable {
-            after: None,
-            detail: format!("unexpected answer from Facebook ({e})"),
-        })?;
+        let published: Published =
+            serde_json::from_str(&text).map_err(|e| PublishError::Retryable {
+                after: None,
+                detail: format!("unexpected answer from Facebook ({e})"),
+            })?;
         Ok(published
             .data
             .into_iter()
@@ -248,11 +256,18 @@ mod tests {
         assert_eq!(classify(400, &h, &err(2)).kind(), "retryable");
         assert!(matches!(
             classify(400, &h, &err(32)),
-            PublishError::RateLimited { scope: RateLimitScope::Account, until_unix: None, .. }
+            PublishError::RateLimited {
+                scope: RateLimitScope::Account,
+                until_unix: None,
+                ..
+            }
         ));
         assert!(matches!(
             classify(400, &h, &err(4)),
-            PublishError::RateLimited { scope: RateLimitScope::App, .. }
+            PublishError::RateLimited {
+                scope: RateLimitScope::App,
+                ..
+            }
         ));
         assert_eq!(classify(400, &h, &err(506)).kind(), "uncertain");
         assert_eq!(classify(400, &h, &err(100)).kind(), "permanent");
@@ -265,7 +280,10 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        let PublishError::RateLimited { until_unix: Some(until), .. } = classify(400, &usage, &err(32))
+        let PublishError::RateLimited {
+            until_unix: Some(until),
+            ..
+        } = classify(400, &usage, &err(32))
         else {
             panic!("rate limited with a time expected")
         };

@@ -93,11 +93,17 @@ impl XClient {
     ) -> Result<Option<RemotePost>, PublishError> {
         let start = time::OffsetDateTime::from_unix_timestamp(since_unix - 5)
             .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
             .unwrap_or_default();
         let resp = self
             .http
-            .get(format!("{}/2/users/{}/tweets", self.base_url, account.account_id))
+            .get(format!(
+                "{}/2/users/{}/tweets",
+                self.base_url, account.account_id
+            ))
             .bearer_auth(account.access_token.expose())
             .query(&[("start_time", start.as_str()), ("max_results", "100")])
             .send()
@@ -112,14 +118,18 @@ impl XClient {
         if !status.is_success() {
             return Err(match classify(status, &headers, &body) {
                 // A lookup that failed cannot have posted anything.
-                PublishError::Uncertain { detail } => PublishError::Retryable { after: None, detail },
+                PublishError::Uncertain { detail } => PublishError::Retryable {
+                    after: None,
+                    detail,
+                },
                 other => other,
             });
         }
-        let timeline: Timeline = serde_json::from_str(&body).map_err(|e| PublishError::Retryable {
-            after: None,
-            detail: format!("unexpected timeline from X ({e})"),
-        })?;
+        let timeline: Timeline =
+            serde_json::from_str(&body).map_err(|e| PublishError::Retryable {
+                after: None,
+                detail: format!("unexpected timeline from X ({e})"),
+            })?;
         Ok(timeline
             .data
             .into_iter()

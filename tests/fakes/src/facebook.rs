@@ -136,6 +136,11 @@ impl FakeFacebook {
     }
 
     /// Injected faults not yet delivered (the sum of the rules' remaining `times`).
+    /// Faults for a share of the requests from now on (None stops them).
+    pub fn inject_randomly(&self, random: Option<crate::RandomFaults>) {
+        self.api.faults.set_random(random);
+    }
+
     pub fn pending_faults(&self) -> usize {
         self.api.faults.pending()
     }

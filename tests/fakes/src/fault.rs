@@ -42,6 +42,13 @@ pub enum Fault {
     /// connection is held open until the client gives up or the server shuts down (the
     /// fake then drops it without an answer). Recorded with status 0.
     AcceptThenHang,
+    /// Never answer and never apply the request (a network that stalls before doing
+    /// anything): the connection is held until the client gives up or the server shuts
+    /// down. Recorded with status 0.
+    Hang,
+    /// Like [`Fault::RateLimited`], with the window ending this long after the request
+    /// arrives (for faults injected ahead of time, e.g. at random).
+    RateLimitedFor(Duration),
     /// Apply the request and answer normally, with these extra headers (replacing a
     /// header of the same name), e.g. Facebook usage headers at 95%.
     WithHeaders(Vec<(String, String)>),
@@ -74,6 +81,8 @@ pub struct FaultRule {
     /// How many matching requests still get the fault. A rule is dropped when it
     /// reaches 0 (a rule injected with 0 never fires).
     pub times: usize,
+    /// Matching requests let through untouched before the fault starts.
+    pub skip: usize,
     pub fault: Fault,
 }
 
@@ -84,8 +93,16 @@ impl FaultRule {
             method: None,
             path_contains: None,
             times: 1,
+            skip: 0,
             fault,
         }
+    }
+
+    /// Let the first `n` matching requests through untouched (e.g. the fault hits the
+    /// third part of a thread).
+    pub fn after(mut self, n: usize) -> Self {
+        self.skip = n;
+        self
     }
 
     /// Only requests with this method whose path contains `path_contains`.
@@ -114,9 +131,22 @@ impl FaultRule {
     }
 }
 
-/// Injected rules of one fake, in injection order.
+/// Faults for a share of the matching requests, drawn from a seeded generator so a
+/// run can be repeated.
+#[derive(Debug, Clone)]
+pub struct RandomFaults {
+    /// Share of matching requests that get a fault, from 0 to 1.
+    pub probability: f64,
+    /// The kinds to draw from, equally likely.
+    pub faults: Vec<Fault>,
+    pub method: Option<String>,
+    pub path_contains: Option<String>,
+    pub seed: u64,
+}
+
+/// Injected rules of one fake, in injection order, and random faults if any.
 #[derive(Default)]
-pub(crate) struct Faults(Mutex<Vec<FaultRule>>);
+pub(crate) struct Faults(Mutex<Vec<FaultRule>>, Mutex<Option<(RandomFaults, u64)>>);
 
 impl Faults {
     /// Appends a rule.
@@ -147,14 +177,60 @@ impl Faults {
     /// by one.
     pub fn take(&self, method: &str, path: &str) -> Option<Fault> {
         let mut rules = lock(&self.0);
-        let index = rules.iter().position(|rule| rule.matches(method, path))?;
+        let Some(index) = rules.iter().position(|rule| rule.matches(method, path)) else {
+            drop(rules);
+            return self.draw(method, path);
+        };
         let rule = &mut rules[index];
+        if rule.skip > 0 {
+            rule.skip -= 1;
+            return None;
+        }
         rule.times -= 1;
         let fault = rule.fault.clone();
         if rule.times == 0 {
             rules.remove(index);
         }
         Some(fault)
+    }
+
+    pub fn set_random(&self, random: Option<RandomFaults>) {
+        *lock(&self.1) = random.map(|r| {
+            let seed = r.seed;
+            (r, seed)
+        });
+    }
+
+    /// A random fault for a matching request, with the configured probability.
+    fn draw(&self, method: &str, path: &str) -> Option<Fault> {
+        let mut random = lock(&self.1);
+        let (config, state) = random.as_mut()?;
+        let matches = config
+            .method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && config
+                .path_contains
+                .as_deref()
+                .is_none_or(|p| path.contains(p));
+        if !matches || config.faults.is_empty() {
+            return None;
+        }
+        let mut next = || {
+            // A 64-bit LCG (Knuth's MMIX constants): plenty for spreading faults.
+            *state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (*state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        if next() >= config.probability {
+            return None;
+        }
+        let pick = (next() * config.faults.len() as f64) as usize;
+        config
+            .faults
+            .get(pick.min(config.faults.len() - 1))
+            .cloned()
     }
 }
 
@@ -183,6 +259,41 @@ mod tests {
         );
         assert_eq!(faults.pending(), 0);
         assert_eq!(faults.take("POST", "/2/tweets"), None);
+    }
+
+    #[test]
+    fn after_lets_requests_through_first() {
+        let faults = Faults::default();
+        faults.push(FaultRule::new(Fault::Hang).on("POST", "/tweets").after(2));
+        assert_eq!(faults.take("POST", "/2/tweets"), None);
+        assert_eq!(faults.take("GET", "/2/users/me"), None);
+        assert_eq!(faults.take("POST", "/2/tweets"), None);
+        assert_eq!(faults.take("POST", "/2/tweets"), Some(Fault::Hang));
+        assert_eq!(faults.take("POST", "/2/tweets"), None);
+    }
+
+    #[test]
+    fn random_faults_hit_about_their_share_and_repeat_with_the_seed() {
+        let run = |seed| {
+            let faults = Faults::default();
+            faults.set_random(Some(RandomFaults {
+                probability: 0.2,
+                faults: vec![Fault::ServerError(503), Fault::ResetConnection],
+                method: Some("POST".into()),
+                path_contains: None,
+                seed,
+            }));
+            (0..1000)
+                .map(|_| faults.take("POST", "/2/tweets"))
+                .collect::<Vec<_>>()
+        };
+        let a = run(7);
+        let hits = a.iter().filter(|f| f.is_some()).count();
+        assert!((150..250).contains(&hits), "{hits}");
+        assert!(
+            a.contains(&Some(Fault::ResetConnection)) && a.contains(&Some(Fault::ServerError(503)))
+        );
+        assert_eq!(a, run(7));
     }
 
     #[test]

@@ -26,6 +26,6 @@ mod x;
 
 pub use events::EventsReceiver;
 pub use facebook::{FakeFacebook, PagePost};
-pub use fault::{Fault, FaultRule};
+pub use fault::{Fault, FaultRule, RandomFaults};
 pub use server::RecordedRequest;
 pub use x::{FakeX, Tweet};

@@ -294,6 +294,18 @@ async fn entry<A: Api>(
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         ),
         Some(Fault::RateLimited { reset_unix }) => api.rate_limited(&incoming, reset_unix),
+        Some(Fault::RateLimitedFor(window)) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or_default();
+            api.rate_limited(&incoming, (now + window.as_secs_f64()).ceil() as i64)
+        }
+        Some(Fault::Hang) => {
+            record(api.recorder(), &incoming, 0);
+            shared.stopping().await;
+            return connection.reset();
+        }
         Some(Fault::WithHeaders(headers)) => handle().with_headers(&headers),
         Some(Fault::Slow(delay)) => {
             let reply = handle();
@@ -335,7 +347,12 @@ fn record(recorder: &Recorder, incoming: &Incoming, status: u16) {
         headers: incoming
             .headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body: String::from_utf8_lossy(&incoming.body).into_owned(),
         status,

@@ -125,6 +125,11 @@ impl FakeX {
     }
 
     /// Injected faults not yet delivered (the sum of the rules' remaining `times`).
+    /// Faults for a share of the requests from now on (None stops them).
+    pub fn inject_randomly(&self, random: Option<crate::RandomFaults>) {
+        self.api.faults.set_random(random);
+    }
+
     pub fn pending_faults(&self) -> usize {
         self.api.faults.pending()
     }
@@ -318,19 +323,12 @@ fn authenticate(state: &XState, req: &Incoming) -> Result<String, Reply> {
         .ok_or_else(unauthorized)
 }
 
-/// Weighted length of a post's text.
-///
-/// A simplified twitter-text v3: code points in U+0000–10FF, U+2000–200D, U+2010–201F
-/// and U+2032–2037 weigh 1, all others 2; no NFC, no URL or emoji rules.
-/// TODO: switch to the core crate's full twitter-text implementation once it exists,
-/// so the fake and the client can never disagree.
+/// Weighted length of a post's text, as X counts it (twitter-text v3: NFC, URLs 23,
+/// emoji sequences 2, CJK 2). The algorithm is core's, unit-tested against
+/// twitter-text's rules on its own; sharing it keeps the fake and the client from
+/// disagreeing on where 280 is.
 fn weighted_length(text: &str) -> usize {
-    text.chars()
-        .map(|c| match u32::from(c) {
-            0x0000..=0x10FF | 0x2000..=0x200D | 0x2010..=0x201F | 0x2032..=0x2037 => 1,
-            _ => 2,
-        })
-        .sum()
+    crosspost_core::text::x::weighted_length(text)
 }
 
 /// Checks query parameter names against those an endpoint knows.
@@ -712,5 +710,10 @@ mod tests {
         assert_eq!(weighted_length("é—"), 2);
         assert_eq!(weighted_length("中文"), 4);
         assert_eq!(weighted_length("🙂"), 2);
+        assert_eq!(
+            weighted_length("see https://example.com/a/very/long/path"),
+            4 + 23
+        );
+        assert_eq!(weighted_length("👨‍👩‍👧‍👦"), 2);
     }
 }

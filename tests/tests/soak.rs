@@ -1,0 +1,113 @@
+//! A bounded soak: many posts to both networks while a fifth of the networks' answers
+//! are faults of every kind. Every delivery must end, none may be lost, and no post may
+//! appear twice on a network. `make test` runs it small; `make soak` runs 500 posts
+//! (SOAK_POSTS sets the count).
+
+use crosspost_cli::sandbox::{DEMO_FACEBOOK_PAGE, DEMO_X_ACCOUNT};
+use crosspost_core::{DeliveryStatus, PostId};
+use crosspost_fakes::{Fault, RandomFaults};
+use crosspost_tests::{accepted, post, sandbox};
+use serde_json::json;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+fn faults(seed: u64) -> Option<RandomFaults> {
+    Some(RandomFaults {
+        probability: 0.2,
+        faults: vec![
+            Fault::ServerError(503),
+            Fault::RateLimitedFor(Duration::from_secs(2)),
+            Fault::Slow(Duration::from_millis(800)),
+            Fault::ResetConnection,
+            Fault::AcceptThenHang,
+        ],
+        method: None,
+        path_contains: None,
+        seed,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
+    let posts: usize = std::env::var("SOAK_POSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24);
+    let sb = sandbox().await;
+    sb.x.inject_randomly(faults(17));
+    sb.facebook.inject_randomly(faults(29));
+    let started = Instant::now();
+    let mut ids: Vec<PostId> = Vec::with_capacity(posts);
+    for i in 0..posts {
+        let mut body = post(&format!("浸泡测试第{i}条：在故障中也只发一次。 #soak{i}"));
+        body["targets"] = json!([
+            {"network": "x", "account_id": DEMO_X_ACCOUNT},
+            {"network": "facebook", "account_id": DEMO_FACEBOOK_PAGE}
+        ]);
+        ids.push(accepted(&sb, &body).await);
+    }
+    // Generous: a delivery may meet several faults, each costing a retry of 1-3 s.
+    let deadline = Instant::now() + Duration::from_secs(120 + posts as u64);
+    let mut deliveries = Vec::new();
+    loop {
+        deliveries.clear();
+        for id in &ids {
+            deliveries.extend(sb.posts.deliveries(id).await.unwrap());
+        }
+        if deliveries.iter().all(|d| d.status.is_terminal()) || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    sb.x.inject_randomly(None);
+    sb.facebook.inject_randomly(None);
+
+    let terminal = deliveries.iter().filter(|d| d.status.is_terminal()).count();
+    let published = deliveries
+        .iter()
+        .filter(|d| d.status == DeliveryStatus::Published)
+        .count();
+    // Lost: not ended, or said PUBLISHED without the post existing on the network.
+    let tweets: HashMap<String, usize> = sb.x.tweets().iter().fold(HashMap::new(), |mut m, t| {
+        *m.entry(t.text.clone()).or_default() += 1;
+        m
+    });
+    let tweet_ids: Vec<String> = sb.x.tweets().into_iter().map(|t| t.id).collect();
+    let page_ids: Vec<String> = sb.facebook.posts().into_iter().map(|p| p.id).collect();
+    let lost = deliveries
+        .iter()
+        .filter(|d| {
+            !d.status.is_terminal()
+                || (d.status == DeliveryStatus::Published
+                    && d.parts.iter().any(|p| {
+                        !tweet_ids.contains(&p.remote_id) && !page_ids.contains(&p.remote_id)
+                    }))
+        })
+        .count();
+    let page_messages: HashMap<String, usize> =
+        sb.facebook.posts().iter().fold(HashMap::new(), |mut m, p| {
+            *m.entry(p.message.clone().unwrap_or_default()).or_default() += 1;
+            m
+        });
+    let duplicates: usize = tweets
+        .values()
+        .chain(page_messages.values())
+        .map(|n| n.saturating_sub(1))
+        .sum();
+    let faulted =
+        sb.x.requests()
+            .iter()
+            .chain(sb.facebook.requests().iter())
+            .filter(|r| r.status == 0 || r.status == 429 || r.status >= 500)
+            .count();
+    println!(
+        "soak: {posts} posts, {} deliveries in {:.1}s: {terminal} terminal ({published} published), {lost} lost, {duplicates} duplicate remote posts; {faulted} answers were 5xx, 429 or none",
+        deliveries.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(deliveries.len(), posts * 2);
+    assert_eq!(terminal, deliveries.len(), "every delivery ends");
+    assert_eq!(lost, 0, "no delivery is lost");
+    assert_eq!(duplicates, 0, "no post appears twice on a network");
+    sb.stop().await;
+}
