@@ -1,7 +1,7 @@
 //! The Facebook worker: consumes the Facebook delivery queue and publishes each
 //! delivery to its Page.
 
-use crosspost_core::{LinkedAccount, Network, PublishError, Publisher, RemotePost};
+use crosspost_core::{LinkedAccount, Network, OutgoingPart, PublishError, Publisher, RemotePost};
 use crosspost_lambda::Env;
 use crosspost_networks::facebook::FacebookClient;
 use lambda_runtime::Error;
@@ -12,12 +12,12 @@ impl Publisher for FacebookPublisher {
     async fn publish_part(
         &self,
         account: &LinkedAccount,
-        text: &str,
+        part: OutgoingPart<'_>,
         _reply_to: Option<&str>,
     ) -> Result<RemotePost, PublishError> {
         // Pages have no threads: a post is one part (up to 63,206 characters).
         self.0
-            .post_feed(&account.account_id, &account.access_token, text, None)
+            .post_feed(&account.account_id, &account.access_token, part.text, None)
             .await
     }
 

@@ -1,6 +1,6 @@
 //! The X worker: consumes the X delivery queue and publishes each delivery to X.
 
-use crosspost_core::{LinkedAccount, Network, PublishError, Publisher, RemotePost};
+use crosspost_core::{LinkedAccount, Network, OutgoingPart, PublishError, Publisher, RemotePost};
 use crosspost_lambda::Env;
 use crosspost_networks::x::XClient;
 use lambda_runtime::Error;
@@ -11,11 +11,11 @@ impl Publisher for XPublisher {
     async fn publish_part(
         &self,
         account: &LinkedAccount,
-        text: &str,
+        part: OutgoingPart<'_>,
         reply_to: Option<&str>,
     ) -> Result<RemotePost, PublishError> {
         self.0
-            .post_tweet(&account.access_token, text, reply_to)
+            .post_tweet(&account.access_token, part.text, reply_to)
             .await
     }
 

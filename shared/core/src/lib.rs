@@ -21,5 +21,5 @@ pub use network::{Network, UnknownNetwork};
 pub use post::{
     FieldError, IncomingTarget, MediaHosts, MediaItem, Overflow, PostId, ValidatedPost,
 };
-pub use publish::{PublishError, Publisher, RateLimitScope, RemotePost};
+pub use publish::{OutgoingPart, PublishError, Publisher, RateLimitScope, RemotePost};
 pub use secret::Secret;

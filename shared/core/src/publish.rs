@@ -1,6 +1,6 @@
 //! The port every network implements, and the classification of its failures.
 
-use crate::LinkedAccount;
+use crate::{LinkedAccount, MediaItem};
 use std::future::Future;
 use std::time::Duration;
 
@@ -59,13 +59,27 @@ impl PublishError {
     }
 }
 
+/// One part of a post as it goes to a network: its text, and the media and link that
+/// travel with it (on the first part of a thread only).
+#[derive(Debug, Clone, Copy)]
+pub struct OutgoingPart<'a> {
+    /// 0 for the first part.
+    pub index: usize,
+    pub text: &'a str,
+    pub media: &'a [MediaItem],
+    /// The permalink back to the source post, where the network shows links apart from
+    /// the text (a Facebook link post).
+    pub link: Option<&'a str>,
+}
+
 /// One network, as the delivery worker sees it.
 pub trait Publisher: Send + Sync {
-    /// Publishes one part of a post, as a reply to `reply_to` for the parts of a thread.
+    /// Publishes one part of a post (uploading its media first), as a reply to
+    /// `reply_to` for the later parts of a thread.
     fn publish_part(
         &self,
         account: &LinkedAccount,
-        text: &str,
+        part: OutgoingPart<'_>,
         reply_to: Option<&str>,
     ) -> impl Future<Output = Result<RemotePost, PublishError>> + Send;
 

@@ -13,7 +13,7 @@ use crosspost_aws::{
 use crosspost_core::retry::RetryPolicy;
 use crosspost_core::{
     AccountStatus, DeliveryMessage, DeliveryOp, DeliveryStatus, LinkedAccount, Network,
-    PublishError, Publisher, RateLimitScope,
+    OutgoingPart, PublishError, Publisher, RateLimitScope,
 };
 use serde_json::json;
 use std::collections::HashMap;
@@ -334,7 +334,13 @@ impl<P: Publisher> DeliveryWorker<P> {
                 Some(remote) => remote,
                 None => {
                     let reply_to = confirmed.last().map(|p| p.remote_id.as_str());
-                    match self.publisher.publish_part(&account, text, reply_to).await {
+                    let part = OutgoingPart {
+                        index,
+                        text,
+                        media: if index == 0 { &post.media } else { &[] },
+                        link: post.link.as_deref(),
+                    };
+                    match self.publisher.publish_part(&account, part, reply_to).await {
                         Ok(remote) => remote,
                         Err(e) => {
                             let ending = self.classify(&delivery, &account, e).await?;
