@@ -16,6 +16,12 @@ use time::OffsetDateTime;
 
 /// The Graph API version the sandbox's fake Facebook serves and the functions call.
 pub const GRAPH_VERSION: &str = "v26.0";
+/// The sandbox's X OAuth client (the fake X knows it).
+pub const X_CLIENT_ID: &str = "sandbox-x-client";
+pub const X_CLIENT_SECRET: &str = "sandbox-x-client-secret";
+/// The sandbox's Facebook app (the fake Facebook knows it).
+pub const FACEBOOK_APP_ID: &str = "100200300400500";
+pub const FACEBOOK_APP_SECRET: &str = "sandbox-facebook-app-secret";
 /// The source-app user whose accounts the sandbox links.
 pub const DEMO_USER: &str = "demo-user";
 /// The demo user's X account (an X user id).
