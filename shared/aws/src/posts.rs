@@ -557,6 +557,22 @@ impl PostsStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
+        self.claim_outcome(result, post_id, key).await
+    }
+
+    /// A claim's write turned into what the caller sees: the claimed delivery, or (the
+    /// condition failed) the delivery as it stands.
+    async fn claim_outcome(
+        &self,
+        result: Result<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+            aws_sdk_dynamodb::error::SdkError<
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+            >,
+        >,
+        post_id: &PostId,
+        key: &DeliveryKey,
+    ) -> Result<Claim, StoreError> {
         match result {
             Ok(out) => match out.attributes() {
                 Some(item) => Ok(Claim::Claimed(read_delivery(item)?)),
@@ -603,23 +619,7 @@ impl PostsStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(out) => match out.attributes() {
-                Some(item) => Ok(Claim::Claimed(read_delivery(item)?)),
-                None => Err(StoreError::Backend {
-                    service: "dynamodb",
-                    detail: "claim returned no attributes".into(),
-                }),
-            },
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Ok(Claim::NotClaimable(self.get_delivery(post_id, key).await?))
-                } else {
-                    Err(StoreError::backend("dynamodb", e))
-                }
-            }
-        }
+        self.claim_outcome(result, post_id, key).await
     }
 
     /// Ends a delete attempt held by `owner`: the delivery takes `status` (DELETED when
