@@ -10,6 +10,7 @@ pub use aws_sdk_sqs;
 pub mod accounts;
 pub mod posts;
 pub mod queues;
+pub mod seal;
 pub mod secrets;
 
 pub use accounts::AccountsStore;
