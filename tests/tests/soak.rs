@@ -4,12 +4,38 @@
 //! (SOAK_POSTS sets the count).
 
 use crosspost_cli::sandbox::{DEMO_FACEBOOK_PAGE, DEMO_X_ACCOUNT};
-use crosspost_core::{DeliveryStatus, PostId};
+use crosspost_cli::{Sandbox, DEMO_USER};
+use crosspost_core::{AccountStatus, DeliveryStatus, LinkedAccount, Network, PostId, Secret};
 use crosspost_fakes::{Fault, RandomFaults};
 use crosspost_tests::{accepted, post, sandbox};
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+
+/// X accounts and Facebook Pages the posts are spread over.
+const ACCOUNTS: usize = 8;
+
+async fn link_page(sb: &Sandbox, page_id: &str) {
+    let token = format!("fb-page-{page_id}-token");
+    sb.facebook.add_page(page_id, &token);
+    let account = LinkedAccount {
+        user_id: DEMO_USER.into(),
+        network: Network::Facebook,
+        account_id: page_id.into(),
+        display_name: format!("Page {page_id}"),
+        status: AccountStatus::Active,
+        access_token: Secret::new(token),
+        ..sb.accounts
+            .get(DEMO_USER, Network::Facebook, DEMO_FACEBOOK_PAGE)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    sb.accounts
+        .put(&account, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+}
 
 fn faults(seed: u64) -> Option<RandomFaults> {
     Some(RandomFaults {
@@ -34,6 +60,18 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(24);
     let sb = sandbox().await;
+    // Posts spread over several accounts, as many users' posts would be: a rate limit
+    // holds one account back, not the whole soak.
+    let mut x_accounts = vec![DEMO_X_ACCOUNT.to_owned()];
+    let mut pages = vec![DEMO_FACEBOOK_PAGE.to_owned()];
+    for i in 1..ACCOUNTS {
+        let x = format!("30{i:02}");
+        sb.link_x_account(DEMO_USER, &x).await.unwrap();
+        x_accounts.push(x);
+        let page = format!("7000{i:02}");
+        link_page(&sb, &page).await;
+        pages.push(page);
+    }
     sb.x.inject_randomly(faults(17));
     sb.facebook.inject_randomly(faults(29));
     let started = Instant::now();
@@ -41,13 +79,13 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
     for i in 0..posts {
         let mut body = post(&format!("浸泡测试第{i}条：在故障中也只发一次。 #soak{i}"));
         body["targets"] = json!([
-            {"network": "x", "account_id": DEMO_X_ACCOUNT},
-            {"network": "facebook", "account_id": DEMO_FACEBOOK_PAGE}
+            {"network": "x", "account_id": x_accounts[i % ACCOUNTS]},
+            {"network": "facebook", "account_id": pages[i % ACCOUNTS]}
         ]);
         ids.push(accepted(&sb, &body).await);
     }
     // Generous: a delivery may meet several faults, each costing a retry of 1-3 s.
-    let deadline = Instant::now() + Duration::from_secs(120 + posts as u64);
+    let deadline = Instant::now() + Duration::from_secs(120 + 2 * posts as u64);
     // Only posts with a delivery still going are read again.
     let mut settled: HashMap<PostId, Vec<crosspost_aws::DeliveryRecord>> = HashMap::new();
     loop {

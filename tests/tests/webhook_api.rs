@@ -541,3 +541,150 @@ async fn preview_shows_the_parts_without_storing_anything() {
     assert!(posts_table_keys(&sb).await.is_empty());
     sb.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_recorded_but_never_queued_is_queued_by_the_repeated_request() {
+    use crosspost_aws::{DeliveryKey, IntakeRecord, NewPost, StoredAnswer};
+    use crosspost_core::{MediaHosts, Network, ValidatedPost};
+    let sb = sandbox().await;
+    // The first request wrote everything, then died before queueing (its lease on the
+    // queueing has run out): write exactly that, without the webhook.
+    let mut body = post("写进去了但没排队");
+    body["targets"] = json!([{"network": "x", "account_id": DEMO_X_ACCOUNT}]);
+    let content = ValidatedPost::parse(&body, MediaHosts::AllowLocal).unwrap();
+    let id = PostId::from_uuid(uuid::Uuid::now_v7());
+    let answer = json!({"post_id": id, "status_url": format!("/v1/posts/{id}"), "deliveries": []});
+    let now = time::OffsetDateTime::now_utc();
+    sb.posts
+        .create_post(
+            &NewPost {
+                post_id: id.clone(),
+                content: content.clone(),
+                received_at: now,
+            },
+            &[DeliveryKey {
+                network: Network::X,
+                account_id: DEMO_X_ACCOUNT.into(),
+            }],
+            &IntakeRecord {
+                body_hash: content.content_hash(),
+                answer: StoredAnswer {
+                    post_id: id.clone(),
+                    status: 202,
+                    body: answer.to_string(),
+                },
+                webhook_id: None,
+                enqueue_lease_until: now - time::Duration::seconds(1),
+            },
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(sb.x.requests().is_empty(), "nothing was queued");
+
+    let again = sb.submit(&body).await.unwrap();
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body, answer);
+    let ds = sb.wait_until_settled(&id, SETTLE).await.unwrap();
+    assert_eq!(ds[0].status, DeliveryStatus::Published);
+    // A third request finds everything queued and queues nothing more.
+    let third = sb.submit(&body).await.unwrap();
+    assert_eq!(third.status, 200);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(sb.x.tweets().len(), 1);
+    assert_queues_empty(&sb).await;
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_crosspost_command_posts_shows_status_and_previews() {
+    let sb = sandbox().await;
+    let bin = std::env::var_os("CROSSPOST_BIN_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::current_exe()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .to_path_buf()
+        })
+        .join("crosspost");
+    let run = |args: &[&str], stdin: Option<&str>| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(&bin)
+            .args(args)
+            .env("CROSSPOST_URL", sb.stack.api_url())
+            .env("CROSSPOST_SECRET", sb.signing[0].expose())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the crosspost binary (cargo build --workspace)");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, out) = tokio::task::block_in_place(|| {
+        run(
+            &[
+                "post",
+                "--user",
+                DEMO_USER,
+                "--text",
+                "命令行发的帖子",
+                "--target",
+                "x",
+            ],
+            None,
+        )
+    });
+    assert!(ok, "{out}");
+    assert!(out.starts_with("202 "), "{out}");
+    let answer: Value = serde_json::from_str(out.trim_start_matches("202 ")).unwrap();
+    let id = post_id(&answer);
+    sb.wait_until_settled(&id, SETTLE).await.unwrap();
+    let (ok, table) = tokio::task::block_in_place(|| run(&["status", id.as_str()], None));
+    assert!(ok, "{table}");
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("POST") && lines[0].contains("STATUS"),
+        "{table}"
+    );
+    assert!(
+        lines[1].contains("PUBLISHED") && lines[1].contains(&sb.x.tweets()[0].id),
+        "{table}"
+    );
+
+    let text = "春眠不觉晓".repeat(40);
+    let (ok, json_out) =
+        tokio::task::block_in_place(|| run(&["preview", "--network", "x"], Some(&text)));
+    assert!(ok, "{json_out}");
+    let preview: Value = serde_json::from_str(&json_out).unwrap();
+    assert_eq!(preview["network"], "x");
+    let parts = preview["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 2, "{preview}");
+    assert!(parts
+        .iter()
+        .all(|p| p["weighted_length"].as_u64().unwrap() <= 280));
+    let (ok, _) = tokio::task::block_in_place(|| {
+        run(
+            &["preview", "--network", "x", "--overflow", "reject"],
+            Some(&text),
+        )
+    });
+    assert!(!ok, "reject exits non-zero for text that does not fit");
+    sb.stop().await;
+}

@@ -1,7 +1,9 @@
 //! The Facebook worker: consumes the Facebook delivery queue and publishes each
 //! delivery to its Page.
 
-use crosspost_core::{LinkedAccount, Network, OutgoingPart, PublishError, Publisher, RemotePost};
+use crosspost_core::{
+    LinkedAccount, Network, OutgoingPart, PublishError, Publisher, RemotePost, Secret, Window,
+};
 use crosspost_lambda::Env;
 use crosspost_networks::facebook::FacebookClient;
 use lambda_runtime::Error;
@@ -17,7 +19,13 @@ impl Publisher for FacebookPublisher {
     ) -> Result<RemotePost, PublishError> {
         // Pages have no threads: a post is one part (up to 63,206 characters).
         self.0
-            .post_feed(&account.account_id, &account.access_token, part.text, None)
+            .publish(
+                &account.account_id,
+                &account.access_token,
+                part.text,
+                part.link,
+                part.media,
+            )
             .await
     }
 
@@ -25,9 +33,9 @@ impl Publisher for FacebookPublisher {
         &self,
         account: &LinkedAccount,
         text: &str,
-        since_unix: i64,
+        window: Window,
     ) -> Result<Option<RemotePost>, PublishError> {
-        self.0.find_recent(account, text, since_unix).await
+        self.0.find_recent(account, text, window).await
     }
 
     async fn delete_part(
@@ -39,6 +47,17 @@ impl Publisher for FacebookPublisher {
     }
 }
 
+/// The app secret from the `FacebookApp` secret's text (JSON `{"app_id","app_secret"}`).
+/// Errors never quote the text.
+fn app_secret(raw: &Secret, secret_id: &str) -> Result<Secret, String> {
+    let json: serde_json::Value = serde_json::from_str(raw.expose())
+        .map_err(|_| format!("secret {secret_id} is not JSON {{\"app_id\",\"app_secret\"}}"))?;
+    match json["app_secret"].as_str() {
+        Some(secret) if !secret.is_empty() => Ok(Secret::new(secret)),
+        _ => Err(format!("secret {secret_id} has no app_secret")),
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     crosspost_lambda::init_tracing();
@@ -46,7 +65,13 @@ async fn main() -> Result<(), Error> {
     let base_url = env.base_url("FACEBOOK_GRAPH_BASE_URL")?;
     let version = env.required("FACEBOOK_GRAPH_VERSION")?;
     let http = crosspost_networks::http_client(env.http_timeout()?)?;
+    let secret_id = env.required("FACEBOOK_APP_SECRET_ID")?;
     let sdk = crosspost_aws::load_sdk_config().await;
-    let publisher = FacebookPublisher(FacebookClient::new(http, base_url, version));
+    // Read once per cold start.
+    let raw = crosspost_aws::secrets::read_secret(&sdk, &secret_id)
+        .await
+        .map_err(|e| format!("reading the Facebook app secret: {e}"))?;
+    let app_secret = app_secret(&raw, &secret_id)?;
+    let publisher = FacebookPublisher(FacebookClient::new(http, base_url, version, app_secret));
     crosspost_lambda::run_worker(Network::Facebook, &sdk, publisher).await
 }

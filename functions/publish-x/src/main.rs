@@ -1,11 +1,18 @@
 //! The X worker: consumes the X delivery queue and publishes each delivery to X.
 
-use crosspost_core::{LinkedAccount, Network, OutgoingPart, PublishError, Publisher, RemotePost};
+use crosspost_core::{
+    LinkedAccount, Network, OutgoingPart, PublishError, Publisher, RemotePost, Window,
+};
 use crosspost_lambda::Env;
+use crosspost_networks::media::MediaFetcher;
 use crosspost_networks::x::XClient;
+use crosspost_networks::x_media::XMediaUploader;
+use crosspost_networks::x_oauth::{ClientCredentials, XOAuth};
 use lambda_runtime::Error;
+use std::time::Duration;
 
-struct XPublisher(XClient);
+/// The X client, and its media uploader for the first part of a post.
+struct XPublisher(XClient, XMediaUploader);
 
 impl Publisher for XPublisher {
     async fn publish_part(
@@ -14,8 +21,13 @@ impl Publisher for XPublisher {
         part: OutgoingPart<'_>,
         reply_to: Option<&str>,
     ) -> Result<RemotePost, PublishError> {
+        let media_ids = if part.index == 0 && !part.media.is_empty() {
+            self.1.upload_all(&account.access_token, part.media).await?
+        } else {
+            Vec::new()
+        };
         self.0
-            .post_tweet(&account.access_token, part.text, reply_to)
+            .post_tweet(&account.access_token, part.text, reply_to, &media_ids)
             .await
     }
 
@@ -23,9 +35,9 @@ impl Publisher for XPublisher {
         &self,
         account: &LinkedAccount,
         text: &str,
-        since_unix: i64,
+        window: Window,
     ) -> Result<Option<RemotePost>, PublishError> {
-        self.0.find_recent(account, text, since_unix).await
+        self.0.find_recent(account, text, window).await
     }
 
     async fn delete_part(
@@ -43,6 +55,30 @@ async fn main() -> Result<(), Error> {
     let env = Env::process();
     let base_url = env.base_url("X_API_BASE_URL")?;
     let http = crosspost_networks::http_client(env.http_timeout()?)?;
+    // Like the webhook: the local stack serves media from loopback.
+    let allow_local = match env.optional("MEDIA_HOSTS").as_deref() {
+        None | Some("public") => false,
+        Some("allow-local") => true,
+        Some(other) => {
+            return Err(format!(
+                "environment variable MEDIA_HOSTS is invalid: `{other}` (public or allow-local)"
+            )
+            .into())
+        }
+    };
+    // A download or X's processing may take longer than one API call, but must end
+    // well inside the function's 60 s.
+    let fetcher = MediaFetcher::new(http.clone(), allow_local, Duration::from_secs(40));
+    let media = XMediaUploader::new(http.clone(), &base_url, fetcher, Duration::from_secs(20));
     let sdk = crosspost_aws::load_sdk_config().await;
-    crosspost_lambda::run_worker(Network::X, &sdk, XPublisher(XClient::new(http, base_url))).await
+    // The OAuth client's credentials, read once per cold start, refresh expiring tokens.
+    let client_secret_id = env.required("X_OAUTH_CLIENT_SECRET_ID")?;
+    let credentials = crosspost_aws::secrets::read_secret(&sdk, &client_secret_id).await?;
+    let oauth = XOAuth::new(
+        http.clone(),
+        &base_url,
+        ClientCredentials::parse(&credentials)?,
+    )?;
+    let publisher = XPublisher(XClient::new(http, base_url), media);
+    crosspost_lambda::run_worker_refreshing(Network::X, &sdk, publisher, Some(oauth)).await
 }

@@ -3,7 +3,7 @@
 use crate::intake::{parse_json, Refusal};
 use crate::App;
 use crosspost_core::preview::{preview, NetworkPreview};
-use crosspost_core::{FieldError, MediaHosts, Network, Overflow, ValidatedPost};
+use crosspost_core::{FieldError, MediaHosts, MediaItem, Network, Overflow, ValidatedPost};
 use crosspost_lambda::problem::json;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
@@ -15,9 +15,10 @@ struct PreviewAnswer {
     networks: Vec<NetworkPreview>,
 }
 
-/// The preview body: text, link and overflow as in a post, and which networks.
+/// The preview body: text, link, overflow and media as in a post, and which networks.
 struct PreviewRequest {
     text: String,
+    media: Vec<MediaItem>,
     link: Option<String>,
     overflow: Overflow,
     networks: Vec<Network>,
@@ -32,7 +33,7 @@ fn parse(value: &Value) -> Result<PreviewRequest, Vec<FieldError>> {
     };
     let mut errors = Vec::new();
     for key in obj.keys() {
-        if !["text", "link", "overflow", "networks"].contains(&key.as_str()) {
+        if !["text", "link", "overflow", "media", "networks"].contains(&key.as_str()) {
             errors.push(FieldError {
                 pointer: format!("/{key}"),
                 detail: format!("unknown field `{key}`"),
@@ -43,7 +44,7 @@ fn parse(value: &Value) -> Result<PreviewRequest, Vec<FieldError>> {
     let mut as_post = serde_json::Map::new();
     as_post.insert("id".into(), Value::from("preview"));
     as_post.insert("user_id".into(), Value::from("preview"));
-    for k in ["text", "link", "overflow"] {
+    for k in ["text", "link", "overflow", "media"] {
         if let Some(v) = obj.get(k) {
             as_post.insert(k.into(), v.clone());
         }
@@ -86,6 +87,7 @@ fn parse(value: &Value) -> Result<PreviewRequest, Vec<FieldError>> {
     match post {
         Some(post) if errors.is_empty() => Ok(PreviewRequest {
             text: post.text,
+            media: post.media,
             link: post.link,
             overflow: post.overflow,
             networks,
@@ -107,7 +109,9 @@ impl App {
         let networks = req
             .networks
             .iter()
-            .map(|n| preview(*n, &req.text, req.link.as_deref(), req.overflow))
+            .map(|n| {
+                preview(*n, &req.text, req.link.as_deref(), req.overflow).with_media(&req.media)
+            })
             .collect();
         json(StatusCode::OK, &PreviewAnswer { networks })
     }

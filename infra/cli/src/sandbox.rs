@@ -127,6 +127,21 @@ impl Sandbox {
             "EventsSigningSecret".into(),
             events_secret.expose().to_owned(),
         );
+        // The fake Facebook checks every call's appsecret_proof against this app.
+        facebook.set_app_id(FACEBOOK_APP_ID);
+        facebook.set_app_secret(FACEBOOK_APP_SECRET);
+        stack_options.secret_values.insert(
+            "FacebookApp".into(),
+            serde_json::json!({"app_id": FACEBOOK_APP_ID, "app_secret": FACEBOOK_APP_SECRET})
+                .to_string(),
+        );
+        // The fake X's token endpoint accepts this client, which publish-x reads.
+        x.set_client(X_CLIENT_ID, X_CLIENT_SECRET);
+        stack_options.secret_values.insert(
+            "XOAuthClient".into(),
+            serde_json::json!({"client_id": X_CLIENT_ID, "client_secret": X_CLIENT_SECRET})
+                .to_string(),
+        );
         let stack = LocalStack::start(stack_options).await?;
         let api_url = stack.api_url().to_owned();
 
@@ -182,6 +197,9 @@ impl Sandbox {
                 status: AccountStatus::Active,
                 access_token: token.clone(),
                 rate_limited_until: None,
+                refresh_token: None,
+                access_expires_at: None,
+                token_version: 0,
             };
             self.accounts.put(&account, now).await?;
         }
@@ -201,6 +219,32 @@ impl Sandbox {
             status: AccountStatus::Active,
             access_token: token.clone(),
             rate_limited_until: None,
+            refresh_token: None,
+            access_expires_at: None,
+            token_version: 0,
+        };
+        self.accounts
+            .put(&account, OffsetDateTime::now_utc())
+            .await?;
+        Ok(token)
+    }
+
+    /// Links one more Facebook Page for `user_id`: the fake learns its Page token,
+    /// AccountsTable gets the account. Returns the token.
+    pub async fn link_facebook_page(&self, user_id: &str, page_id: &str) -> Result<Secret> {
+        let token = Secret::new(format!("fb-page-{}", uuid::Uuid::now_v7().simple()));
+        self.facebook.add_page(page_id, token.expose());
+        let account = LinkedAccount {
+            user_id: user_id.into(),
+            network: Network::Facebook,
+            account_id: page_id.into(),
+            display_name: format!("Page {page_id}"),
+            status: AccountStatus::Active,
+            access_token: token.clone(),
+            rate_limited_until: None,
+            refresh_token: None,
+            access_expires_at: None,
+            token_version: 0,
         };
         self.accounts
             .put(&account, OffsetDateTime::now_utc())

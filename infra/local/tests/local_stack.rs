@@ -176,7 +176,7 @@ async fn runs_the_template_on_local_emulators() {
     );
     assert_eq!(
         redrive["maxReceiveCount"].to_string().trim_matches('"'),
-        "30"
+        "50"
     );
 
     // The HTTP API delivers a payload 2.0 event and maps the response back.

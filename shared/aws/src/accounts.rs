@@ -1,7 +1,8 @@
 //! AccountsTable: the accounts each user has linked (DESIGN section 3).
 //!
-//! The token is stored as `access_token` for now; sealing it with KMS before it reaches
-//! the table is the account-linking issue's work, and replaces this attribute.
+//! The tokens are stored as `access_token` and `refresh_token` for now; sealing them with
+//! KMS before they reach the table is the account-linking issue's work, and replaces these
+//! attributes.
 
 use crate::attr::{n, s, Item, Reader};
 use crate::StoreError;
@@ -24,13 +25,14 @@ impl AccountsStore {
         }
     }
 
-    /// Writes (or replaces) a linked account.
+    /// Writes (or replaces) a linked account, at token_version 1 for a new link (or
+    /// the account's own version when it is later).
     pub async fn put(
         &self,
         account: &LinkedAccount,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let item = Item::from([
+        let mut item = Item::from([
             ("pk".to_owned(), s(keys::user_pk(&account.user_id))),
             (
                 "sk".to_owned(),
@@ -46,7 +48,14 @@ impl AccountsStore {
                 "linked_at".to_owned(),
                 s(now.format(&Rfc3339).unwrap_or_default()),
             ),
+            ("token_version".to_owned(), n(account.token_version.max(1))),
         ]);
+        if let Some(refresh) = &account.refresh_token {
+            item.insert("refresh_token".to_owned(), s(refresh.expose()));
+        }
+        if let Some(at) = account.access_expires_at {
+            item.insert("access_expires_at".to_owned(), n(at));
+        }
         self.client
             .put_item()
             .table_name(&self.table)
@@ -200,6 +209,132 @@ impl AccountsStore {
     }
 }
 
+/// Refreshing an account's tokens (X): one worker at a time holds the account's refresh
+/// lease, and new tokens are written only over the version they were refreshed from.
+impl AccountsStore {
+    /// Takes the account's refresh lease for `owner` until `until_ms` (Unix ms), when no
+    /// one holds it or its holder's time ran out at `now_ms`, and the account is active.
+    /// False when someone else holds it.
+    pub async fn take_refresh_lease(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::user_pk(user_id)))
+            .key("sk", s(keys::account_sk(network, account_id)))
+            .update_expression("SET refresh_lease_owner = :owner, refresh_lease_until = :until")
+            .condition_expression(
+                "attribute_exists(pk) AND #status = :active \
+                 AND (attribute_not_exists(refresh_lease_until) OR refresh_lease_until < :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(until_ms))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":active", s(AccountStatus::Active.as_str()))
+            .send()
+            .await;
+        conditional(result.map(|_| ()).map_err(|e| e.into_service_error()))
+    }
+
+    /// Writes refreshed tokens over `expected_version` (and no other), moves the version
+    /// up by one and frees the refresh lease. False when the tokens were replaced since.
+    /// A `None` refresh token keeps the stored one; a `None` expiry means it never ends.
+    pub async fn store_refreshed(
+        &self,
+        account: &LinkedAccount,
+        access_token: &Secret,
+        refresh_token: Option<&Secret>,
+        access_expires_at: Option<i64>,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        let mut set = vec!["access_token = :access", "token_version = :next"];
+        let mut remove = vec!["refresh_lease_owner", "refresh_lease_until"];
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::user_pk(&account.user_id)))
+            .key(
+                "sk",
+                s(keys::account_sk(account.network, &account.account_id)),
+            )
+            .expression_attribute_values(":access", s(access_token.expose()))
+            .expression_attribute_values(":next", n(expected_version + 1));
+        if let Some(refresh) = refresh_token {
+            set.push("refresh_token = :refresh");
+            update = update.expression_attribute_values(":refresh", s(refresh.expose()));
+        }
+        match access_expires_at {
+            Some(at) => {
+                set.push("access_expires_at = :expires");
+                update = update.expression_attribute_values(":expires", n(at));
+            }
+            None => remove.push("access_expires_at"),
+        }
+        // Items linked before token_version existed hold none: that is version 0.
+        update = if expected_version == 0 {
+            update.condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(token_version)",
+            )
+        } else {
+            update
+                .condition_expression("token_version = :expected")
+                .expression_attribute_values(":expected", n(expected_version))
+        };
+        let result = update
+            .update_expression(format!(
+                "SET {} REMOVE {}",
+                set.join(", "),
+                remove.join(", ")
+            ))
+            .send()
+            .await;
+        conditional(result.map(|_| ()).map_err(|e| e.into_service_error()))
+    }
+
+    /// Frees the refresh lease, if `owner` still holds it.
+    pub async fn release_refresh_lease(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::user_pk(user_id)))
+            .key("sk", s(keys::account_sk(network, account_id)))
+            .update_expression("REMOVE refresh_lease_owner, refresh_lease_until")
+            .condition_expression("refresh_lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        ignore_condition(result.map(|_| ()).map_err(|e| e.into_service_error()))
+    }
+}
+
+/// Whether a conditional write happened (false: its condition did not hold).
+fn conditional(
+    result: Result<(), aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
+) -> Result<bool, StoreError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if e.is_conditional_check_failed_exception() => Ok(false),
+        Err(e) => Err(StoreError::backend("dynamodb", e)),
+    }
+}
+
 /// A condition that did not hold means a later value is already there: nothing to do.
 fn ignore_condition(
     result: Result<(), aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
@@ -221,5 +356,8 @@ fn read_account(item: &Item) -> Result<LinkedAccount, StoreError> {
         status: r.parsed::<AccountStatus>("status")?,
         access_token: Secret::new(r.str("access_token")?),
         rate_limited_until: r.opt_num("rate_limited_until")?,
+        refresh_token: r.opt_str("refresh_token")?.map(Secret::new),
+        access_expires_at: r.opt_num("access_expires_at")?,
+        token_version: r.opt_num("token_version")?.unwrap_or(0),
     })
 }

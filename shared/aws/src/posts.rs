@@ -101,6 +101,8 @@ pub struct DeliveryRecord {
     pub prev_status: Option<DeliveryStatus>,
     /// When the attempt before the latest claim started (Unix ms).
     pub prev_attempt_started_ms: Option<i64>,
+    /// When that attempt's lease ended (Unix ms; none when it gave the lease back).
+    pub prev_lease_until_ms: Option<i64>,
 }
 
 impl DeliveryRecord {
@@ -533,6 +535,7 @@ impl PostsStore {
             .update_expression(
                 "SET prev_status = #status, \
                  prev_attempt_started_at = if_not_exists(attempt_started_at, :zero), \
+                 prev_lease_until = if_not_exists(lease_until, :zero), \
                  attempt_started_at = :now_ms, \
                  #status = :publishing, lease_owner = :owner, lease_until = :until, \
                  attempts = if_not_exists(attempts, :zero) + :one, updated_at = :now",
@@ -924,5 +927,6 @@ fn read_delivery(item: &Item) -> Result<DeliveryRecord, StoreError> {
             })
             .transpose()?,
         prev_attempt_started_ms: r.opt_num("prev_attempt_started_at")?.filter(|v| *v > 0),
+        prev_lease_until_ms: r.opt_num("prev_lease_until")?.filter(|v| *v > 0),
     })
 }

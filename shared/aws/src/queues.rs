@@ -116,9 +116,19 @@ impl WorkQueue {
         }
     }
 
-    /// Makes the message invisible for `seconds` from now (at most 12 h, SQS's limit).
+    /// Makes the message visible again now.
+    pub async fn make_visible(&self, receipt_handle: &str) -> Result<(), StoreError> {
+        self.set_visibility(receipt_handle, 0).await
+    }
+
+    /// Makes the message invisible for `seconds` from now (at least 1 s; at most 12 h,
+    /// SQS's limit).
     pub async fn delay(&self, receipt_handle: &str, seconds: u64) -> Result<(), StoreError> {
-        let seconds = seconds.min(12 * 60 * 60) as i32;
+        self.set_visibility(receipt_handle, seconds.clamp(1, 12 * 60 * 60) as i32)
+            .await
+    }
+
+    async fn set_visibility(&self, receipt_handle: &str, seconds: i32) -> Result<(), StoreError> {
         self.client
             .change_message_visibility()
             .queue_url(&self.url)

@@ -54,4 +54,74 @@ pub struct LinkedAccount {
     pub access_token: Secret,
     /// Unix seconds until which the network told us to leave this account alone.
     pub rate_limited_until: Option<i64>,
+    /// Exchanged for a new access token when it runs out (X); None where tokens do not
+    /// expire (Facebook Page tokens).
+    pub refresh_token: Option<Secret>,
+    /// When the access token stops working (Unix seconds); None when it does not expire.
+    pub access_expires_at: Option<i64>,
+    /// Goes up by one each time the tokens are replaced: a refreshed token is written only
+    /// over the version it was refreshed from.
+    pub token_version: u64,
+}
+
+impl LinkedAccount {
+    /// Whether the access token runs out within `margin_secs` of `now_unix` and can be
+    /// refreshed.
+    pub fn token_expires_within(&self, now_unix: i64, margin_secs: i64) -> bool {
+        self.refresh_token.is_some()
+            && self
+                .access_expires_at
+                .is_some_and(|at| at.saturating_sub(now_unix) <= margin_secs)
+    }
+}
+
+/// What a network's token endpoint gave for a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshedTokens {
+    pub access_token: Secret,
+    /// The refresh token to use next time; None when the network kept the old one.
+    pub refresh_token: Option<Secret>,
+    /// Seconds the new access token lives, when the network said.
+    pub expires_in_secs: Option<u64>,
+}
+
+/// A network's token endpoint, as the worker sees it.
+pub trait TokenRefresher: Send + Sync {
+    /// Exchanges a refresh token for new tokens. A refresh token the network no longer
+    /// accepts is [`crate::PublishError::AuthRevoked`]; a failure of the endpoint itself is
+    /// never that.
+    fn refresh(
+        &self,
+        refresh_token: &Secret,
+    ) -> impl std::future::Future<Output = Result<RefreshedTokens, crate::PublishError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(refresh: bool, expires: Option<i64>) -> LinkedAccount {
+        LinkedAccount {
+            user_id: "u".into(),
+            network: Network::X,
+            account_id: "1".into(),
+            display_name: String::new(),
+            status: AccountStatus::Active,
+            access_token: Secret::new("a"),
+            rate_limited_until: None,
+            refresh_token: refresh.then(|| Secret::new("r")),
+            access_expires_at: expires,
+            token_version: 1,
+        }
+    }
+
+    #[test]
+    fn a_token_is_due_for_refresh_only_when_it_expires_soon_and_can_be_refreshed() {
+        let now = 1_000_000;
+        assert!(account(true, Some(now + 120)).token_expires_within(now, 300));
+        assert!(account(true, Some(now - 5)).token_expires_within(now, 300));
+        assert!(!account(true, Some(now + 3600)).token_expires_within(now, 300));
+        assert!(!account(true, None).token_expires_within(now, 300));
+        assert!(!account(false, Some(now + 120)).token_expires_within(now, 300));
+    }
 }

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod delivery;
 pub mod keys;
+pub mod media;
 pub mod network;
 pub mod post;
 pub mod preview;
@@ -15,11 +16,11 @@ pub mod secret;
 pub mod signing;
 pub mod text;
 
-pub use account::{AccountStatus, LinkedAccount};
+pub use account::{AccountStatus, LinkedAccount, RefreshedTokens, TokenRefresher};
 pub use delivery::{DeliveryMessage, DeliveryOp, DeliveryStatus};
 pub use network::{Network, UnknownNetwork};
 pub use post::{
     FieldError, IncomingTarget, MediaHosts, MediaItem, Overflow, PostId, ValidatedPost,
 };
-pub use publish::{OutgoingPart, PublishError, Publisher, RateLimitScope, RemotePost};
+pub use publish::{OutgoingPart, PublishError, Publisher, RateLimitScope, RemotePost, Window};
 pub use secret::Secret;

@@ -1,8 +1,9 @@
 //! What each network would receive for a text: the one place `POST /v1/preview`,
 //! `crosspost preview` and the workers ask.
 
+use crate::media::MediaPlan;
 use crate::text::{self, ContentTooLong, Part};
-use crate::{Network, Overflow};
+use crate::{MediaItem, Network, Overflow};
 use serde::Serialize;
 
 /// A text adapted to one network's rules under an overflow policy.
@@ -25,6 +26,16 @@ pub struct NetworkPreview {
     pub parts: Vec<Part>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The media the network would attach (to the first part) and what it leaves out.
+    pub media: MediaPlan,
+}
+
+impl NetworkPreview {
+    /// This preview with the network's media plan for `media`.
+    pub fn with_media(mut self, media: &[MediaItem]) -> Self {
+        self.media = crate::media::plan(self.network, media);
+        self
+    }
 }
 
 pub fn preview(
@@ -38,11 +49,13 @@ pub fn preview(
             network,
             parts,
             error: None,
+            media: MediaPlan::default(),
         },
         Err(e) => NetworkPreview {
             network,
             parts: Vec::new(),
             error: Some(e.to_string()),
+            media: MediaPlan::default(),
         },
     }
 }
@@ -63,5 +76,22 @@ mod tests {
         let rejected = preview(Network::X, &text, None, Overflow::Reject);
         assert!(rejected.parts.is_empty());
         assert!(rejected.error.unwrap().starts_with("content_too_long"));
+    }
+
+    #[test]
+    fn the_media_plan_rides_along() {
+        let media: Vec<MediaItem> = (0..5)
+            .map(|i| MediaItem {
+                url: format!("https://a.example/{i}.png"),
+                alt: None,
+                content_type: None,
+            })
+            .collect();
+        let x = preview(Network::X, "图", None, Overflow::Thread).with_media(&media);
+        assert_eq!(x.media.attached.len(), 4);
+        assert_eq!(x.media.dropped[0].index, 4);
+        let json = serde_json::to_value(&x).unwrap();
+        assert_eq!(json["media"]["attached"][0]["kind"], "image");
+        assert_eq!(json["parts"][0]["text"], "图");
     }
 }

@@ -9,6 +9,9 @@ use std::time::Duration;
 pub struct RemotePost {
     pub id: String,
     pub url: String,
+    /// The network accepted the post but said it is close to a limit: later calls for
+    /// this account (or the whole app) wait until this unix time.
+    pub hold: Option<(i64, RateLimitScope)>,
 }
 
 /// Whom a rate limit holds back.
@@ -44,6 +47,10 @@ pub enum PublishError {
     /// The request was sent but no answer came: the post may exist.
     #[error("outcome unknown: {detail}")]
     Uncertain { detail: String },
+    /// A media file of the post could not be fetched (unreachable host, 5xx, timeout):
+    /// retried like `Retryable`; once attempts run out the delivery fails with this kind.
+    #[error("media unavailable: {detail}")]
+    MediaUnavailable { detail: String },
 }
 
 impl PublishError {
@@ -55,6 +62,7 @@ impl PublishError {
             PublishError::AuthRevoked { .. } => "auth_revoked",
             PublishError::Permanent { .. } => "permanent",
             PublishError::Uncertain { .. } => "uncertain",
+            PublishError::MediaUnavailable { .. } => "media_unavailable",
         }
     }
 }
@@ -72,6 +80,15 @@ pub struct OutgoingPart<'a> {
     pub link: Option<&'a str>,
 }
 
+/// When an attempt whose outcome is unknown may have published: from its start to the
+/// end of its lease (Unix seconds). Reconciliation looks only there, so an account that
+/// posts a lot does not push our post out of the page of results read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub since_unix: i64,
+    pub until_unix: i64,
+}
+
 /// One network, as the delivery worker sees it.
 pub trait Publisher: Send + Sync {
     /// Publishes one part of a post (uploading its media first), as a reply to
@@ -83,13 +100,13 @@ pub trait Publisher: Send + Sync {
         reply_to: Option<&str>,
     ) -> impl Future<Output = Result<RemotePost, PublishError>> + Send;
 
-    /// Looks for a post of ours with this text made since `since_unix` (the attempt
-    /// whose outcome is unknown): the network's id if it exists.
+    /// Looks for a post of ours with this text made within `window` (the attempt whose
+    /// outcome is unknown): the network's id if it exists.
     fn reconcile(
         &self,
         account: &LinkedAccount,
         text: &str,
-        since_unix: i64,
+        window: Window,
     ) -> impl Future<Output = Result<Option<RemotePost>, PublishError>> + Send;
 
     /// Deletes one published part. A part the network no longer has counts as deleted.

@@ -37,7 +37,27 @@ where
     F: Fn(T, RecordContext) -> Fut,
     Fut: Future<Output = RecordOutcome>,
 {
+    run_batch_with(event, concurrency, handle, |_ctx| async {}).await
+}
+
+/// [`run_batch`], calling `on_malformed` for each record whose body does not parse
+/// (a worker makes it visible again at once, so a poison message reaches the DLQ after
+/// maxReceiveCount quick receives instead of as many visibility timeouts).
+pub async fn run_batch_with<T, F, Fut, M, MFut>(
+    event: SqsEvent,
+    concurrency: usize,
+    handle: F,
+    on_malformed: M,
+) -> SqsBatchResponse
+where
+    T: DeserializeOwned,
+    F: Fn(T, RecordContext) -> Fut,
+    Fut: Future<Output = RecordOutcome>,
+    M: Fn(RecordContext) -> MFut,
+    MFut: Future<Output = ()>,
+{
     let handle = &handle;
+    let on_malformed = &on_malformed;
     let failures: Vec<String> = stream::iter(event.records)
         .map(|record| async move {
             let Some(message_id) = record.message_id.clone() else {
@@ -58,6 +78,7 @@ where
             match serde_json::from_str::<T>(body) {
                 Err(e) => {
                     tracing::error!(%message_id, error = %e, "malformed message body; it will reach the DLQ");
+                    on_malformed(ctx).await;
                     Some(message_id)
                 }
                 Ok(msg) => match handle(msg, ctx).await {

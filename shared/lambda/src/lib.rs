@@ -5,6 +5,7 @@ pub mod batch;
 pub mod config;
 pub mod metrics;
 pub mod problem;
+pub mod tokens;
 pub mod worker;
 
 pub use batch::{run_batch, RecordContext, RecordOutcome};
@@ -35,16 +36,32 @@ pub async fn run_worker<P: crosspost_core::Publisher + 'static>(
     sdk: &aws_config::SdkConfig,
     publisher: P,
 ) -> Result<(), lambda_runtime::Error> {
+    run_worker_refreshing(network, sdk, publisher, None::<tokens::NoRefresh>).await
+}
+
+/// [`run_worker`] for a network whose access tokens expire: `refresher` renews them
+/// (see [`tokens`]).
+pub async fn run_worker_refreshing<P, R>(
+    network: crosspost_core::Network,
+    sdk: &aws_config::SdkConfig,
+    publisher: P,
+    refresher: Option<R>,
+) -> Result<(), lambda_runtime::Error>
+where
+    P: crosspost_core::Publisher + 'static,
+    R: crosspost_core::TokenRefresher + 'static,
+{
     use aws_lambda_events::sqs::SqsEvent;
     use crosspost_aws::{AccountsStore, EventQueue, PostsStore, WorkQueue};
     use lambda_runtime::{service_fn, LambdaEvent};
     let env = Env::process();
     let dynamodb = crosspost_aws::aws_sdk_dynamodb::Client::new(sdk);
     let sqs = crosspost_aws::aws_sdk_sqs::Client::new(sdk);
-    let worker = DeliveryWorker::new(
+    let accounts = AccountsStore::new(dynamodb.clone(), env.required("ACCOUNTS_TABLE")?);
+    let mut worker = DeliveryWorker::new(
         network,
-        PostsStore::new(dynamodb.clone(), env.required("POSTS_TABLE")?),
-        AccountsStore::new(dynamodb, env.required("ACCOUNTS_TABLE")?),
+        PostsStore::new(dynamodb, env.required("POSTS_TABLE")?),
+        accounts.clone(),
         publisher,
         env.optional("QUEUE_URL")
             .map(|u| WorkQueue::new(sqs.clone(), u)),
@@ -52,6 +69,9 @@ pub async fn run_worker<P: crosspost_core::Publisher + 'static>(
             .map(|u| EventQueue::new(sqs, u)),
         worker::retry_policy(&env)?,
     );
+    if let Some(refresher) = refresher {
+        worker = worker.with_tokens(tokens::TokenKeeper::new(accounts, refresher));
+    }
     let worker = &worker;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let inv = Invocation {
@@ -59,10 +79,11 @@ pub async fn run_worker<P: crosspost_core::Publisher + 'static>(
             deadline_ms: i64::try_from(event.context.deadline).unwrap_or(i64::MAX),
         };
         let inv = &inv;
-        let response = run_batch(
+        let response = batch::run_batch_with(
             event.payload,
             BATCH_CONCURRENCY,
             |msg, ctx: RecordContext| async move { worker.process(msg, &ctx, inv).await },
+            |ctx: RecordContext| async move { worker.release_malformed(&ctx).await },
         )
         .await;
         Ok::<_, lambda_runtime::Error>(response)

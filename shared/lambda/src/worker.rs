@@ -5,6 +5,7 @@
 //! comes next: PUBLISHED, a retry at a set time, or an end with its reason.
 
 use crate::metrics::{self, Metric};
+use crate::tokens::FreshTokens;
 use crate::{ConfigError, Env, RecordContext, RecordOutcome};
 use crosspost_aws::{
     AccountsStore, Claim, DeliveryError, DeliveryKey, DeliveryRecord, EventQueue, PostRecord,
@@ -13,7 +14,7 @@ use crosspost_aws::{
 use crosspost_core::retry::RetryPolicy;
 use crosspost_core::{
     AccountStatus, DeliveryMessage, DeliveryOp, DeliveryStatus, LinkedAccount, Network,
-    OutgoingPart, PublishError, Publisher, RateLimitScope,
+    OutgoingPart, PublishError, Publisher, RateLimitScope, Window,
 };
 use serde_json::json;
 use std::collections::HashMap;
@@ -40,6 +41,8 @@ pub struct DeliveryWorker<P> {
     /// Accounts this instance saw rate limited, so the records of one batch that run
     /// at the same time hold back at once (the table holds it for everyone else).
     held: Mutex<HashMap<String, i64>>,
+    /// Keeps expiring access tokens fresh, for networks whose tokens expire (X).
+    tokens: Option<Box<dyn FreshTokens>>,
 }
 
 /// The invocation the message arrived in: its request id owns the lease, which ends at
@@ -139,7 +142,30 @@ impl<P: Publisher> DeliveryWorker<P> {
             events,
             policy,
             held: Mutex::new(HashMap::new()),
+            tokens: None,
         }
+    }
+
+    /// Refreshes each account's access token before it is used, and once after the
+    /// network refuses it.
+    pub fn with_tokens(mut self, tokens: impl FreshTokens + 'static) -> Self {
+        self.tokens = Some(Box::new(tokens));
+        self
+    }
+
+    /// After the network refused the token (401): the account with a refreshed token,
+    /// once per attempt, where tokens can be refreshed. An Err is why not (a refresh
+    /// token the network refused too is AuthRevoked).
+    async fn refreshed_after_refusal(
+        &self,
+        account: &LinkedAccount,
+        owner: &str,
+        refreshed: &mut bool,
+    ) -> Option<Result<LinkedAccount, PublishError>> {
+        let tokens = self.tokens.as_ref().filter(|_| !*refreshed)?;
+        *refreshed = true;
+        tracing::info!("the network refused the token; refreshing it once");
+        Some(tokens.fresh(account, owner, true).await)
     }
 
     pub async fn process(
@@ -185,6 +211,16 @@ impl<P: Publisher> DeliveryWorker<P> {
                 self.delay_message(ctx, self.policy.backoff(ctx.receive_count, unit_random()))
                     .await;
                 RecordOutcome::Retry
+            }
+        }
+    }
+
+    /// A message no worker can read comes back at once: it reaches the DLQ after the
+    /// queue's maxReceiveCount receives in seconds, not hours.
+    pub async fn release_malformed(&self, ctx: &RecordContext) {
+        if let (Some(queue), Some(receipt)) = (&self.queue, &ctx.receipt_handle) {
+            if let Err(e) = queue.make_visible(receipt).await {
+                tracing::warn!(error = %e, "could not release the malformed message");
             }
         }
     }
@@ -298,6 +334,19 @@ impl<P: Publisher> DeliveryWorker<P> {
             }
         };
 
+        let mut account = account;
+        if let Some(tokens) = &self.tokens {
+            match tokens.fresh(&account, &inv.request_id, false).await {
+                Ok(fresh) => account = fresh,
+                Err(e) => {
+                    let ending = self.classify(&delivery, &account, e).await?;
+                    return self
+                        .finish(&delivery, key, owner, ending, Some(&post))
+                        .await;
+                }
+            }
+        }
+        let mut refreshed = false;
         let mut confirmed: Vec<PublishedPart> = delivery.parts.clone();
         let mut reconcile = delivery.needs_reconcile();
         while confirmed.len() < parts.len() {
@@ -309,11 +358,34 @@ impl<P: Publisher> DeliveryWorker<P> {
             let attempted_at = rfc3339(OffsetDateTime::now_utc());
             let found = if reconcile {
                 reconcile = false;
-                let since = delivery
-                    .prev_attempt_started_ms
-                    .map(|ms| ms / 1000)
-                    .unwrap_or_else(|| now.unix_timestamp() - 24 * 3600);
-                match self.publisher.reconcile(&account, text, since).await {
+                // The earlier attempt ran from its start to the end of its lease (or
+                // until now, when it gave the lease back as UNCERTAIN).
+                let window = Window {
+                    since_unix: delivery
+                        .prev_attempt_started_ms
+                        .map(|ms| ms / 1000)
+                        .unwrap_or_else(|| now.unix_timestamp() - 24 * 3600),
+                    until_unix: delivery
+                        .prev_lease_until_ms
+                        .map(|ms| ms / 1000)
+                        .unwrap_or_else(|| now.unix_timestamp()),
+                };
+                let mut result = self.publisher.reconcile(&account, text, window).await;
+                if let Err(PublishError::AuthRevoked { .. }) = &result {
+                    if let Some(fresh) = self
+                        .refreshed_after_refusal(&account, &inv.request_id, &mut refreshed)
+                        .await
+                    {
+                        result = match fresh {
+                            Ok(fresh) => {
+                                account = fresh;
+                                self.publisher.reconcile(&account, text, window).await
+                            }
+                            Err(e) => Err(e),
+                        };
+                    }
+                }
+                match result {
                     Ok(Some(remote)) => {
                         tracing::info!(part = index, remote_id = %remote.id, "reconciled: the earlier attempt had published");
                         metrics::emit(Metric::Reconciled, self.network.as_str(), 1.0);
@@ -340,7 +412,22 @@ impl<P: Publisher> DeliveryWorker<P> {
                         media: if index == 0 { &post.media } else { &[] },
                         link: post.link.as_deref(),
                     };
-                    match self.publisher.publish_part(&account, part, reply_to).await {
+                    let mut result = self.publisher.publish_part(&account, part, reply_to).await;
+                    if let Err(PublishError::AuthRevoked { .. }) = &result {
+                        if let Some(fresh) = self
+                            .refreshed_after_refusal(&account, &inv.request_id, &mut refreshed)
+                            .await
+                        {
+                            result = match fresh {
+                                Ok(fresh) => {
+                                    account = fresh;
+                                    self.publisher.publish_part(&account, part, reply_to).await
+                                }
+                                Err(e) => Err(e),
+                            };
+                        }
+                    }
+                    match result {
                         Ok(remote) => remote,
                         Err(e) => {
                             let ending = self.classify(&delivery, &account, e).await?;
@@ -351,6 +438,7 @@ impl<P: Publisher> DeliveryWorker<P> {
                     }
                 }
             };
+            let hold = remote.hold;
             let part = PublishedPart {
                 index: index as u32,
                 remote_id: remote.id,
@@ -360,6 +448,15 @@ impl<P: Publisher> DeliveryWorker<P> {
             self.posts
                 .record_part(&msg.post_id, key, owner, &part, OffsetDateTime::now_utc())
                 .await?;
+            // Published, but the network is near a limit: later calls wait, as after a 429.
+            if let Some((until, scope)) = hold {
+                tracing::info!(
+                    until_unix = until,
+                    ?scope,
+                    "network usage high; later calls wait"
+                );
+                self.note_limit(&account, until, scope).await?;
+            }
             tracing::info!(part = index, of = parts.len(), remote_id = %part.remote_id, "part published");
             confirmed.push(part);
         }
@@ -452,6 +549,25 @@ impl<P: Publisher> DeliveryWorker<P> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Writes down that this account (or every account of the app) must not call the
+    /// network before `until` (unix seconds).
+    async fn note_limit(
+        &self,
+        account: &LinkedAccount,
+        until: i64,
+        scope: RateLimitScope,
+    ) -> Result<(), StoreError> {
+        match scope {
+            RateLimitScope::Account => {
+                self.held_lock().insert(account.account_id.clone(), until);
+                self.accounts
+                    .set_rate_limited(&account.user_id, self.network, &account.account_id, until)
+                    .await
+            }
+            RateLimitScope::App => self.accounts.set_network_limit(self.network, until).await,
+        }
+    }
+
     /// Waits out a rate limit without calling the network: not an attempt.
     async fn hold(
         &self,
@@ -540,27 +656,13 @@ impl<P: Publisher> DeliveryWorker<P> {
                 let until = until_unix
                     .unwrap_or(now + self.policy.cap.as_secs() as i64)
                     .max(now + 1);
-                match scope {
-                    RateLimitScope::Account => {
-                        self.held_lock().insert(account.account_id.clone(), until);
-                        self.accounts
-                            .set_rate_limited(
-                                &account.user_id,
-                                self.network,
-                                &account.account_id,
-                                until,
-                            )
-                            .await?;
-                    }
-                    RateLimitScope::App => {
-                        self.accounts.set_network_limit(self.network, until).await?
-                    }
-                }
+                self.note_limit(account, until, scope).await?;
                 metrics::emit(Metric::RateLimited, self.network.as_str(), 1.0);
                 let wait = Duration::from_secs((until - now) as u64);
                 retry(DeliveryStatus::Retrying, Some(wait))
             }
             PublishError::Retryable { after, .. } => retry(DeliveryStatus::Retrying, after),
+            PublishError::MediaUnavailable { .. } => retry(DeliveryStatus::Retrying, None),
             PublishError::Uncertain { .. } => retry(DeliveryStatus::Uncertain, None),
         })
     }
@@ -682,8 +784,20 @@ impl<P: Publisher> DeliveryWorker<P> {
             .await?;
             return Ok(Next::Done);
         };
+        // A token that could not be refreshed fails the first delete as the network would.
+        let (account, mut refresh_failed) = match &self.tokens {
+            Some(tokens) => match tokens.fresh(&account, &inv.request_id, false).await {
+                Ok(fresh) => (fresh, None),
+                Err(e) => (account, Some(e)),
+            },
+            None => (account, None),
+        };
         for part in delivery.parts.iter().rev() {
-            if let Err(err) = self.publisher.delete_part(&account, &part.remote_id).await {
+            let result = match refresh_failed.take() {
+                Some(e) => Err(e),
+                None => self.publisher.delete_part(&account, &part.remote_id).await,
+            };
+            if let Err(err) = result {
                 tracing::warn!(kind = err.kind(), error = %err, remote_id = %part.remote_id, "delete failed");
                 let e = error(&format!("delete_{}", err.kind()), err.to_string());
                 return Ok(match err {

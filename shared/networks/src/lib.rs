@@ -3,7 +3,11 @@
 //! caller must do next.
 
 pub mod facebook;
+pub mod facebook_oauth;
+pub mod media;
 pub mod x;
+pub mod x_media;
+pub mod x_oauth;
 
 pub use crosspost_core::{PublishError, RemotePost};
 

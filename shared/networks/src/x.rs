@@ -1,7 +1,7 @@
 //! X API v2: publishing posts.
 
 use crate::{excerpt, PublishError, RemotePost};
-use crosspost_core::{LinkedAccount, RateLimitScope, Secret};
+use crosspost_core::{LinkedAccount, RateLimitScope, Secret, Window};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -30,16 +30,21 @@ impl XClient {
         }
     }
 
-    /// `POST /2/tweets`, as a reply to `reply_to` when given.
+    /// `POST /2/tweets`, as a reply to `reply_to` when given, with media uploaded
+    /// before (`media_ids`, at most 4).
     pub async fn post_tweet(
         &self,
         token: &Secret,
         text: &str,
         reply_to: Option<&str>,
+        media_ids: &[String],
     ) -> Result<RemotePost, PublishError> {
         let mut body = json!({ "text": text });
         if let Some(parent) = reply_to {
             body["reply"] = json!({ "in_reply_to_tweet_id": parent });
+        }
+        if !media_ids.is_empty() {
+            body["media"] = json!({ "media_ids": media_ids });
         }
         let resp = self
             .http
@@ -63,16 +68,28 @@ impl XClient {
             return Ok(RemotePost {
                 url: format!("https://x.com/i/web/status/{id}"),
                 id,
+                hold: None,
             });
         }
         Err(classify(status, &headers, &text))
     }
 }
 
+/// Pages of the timeline read when reconciling.
+const RECONCILE_PAGES: usize = 10;
+
 #[derive(Deserialize)]
 struct Timeline {
     #[serde(default)]
     data: Vec<TimelinePost>,
+    #[serde(default)]
+    meta: Option<TimelineMeta>,
+}
+
+#[derive(Deserialize)]
+struct TimelineMeta {
+    #[serde(default)]
+    next_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -82,62 +99,92 @@ struct TimelinePost {
 }
 
 impl XClient {
-    /// The account's posts since `since_unix` whose text is `text` as X shows it:
-    /// `GET /2/users/{id}/tweets` (the newest 100 are enough: we look right after an
-    /// attempt).
+    /// The account's post made within `window` whose text is `text` as X shows it:
+    /// `GET /2/users/{id}/tweets` with start and end times, following `next_token`
+    /// for a few pages (an account may have posted a lot in that window).
     pub async fn find_recent(
         &self,
         account: &LinkedAccount,
         text: &str,
-        since_unix: i64,
+        window: Window,
     ) -> Result<Option<RemotePost>, PublishError> {
-        let start = time::OffsetDateTime::from_unix_timestamp(since_unix - 5)
-            .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_default();
-        let resp = self
-            .http
-            .get(format!(
-                "{}/2/users/{}/tweets",
-                self.base_url, account.account_id
-            ))
-            .bearer_auth(account.access_token.expose())
-            .query(&[("start_time", start.as_str()), ("max_results", "100")])
-            .send()
-            .await
-            .map_err(|e| crate::from_transport(&e))?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.text().await.map_err(|e| PublishError::Retryable {
-            after: None,
-            detail: format!("answer not read: {e}"),
-        })?;
-        if !status.is_success() {
-            return Err(match classify(status, &headers, &body) {
-                // A lookup that failed cannot have posted anything.
-                PublishError::Uncertain { detail } => PublishError::Retryable {
-                    after: None,
-                    detail,
-                },
-                other => other,
-            });
-        }
-        let timeline: Timeline =
-            serde_json::from_str(&body).map_err(|e| PublishError::Retryable {
+        let rfc3339 = |unix: i64| {
+            time::OffsetDateTime::from_unix_timestamp(unix)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_default()
+        };
+        // X refuses an end time in the future.
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let start = rfc3339(window.since_unix - 5);
+        let end = rfc3339((window.until_unix + 5).min(now - 1).max(window.since_unix));
+        let mut page_token: Option<String> = None;
+        for _ in 0..RECONCILE_PAGES {
+            let mut query = vec![
+                ("start_time", start.clone()),
+                ("end_time", end.clone()),
+                ("max_results", "100".to_owned()),
+            ];
+            if let Some(t) = page_token.take() {
+                query.push(("pagination_token", t));
+            }
+            let resp = self
+                .http
+                .get(format!(
+                    "{}/2/users/{}/tweets",
+                    self.base_url, account.account_id
+                ))
+                .bearer_auth(account.access_token.expose())
+                .query(&query)
+                .send()
+                .await
+                .map_err(|e| crate::from_transport(&e))?;
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let body = resp.text().await.map_err(|e| PublishError::Retryable {
                 after: None,
-                detail: format!("unexpected timeline from X ({e})"),
+                detail: format!("answer not read: {e}"),
             })?;
-        Ok(timeline
-            .data
-            .into_iter()
-            .find(|p| crosspost_core::reconcile::same_text(text, &p.text))
-            .map(|p| RemotePost {
-                url: format!("https://x.com/i/web/status/{}", p.id),
-                id: p.id,
-            }))
+            if !status.is_success() {
+                return Err(match classify(status, &headers, &body) {
+                    // A lookup that failed cannot have posted anything.
+                    PublishError::Uncertain { detail } => PublishError::Retryable {
+                        after: None,
+                        detail,
+                    },
+                    other => other,
+                });
+            }
+            let timeline: Timeline =
+                serde_json::from_str(&body).map_err(|e| PublishError::Retryable {
+                    after: None,
+                    detail: format!("unexpected timeline from X ({e})"),
+                })?;
+            if let Some(p) = timeline
+                .data
+                .into_iter()
+                .find(|p| crosspost_core::reconcile::same_text(text, &p.text))
+            {
+                return Ok(Some(RemotePost {
+                    url: format!("https://x.com/i/web/status/{}", p.id),
+                    id: p.id,
+                    hold: None,
+                }));
+            }
+            match timeline.meta.and_then(|m| m.next_token) {
+                Some(t) => page_token = Some(t),
+                None => return Ok(None),
+            }
+        }
+        // More posts in the window than we read: not finding ours is not proof it is
+        // absent. Publishing again could double it, so try again later.
+        Err(PublishError::Retryable {
+            after: None,
+            detail: format!("more than {RECONCILE_PAGES} pages of posts in the reconcile window"),
+        })
     }
 
     /// `DELETE /2/tweets/{id}`; a post X no longer has (404) counts as deleted.
@@ -160,7 +207,11 @@ impl XClient {
 }
 
 /// Turns an X error answer into what the caller must do.
-fn classify(status: StatusCode, headers: &reqwest::header::HeaderMap, body: &str) -> PublishError {
+pub(crate) fn classify(
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &str,
+) -> PublishError {
     let problem = serde_json::from_str::<serde_json::Value>(body).ok();
     let field = |name: &str| {
         problem

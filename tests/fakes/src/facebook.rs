@@ -1,8 +1,15 @@
-//! Fake Facebook Graph API for Pages: feed posts, deleting them, listing published posts.
+//! Fake Facebook Graph API for Pages: feed posts, photos (published at once, or
+//! unpublished and attached to a feed post), deleting posts, listing published posts,
+//! and the login pieces (code exchange, long-lived user tokens, `/me/accounts`).
+//!
+//! With an app secret set ([`FakeFacebook::set_app_secret`]), every call that carries
+//! an access token must carry its `appsecret_proof`, as with the app setting
+//! "Require App Secret".
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use hmac::{KeyInit, Mac};
 use http::StatusCode;
 use serde_json::{json, Value};
 
@@ -16,6 +23,11 @@ use crate::server::{
 const MAX_MESSAGE_CHARS: usize = 63_206;
 /// First post number handed out (the part after `<page_id>_`).
 const FIRST_POST_NUMBER: u64 = 122_100_000_000_000_001;
+/// First photo id handed out.
+const FIRST_PHOTO_ID: u64 = 122_200_000_000_000_001;
+/// Lifetime of a short-lived user token, and of a long-lived one (about 60 days).
+const SHORT_LIVED_SECS: u64 = 5_400;
+const LONG_LIVED_SECS: u64 = 5_183_944;
 
 /// A post stored by the fake Facebook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,8 +42,25 @@ pub struct PagePost {
     pub published: bool,
     /// Unix seconds, for scheduled posts.
     pub scheduled_publish_time: Option<i64>,
-    /// `media_fbid`s from `attached_media`.
+    /// The photos the post shows: the `media_fbid`s from `attached_media`, or the
+    /// photo of a post made through `POST /{page_id}/photos`.
     pub attached_media: Vec<String>,
+}
+
+/// A photo stored by the fake Facebook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PagePhoto {
+    pub id: String,
+    pub page_id: String,
+    /// The URL Facebook was asked to fetch it from.
+    pub url: String,
+    pub caption: Option<String>,
+    /// `alt_text_custom`
+    pub alt_text: Option<String>,
+    /// False for photos uploaded with `published=false`, to be attached to a post.
+    pub published: bool,
+    /// The post that shows it, once there is one.
+    pub post_id: Option<String>,
 }
 
 /// Handle to a running fake Graph API. Clones share the server; it stops when the
@@ -62,14 +91,87 @@ impl FakeFacebook {
 
     /// Creates a Page (if new) and accepts `page_token` as a Page access token for it.
     pub fn add_page(&self, page_id: &str, page_token: &str) {
+        lock(&self.api.state).add_page(page_id, page_token);
+    }
+
+    /// From now on every call with an access token must carry
+    /// `appsecret_proof` = hex HMAC-SHA256(token, `app_secret`); a wrong or missing one
+    /// answers Graph error 100. The code exchange checks `client_secret` against it.
+    pub fn set_app_secret(&self, app_secret: &str) {
+        lock(&self.api.state).app_secret = Some(app_secret.to_owned());
+    }
+
+    /// The app id the code exchange expects as `client_id`.
+    pub fn set_app_id(&self, app_id: &str) {
+        lock(&self.api.state).app_id = Some(app_id.to_owned());
+    }
+
+    /// Makes `user_id` someone who can perform `tasks` (e.g. `CREATE_CONTENT`,
+    /// `MANAGE`) on the Page (created if new): `/me/accounts` lists it for them with a
+    /// Page token, which is returned.
+    pub fn grant_page(
+        &self,
+        user_id: &str,
+        page_id: &str,
+        page_name: &str,
+        tasks: &[&str],
+    ) -> String {
         let mut state = lock(&self.api.state);
-        state.revoked.remove(page_token);
-        state
-            .tokens
-            .insert(page_token.to_owned(), page_id.to_owned());
-        if !state.pages.iter().any(|p| p == page_id) {
-            state.pages.push(page_id.to_owned());
+        let token = format!("fb-page-{page_id}-{}", trace_id());
+        state.add_page(page_id, &token);
+        let roles = state.users.entry(user_id.to_owned()).or_default();
+        roles.retain(|r| r.page_id != page_id);
+        roles.push(PageRole {
+            page_id: page_id.to_owned(),
+            name: page_name.to_owned(),
+            tasks: tasks.iter().map(|t| (*t).to_owned()).collect(),
+            token: token.clone(),
+        });
+        token
+    }
+
+    /// A login code for `user_id`, as the login dialog would redirect with to
+    /// `redirect_uri`: usable once, with that same `redirect_uri`.
+    pub fn issue_code(&self, user_id: &str, redirect_uri: &str) -> String {
+        let mut state = lock(&self.api.state);
+        state.users.entry(user_id.to_owned()).or_default();
+        let code = format!("AQ{}", trace_id());
+        state.codes.insert(
+            code.clone(),
+            LoginCode {
+                user_id: user_id.to_owned(),
+                redirect_uri: redirect_uri.to_owned(),
+                used: false,
+            },
+        );
+        code
+    }
+
+    /// Every photo received so far, unpublished ones included.
+    pub fn photos(&self) -> Vec<PagePhoto> {
+        lock(&self.api.state).photos.clone()
+    }
+
+    /// A recorded request's parameters, from its query string then its form body (in
+    /// that order, as Graph reads both).
+    pub fn parameters_of(request: &RecordedRequest) -> Vec<(String, String)> {
+        let mut params = parse_form(request.query.as_bytes());
+        let form = request.content_type.as_deref().is_some_and(|ct| {
+            ct.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+        if form {
+            params.extend(parse_form(request.body.as_bytes()));
         }
+        params
+    }
+
+    /// Whether `proof` is the right `appsecret_proof` for `token` with the app secret set.
+    pub fn proof_is_valid(&self, token: &str, proof: &str) -> bool {
+        lock(&self.api.state)
+            .app_secret
+            .as_deref()
+            .is_some_and(|secret| proof_for(secret, token) == proof)
     }
 
     /// Takes the app's access to a Page away (as when the user loses the Page role or
@@ -167,6 +269,27 @@ struct GraphState {
     revoked: HashSet<String>,
     posts: Vec<StoredPost>,
     next_number: u64,
+    photos: Vec<PagePhoto>,
+    app_id: Option<String>,
+    app_secret: Option<String>,
+    /// user id → the Pages they have a role on
+    users: HashMap<String, Vec<PageRole>>,
+    /// user access token → (user id, long-lived)
+    user_tokens: HashMap<String, (String, bool)>,
+    codes: HashMap<String, LoginCode>,
+}
+
+struct PageRole {
+    page_id: String,
+    name: String,
+    tasks: Vec<String>,
+    token: String,
+}
+
+struct LoginCode {
+    user_id: String,
+    redirect_uri: String,
+    used: bool,
 }
 
 struct StoredPost {
@@ -175,6 +298,15 @@ struct StoredPost {
 }
 
 impl GraphState {
+    fn add_page(&mut self, page_id: &str, page_token: &str) {
+        self.revoked.remove(page_token);
+        self.tokens
+            .insert(page_token.to_owned(), page_id.to_owned());
+        if !self.pages.iter().any(|p| p == page_id) {
+            self.pages.push(page_id.to_owned());
+        }
+    }
+
     fn insert(&mut self, mut post: PagePost) -> String {
         let number = FIRST_POST_NUMBER + self.next_number;
         self.next_number += 1;
@@ -205,8 +337,13 @@ impl Api for GraphApi {
             ))
         } else {
             match (req.method.as_str(), rest) {
+                ("GET", ["oauth", "access_token"]) => access_token(&mut state, req),
+                ("GET", ["me", "accounts"]) => my_accounts(&state, req),
                 ("POST", [page_id, "feed"]) if !page_id.is_empty() => {
                     feed_post(&mut state, req, page_id)
+                }
+                ("POST", [page_id, "photos"]) if !page_id.is_empty() => {
+                    photo_post(&mut state, req, page_id)
                 }
                 ("GET", [page_id, "published_posts"]) if !page_id.is_empty() => {
                     published_posts(&state, req, page_id)
@@ -387,26 +524,55 @@ fn authenticate(
             "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.",
         ));
     }
-    token
-        .and_then(|token| state.tokens.get(token))
-        .cloned()
-        .ok_or_else(|| {
-            graph_error(
-                400,
-                190,
-                None,
-                "Invalid OAuth access token - Cannot parse access token",
-            )
-        })
+    let (token, page_id) = token
+        .and_then(|token| state.tokens.get_key_value(token))
+        .ok_or_else(invalid_token)?;
+    check_appsecret_proof(state, token, params)?;
+    Ok(page_id.clone())
 }
 
-/// `appsecret_proof`, when present, must look like a hex HMAC-SHA256.
-fn check_appsecret_proof(params: &[(String, String)]) -> Result<(), Reply> {
-    match param(params, "appsecret_proof") {
-        Some(proof) if proof.len() != 64 || !proof.bytes().all(|b| b.is_ascii_hexdigit()) => Err(
-            invalid_parameter("Invalid appsecret_proof provided in the API argument"),
-        ),
-        _ => Ok(()),
+fn invalid_token() -> Reply {
+    graph_error(
+        400,
+        190,
+        None,
+        "Invalid OAuth access token - Cannot parse access token",
+    )
+}
+
+/// Hex HMAC-SHA256 of the token keyed with the app secret.
+fn proof_for(app_secret: &str, token: &str) -> String {
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(app_secret.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(token.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// With an app secret set, `appsecret_proof` must be the token's proof; without one,
+/// a proof that is present must at least look like a hex HMAC-SHA256.
+fn check_appsecret_proof(
+    state: &GraphState,
+    token: &str,
+    params: &[(String, String)],
+) -> Result<(), Reply> {
+    let given = param(params, "appsecret_proof");
+    let valid = match (&state.app_secret, given) {
+        (Some(secret), Some(proof)) => proof_for(secret, token) == proof,
+        (Some(_), None) => false,
+        (None, Some(proof)) => proof.len() == 64 && proof.bytes().all(|b| b.is_ascii_hexdigit()),
+        (None, None) => true,
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(invalid_parameter(
+            "Invalid appsecret_proof provided in the API argument",
+        ))
     }
 }
 
@@ -449,7 +615,6 @@ fn feed_post(state: &mut GraphState, req: &Incoming, page_id: &str) -> Answer {
             "access_token",
         ],
     )?;
-    check_appsecret_proof(&params)?;
 
     let message = param(&params, "message").filter(|m| !m.is_empty());
     let link = param(&params, "link").filter(|l| !l.is_empty());
@@ -468,6 +633,24 @@ fn feed_post(state: &mut GraphState, req: &Incoming, page_id: &str) -> Answer {
         }
     }
     let attached_media = attached_media(&params)?;
+    for (i, id) in attached_media.iter().enumerate() {
+        let usable = state.photos.iter().any(|photo| {
+            &photo.id == id
+                && photo.page_id == page_id
+                && !photo.published
+                && photo.post_id.is_none()
+        });
+        if !usable {
+            return Err(invalid_parameter(&format!(
+                "Param attached_media[{i}] must be an unpublished photo of this Page not yet in a post: {id}"
+            )));
+        }
+    }
+    if attached_media.len() != attached_media.iter().collect::<HashSet<_>>().len() {
+        return Err(invalid_parameter(
+            "Param attached_media lists a photo twice",
+        ));
+    }
     if message.is_none() && link.is_none() && attached_media.is_empty() {
         return Err(invalid_parameter(
             "The parameter message or link is required",
@@ -521,9 +704,239 @@ fn feed_post(state: &mut GraphState, req: &Incoming, page_id: &str) -> Answer {
         created_at_ms: now_ms(),
         published,
         scheduled_publish_time,
-        attached_media,
+        attached_media: attached_media.clone(),
     });
+    for photo in &mut state.photos {
+        if attached_media.contains(&photo.id) {
+            photo.post_id = Some(id.clone());
+        }
+    }
     Ok(Reply::json(200, json!({ "id": id })))
+}
+
+/// `POST /{version}/{page_id}/photos` with `url` (Facebook fetches it; the fake only
+/// checks it is an http(s) URL). Published: a post with the caption →
+/// `{"id","post_id"}`. With `published=false`: a photo to attach to a feed post → `{"id"}`.
+fn photo_post(state: &mut GraphState, req: &Incoming, page_id: &str) -> Answer {
+    let params = parameters(req)?;
+    let token_page = authenticate(state, req, &params)?;
+    if !state.pages.iter().any(|p| p == page_id) {
+        return Err(no_such_object("post", page_id));
+    }
+    if token_page != page_id {
+        return Err(permission_error());
+    }
+    check_names(
+        &params,
+        &[
+            "url",
+            "caption",
+            "published",
+            "alt_text_custom",
+            "no_story",
+            "appsecret_proof",
+            "access_token",
+        ],
+    )?;
+    let Some(url) = param(&params, "url").filter(|u| !u.is_empty()) else {
+        return Err(graph_error(400, 324, None, "(#324) Requires upload file"));
+    };
+    let valid_url = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() > "https://".len()
+        && !url.chars().any(char::is_whitespace);
+    if !valid_url {
+        return Err(invalid_parameter("url should represent a valid URL"));
+    }
+    let caption = param(&params, "caption").filter(|c| !c.is_empty());
+    if caption.is_some_and(|c| c.chars().count() > MAX_MESSAGE_CHARS) {
+        return Err(invalid_parameter(&format!(
+            "The caption is too long: at most {MAX_MESSAGE_CHARS} characters are allowed"
+        )));
+    }
+    let published = match param(&params, "published") {
+        None => true,
+        Some(value) => parse_bool(value)
+            .ok_or_else(|| invalid_parameter("Param published must be a boolean"))?,
+    };
+    let number = FIRST_PHOTO_ID + state.photos.len() as u64;
+    let mut photo = PagePhoto {
+        id: number.to_string(),
+        page_id: page_id.to_owned(),
+        url: url.to_owned(),
+        caption: caption.map(str::to_owned),
+        alt_text: param(&params, "alt_text_custom")
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned),
+        published,
+        post_id: None,
+    };
+    let photo_id = photo.id.clone();
+    if !published {
+        state.photos.push(photo);
+        return Ok(Reply::json(200, json!({ "id": photo_id })));
+    }
+    let post_id = state.insert(PagePost {
+        id: String::new(),
+        page_id: page_id.to_owned(),
+        message: photo.caption.clone(),
+        link: None,
+        created_at_ms: now_ms(),
+        published: true,
+        scheduled_publish_time: None,
+        attached_media: vec![photo_id.clone()],
+    });
+    photo.post_id = Some(post_id.clone());
+    state.photos.push(photo);
+    Ok(Reply::json(
+        200,
+        json!({ "id": photo_id, "post_id": post_id }),
+    ))
+}
+
+/// `GET /{version}/oauth/access_token`: a login code for a short-lived user token
+/// (`client_id`, `redirect_uri`, `client_secret`, `code`), or a user token for a
+/// long-lived one (`grant_type=fb_exchange_token`, `client_id`, `client_secret`,
+/// `fb_exchange_token`).
+fn access_token(state: &mut GraphState, req: &Incoming) -> Answer {
+    let params = req.query_pairs();
+    let exchange = param(&params, "grant_type") == Some("fb_exchange_token");
+    if exchange {
+        check_names(
+            &params,
+            &[
+                "grant_type",
+                "client_id",
+                "client_secret",
+                "fb_exchange_token",
+            ],
+        )?;
+    } else {
+        check_names(
+            &params,
+            &["client_id", "redirect_uri", "client_secret", "code"],
+        )?;
+    }
+    let required = |name: &str| {
+        param(&params, name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| invalid_parameter(&format!("Missing {name} parameter.")))
+    };
+    let client_id = required("client_id")?;
+    let client_secret = required("client_secret")?;
+    if state.app_id.as_deref() != Some(client_id) {
+        return Err(graph_error(
+            400,
+            101,
+            None,
+            "Error validating application. Cannot get application info due to a system error.",
+        ));
+    }
+    if state.app_secret.as_deref() != Some(client_secret) {
+        return Err(graph_error(400, 1, None, "Error validating client secret."));
+    }
+    let (user_id, long_lived) = if exchange {
+        let token = required("fb_exchange_token")?;
+        let Some((user_id, _)) = state.user_tokens.get(token) else {
+            return Err(invalid_token());
+        };
+        (user_id.clone(), true)
+    } else {
+        let code = required("code")?;
+        let redirect_uri = required("redirect_uri")?;
+        let Some(login) = state.codes.get_mut(code) else {
+            return Err(invalid_parameter("Invalid verification code format."));
+        };
+        if login.used {
+            return Err(graph_error(
+                400,
+                100,
+                Some(36009),
+                "This authorization code has been used.",
+            ));
+        }
+        if login.redirect_uri != redirect_uri {
+            return Err(graph_error(
+                400,
+                100,
+                Some(36008),
+                "Error validating verification code. Please make sure your redirect_uri is identical to the one you used in the OAuth dialog request",
+            ));
+        }
+        login.used = true;
+        (login.user_id.clone(), false)
+    };
+    let token = format!(
+        "fb-user-{}-{}",
+        if long_lived { "long" } else { "short" },
+        trace_id()
+    );
+    state
+        .user_tokens
+        .insert(token.clone(), (user_id, long_lived));
+    let expires_in = if long_lived {
+        LONG_LIVED_SECS
+    } else {
+        SHORT_LIVED_SECS
+    };
+    Ok(Reply::json(
+        200,
+        json!({ "access_token": token, "token_type": "bearer", "expires_in": expires_in }),
+    ))
+}
+
+/// `GET /{version}/me/accounts` with a user token: the Pages the person has a role on,
+/// each with a Page token.
+fn my_accounts(state: &GraphState, req: &Incoming) -> Answer {
+    let params = req.query_pairs();
+    let token = req
+        .auth_token(&["Bearer", "OAuth"])
+        .or_else(|| param(&params, "access_token"));
+    let Some((token, (user_id, _))) = token.and_then(|t| state.user_tokens.get_key_value(t)) else {
+        return Err(match token {
+            // A Page token has no `/me/accounts`.
+            Some(t) if state.tokens.contains_key(t) => invalid_parameter(
+                "Tried accessing nonexisting field (accounts) on node type (Page)",
+            ),
+            _ => invalid_token(),
+        });
+    };
+    check_appsecret_proof(state, token, &params)?;
+    check_names(
+        &params,
+        &["fields", "limit", "appsecret_proof", "access_token"],
+    )?;
+    const KNOWN_FIELDS: &[&str] = &["id", "name", "access_token", "tasks", "category"];
+    let fields: Vec<&str> = match param(&params, "fields") {
+        None => KNOWN_FIELDS.to_vec(),
+        Some(list) => {
+            let fields: Vec<&str> = list.split(',').map(str::trim).collect();
+            if let Some(unknown) = fields.iter().find(|f| !KNOWN_FIELDS.contains(f)) {
+                return Err(invalid_parameter(&format!(
+                    "Tried accessing nonexisting field ({unknown}) on node type (Page)"
+                )));
+            }
+            fields
+        }
+    };
+    let roles = state.users.get(user_id).map(Vec::as_slice).unwrap_or(&[]);
+    let data: Vec<Value> = roles
+        .iter()
+        .filter(|role| state.tokens.get(&role.token) == Some(&role.page_id))
+        .map(|role| {
+            let mut item = json!({ "id": role.page_id });
+            for field in &fields {
+                match *field {
+                    "name" => item["name"] = json!(role.name),
+                    "access_token" => item["access_token"] = json!(role.token),
+                    "tasks" => item["tasks"] = json!(role.tasks),
+                    "category" => item["category"] = json!("Personal blog"),
+                    _ => {}
+                }
+            }
+            item
+        })
+        .collect();
+    Ok(Reply::json(200, json!({ "data": data })))
 }
 
 /// `attached_media[i]={"media_fbid":"<id>"}` (form) or `attached_media=[{...}]` (JSON).
@@ -556,7 +969,6 @@ fn delete_post(state: &mut GraphState, req: &Incoming, post_id: &str) -> Answer 
     let params = parameters(req)?;
     let token_page = authenticate(state, req, &params)?;
     check_names(&params, &["appsecret_proof", "access_token"])?;
-    check_appsecret_proof(&params)?;
     let Some(stored) = state
         .posts
         .iter_mut()
@@ -592,7 +1004,6 @@ fn published_posts(state: &GraphState, req: &Incoming, page_id: &str) -> Answer 
             "access_token",
         ],
     )?;
-    check_appsecret_proof(&params)?;
 
     const KNOWN_FIELDS: &[&str] = &["id", "message", "created_time", "permalink_url"];
     let fields: Vec<&str> = match param(&params, "fields") {

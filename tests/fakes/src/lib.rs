@@ -21,11 +21,13 @@
 mod events;
 mod facebook;
 mod fault;
+mod media_host;
 mod server;
 mod x;
 
 pub use events::EventsReceiver;
-pub use facebook::{FakeFacebook, PagePost};
+pub use facebook::{FakeFacebook, PagePhoto, PagePost};
 pub use fault::{Fault, FaultRule, RandomFaults};
+pub use media_host::{tiny_gif, tiny_jpeg_header, tiny_png, tiny_png_with, MediaHost};
 pub use server::RecordedRequest;
-pub use x::{FakeX, Tweet};
+pub use x::{FakeX, Tweet, UploadedMedia};

@@ -12,6 +12,14 @@ use crate::server::{
     Reply, Server,
 };
 
+// Token refresh and revocation live in their own file, beside the API they guard.
+#[path = "x_oauth.rs"]
+mod oauth;
+// Media upload and alt text, likewise.
+#[path = "x_media.rs"]
+mod media;
+pub use media::UploadedMedia;
+
 /// Longest weighted text X accepts.
 const MAX_WEIGHTED_LENGTH: usize = 280;
 /// X's snowflake epoch (ms since the Unix epoch).
@@ -154,6 +162,8 @@ struct XState {
     tokens: HashMap<String, String>,
     tweets: Vec<StoredTweet>,
     last_id: u64,
+    oauth: oauth::OAuthState,
+    media: media::MediaState,
 }
 
 struct User {
@@ -209,8 +219,21 @@ impl Api for XApi {
     fn handle(&self, req: &Incoming) -> Reply {
         let mut state = lock(&self.state);
         let segments = req.segments();
+        if let Some(expired) = oauth::refuse_expired(&state, req) {
+            return expired;
+        }
         let result = match (req.method.as_str(), segments.as_slice()) {
             ("POST", ["2", "tweets"]) => create_tweet(&mut state, req),
+            ("POST", ["2", "media", "upload"]) => media::upload(&mut state, req),
+            ("POST", ["2", "media", "upload", "initialize"]) => media::initialize(&mut state, req),
+            ("POST", ["2", "media", "upload", id, "append"]) => media::append(&mut state, req, id),
+            ("POST", ["2", "media", "upload", id, "finalize"]) => {
+                media::finalize(&mut state, req, id)
+            }
+            ("GET", ["2", "media", "upload"]) => media::status(&mut state, req),
+            ("POST", ["2", "media", "metadata"]) => media::metadata(&mut state, req),
+            ("POST", ["2", "oauth2", "token"]) => oauth::token(&mut state, req),
+            ("POST", ["2", "oauth2", "revoke"]) => oauth::revoke(&mut state, req),
             ("DELETE", ["2", "tweets", id]) if !id.is_empty() => delete_tweet(&mut state, req, id),
             ("GET", ["2", "users", "me"]) => users_me(&state, req),
             ("GET", ["2", "users", id, "tweets"]) if !id.is_empty() => user_tweets(&state, req, id),
@@ -491,6 +514,7 @@ fn create_tweet(state: &mut XState, req: &Incoming) -> Answer {
     if !errors.is_empty() {
         return Err(invalid_request(errors));
     }
+    media::check_attachable(state, &author, media_ids.as_deref().unwrap_or_default())?;
     let text = text.unwrap_or("");
     if text.is_empty() && media.is_none() {
         return Err(invalid_request(vec![

@@ -158,14 +158,23 @@ async fn unknown_or_malformed_fields_are_400() {
     assert!(x.requests().iter().all(|r| r.status == 400));
 
     // Media alone is fine, text is optional then.
-    let (status, body) = post(
-        &x,
-        Some(ALICE_TOKEN),
-        json!({"media": {"media_ids": ["1", "2"]}}),
-    )
-    .await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let form = reqwest::multipart::Form::new().part(
+            "media",
+            reqwest::multipart::Part::bytes(crosspost_fakes::tiny_png()).file_name("a.png"),
+        );
+        let upload = reqwest::Client::new()
+            .post(format!("{}/2/media/upload", x.base_url()))
+            .bearer_auth(ALICE_TOKEN)
+            .multipart(form);
+        let (status, body) = answer(upload).await;
+        assert_eq!(status, 200, "{body}");
+        ids.push(body["data"]["id"].as_str().unwrap().to_owned());
+    }
+    let (status, body) = post(&x, Some(ALICE_TOKEN), json!({"media": {"media_ids": ids}})).await;
     assert_eq!(status, 201, "{body}");
-    assert_eq!(x.tweets()[0].media_ids, ["1", "2"]);
+    assert_eq!(x.tweets()[0].media_ids, ids);
     assert_eq!(x.tweets()[0].text, "");
 }
 

@@ -1,0 +1,306 @@
+//! Facebook Login for linking Pages: the login dialog's URL, the code exchange, the
+//! long-lived user token, and the Pages the person manages, each with its Page token.
+//!
+//! A Page token obtained from a long-lived user token does not expire (a password
+//! change or a lost Page role still invalidates it), so the Page token is what the
+//! account stores; the user tokens are used only while linking.
+
+use crate::excerpt;
+use crate::facebook::appsecret_proof;
+use crosspost_core::Secret;
+use serde::Deserialize;
+
+/// Permissions the login dialog asks for: list the Pages, read them, publish on them.
+pub const SCOPES: &[&str] = &[
+    "pages_show_list",
+    "pages_read_engagement",
+    "pages_manage_posts",
+];
+
+/// Page tasks that allow publishing: a Page is linked by default when the person can
+/// perform one of them.
+const PUBLISHING_TASKS: &[&str] = &["CREATE_CONTENT", "MANAGE"];
+
+/// A failed linking call. Never carries a token, code or secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// Facebook refused: a code used twice or for another redirect URI, a wrong app
+    /// secret, an expired or revoked token. The person must log in again.
+    #[error("Facebook refused the login (error {code}): {message}")]
+    Refused { code: i64, message: String },
+    /// Facebook could not be reached or answered with a server error; trying again
+    /// may work.
+    #[error("Facebook is unavailable: {detail}")]
+    Unavailable { detail: String },
+    /// Facebook answered something we cannot read.
+    #[error("unexpected answer from Facebook: {detail}")]
+    Unexpected { detail: String },
+}
+
+/// A user access token, with its lifetime when Facebook gives one.
+#[derive(Debug, Clone)]
+pub struct UserToken {
+    pub token: Secret,
+    pub expires_in_secs: Option<u64>,
+}
+
+/// A Page the person has a role on, as `/me/accounts` lists it.
+#[derive(Debug, Clone)]
+pub struct LinkablePage {
+    pub page_id: String,
+    pub name: String,
+    pub page_token: Secret,
+    /// What the person can do on the Page (`CREATE_CONTENT`, `MANAGE`, `MODERATE`, …).
+    pub tasks: Vec<String>,
+}
+
+impl LinkablePage {
+    /// Whether the person can publish on the Page: the Pages linked by default.
+    pub fn can_publish(&self) -> bool {
+        self.tasks
+            .iter()
+            .any(|t| PUBLISHING_TASKS.contains(&t.as_str()))
+    }
+}
+
+/// The Facebook app's side of the login.
+#[derive(Clone, Debug)]
+pub struct FacebookLogin {
+    http: reqwest::Client,
+    /// `https://graph.facebook.com` in production.
+    graph_url: String,
+    /// `https://www.facebook.com` in production.
+    dialog_url: String,
+    version: String,
+    app_id: String,
+    app_secret: Secret,
+    redirect_uri: String,
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Accounts {
+    #[serde(default)]
+    data: Vec<Account>,
+}
+
+#[derive(Deserialize)]
+struct Account {
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    tasks: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    code: i64,
+}
+
+impl FacebookLogin {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        http: reqwest::Client,
+        graph_url: impl Into<String>,
+        dialog_url: impl Into<String>,
+        version: impl Into<String>,
+        app_id: impl Into<String>,
+        app_secret: Secret,
+        redirect_uri: impl Into<String>,
+    ) -> Self {
+        FacebookLogin {
+            http,
+            graph_url: graph_url.into(),
+            dialog_url: dialog_url.into(),
+            version: version.into(),
+            app_id: app_id.into(),
+            app_secret,
+            redirect_uri: redirect_uri.into(),
+        }
+    }
+
+    /// Where to send the person to log in and grant [`SCOPES`]; Facebook comes back to
+    /// the redirect URI with `code` and this `state`.
+    pub fn authorize_url(&self, state: &str) -> Result<String, LinkError> {
+        let base = format!("{}/{}/dialog/oauth", self.dialog_url, self.version);
+        let scope = SCOPES.join(",");
+        let url = reqwest::Url::parse_with_params(
+            &base,
+            &[
+                ("client_id", self.app_id.as_str()),
+                ("redirect_uri", self.redirect_uri.as_str()),
+                ("state", state),
+                ("scope", scope.as_str()),
+                ("response_type", "code"),
+            ],
+        )
+        .map_err(|e| LinkError::Unexpected {
+            detail: format!("bad login dialog URL: {e}"),
+        })?;
+        Ok(url.into())
+    }
+
+    /// The login code for a (short-lived) user token:
+    /// `GET /{version}/oauth/access_token?client_id&redirect_uri&client_secret&code`.
+    pub async fn exchange_code(&self, code: &Secret) -> Result<UserToken, LinkError> {
+        self.token(&[
+            ("client_id", self.app_id.as_str()),
+            ("redirect_uri", self.redirect_uri.as_str()),
+            ("client_secret", self.app_secret.expose()),
+            ("code", code.expose()),
+        ])
+        .await
+    }
+
+    /// A long-lived user token (about 60 days) for a short-lived one
+    /// (`grant_type=fb_exchange_token`): Page tokens read with it do not expire.
+    pub async fn long_lived(&self, user_token: &Secret) -> Result<UserToken, LinkError> {
+        self.token(&[
+            ("grant_type", "fb_exchange_token"),
+            ("client_id", self.app_id.as_str()),
+            ("client_secret", self.app_secret.expose()),
+            ("fb_exchange_token", user_token.expose()),
+        ])
+        .await
+    }
+
+    async fn token(&self, query: &[(&str, &str)]) -> Result<UserToken, LinkError> {
+        let request = self
+            .http
+            .get(format!(
+                "{}/{}/oauth/access_token",
+                self.graph_url, self.version
+            ))
+            .query(query);
+        let body = self.read(request).await?;
+        let answer: TokenAnswer =
+            serde_json::from_str(&body).map_err(|e| LinkError::Unexpected {
+                // The body holds a token: only the parse error is kept.
+                detail: format!("token answer unreadable ({e})"),
+            })?;
+        Ok(UserToken {
+            token: Secret::new(answer.access_token),
+            expires_in_secs: answer.expires_in,
+        })
+    }
+
+    /// Every Page the person has a role on, with its Page token:
+    /// `GET /me/accounts?fields=id,name,access_token,tasks`. Pick the ones to link with
+    /// [`LinkablePage::can_publish`] unless the person chose.
+    pub async fn pages(&self, user_token: &Secret) -> Result<Vec<LinkablePage>, LinkError> {
+        let proof = appsecret_proof(&self.app_secret, user_token);
+        let request = self
+            .http
+            .get(format!("{}/{}/me/accounts", self.graph_url, self.version))
+            .bearer_auth(user_token.expose())
+            .query(&[
+                ("fields", "id,name,access_token,tasks"),
+                ("limit", "100"),
+                ("appsecret_proof", proof.as_str()),
+            ]);
+        let body = self.read(request).await?;
+        let accounts: Accounts =
+            serde_json::from_str(&body).map_err(|e| LinkError::Unexpected {
+                detail: format!("page list unreadable ({e})"),
+            })?;
+        Ok(accounts
+            .data
+            .into_iter()
+            .filter_map(|a| {
+                Some(LinkablePage {
+                    page_token: Secret::new(a.access_token?),
+                    page_id: a.id,
+                    name: a.name,
+                    tasks: a.tasks,
+                })
+            })
+            .collect())
+    }
+
+    /// Sends a request; the body of a success, or the error it stands for.
+    async fn read(&self, request: reqwest::RequestBuilder) -> Result<String, LinkError> {
+        let unavailable = |e: reqwest::Error| LinkError::Unavailable {
+            detail: crate::WithoutUrl::without_url_ref(&e),
+        };
+        let resp = request.send().await.map_err(unavailable)?;
+        let status = resp.status().as_u16();
+        let body = resp.text().await.map_err(unavailable)?;
+        if (200..300).contains(&status) {
+            return Ok(body);
+        }
+        match serde_json::from_str::<ErrorBody>(&body) {
+            Ok(ErrorBody { error }) if status < 500 && !matches!(error.code, 2 | 4 | 17 | 32) => {
+                Err(LinkError::Refused {
+                    code: error.code,
+                    message: error.message,
+                })
+            }
+            Ok(ErrorBody { error }) => Err(LinkError::Unavailable {
+                detail: format!("Facebook error {}: {}", error.code, error.message),
+            }),
+            Err(_) if status >= 500 => Err(LinkError::Unavailable {
+                detail: format!("Facebook answered {status}"),
+            }),
+            Err(_) => Err(LinkError::Unexpected {
+                detail: format!("Facebook answered {status}: {}", excerpt(&body, 200)),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_with_publishing_tasks_are_linked_by_default() {
+        let page = |tasks: &[&str]| LinkablePage {
+            page_id: "1".into(),
+            name: "p".into(),
+            page_token: Secret::new("t"),
+            tasks: tasks.iter().map(|t| (*t).to_owned()).collect(),
+        };
+        assert!(page(&["ANALYZE", "CREATE_CONTENT"]).can_publish());
+        assert!(page(&["MANAGE"]).can_publish());
+        assert!(!page(&["MODERATE", "ANALYZE"]).can_publish());
+        assert!(!page(&[]).can_publish());
+    }
+
+    #[test]
+    fn the_dialog_asks_for_the_page_permissions() {
+        let login = FacebookLogin::new(
+            reqwest::Client::new(),
+            "https://graph.facebook.com",
+            "https://www.facebook.com",
+            "v26.0",
+            "123",
+            Secret::new("s"),
+            "https://api.example.com/v1/oauth/facebook/callback",
+        );
+        let url = login.authorize_url("st4te").unwrap();
+        assert!(url.starts_with("https://www.facebook.com/v26.0/dialog/oauth?client_id=123&"));
+        assert!(url.contains("state=st4te"));
+        assert!(url.contains(
+            "redirect_uri=https%3A%2F%2Fapi.example.com%2Fv1%2Foauth%2Ffacebook%2Fcallback"
+        ));
+        assert!(url.contains("scope=pages_show_list%2Cpages_read_engagement%2Cpages_manage_posts"));
+        assert!(!url.contains("&s&"), "no secret in the dialog URL");
+    }
+}

@@ -1,0 +1,471 @@
+//! Fetching a post's media for upload to a network.
+//!
+//! A file is refused for good (`Permanent`) when it is larger than the network takes
+//! for its kind (`media_too_large`), when its bytes are not a JPEG, PNG, GIF, WEBP, MP4
+//! or QuickTime file, or are not what the host or the post says (`media_unsupported`),
+//! or when its host is an internal address (`media_refused`). A host that cannot be
+//! reached, answers with an error or too slowly is `MediaUnavailable`: the worker tries
+//! again later.
+//!
+//! Images are read whole (5 MB at most). GIFs and videos are handed on in chunks as
+//! they arrive, so a 512 MB video is never held in memory; when the host does not say
+//! the length up front (X needs it before the first chunk), the file is spooled to a
+//! temporary file first.
+
+use crate::{PublishError, WithoutUrl};
+use crosspost_core::media::MediaKind;
+use crosspost_core::post::is_internal_address;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Bytes needed to recognise every supported type.
+const SNIFF_BYTES: usize = 16;
+
+/// Fetches media URLs with the function's one HTTP client.
+#[derive(Clone, Debug)]
+pub struct MediaFetcher {
+    http: reqwest::Client,
+    allow_local: bool,
+    timeout: Duration,
+}
+
+/// A fetched file: what it is, how long, and its bytes.
+#[derive(Debug)]
+pub struct FetchedMedia {
+    pub kind: MediaKind,
+    /// The MIME type its bytes show.
+    pub mime: &'static str,
+    pub total_bytes: u64,
+    pub body: MediaBody,
+}
+
+#[derive(Debug)]
+pub enum MediaBody {
+    /// An image, read whole.
+    Whole(Vec<u8>),
+    /// A GIF or video, to be read chunk by chunk.
+    Chunks(MediaChunks),
+}
+
+/// The bytes of a GIF or video as they arrive (or from its spool file).
+#[derive(Debug)]
+pub struct MediaChunks {
+    source: ChunkSource,
+    /// Read but not yet handed out.
+    pending: Vec<u8>,
+    limit: u64,
+    expected: u64,
+    counted: u64,
+    done: bool,
+}
+
+#[derive(Debug)]
+enum ChunkSource {
+    Network(reqwest::Response),
+    /// The spool file is removed when the chunks are dropped.
+    File {
+        file: tokio::fs::File,
+        _spool: SpoolFile,
+    },
+}
+
+/// A temporary file removed when dropped.
+#[derive(Debug)]
+struct SpoolFile(PathBuf);
+
+impl Drop for SpoolFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn unavailable(detail: impl Into<String>) -> PublishError {
+    PublishError::MediaUnavailable {
+        detail: detail.into(),
+    }
+}
+
+fn refused(reason: &str, detail: impl std::fmt::Display) -> PublishError {
+    PublishError::Permanent {
+        reason: format!("{reason}: {detail}"),
+    }
+}
+
+fn too_large(kind: MediaKind) -> PublishError {
+    refused(
+        "media_too_large",
+        format!(
+            "a {} may be at most {} MB on X",
+            kind.as_str(),
+            kind.x_max_bytes() / (1024 * 1024)
+        ),
+    )
+}
+
+/// What the first bytes of a file show it to be.
+pub fn sniff(head: &[u8]) -> Option<(MediaKind, &'static str)> {
+    if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Some((MediaKind::Image, "image/jpeg"));
+    }
+    if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Some((MediaKind::Image, "image/png"));
+    }
+    if head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a") {
+        return Some((MediaKind::Gif, "image/gif"));
+    }
+    if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP" {
+        return Some((MediaKind::Image, "image/webp"));
+    }
+    if head.len() >= 12 && &head[4..8] == b"ftyp" {
+        let mime = if &head[8..12] == b"qt  " {
+            "video/quicktime"
+        } else {
+            "video/mp4"
+        };
+        return Some((MediaKind::Video, mime));
+    }
+    // QuickTime files written without a `ftyp` box start with one of these atoms.
+    if head.len() >= 8 && [b"moov", b"mdat", b"wide"].contains(&&head[4..8].try_into().ok()?) {
+        return Some((MediaKind::Video, "video/quicktime"));
+    }
+    None
+}
+
+fn with_article(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Image => "an image",
+        MediaKind::Gif => "a GIF",
+        MediaKind::Video => "a video",
+    }
+}
+
+/// Whether a Content-Type header says nothing about the media type.
+fn is_generic(mime: &str) -> bool {
+    let essence = mime.split(';').next().unwrap_or("").trim();
+    essence.is_empty()
+        || essence.eq_ignore_ascii_case("application/octet-stream")
+        || essence.eq_ignore_ascii_case("binary/octet-stream")
+}
+
+impl MediaFetcher {
+    /// `allow_local` lets loopback and private hosts through (the local stack's own
+    /// media server); `timeout` bounds one whole download.
+    pub fn new(http: reqwest::Client, allow_local: bool, timeout: Duration) -> Self {
+        MediaFetcher {
+            http,
+            allow_local,
+            timeout,
+        }
+    }
+
+    /// Refuses a host that resolves to an internal address (DNS answers may have
+    /// changed since intake checked).
+    async fn check_host(&self, url: &reqwest::Url) -> Result<(), PublishError> {
+        if self.allow_local {
+            return Ok(());
+        }
+        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+            return Err(refused("media_refused", "the media URL has no host"));
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let addrs: Vec<IpAddr> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| unavailable(format!("the media host {host} does not resolve: {e}")))?
+            .map(|a| a.ip())
+            .collect();
+        if addrs.into_iter().any(is_internal_address) {
+            return Err(refused(
+                "media_refused",
+                format!("the media host {host} resolves to an internal address"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Downloads `url`, expected to be of kind `planned` (the media plan's view of it).
+    pub async fn fetch(&self, url: &str, planned: MediaKind) -> Result<FetchedMedia, PublishError> {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| refused("media_unsupported", format!("not a URL: {e}")))?;
+        self.check_host(&parsed).await?;
+        let mut resp = self
+            .http
+            .get(parsed)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| unavailable(format!("fetching media: {}", e.without_url_ref())))?;
+        if !self.allow_local {
+            // Also catches a redirect to an internal address.
+            if let Some(addr) = resp.remote_addr() {
+                if is_internal_address(addr.ip()) {
+                    return Err(refused(
+                        "media_refused",
+                        "the media host is an internal address",
+                    ));
+                }
+            }
+        }
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(unavailable(format!(
+                "the media host answered {}",
+                status.as_u16()
+            )));
+        }
+        let header_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let length = resp.content_length();
+
+        let mut head = Vec::new();
+        while head.len() < SNIFF_BYTES {
+            match next_network_chunk(&mut resp).await? {
+                Some(chunk) => head.extend_from_slice(&chunk),
+                None => break,
+            }
+        }
+        let Some((kind, mime)) = sniff(&head) else {
+            return Err(refused(
+                "media_unsupported",
+                format!(
+                    "the file is not a JPEG, PNG, GIF, WEBP, MP4 or QuickTime file (the host calls it {})",
+                    if header_type.is_empty() { "nothing" } else { &header_type }
+                ),
+            ));
+        };
+        if !is_generic(&header_type) && MediaKind::from_mime(&header_type) != Some(kind) {
+            return Err(refused(
+                "media_unsupported",
+                format!("the host calls the file {header_type}, but its bytes are {mime}"),
+            ));
+        }
+        if kind != planned {
+            return Err(refused(
+                "media_unsupported",
+                format!(
+                    "the post's media was taken for {}, but the file is {} ({mime}); give its content_type",
+                    with_article(planned),
+                    with_article(kind)
+                ),
+            ));
+        }
+        let limit = kind.x_max_bytes();
+        if length.is_some_and(|n| n > limit) {
+            return Err(too_large(kind));
+        }
+        let mut chunks = MediaChunks {
+            source: ChunkSource::Network(resp),
+            limit,
+            counted: head.len() as u64,
+            pending: head,
+            expected: length.unwrap_or(0),
+            done: false,
+        };
+        if length.is_some_and(|n| chunks.counted > n) {
+            return Err(unavailable("the media host sent more than it announced"));
+        }
+        if chunks.counted > limit {
+            return Err(too_large(kind));
+        }
+        let (body, total_bytes) = match (kind, length) {
+            (MediaKind::Image, _) => {
+                let mut whole = std::mem::take(&mut chunks.pending);
+                while let Some(chunk) = chunks.read_source().await? {
+                    whole.extend_from_slice(&chunk);
+                }
+                chunks.check_end()?;
+                let n = whole.len() as u64;
+                (MediaBody::Whole(whole), n)
+            }
+            (_, Some(n)) => (MediaBody::Chunks(chunks), n),
+            (_, None) => {
+                let chunks = chunks.spool().await?;
+                let n = chunks.expected;
+                (MediaBody::Chunks(chunks), n)
+            }
+        };
+        Ok(FetchedMedia {
+            kind,
+            mime,
+            total_bytes,
+            body,
+        })
+    }
+}
+
+/// The next piece of a response body; a broken body is unavailable media.
+async fn next_network_chunk(resp: &mut reqwest::Response) -> Result<Option<Vec<u8>>, PublishError> {
+    match resp.chunk().await {
+        Ok(chunk) => Ok(chunk.map(|c| c.to_vec())),
+        Err(e) => Err(unavailable(format!(
+            "reading media: {}",
+            e.without_url_ref()
+        ))),
+    }
+}
+
+/// A name for a spool file no other download of this process or another uses.
+fn spool_path() -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!(
+        "crosspost-media-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+impl MediaChunks {
+    /// The next piece from the source (not from `pending`), counted against the limit.
+    async fn read_source(&mut self) -> Result<Option<Vec<u8>>, PublishError> {
+        if self.done {
+            return Ok(None);
+        }
+        let chunk = match &mut self.source {
+            ChunkSource::Network(resp) => next_network_chunk(resp).await?,
+            ChunkSource::File { file, .. } => {
+                let mut buf = vec![0u8; 256 * 1024];
+                let n = file
+                    .read(&mut buf)
+                    .await
+                    .map_err(|e| unavailable(format!("reading the spooled media: {e}")))?;
+                buf.truncate(n);
+                (n > 0).then_some(buf)
+            }
+        };
+        let Some(chunk) = chunk else {
+            self.done = true;
+            return Ok(None);
+        };
+        if let ChunkSource::Network(_) = self.source {
+            self.counted += chunk.len() as u64;
+            if self.counted > self.limit {
+                return Err(refused(
+                    "media_too_large",
+                    format!("the file is larger than {} MB", self.limit / (1024 * 1024)),
+                ));
+            }
+            if self.expected > 0 && self.counted > self.expected {
+                return Err(unavailable("the media host sent more than it announced"));
+            }
+        }
+        Ok(Some(chunk))
+    }
+
+    /// After the source ended: it must have sent what it announced.
+    fn check_end(&self) -> Result<(), PublishError> {
+        if let ChunkSource::Network(_) = self.source {
+            if self.expected > 0 && self.counted != self.expected {
+                return Err(unavailable(format!(
+                    "the media host sent {} of {} bytes",
+                    self.counted, self.expected
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the whole body into a temporary file, so its length is known.
+    async fn spool(mut self) -> Result<MediaChunks, PublishError> {
+        let path = spool_path();
+        let guard = SpoolFile(path.clone());
+        let io = |e: std::io::Error| unavailable(format!("spooling media: {e}"));
+        let mut file = tokio::fs::File::create(&path).await.map_err(io)?;
+        file.write_all(&self.pending).await.map_err(io)?;
+        while let Some(chunk) = self.read_source().await? {
+            file.write_all(&chunk).await.map_err(io)?;
+        }
+        file.flush().await.map_err(io)?;
+        drop(file);
+        let file = tokio::fs::File::open(&path).await.map_err(io)?;
+        Ok(MediaChunks {
+            source: ChunkSource::File {
+                file,
+                _spool: guard,
+            },
+            pending: Vec::new(),
+            limit: self.limit,
+            expected: self.counted,
+            counted: self.counted,
+            done: false,
+        })
+    }
+
+    /// The next chunk of at most `max` bytes, or None at the end.
+    pub async fn next_chunk(&mut self, max: usize) -> Result<Option<Vec<u8>>, PublishError> {
+        while self.pending.len() < max {
+            match self.read_source().await? {
+                Some(chunk) => self.pending.extend_from_slice(&chunk),
+                None => {
+                    self.check_end()?;
+                    break;
+                }
+            }
+        }
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        if self.pending.len() <= max {
+            return Ok(Some(std::mem::take(&mut self.pending)));
+        }
+        let rest = self.pending.split_off(max);
+        Ok(Some(std::mem::replace(&mut self.pending, rest)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_are_told_from_the_bytes() {
+        assert_eq!(
+            sniff(b"\xFF\xD8\xFF\xE0\0\x10JFIF\0"),
+            Some((MediaKind::Image, "image/jpeg"))
+        );
+        assert_eq!(
+            sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+            Some((MediaKind::Image, "image/png"))
+        );
+        assert_eq!(
+            sniff(b"GIF89a\x01\0\x01\0"),
+            Some((MediaKind::Gif, "image/gif"))
+        );
+        assert_eq!(
+            sniff(b"RIFF\x24\0\0\0WEBPVP8 "),
+            Some((MediaKind::Image, "image/webp"))
+        );
+        assert_eq!(
+            sniff(b"\0\0\0\x20ftypisom\0\0\x02\0"),
+            Some((MediaKind::Video, "video/mp4"))
+        );
+        assert_eq!(
+            sniff(b"\0\0\0\x14ftypqt  \0\0\0\0"),
+            Some((MediaKind::Video, "video/quicktime"))
+        );
+        assert_eq!(
+            sniff(b"\0\0\0\x08wide\0\0\0\0"),
+            Some((MediaKind::Video, "video/quicktime"))
+        );
+        assert_eq!(sniff(b"<!DOCTYPE html><html>"), None);
+        assert_eq!(sniff(b"GIF8"), None);
+        assert_eq!(sniff(b""), None);
+    }
+
+    #[test]
+    fn only_octet_stream_or_nothing_is_generic() {
+        assert!(is_generic(""));
+        assert!(is_generic("application/octet-stream; charset=binary"));
+        assert!(!is_generic("text/html"));
+        assert!(!is_generic("image/png"));
+    }
+}

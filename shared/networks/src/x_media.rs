@@ -1,0 +1,240 @@
+//! X API v2 media: uploading a post's media and their alt text, for `POST /2/tweets`.
+//!
+//! Images go up in one request (`POST /2/media/upload`); GIFs and videos through
+//! initialize / append (chunks of at most 4 MB, read from the download as it arrives)
+//! / finalize, then STATUS polls until X has processed them. X does not deduplicate
+//! uploads, and an upload is not a post: every failure here is safe to retry, so none
+//! is `Uncertain`.
+
+use crate::media::{FetchedMedia, MediaBody, MediaFetcher};
+use crate::{excerpt, PublishError, WithoutUrl};
+use crosspost_core::media::{plan_for_x, MediaKind};
+use crosspost_core::{MediaItem, Secret};
+use reqwest::multipart::{Form, Part};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Largest APPEND segment.
+const SEGMENT_BYTES: usize = 4 * 1024 * 1024;
+/// Longest alt text X takes, in characters.
+const MAX_ALT_CHARS: usize = 1_000;
+
+/// Uploads media to X for one account at a time.
+#[derive(Clone, Debug)]
+pub struct XMediaUploader {
+    http: reqwest::Client,
+    base_url: String,
+    fetcher: MediaFetcher,
+    /// How long to wait for X to process a GIF or video before trying again later.
+    processing_budget: Duration,
+}
+
+/// An unknown outcome is only worth another try: nothing was published.
+fn nothing_published(err: PublishError) -> PublishError {
+    match err {
+        PublishError::Uncertain { detail } => PublishError::Retryable {
+            after: None,
+            detail,
+        },
+        other => other,
+    }
+}
+
+impl XMediaUploader {
+    pub fn new(
+        http: reqwest::Client,
+        base_url: impl Into<String>,
+        fetcher: MediaFetcher,
+        processing_budget: Duration,
+    ) -> Self {
+        XMediaUploader {
+            http,
+            base_url: base_url.into(),
+            fetcher,
+            processing_budget,
+        }
+    }
+
+    /// Uploads what X's media plan attaches of `media`, alt text included, and returns
+    /// the media ids in the post's order. What the plan leaves out is logged.
+    pub async fn upload_all(
+        &self,
+        token: &Secret,
+        media: &[MediaItem],
+    ) -> Result<Vec<String>, PublishError> {
+        let plan = plan_for_x(media);
+        for dropped in &plan.dropped {
+            tracing::warn!(index = dropped.index, reason = %dropped.reason, "media left out for X");
+        }
+        let mut ids = Vec::with_capacity(plan.attached.len());
+        for planned in &plan.attached {
+            let fetched = self.fetcher.fetch(&planned.url, planned.kind).await?;
+            let id = self.upload(token, fetched).await?;
+            if let Some(alt) = planned.alt.as_deref().filter(|a| !a.trim().is_empty()) {
+                self.set_alt_text(token, &id, alt).await?;
+            }
+            tracing::info!(index = planned.index, kind = planned.kind.as_str(), media_id = %id, "media uploaded to X");
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// Uploads one fetched file; its media id.
+    pub async fn upload(
+        &self,
+        token: &Secret,
+        media: FetchedMedia,
+    ) -> Result<String, PublishError> {
+        match media.body {
+            MediaBody::Whole(bytes) => {
+                let part = Part::bytes(bytes)
+                    .file_name("media")
+                    .mime_str(media.mime)
+                    .map_err(|e| PublishError::Permanent {
+                        reason: format!("media_unsupported: {e}"),
+                    })?;
+                let form = Form::new()
+                    .part("media", part)
+                    .text("media_category", MediaKind::Image.x_category());
+                let request = self.http.post(self.url("/2/media/upload")).multipart(form);
+                let answer = self.call(request, token).await?;
+                media_id(&answer)
+            }
+            MediaBody::Chunks(mut chunks) => {
+                let request = self
+                    .http
+                    .post(self.url("/2/media/upload/initialize"))
+                    .json(&json!({
+                        "media_type": media.mime,
+                        "total_bytes": media.total_bytes,
+                        "media_category": media.kind.x_category(),
+                    }));
+                let id = media_id(&self.call(request, token).await?)?;
+                let mut segment = 0u32;
+                while let Some(chunk) = chunks.next_chunk(SEGMENT_BYTES).await? {
+                    let form = Form::new()
+                        .part("media", Part::bytes(chunk).file_name("media"))
+                        .text("segment_index", segment.to_string());
+                    let request = self
+                        .http
+                        .post(self.url(&format!("/2/media/upload/{id}/append")))
+                        .multipart(form);
+                    self.call(request, token).await?;
+                    segment += 1;
+                }
+                let request = self
+                    .http
+                    .post(self.url(&format!("/2/media/upload/{id}/finalize")));
+                let answer = self.call(request, token).await?;
+                self.wait_for_processing(token, &id, &answer).await?;
+                Ok(id)
+            }
+        }
+    }
+
+    /// Polls STATUS until X says the media is ready, within the processing budget.
+    async fn wait_for_processing(
+        &self,
+        token: &Secret,
+        id: &str,
+        finalized: &Value,
+    ) -> Result<(), PublishError> {
+        let started = tokio::time::Instant::now();
+        let mut info = finalized["data"]["processing_info"].clone();
+        loop {
+            match info["state"].as_str() {
+                // No processing_info: nothing to wait for.
+                None | Some("succeeded") => return Ok(()),
+                Some("failed") => {
+                    let why = info["error"]["message"]
+                        .as_str()
+                        .or(info["error"]["name"].as_str())
+                        .unwrap_or("no reason given");
+                    return Err(PublishError::Permanent {
+                        reason: format!("media_unsupported: X could not process the media: {why}"),
+                    });
+                }
+                Some(_) => {}
+            }
+            let wait =
+                Duration::from_secs(info["check_after_secs"].as_u64().unwrap_or(1).clamp(1, 10));
+            if started.elapsed() + wait > self.processing_budget {
+                return Err(PublishError::Retryable {
+                    after: None,
+                    detail: format!("X is still processing media {id}"),
+                });
+            }
+            tokio::time::sleep(wait).await;
+            let request = self
+                .http
+                .get(self.url("/2/media/upload"))
+                .query(&[("media_id", id), ("command", "STATUS")]);
+            info = self.call(request, token).await?["data"]["processing_info"].clone();
+        }
+    }
+
+    /// `POST /2/media/metadata` with the alt text (cut to X's 1000 characters).
+    pub async fn set_alt_text(
+        &self,
+        token: &Secret,
+        id: &str,
+        alt: &str,
+    ) -> Result<(), PublishError> {
+        let text: String = alt.chars().take(MAX_ALT_CHARS).collect();
+        let request = self.http.post(self.url("/2/media/metadata")).json(&json!({
+            "id": id,
+            "metadata": { "alt_text": { "text": text } },
+        }));
+        self.call(request, token).await.map(drop)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Sends one media call and reads its JSON answer; errors classified as for posts.
+    async fn call(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: &Secret,
+    ) -> Result<Value, PublishError> {
+        let resp = request
+            .bearer_auth(token.expose())
+            .send()
+            .await
+            .map_err(|e| nothing_published(crate::from_transport(&e)))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.text().await.map_err(|e| PublishError::Retryable {
+            after: None,
+            detail: format!("answer not read: {}", e.without_url_ref()),
+        })?;
+        if !status.is_success() {
+            return Err(nothing_published(crate::x::classify(
+                status, &headers, &body,
+            )));
+        }
+        let value: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        // A 200 can still carry `errors[]` and no `data`.
+        if value.get("data").is_none() && value.get("errors").is_some() {
+            return Err(PublishError::Permanent {
+                reason: format!("X refused the media: {}", excerpt(&body, 200)),
+            });
+        }
+        Ok(value)
+    }
+}
+
+fn media_id(answer: &Value) -> Result<String, PublishError> {
+    answer["data"]["id"]
+        .as_str()
+        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_owned)
+        .ok_or_else(|| PublishError::Retryable {
+            after: None,
+            detail: format!(
+                "X's media answer has no id: {}",
+                excerpt(&answer.to_string(), 200)
+            ),
+        })
+}

@@ -1,0 +1,453 @@
+//! X OAuth 2.0 for a confidential client: refreshing an access token and revoking a
+//! token, through the `oauth2` crate.
+//!
+//! X rotates refresh tokens: each refresh answers a new one and the old one stops
+//! working. A refresh token X no longer accepts is answered with `invalid_grant`, or in
+//! X's own spelling `invalid_request` "Value passed for the token was invalid.": both mean
+//! the person must link the account again. A failure of the token endpoint itself (5xx,
+//! 429, timeout, no connection) is only ever a reason to try again.
+
+use crate::PublishError;
+use crosspost_core::{RefreshedTokens, Secret, TokenRefresher};
+use oauth2::basic::{BasicClient, BasicErrorResponse, BasicErrorResponseType};
+use oauth2::{
+    AuthType, ClientId, ClientSecret, EndpointNotSet, EndpointSet, HttpRequest, HttpResponse,
+    RefreshToken, RequestTokenError, TokenResponse, TokenUrl,
+};
+use serde::Deserialize;
+use std::future::Future;
+use std::time::Duration;
+
+/// The X OAuth client's credentials, as the `XOAuthClient` secret holds them:
+/// `{"client_id": "...", "client_secret": "..."}`.
+#[derive(Deserialize)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    client_secret: String,
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[REDACTED]")
+            .finish()
+    }
+}
+
+impl ClientCredentials {
+    pub fn new(client_id: impl Into<String>, client_secret: &Secret) -> Self {
+        ClientCredentials {
+            client_id: client_id.into(),
+            client_secret: client_secret.expose().to_owned(),
+        }
+    }
+
+    /// Reads the secret's JSON. The error never repeats the secret's text.
+    pub fn parse(secret: &Secret) -> Result<Self, SetupError> {
+        serde_json::from_str(secret.expose()).map_err(|e| SetupError::Credentials {
+            line: e.line(),
+            column: e.column(),
+        })
+    }
+}
+
+/// Why the X OAuth client could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("the X OAuth client secret is not JSON {{\"client_id\",\"client_secret\"}} (at line {line}, column {column})")]
+    Credentials { line: usize, column: usize },
+    #[error("the X token URL is not a URL: {0}")]
+    Url(String),
+}
+
+type XOAuthClient =
+    BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+/// X's token and revoke endpoints, called with the function's one HTTP client.
+#[derive(Clone, Debug)]
+pub struct XOAuth {
+    http: Http,
+    client: XOAuthClient,
+    revoke_url: String,
+    client_id: String,
+    client_secret: Secret,
+}
+
+impl XOAuth {
+    /// `base_url` is X's API base (`https://api.x.com`, or a fake's).
+    pub fn new(
+        http: reqwest::Client,
+        base_url: &str,
+        credentials: ClientCredentials,
+    ) -> Result<Self, SetupError> {
+        let base = base_url.trim_end_matches('/');
+        let token_url = TokenUrl::new(format!("{base}/2/oauth2/token"))
+            .map_err(|e| SetupError::Url(e.to_string()))?;
+        let client = BasicClient::new(ClientId::new(credentials.client_id.clone()))
+            .set_client_secret(ClientSecret::new(credentials.client_secret.clone()))
+            .set_auth_type(AuthType::BasicAuth)
+            .set_token_uri(token_url);
+        Ok(XOAuth {
+            http: Http(http),
+            client,
+            revoke_url: format!("{base}/2/oauth2/revoke"),
+            client_id: credentials.client_id,
+            client_secret: Secret::new(credentials.client_secret),
+        })
+    }
+
+    /// `grant_type=refresh_token`: new tokens for the refresh token, which X retires.
+    pub async fn refresh(&self, refresh_token: &Secret) -> Result<RefreshedTokens, PublishError> {
+        let token = RefreshToken::new(refresh_token.expose().to_owned());
+        let answer = self
+            .client
+            .exchange_refresh_token(&token)
+            .request_async(&self.http)
+            .await
+            .map_err(|e| classify("refresh", e))?;
+        Ok(RefreshedTokens {
+            access_token: Secret::new(answer.access_token().secret().clone()),
+            refresh_token: answer
+                .refresh_token()
+                .map(|t| Secret::new(t.secret().clone())),
+            expires_in_secs: answer.expires_in().map(|d| d.as_secs()),
+        })
+    }
+
+    /// `POST /2/oauth2/revoke` (RFC 7009) for a refresh token; X then retires the
+    /// grant's access tokens too. A token X does not know counts as revoked. Sent
+    /// without oauth2's revocation request, which refuses a plain-HTTP endpoint (the
+    /// fake's).
+    pub async fn revoke(&self, refresh_token: &Secret) -> Result<(), PublishError> {
+        let form = [
+            ("token", refresh_token.expose()),
+            ("token_type_hint", "refresh_token"),
+        ];
+        let response = self
+            .http
+            .0
+            .post(&self.revoke_url)
+            .basic_auth(&self.client_id, Some(self.client_secret.expose()))
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| PublishError::Retryable {
+                after: None,
+                detail: format!("X token endpoint (revoke) unreachable: {}", without_url(&e)),
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(PublishError::Retryable {
+                after: None,
+                detail: format!("X token endpoint (revoke) answered {}", status.as_u16()),
+            });
+        }
+        let body = response.text().await.unwrap_or_default();
+        let answer = serde_json::from_str::<BasicErrorResponse>(&body).ok();
+        Err(PublishError::Permanent {
+            reason: format!(
+                "X token endpoint (revoke) refused: {} {}",
+                status.as_u16(),
+                answer
+                    .map(|a| format!("{} {}", a.code(), a.description().unwrap_or("")))
+                    .unwrap_or_else(|| crate::excerpt(&body, 200))
+            )
+            .trim_end()
+            .to_owned(),
+        })
+    }
+}
+
+impl TokenRefresher for XOAuth {
+    fn refresh(
+        &self,
+        refresh_token: &Secret,
+    ) -> impl Future<Output = Result<RefreshedTokens, PublishError>> + Send {
+        XOAuth::refresh(self, refresh_token)
+    }
+}
+
+/// A token endpoint call that got no OAuth answer.
+#[derive(Debug, thiserror::Error)]
+enum Transport {
+    /// Not sent, or sent and no answer came (timeout, dropped connection).
+    #[error("{0}")]
+    Send(String),
+    /// The endpoint itself failed or is overloaded: 5xx or 429.
+    #[error("X token endpoint answered {status}")]
+    Unavailable {
+        status: u16,
+        after: Option<Duration>,
+    },
+    #[error("the request could not be built: {0}")]
+    Build(String),
+}
+
+/// oauth2's HTTP seam, over the workspace's reqwest (oauth2 5.0 implements it for
+/// reqwest 0.12 only).
+#[derive(Clone, Debug)]
+struct Http(reqwest::Client);
+
+impl<'c> oauth2::AsyncHttpClient<'c> for Http {
+    type Error = Transport;
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = Result<HttpResponse, Transport>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(send(&self.0, request))
+    }
+}
+
+/// One token-endpoint exchange. 5xx and 429 answers stop here, so
+/// oauth2 never mistakes an overloaded endpoint's body for an OAuth error.
+async fn send(http: &reqwest::Client, request: HttpRequest) -> Result<HttpResponse, Transport> {
+    let request =
+        reqwest::Request::try_from(request).map_err(|e| Transport::Build(without_url(&e)))?;
+    let response = http
+        .execute(request)
+        .await
+        .map_err(|e| Transport::Send(without_url(&e)))?;
+    let status = response.status();
+    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        let after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        return Err(Transport::Unavailable {
+            status: status.as_u16(),
+            after,
+        });
+    }
+    let mut builder = http::Response::builder().status(status);
+    for (name, value) in response.headers() {
+        builder = builder.header(name, value);
+    }
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| Transport::Send(without_url(&e)))?;
+    builder
+        .body(body.to_vec())
+        .map_err(|e| Transport::Build(e.to_string()))
+}
+
+fn without_url(e: &reqwest::Error) -> String {
+    use crate::WithoutUrl;
+    e.without_url_ref()
+}
+
+/// An OAuth error answer's code and description.
+trait OAuthErrorCode {
+    fn code(&self) -> &str;
+    fn description(&self) -> Option<&str>;
+}
+
+impl OAuthErrorCode for BasicErrorResponse {
+    fn code(&self) -> &str {
+        self.error().as_ref()
+    }
+    fn description(&self) -> Option<&str> {
+        self.error_description().map(String::as_str)
+    }
+}
+
+/// What a failed token-endpoint call means for the caller. Never carries a token: the
+/// body of an answer that could not be read is left out (a 200 holds tokens).
+fn classify(call: &str, err: RequestTokenError<Transport, BasicErrorResponse>) -> PublishError {
+    match err {
+        RequestTokenError::Request(Transport::Unavailable { status, after }) => {
+            PublishError::Retryable {
+                after,
+                detail: format!("X token endpoint ({call}) answered {status}"),
+            }
+        }
+        RequestTokenError::Request(Transport::Send(detail)) => PublishError::Retryable {
+            after: None,
+            detail: format!("X token endpoint ({call}) unreachable: {detail}"),
+        },
+        RequestTokenError::Request(Transport::Build(detail)) => PublishError::Permanent {
+            reason: format!("X token request ({call}) could not be built: {detail}"),
+        },
+        RequestTokenError::ServerResponse(answer) => {
+            let code = answer.code();
+            let description = answer.description().unwrap_or("");
+            let detail = format!("X token endpoint ({call}) refused: {code} {description}")
+                .trim_end()
+                .to_owned();
+            if grant_is_gone(code, description) {
+                PublishError::AuthRevoked { detail }
+            } else {
+                PublishError::Permanent { reason: detail }
+            }
+        }
+        RequestTokenError::Parse(e, _body) => PublishError::Permanent {
+            reason: format!(
+                "unexpected answer from the X token endpoint ({call}) at `{}`",
+                e.path()
+            ),
+        },
+        RequestTokenError::Other(detail) => PublishError::Permanent {
+            reason: format!("unexpected answer from the X token endpoint ({call}): {detail}"),
+        },
+    }
+}
+
+/// `invalid_grant`, or X's `invalid_request` about the token's value: the refresh token
+/// is used, expired or revoked.
+fn grant_is_gone(code: &str, description: &str) -> bool {
+    code == BasicErrorResponseType::InvalidGrant.as_ref()
+        || (code == BasicErrorResponseType::InvalidRequest.as_ref()
+            && description.contains("token was invalid"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crosspost_fakes::{FakeX, Fault, FaultRule};
+    use serde_json::json;
+
+    const ID: &str = "client-1";
+    const SECRET: &str = "client-secret-1";
+
+    async fn fake() -> (FakeX, XOAuth) {
+        let x = FakeX::start().await.unwrap();
+        x.set_client(ID, SECRET);
+        let http = crate::http_client(Duration::from_secs(2)).unwrap();
+        let oauth = XOAuth::new(
+            http,
+            &x.base_url(),
+            ClientCredentials::new(ID, &Secret::new(SECRET)),
+        )
+        .unwrap();
+        (x, oauth)
+    }
+
+    #[test]
+    fn refused_grants_are_revoked_authorizations_and_other_refusals_permanent() {
+        assert!(grant_is_gone("invalid_grant", ""));
+        assert!(grant_is_gone(
+            "invalid_request",
+            "Value passed for the token was invalid."
+        ));
+        assert!(!grant_is_gone(
+            "invalid_request",
+            "Missing required parameter [refresh_token]."
+        ));
+        assert!(!grant_is_gone("invalid_client", ""));
+        assert!(!grant_is_gone("unauthorized_client", "token was invalid"));
+    }
+
+    #[tokio::test]
+    async fn a_refresh_rotates_the_refresh_token_and_the_old_one_is_then_refused() {
+        let (x, oauth) = fake().await;
+        x.add_account_with_tokens("42", "access-0", "refresh-0", 60);
+        let first = oauth.refresh(&Secret::new("refresh-0")).await.unwrap();
+        assert_eq!(first.expires_in_secs, Some(7200));
+        let next = first.refresh_token.clone().expect("a new refresh token");
+        assert_eq!(
+            x.current_refresh_token("42").as_deref(),
+            Some(next.expose())
+        );
+        assert!(x.access_token_works(first.access_token.expose()));
+
+        let again = oauth.refresh(&Secret::new("refresh-0")).await.unwrap_err();
+        assert_eq!(again.kind(), "auth_revoked", "{again}");
+        assert!(!again.to_string().contains("refresh-0"));
+        oauth.refresh(&next).await.unwrap();
+
+        // Confidential client: HTTP Basic, the grant in the form body.
+        let req = &x.requests()[0];
+        assert_eq!(req.path, "/2/oauth2/token");
+        assert!(req.authorization.as_deref().unwrap().starts_with("Basic "));
+        assert!(req.body.contains("grant_type=refresh_token"));
+        assert!(!req.body.contains(SECRET));
+        assert_eq!(x.token_requests(), 3);
+    }
+
+    #[tokio::test]
+    async fn invalid_grant_is_auth_revoked() {
+        let (x, oauth) = fake().await;
+        x.inject(
+            FaultRule::new(Fault::Respond {
+                status: 400,
+                body: json!({"error": "invalid_grant", "error_description": "Token revoked"}),
+                headers: vec![],
+            })
+            .on("POST", "/2/oauth2/token"),
+        );
+        let e = oauth.refresh(&Secret::new("r")).await.unwrap_err();
+        assert_eq!(e.kind(), "auth_revoked", "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_endpoint_is_retryable_never_revoked() {
+        let (x, oauth) = fake().await;
+        x.add_account_with_tokens("42", "a", "r", 60);
+        for fault in [
+            Fault::ServerError(503),
+            Fault::ServerError(500),
+            Fault::RateLimitedFor(Duration::from_secs(30)),
+            Fault::ResetConnection,
+            Fault::Hang,
+        ] {
+            x.inject(FaultRule::new(fault.clone()).on("POST", "/2/oauth2/token"));
+            let e = oauth.refresh(&Secret::new("r")).await.unwrap_err();
+            assert_eq!(e.kind(), "retryable", "{fault:?}: {e}");
+        }
+        // The refresh token survived every failed call.
+        oauth.refresh(&Secret::new("r")).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_wrong_client_is_permanent() {
+        let (x, _) = fake().await;
+        let http = crate::http_client(Duration::from_secs(2)).unwrap();
+        let wrong = XOAuth::new(
+            http,
+            &x.base_url(),
+            ClientCredentials::new(ID, &Secret::new("not-the-secret")),
+        )
+        .unwrap();
+        x.add_account_with_tokens("42", "a", "r", 60);
+        let e = wrong.refresh(&Secret::new("r")).await.unwrap_err();
+        assert_eq!(e.kind(), "permanent", "{e}");
+        assert!(!e.to_string().contains("not-the-secret"));
+    }
+
+    #[tokio::test]
+    async fn revoking_a_refresh_token_retires_it() {
+        let (x, oauth) = fake().await;
+        x.add_account_with_tokens("42", "a", "r", 60);
+        oauth.revoke(&Secret::new("r")).await.unwrap();
+        assert_eq!(x.current_refresh_token("42"), None);
+        let e = oauth.refresh(&Secret::new("r")).await.unwrap_err();
+        assert_eq!(e.kind(), "auth_revoked");
+        // Unknown tokens are revoked already.
+        oauth.revoke(&Secret::new("never-issued")).await.unwrap();
+        let revoke = x
+            .requests()
+            .into_iter()
+            .find(|r| r.path == "/2/oauth2/revoke")
+            .unwrap();
+        assert!(revoke.body.contains("token_type_hint=refresh_token"));
+    }
+
+    #[test]
+    fn credentials_parse_without_echoing_the_secret() {
+        let ok = ClientCredentials::parse(&Secret::new(
+            r#"{"client_id":"id","client_secret":"s3cret"}"#,
+        ))
+        .unwrap();
+        assert_eq!(ok.client_id, "id");
+        assert!(!format!("{ok:?}").contains("s3cret"));
+        let bad = ClientCredentials::parse(&Secret::new(r#"{"client_id":"s3cret"}"#)).unwrap_err();
+        assert!(!bad.to_string().contains("s3cret"));
+    }
+}

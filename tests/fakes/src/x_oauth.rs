@@ -1,0 +1,241 @@
+//! Fake X OAuth 2.0 endpoints for a confidential client: `POST /2/oauth2/token` with
+//! `grant_type=refresh_token` and `POST /2/oauth2/revoke`, both authenticated with
+//! HTTP Basic client credentials; and access tokens that expire.
+//!
+//! Refresh tokens rotate as on X: each refresh gives a new one and the old one stops
+//! working. A refresh token X does not know (used before, revoked, made up) is answered
+//! the way X answers it: 400 `invalid_request`, "Value passed for the token was
+//! invalid." — X's spelling of RFC 6749's `invalid_grant`.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use serde_json::json;
+
+use super::{unauthorized, Answer, FakeX, XState};
+use crate::server::{lock, now_ms, parse_form, Incoming, Reply};
+
+/// How long the access tokens the fake gives out live, as on X.
+const ACCESS_TOKEN_SECS: i64 = 7200;
+const SCOPES: &str = "tweet.read tweet.write users.read offline.access media.write";
+const TOKEN_PATH: &str = "/2/oauth2/token";
+
+/// The OAuth side of the fake X's state.
+#[derive(Default)]
+pub(super) struct OAuthState {
+    /// The client id and secret the endpoints accept; none accepted until set.
+    client: Option<(String, String)>,
+    /// Live refresh token → user id.
+    refresh_tokens: HashMap<String, String>,
+    /// Access token → when it stops working (Unix ms). Tokens not here never expire.
+    expires_at_ms: HashMap<String, i64>,
+    /// Tokens handed out so far, to make each one unique.
+    minted: u64,
+}
+
+impl FakeX {
+    /// The OAuth client (id and secret, sent with HTTP Basic) the token and revoke
+    /// endpoints accept. Until it is set they accept none.
+    pub fn set_client(&self, client_id: &str, client_secret: &str) {
+        let mut state = lock(&self.api.state);
+        state.oauth.client = Some((client_id.to_owned(), client_secret.to_owned()));
+    }
+
+    /// Like [`FakeX::add_account`], with an access token that stops working
+    /// `expires_in_secs` from now (already expired when negative) and a refresh token
+    /// that the token endpoint exchanges once.
+    pub fn add_account_with_tokens(
+        &self,
+        user_id: &str,
+        access_token: &str,
+        refresh_token: &str,
+        expires_in_secs: i64,
+    ) {
+        self.add_account(user_id, access_token);
+        let mut state = lock(&self.api.state);
+        state.oauth.expires_at_ms.insert(
+            access_token.to_owned(),
+            now_ms() as i64 + expires_in_secs * 1000,
+        );
+        state
+            .oauth
+            .refresh_tokens
+            .insert(refresh_token.to_owned(), user_id.to_owned());
+    }
+
+    /// Requests the token endpoint received so far, rejected and faulted ones included.
+    pub fn token_requests(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.path == TOKEN_PATH)
+            .count()
+    }
+
+    /// The user's refresh token that works now (the newest), if any.
+    pub fn current_refresh_token(&self, user_id: &str) -> Option<String> {
+        let state = lock(&self.api.state);
+        state
+            .oauth
+            .refresh_tokens
+            .iter()
+            .find(|(_, user)| *user == user_id)
+            .map(|(token, _)| token.clone())
+    }
+
+    /// Whether `access_token` works now.
+    pub fn access_token_works(&self, access_token: &str) -> bool {
+        let state = lock(&self.api.state);
+        state.tokens.contains_key(access_token) && !state.oauth.expired(access_token)
+    }
+
+    /// The person withdrew the app's access at X: every token of the user, access and
+    /// refresh, stops working. The user and its posts stay.
+    pub fn revoke_grant(&self, user_id: &str) {
+        let mut state = lock(&self.api.state);
+        state.tokens.retain(|_, user| user != user_id);
+        state.oauth.refresh_tokens.retain(|_, user| user != user_id);
+    }
+}
+
+impl OAuthState {
+    fn expired(&self, access_token: &str) -> bool {
+        self.expires_at_ms
+            .get(access_token)
+            .is_some_and(|at| *at <= now_ms() as i64)
+    }
+}
+
+/// 401 for a request whose bearer token has expired, on every endpoint, as X does.
+pub(super) fn refuse_expired(state: &XState, req: &Incoming) -> Option<Reply> {
+    let token = req.auth_token(&["Bearer"])?;
+    state.oauth.expired(token).then(unauthorized)
+}
+
+fn oauth_error(status: u16, error: &str, description: &str) -> Reply {
+    Reply::json(
+        status,
+        json!({"error": error, "error_description": description}),
+    )
+}
+
+/// The client credentials of an `Authorization: Basic` header (each part URL-encoded
+/// first, as RFC 6749 section 2.3.1 asks) must be the fake's client.
+fn authenticate_client(state: &XState, req: &Incoming) -> Result<(), Reply> {
+    let refused = || {
+        oauth_error(
+            401,
+            "unauthorized_client",
+            "Missing valid authorization header",
+        )
+    };
+    let encoded = req.auth_token(&["Basic"]).ok_or_else(refused)?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(refused)?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(refused)?;
+    let unescape = |part: &str| {
+        parse_form(format!("v={part}").as_bytes())
+            .into_iter()
+            .next()
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    };
+    match &state.oauth.client {
+        Some((want_id, want_secret))
+            if unescape(id) == *want_id && unescape(secret) == *want_secret =>
+        {
+            Ok(())
+        }
+        _ => Err(refused()),
+    }
+}
+
+/// The form body of a token or revoke request.
+fn form(req: &Incoming) -> Result<HashMap<String, String>, Reply> {
+    if !req.content_type_is("application/x-www-form-urlencoded") {
+        return Err(oauth_error(
+            400,
+            "invalid_request",
+            "Content-Type must be application/x-www-form-urlencoded.",
+        ));
+    }
+    Ok(parse_form(&req.body).into_iter().collect())
+}
+
+/// `POST /2/oauth2/token`
+pub(super) fn token(state: &mut XState, req: &Incoming) -> Answer {
+    authenticate_client(state, req)?;
+    let form = form(req)?;
+    match form.get("grant_type").map(String::as_str) {
+        Some("refresh_token") => {}
+        Some(_) => {
+            return Err(oauth_error(
+                400,
+                "unsupported_grant_type",
+                "Value passed for the grant type was invalid.",
+            ))
+        }
+        None => {
+            return Err(oauth_error(
+                400,
+                "invalid_request",
+                "Missing required parameter [grant_type].",
+            ))
+        }
+    }
+    let Some(old) = form.get("refresh_token") else {
+        return Err(oauth_error(
+            400,
+            "invalid_request",
+            "Missing required parameter [refresh_token].",
+        ));
+    };
+    // Rotation: the refresh token works once.
+    let Some(user) = state.oauth.refresh_tokens.remove(old) else {
+        return Err(oauth_error(
+            400,
+            "invalid_request",
+            "Value passed for the token was invalid.",
+        ));
+    };
+    state.oauth.minted += 1;
+    let n = state.oauth.minted;
+    let access = format!("fake-x-access-{user}-{n}");
+    let refresh = format!("fake-x-refresh-{user}-{n}");
+    state.tokens.insert(access.clone(), user.clone());
+    state
+        .oauth
+        .expires_at_ms
+        .insert(access.clone(), now_ms() as i64 + ACCESS_TOKEN_SECS * 1000);
+    state.oauth.refresh_tokens.insert(refresh.clone(), user);
+    Ok(Reply::json(
+        200,
+        json!({
+            "token_type": "bearer",
+            "expires_in": ACCESS_TOKEN_SECS,
+            "access_token": access,
+            "scope": SCOPES,
+            "refresh_token": refresh,
+        }),
+    ))
+}
+
+/// `POST /2/oauth2/revoke`: an access or refresh token stops working. A token the fake
+/// does not know is revoked already (RFC 7009 answers 200 for it too).
+pub(super) fn revoke(state: &mut XState, req: &Incoming) -> Answer {
+    authenticate_client(state, req)?;
+    let form = form(req)?;
+    let Some(token) = form.get("token") else {
+        return Err(oauth_error(
+            400,
+            "invalid_request",
+            "Missing required parameter [token].",
+        ));
+    };
+    state.tokens.remove(token);
+    state.oauth.expires_at_ms.remove(token);
+    state.oauth.refresh_tokens.remove(token);
+    Ok(Reply::json(200, json!({"revoked": true})))
+}
