@@ -156,6 +156,22 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
         deliveries.len(),
         started.elapsed().as_secs_f64()
     );
+    for d in deliveries
+        .iter()
+        .filter(|d| d.status != DeliveryStatus::Published)
+    {
+        println!(
+            "soak: not published: {} {} {} {:?}",
+            d.post_id, d.network, d.status, d.last_error
+        );
+    }
+    for (text, n) in tweets
+        .iter()
+        .chain(page_messages.iter())
+        .filter(|(_, n)| **n > 1)
+    {
+        println!("soak: {n} copies of {text:?}");
+    }
     assert_eq!(deliveries.len(), posts * 2);
     assert_eq!(terminal, deliveries.len(), "every delivery ends");
     assert_eq!(lost, 0, "no delivery is lost");

@@ -393,7 +393,16 @@ impl<P: Publisher> DeliveryWorker<P> {
                     }
                     Ok(None) => None,
                     Err(e) => {
-                        let ending = self.classify(&delivery, &account, e).await?;
+                        // The lookup failed: whether the earlier attempt published is
+                        // still unknown, so the next attempt must look again.
+                        let ending = match self.classify(&delivery, &account, e).await? {
+                            Ending::Retry { wait, error, .. } => Ending::Retry {
+                                status: DeliveryStatus::Uncertain,
+                                wait,
+                                error,
+                            },
+                            end => end,
+                        };
                         return self
                             .finish(&delivery, key, owner, ending, Some(&post))
                             .await;
