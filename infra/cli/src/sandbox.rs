@@ -179,30 +179,22 @@ impl Sandbox {
         self.x.add_account(DEMO_X_ACCOUNT, self.x_token.expose());
         self.facebook
             .add_page(DEMO_FACEBOOK_PAGE, self.facebook_token.expose());
-        let now = OffsetDateTime::now_utc();
-        for (network, account_id, name, token) in [
-            (Network::X, DEMO_X_ACCOUNT, "@crosspost_demo", &self.x_token),
-            (
-                Network::Facebook,
-                DEMO_FACEBOOK_PAGE,
-                "Crosspost Demo Page",
-                &self.facebook_token,
-            ),
-        ] {
-            let account = LinkedAccount {
-                user_id: DEMO_USER.into(),
-                network,
-                account_id: account_id.into(),
-                display_name: name.into(),
-                status: AccountStatus::Active,
-                access_token: token.clone(),
-                rate_limited_until: None,
-                refresh_token: None,
-                access_expires_at: None,
-                token_version: 0,
-            };
-            self.accounts.put(&account, now).await?;
-        }
+        self.link(
+            DEMO_USER,
+            Network::X,
+            DEMO_X_ACCOUNT,
+            "@crosspost_demo",
+            &self.x_token,
+        )
+        .await?;
+        self.link(
+            DEMO_USER,
+            Network::Facebook,
+            DEMO_FACEBOOK_PAGE,
+            "Crosspost Demo Page",
+            &self.facebook_token,
+        )
+        .await?;
         Ok(())
     }
 
@@ -211,21 +203,14 @@ impl Sandbox {
     pub async fn link_x_account(&self, user_id: &str, account_id: &str) -> Result<Secret> {
         let token = Secret::new(format!("x-access-{}", uuid::Uuid::now_v7().simple()));
         self.x.add_account(account_id, token.expose());
-        let account = LinkedAccount {
-            user_id: user_id.into(),
-            network: Network::X,
-            account_id: account_id.into(),
-            display_name: format!("@user_{account_id}"),
-            status: AccountStatus::Active,
-            access_token: token.clone(),
-            rate_limited_until: None,
-            refresh_token: None,
-            access_expires_at: None,
-            token_version: 0,
-        };
-        self.accounts
-            .put(&account, OffsetDateTime::now_utc())
-            .await?;
+        self.link(
+            user_id,
+            Network::X,
+            account_id,
+            &format!("@user_{account_id}"),
+            &token,
+        )
+        .await?;
         Ok(token)
     }
 
@@ -234,11 +219,31 @@ impl Sandbox {
     pub async fn link_facebook_page(&self, user_id: &str, page_id: &str) -> Result<Secret> {
         let token = Secret::new(format!("fb-page-{}", uuid::Uuid::now_v7().simple()));
         self.facebook.add_page(page_id, token.expose());
+        self.link(
+            user_id,
+            Network::Facebook,
+            page_id,
+            &format!("Page {page_id}"),
+            &token,
+        )
+        .await?;
+        Ok(token)
+    }
+
+    /// Writes an ACTIVE linked account with a token that does not expire.
+    async fn link(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+        display_name: &str,
+        token: &Secret,
+    ) -> Result<()> {
         let account = LinkedAccount {
             user_id: user_id.into(),
-            network: Network::Facebook,
-            account_id: page_id.into(),
-            display_name: format!("Page {page_id}"),
+            network,
+            account_id: account_id.into(),
+            display_name: display_name.into(),
             status: AccountStatus::Active,
             access_token: token.clone(),
             rate_limited_until: None,
@@ -249,7 +254,7 @@ impl Sandbox {
         self.accounts
             .put(&account, OffsetDateTime::now_utc())
             .await?;
-        Ok(token)
+        Ok(())
     }
 
     /// The URL the source app posts to.

@@ -168,6 +168,32 @@ impl<P: Publisher> DeliveryWorker<P> {
         Some(tokens.fresh(account, owner, true).await)
     }
 
+    /// Makes a network call; if the network refuses the token and a refresh is possible
+    /// (once per attempt), refreshes it and makes the call once more with the new one.
+    async fn call_refreshing<T>(
+        &self,
+        account: &mut LinkedAccount,
+        owner: &str,
+        refreshed: &mut bool,
+        call: impl AsyncFn(&LinkedAccount) -> Result<T, PublishError>,
+    ) -> Result<T, PublishError> {
+        let result = call(account).await;
+        if !matches!(result, Err(PublishError::AuthRevoked { .. })) {
+            return result;
+        }
+        match self
+            .refreshed_after_refusal(account, owner, refreshed)
+            .await
+        {
+            None => result,
+            Some(Err(e)) => Err(e),
+            Some(Ok(fresh)) => {
+                *account = fresh;
+                call(account).await
+            }
+        }
+    }
+
     pub async fn process(
         &self,
         msg: DeliveryMessage,
@@ -370,21 +396,11 @@ impl<P: Publisher> DeliveryWorker<P> {
                         .map(|ms| ms / 1000)
                         .unwrap_or_else(|| now.unix_timestamp()),
                 };
-                let mut result = self.publisher.reconcile(&account, text, window).await;
-                if let Err(PublishError::AuthRevoked { .. }) = &result {
-                    if let Some(fresh) = self
-                        .refreshed_after_refusal(&account, &inv.request_id, &mut refreshed)
-                        .await
-                    {
-                        result = match fresh {
-                            Ok(fresh) => {
-                                account = fresh;
-                                self.publisher.reconcile(&account, text, window).await
-                            }
-                            Err(e) => Err(e),
-                        };
-                    }
-                }
+                let result = self
+                    .call_refreshing(&mut account, &inv.request_id, &mut refreshed, async |a| {
+                        self.publisher.reconcile(a, text, window).await
+                    })
+                    .await;
                 match result {
                     Ok(Some(remote)) => {
                         tracing::info!(part = index, remote_id = %remote.id, "reconciled: the earlier attempt had published");
@@ -421,21 +437,11 @@ impl<P: Publisher> DeliveryWorker<P> {
                         media: if index == 0 { &post.media } else { &[] },
                         link: post.link.as_deref(),
                     };
-                    let mut result = self.publisher.publish_part(&account, part, reply_to).await;
-                    if let Err(PublishError::AuthRevoked { .. }) = &result {
-                        if let Some(fresh) = self
-                            .refreshed_after_refusal(&account, &inv.request_id, &mut refreshed)
-                            .await
-                        {
-                            result = match fresh {
-                                Ok(fresh) => {
-                                    account = fresh;
-                                    self.publisher.publish_part(&account, part, reply_to).await
-                                }
-                                Err(e) => Err(e),
-                            };
-                        }
-                    }
+                    let result = self
+                        .call_refreshing(&mut account, &inv.request_id, &mut refreshed, async |a| {
+                            self.publisher.publish_part(a, part, reply_to).await
+                        })
+                        .await;
                     match result {
                         Ok(remote) => remote,
                         Err(e) => {
