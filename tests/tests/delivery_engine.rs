@@ -421,3 +421,23 @@ async fn a_revoked_token_flags_the_account_and_sends_a_signed_event() {
     assert_eq!(x_posts(&sb).len(), 1);
     sb.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_that_fails_keeps_looking_back_to_the_first_uncertain_attempt() {
+    let sb = sandbox().await;
+    // The post is made but its answer lost; then the timeline lookups fail three times,
+    // so the lookup that finally works runs well after the attempt that posted.
+    sb.x.inject(FaultRule::new(Fault::AcceptThenHang).on("POST", "/2/tweets"));
+    sb.x.inject(
+        FaultRule::new(Fault::ServerError(503))
+            .on("GET", "/tweets")
+            .times(3),
+    );
+    let id = accepted(&sb, &to_x("回答丢了，查询也失败了三次")).await;
+    let ds = sb.wait_until_settled(&id, SETTLE).await.unwrap();
+    assert_eq!(ds[0].status, DeliveryStatus::Published, "{ds:?}");
+    assert_eq!(sb.x.tweets().len(), 1, "still one remote post");
+    assert_eq!(x_posts(&sb).len(), 1, "never posted again");
+    assert_eq!(ds[0].parts[0].remote_id, sb.x.tweets()[0].id);
+    sb.stop().await;
+}

@@ -171,6 +171,30 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
         .filter(|(_, n)| **n > 1)
     {
         println!("soak: {n} copies of {text:?}");
+        // What the fakes saw of that text, in order, and what its deliveries say.
+        for (i, r) in sb.x.requests().iter().enumerate() {
+            if r.body.contains(text.as_str()) {
+                println!(
+                    "soak:   X request {i}: {} {} -> {}",
+                    r.method, r.path, r.status
+                );
+            }
+        }
+        for (i, r) in sb.facebook.requests().iter().enumerate() {
+            let params = crosspost_fakes::FakeFacebook::parameters_of(r);
+            if params.iter().any(|(_, v)| v == text) {
+                println!(
+                    "soak:   Facebook request {i}: {} {} -> {}",
+                    r.method, r.path, r.status
+                );
+            }
+        }
+        for d in &deliveries {
+            let post = sb.posts.get_post(&d.post_id).await.unwrap();
+            if post.is_some_and(|p| text.contains(p.text.trim())) {
+                println!("soak:   delivery {d:?}");
+            }
+        }
     }
     assert_eq!(deliveries.len(), posts * 2);
     assert_eq!(terminal, deliveries.len(), "every delivery ends");

@@ -99,10 +99,10 @@ pub struct DeliveryRecord {
     /// The status before the latest claim: UNCERTAIN, or PUBLISHING with a lease that
     /// ran out, means the previous attempt's outcome is unknown.
     pub prev_status: Option<DeliveryStatus>,
-    /// When the attempt before the latest claim started (Unix ms).
-    pub prev_attempt_started_ms: Option<i64>,
-    /// When that attempt's lease ended (Unix ms; none when it gave the lease back).
-    pub prev_lease_until_ms: Option<i64>,
+    /// Since when (Unix ms) the next unconfirmed part may have been sent: set by the
+    /// first claim after the last confirmed part, kept through every later attempt until
+    /// a part is confirmed. A post we may have made is no older than this.
+    pub unconfirmed_since_ms: Option<i64>,
 }
 
 impl DeliveryRecord {
@@ -534,9 +534,7 @@ impl PostsStore {
             .set_key(Some(delivery_key_attrs(post_id, key)))
             .update_expression(
                 "SET prev_status = #status, \
-                 prev_attempt_started_at = if_not_exists(attempt_started_at, :zero), \
-                 prev_lease_until = if_not_exists(lease_until, :zero), \
-                 attempt_started_at = :now_ms, \
+                 unconfirmed_since = if_not_exists(unconfirmed_since, :now_ms), \
                  #status = :publishing, lease_owner = :owner, lease_until = :until, \
                  attempts = if_not_exists(attempts, :zero) + :one, updated_at = :now",
             )
@@ -696,7 +694,9 @@ impl PostsStore {
             .table_name(&self.table)
             .set_key(Some(delivery_key_attrs(post_id, key)))
             .update_expression(
-                "SET parts = list_append(if_not_exists(parts, :empty), :part), updated_at = :now",
+                // The next part's uncertainty starts now.
+                "SET parts = list_append(if_not_exists(parts, :empty), :part), \
+                 unconfirmed_since = :now_ms, updated_at = :now",
             )
             .condition_expression("#status = :publishing AND lease_owner = :owner")
             .expression_attribute_names("#status", "status")
@@ -704,6 +704,7 @@ impl PostsStore {
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
             .expression_attribute_values(":part", AttributeValue::L(vec![AttributeValue::M(item)]))
+            .expression_attribute_values(":now_ms", n(unix_ms(now)))
             .expression_attribute_values(":now", s(rfc3339(now)))
             .send()
             .await
@@ -739,7 +740,7 @@ impl PostsStore {
         }
         update
             .update_expression(format!(
-                "{set} REMOVE lease_owner, lease_until, next_attempt_at, last_error"
+                "{set} REMOVE lease_owner, lease_until, next_attempt_at, last_error, unconfirmed_since"
             ))
             .send()
             .await
@@ -764,7 +765,7 @@ impl PostsStore {
             .set_key(Some(delivery_key_attrs(post_id, key)))
             .update_expression(
                 "SET #status = :status, next_attempt_at = :until, attempts = attempts - :one, \
-                 attempt_started_at = prev_attempt_started_at, updated_at = :now \
+                 updated_at = :now \
                  REMOVE lease_owner, lease_until",
             )
             .condition_expression("#status = :publishing AND lease_owner = :owner")
@@ -926,7 +927,6 @@ fn read_delivery(item: &Item) -> Result<DeliveryRecord, StoreError> {
                     .map_err(|e| r.corrupt(format!("prev_status: {e}")))
             })
             .transpose()?,
-        prev_attempt_started_ms: r.opt_num("prev_attempt_started_at")?.filter(|v| *v > 0),
-        prev_lease_until_ms: r.opt_num("prev_lease_until")?.filter(|v| *v > 0),
+        unconfirmed_since_ms: r.opt_num("unconfirmed_since")?,
     })
 }

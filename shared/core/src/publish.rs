@@ -80,9 +80,10 @@ pub struct OutgoingPart<'a> {
     pub link: Option<&'a str>,
 }
 
-/// When an attempt whose outcome is unknown may have published: from its start to the
-/// end of its lease (Unix seconds). Reconciliation looks only there, so an account that
-/// posts a lot does not push our post out of the page of results read.
+/// When a part whose outcome is unknown may have been published: from the first
+/// attempt since the last confirmed part until now (Unix seconds). Reconciliation looks
+/// only there, so an account that posts a lot does not push our post out of the pages
+/// of results read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     pub since_unix: i64,

@@ -384,17 +384,14 @@ impl<P: Publisher> DeliveryWorker<P> {
             let attempted_at = rfc3339(OffsetDateTime::now_utc());
             let found = if reconcile {
                 reconcile = false;
-                // The earlier attempt ran from its start to the end of its lease (or
-                // until now, when it gave the lease back as UNCERTAIN).
+                // Every attempt since the last confirmed part may have published
+                // this one: look from the first of them until now.
                 let window = Window {
                     since_unix: delivery
-                        .prev_attempt_started_ms
+                        .unconfirmed_since_ms
                         .map(|ms| ms / 1000)
                         .unwrap_or_else(|| now.unix_timestamp() - 24 * 3600),
-                    until_unix: delivery
-                        .prev_lease_until_ms
-                        .map(|ms| ms / 1000)
-                        .unwrap_or_else(|| now.unix_timestamp()),
+                    until_unix: OffsetDateTime::now_utc().unix_timestamp(),
                 };
                 let result = self
                     .call_refreshing(&mut account, &inv.request_id, &mut refreshed, async |a| {
