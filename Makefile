@@ -8,8 +8,11 @@ TOOLS      := $(CURDIR)/.tools
 VENV       := $(TOOLS)/venv
 NPM_DIR    := $(TOOLS)/npm
 STAMPS     := $(TOOLS)/stamps
-# Builds are kept outside the clone so a fresh clone reuses them; override to taste.
-export CARGO_TARGET_DIR ?= $(HOME)/.cache/crosspost/target
+# Builds live outside the clone (so `git clean` keeps them), one folder per clone:
+# the local stack runs the binaries in target/debug, and two clones sharing one target
+# folder could run each other's. Override to taste.
+CLONE_KEY := $(shell printf '%s' '$(CURDIR)' | cksum | cut -d' ' -f1)
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/crosspost/target-$(CLONE_KEY)
 CARGO      := cargo
 
 PY_TOOLS   := 'moto[server]==5.1.*' 'cargo-lambda==1.8.*' 'cfn-lint==1.*' 'aws-sam-cli==1.*' 'ziglang==0.13.*'
