@@ -58,8 +58,10 @@ $(STAMPS)/java:
 CROSSPOST := $(CARGO_TARGET_DIR)/debug/crosspost
 export CROSSPOST_REPO := $(CURDIR)
 
+# The functions' binaries for the local stack, and the examples the local stack's own
+# tests run as stand-in functions.
 build: tools
-	$(CARGO) build --workspace --locked
+	$(CARGO) build --workspace --locked --bins --examples
 
 demo: build
 	$(CROSSPOST) demo
@@ -76,7 +78,7 @@ lint: tools
 	cfn-lint template.yaml
 	sam validate --lint --template-file template.yaml
 
-unit: tools
+unit: build
 	$(CARGO) test --workspace --locked --lib --bins
 	$(CARGO) test --workspace --locked --doc
 

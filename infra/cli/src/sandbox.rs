@@ -4,7 +4,7 @@
 
 use crate::client::{Answer, SignedClient};
 use anyhow::{bail, Context, Result};
-use crosspost_aws::{AccountsStore, DeliveryRecord, PostsStore};
+use crosspost_aws::{AccountsStore, DeliveryRecord, PostsStore, Sealer, TokenVault};
 use crosspost_core::signing::SigningSecret;
 use crosspost_core::{AccountStatus, LinkedAccount, Network, PostId, Secret};
 use crosspost_fakes::{EventsReceiver, FakeFacebook, FakeX};
@@ -70,7 +70,9 @@ pub struct Sandbox {
     pub events: EventsReceiver,
     pub events_secret: Secret,
     pub posts: PostsStore,
-    pub accounts: AccountsStore,
+    /// AccountsTable through the stack's TokenKey, as the workers see it: writes seal
+    /// the tokens, reads open them.
+    pub accounts: TokenVault,
     /// Tokens the demo accounts were linked with, to check what the fakes received.
     pub x_token: Secret,
     pub facebook_token: Secret,
@@ -154,7 +156,14 @@ impl Sandbox {
                 .to_owned())
         };
         let posts = PostsStore::new(dynamodb.clone(), table("PostsTable")?);
-        let accounts = AccountsStore::new(dynamodb, table("AccountsTable")?);
+        let token_key = stack
+            .kms_key_id("TokenKey")
+            .context("template.yaml has no TokenKey")?
+            .to_owned();
+        let accounts = TokenVault::new(
+            AccountsStore::new(dynamodb, table("AccountsTable")?),
+            Sealer::new(crosspost_aws::aws_sdk_kms::Client::new(&sdk), token_key),
+        );
         let run = uuid::Uuid::now_v7().simple().to_string();
         let sandbox = Sandbox {
             stack,
@@ -230,7 +239,8 @@ impl Sandbox {
         Ok(token)
     }
 
-    /// Writes an ACTIVE linked account with a token that does not expire.
+    /// Writes an ACTIVE linked account with a token that does not expire, sealed as the
+    /// workers expect it.
     async fn link(
         &self,
         user_id: &str,

@@ -1,13 +1,19 @@
-//! AccountsTable: the accounts each user has linked (DESIGN section 3).
+//! AccountsTable: the accounts each user has linked (DESIGN sections 3 and 8).
 //!
-//! The tokens are stored as `access_token` and `refresh_token` for now; sealing them with
-//! KMS before they reach the table is the account-linking issue's work, and replaces these
-//! attributes.
+//! The table holds tokens only sealed (`sealed_access_token`, `sealed_refresh_token`):
+//! [`AccountsStore`] reads and writes [`SealedAccount`]s and never sees a plaintext
+//! token, so a function that only needs an account's status (the webhook) makes no KMS
+//! call. [`TokenVault`] pairs the store with a [`Sealer`]: only code holding one opens
+//! tokens or writes new ones.
 
 use crate::attr::{n, s, Item, Reader};
+use crate::seal::Sealer;
 use crate::StoreError;
 use aws_sdk_dynamodb::Client;
-use crosspost_core::{keys, AccountStatus, LinkedAccount, Network, Secret};
+use crosspost_core::{
+    keys, AccountStatus, LinkedAccount, Network, SealedAccount, SealedToken, Secret,
+};
+use std::sync::Arc;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -29,7 +35,7 @@ impl AccountsStore {
     /// the account's own version when it is later).
     pub async fn put(
         &self,
-        account: &LinkedAccount,
+        account: &SealedAccount,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut item = Item::from([
@@ -43,7 +49,10 @@ impl AccountsStore {
             ("account_id".to_owned(), s(&account.account_id)),
             ("display_name".to_owned(), s(&account.display_name)),
             ("status".to_owned(), s(account.status.as_str())),
-            ("access_token".to_owned(), s(account.access_token.expose())),
+            (
+                "sealed_access_token".to_owned(),
+                s(account.access_token.as_str()),
+            ),
             (
                 "linked_at".to_owned(),
                 s(now.format(&Rfc3339).unwrap_or_default()),
@@ -51,7 +60,7 @@ impl AccountsStore {
             ("token_version".to_owned(), n(account.token_version.max(1))),
         ]);
         if let Some(refresh) = &account.refresh_token {
-            item.insert("refresh_token".to_owned(), s(refresh.expose()));
+            item.insert("sealed_refresh_token".to_owned(), s(refresh.as_str()));
         }
         if let Some(at) = account.access_expires_at {
             item.insert("access_expires_at".to_owned(), n(at));
@@ -71,7 +80,7 @@ impl AccountsStore {
         user_id: &str,
         network: Network,
         account_id: &str,
-    ) -> Result<Option<LinkedAccount>, StoreError> {
+    ) -> Result<Option<SealedAccount>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -90,7 +99,7 @@ impl AccountsStore {
         &self,
         user_id: &str,
         network: Network,
-    ) -> Result<Vec<LinkedAccount>, StoreError> {
+    ) -> Result<Vec<SealedAccount>, StoreError> {
         let mut found = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -248,15 +257,15 @@ impl AccountsStore {
     /// Writes refreshed tokens over `expected_version` (and no other), moves the version
     /// up by one and frees the refresh lease. False when the tokens were replaced since.
     /// A `None` refresh token keeps the stored one; a `None` expiry means it never ends.
-    pub async fn store_refreshed(
+    pub async fn store_refreshed<T>(
         &self,
-        account: &LinkedAccount,
-        access_token: &Secret,
-        refresh_token: Option<&Secret>,
+        account: &LinkedAccount<T>,
+        access_token: &SealedToken,
+        refresh_token: Option<&SealedToken>,
         access_expires_at: Option<i64>,
         expected_version: u64,
     ) -> Result<bool, StoreError> {
-        let mut set = vec!["access_token = :access", "token_version = :next"];
+        let mut set = vec!["sealed_access_token = :access", "token_version = :next"];
         let mut remove = vec!["refresh_lease_owner", "refresh_lease_until"];
         let mut update = self
             .client
@@ -267,11 +276,11 @@ impl AccountsStore {
                 "sk",
                 s(keys::account_sk(account.network, &account.account_id)),
             )
-            .expression_attribute_values(":access", s(access_token.expose()))
+            .expression_attribute_values(":access", s(access_token.as_str()))
             .expression_attribute_values(":next", n(expected_version + 1));
         if let Some(refresh) = refresh_token {
-            set.push("refresh_token = :refresh");
-            update = update.expression_attribute_values(":refresh", s(refresh.expose()));
+            set.push("sealed_refresh_token = :refresh");
+            update = update.expression_attribute_values(":refresh", s(refresh.as_str()));
         }
         match access_expires_at {
             Some(at) => {
@@ -324,6 +333,106 @@ impl AccountsStore {
     }
 }
 
+/// AccountsTable with the key that seals its tokens: what links accounts and what
+/// publishes with their tokens. One per cold start (the sealer caches data keys).
+#[derive(Clone)]
+pub struct TokenVault {
+    store: AccountsStore,
+    sealer: Arc<Sealer>,
+}
+
+impl TokenVault {
+    pub fn new(store: AccountsStore, sealer: Sealer) -> Self {
+        TokenVault {
+            store,
+            sealer: Arc::new(sealer),
+        }
+    }
+
+    /// The table itself, for everything that does not touch a token.
+    pub fn store(&self) -> &AccountsStore {
+        &self.store
+    }
+
+    /// The account with its tokens sealed to it.
+    pub async fn seal(&self, account: &LinkedAccount) -> Result<SealedAccount, StoreError> {
+        let key = account.seal_key();
+        let access = self.seal_token(&key, &account.access_token).await?;
+        let refresh = match &account.refresh_token {
+            Some(r) => Some(self.seal_token(&key, r).await?),
+            None => None,
+        };
+        Ok(account.clone().with_tokens(access, refresh))
+    }
+
+    /// The account with its tokens opened, for the moment they are used.
+    pub async fn open(&self, account: &SealedAccount) -> Result<LinkedAccount, StoreError> {
+        let key = account.seal_key();
+        let access = self
+            .sealer
+            .unseal(&key, account.access_token.as_str())
+            .await?;
+        let refresh = match &account.refresh_token {
+            Some(r) => Some(self.sealer.unseal(&key, r.as_str()).await?),
+            None => None,
+        };
+        Ok(account.clone().with_tokens(access, refresh))
+    }
+
+    /// Links (or links again) an account: its tokens are sealed before the write.
+    pub async fn put(
+        &self,
+        account: &LinkedAccount,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let sealed = self.seal(account).await?;
+        self.store.put(&sealed, now).await
+    }
+
+    /// The account with its tokens opened.
+    pub async fn get(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+    ) -> Result<Option<LinkedAccount>, StoreError> {
+        match self.store.get(user_id, network, account_id).await? {
+            Some(sealed) => Ok(Some(self.open(&sealed).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// [`AccountsStore::store_refreshed`], sealing the new tokens first.
+    pub async fn store_refreshed<T>(
+        &self,
+        account: &LinkedAccount<T>,
+        access_token: &Secret,
+        refresh_token: Option<&Secret>,
+        access_expires_at: Option<i64>,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        let key = account.seal_key();
+        let access = self.seal_token(&key, access_token).await?;
+        let refresh = match refresh_token {
+            Some(r) => Some(self.seal_token(&key, r).await?),
+            None => None,
+        };
+        self.store
+            .store_refreshed(
+                account,
+                &access,
+                refresh.as_ref(),
+                access_expires_at,
+                expected_version,
+            )
+            .await
+    }
+
+    async fn seal_token(&self, key: &str, token: &Secret) -> Result<SealedToken, StoreError> {
+        self.sealer.seal(key, token).await.map(SealedToken::new)
+    }
+}
+
 /// Whether a conditional write happened (false: its condition did not hold).
 fn conditional(
     result: Result<(), aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
@@ -346,7 +455,7 @@ fn ignore_condition(
     }
 }
 
-fn read_account(item: &Item) -> Result<LinkedAccount, StoreError> {
+fn read_account(item: &Item) -> Result<SealedAccount, StoreError> {
     let r = Reader::new(item);
     Ok(LinkedAccount {
         user_id: r.str("user_id")?,
@@ -354,9 +463,9 @@ fn read_account(item: &Item) -> Result<LinkedAccount, StoreError> {
         account_id: r.str("account_id")?,
         display_name: r.opt_str("display_name")?.unwrap_or_default(),
         status: r.parsed::<AccountStatus>("status")?,
-        access_token: Secret::new(r.str("access_token")?),
+        access_token: SealedToken::new(r.str("sealed_access_token")?),
         rate_limited_until: r.opt_num("rate_limited_until")?,
-        refresh_token: r.opt_str("refresh_token")?.map(Secret::new),
+        refresh_token: r.opt_str("sealed_refresh_token")?.map(SealedToken::new),
         access_expires_at: r.opt_num("access_expires_at")?,
         token_version: r.opt_num("token_version")?.unwrap_or(0),
     })

@@ -6,6 +6,7 @@
 mod attr;
 
 pub use aws_sdk_dynamodb;
+pub use aws_sdk_kms;
 pub use aws_sdk_sqs;
 pub mod accounts;
 pub mod posts;
@@ -13,12 +14,13 @@ pub mod queues;
 pub mod seal;
 pub mod secrets;
 
-pub use accounts::AccountsStore;
+pub use accounts::{AccountsStore, TokenVault};
 pub use posts::{
     Claim, DeliveryError, DeliveryKey, DeliveryRecord, IntakeRecord, NewPost, PostRecord,
     PostsStore, PublishedPart, SourceGuard, StoredAnswer,
 };
 pub use queues::{DeliveryQueues, EventQueue, WorkQueue};
+pub use seal::Sealer;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 

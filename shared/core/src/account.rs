@@ -1,6 +1,6 @@
 //! Linked accounts: a user's account on one network, with its token.
 
-use crate::{Network, Secret};
+use crate::{keys, Network, SealedToken, Secret};
 use std::fmt;
 use std::str::FromStr;
 
@@ -43,20 +43,21 @@ impl FromStr for AccountStatus {
 }
 
 /// A user's account on a network. For X the account id is the user id; for Facebook it
-/// is the Page id.
+/// is the Page id. `T` is how the tokens are held: opened ([`Secret`], the default, what
+/// a publisher uses) or sealed ([`SealedAccount`], what AccountsTable holds).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkedAccount {
+pub struct LinkedAccount<T = Secret> {
     pub user_id: String,
     pub network: Network,
     pub account_id: String,
     pub display_name: String,
     pub status: AccountStatus,
-    pub access_token: Secret,
+    pub access_token: T,
     /// Unix seconds until which the network told us to leave this account alone.
     pub rate_limited_until: Option<i64>,
     /// Exchanged for a new access token when it runs out (X); None where tokens do not
     /// expire (Facebook Page tokens).
-    pub refresh_token: Option<Secret>,
+    pub refresh_token: Option<T>,
     /// When the access token stops working (Unix seconds); None when it does not expire.
     pub access_expires_at: Option<i64>,
     /// Goes up by one each time the tokens are replaced: a refreshed token is written only
@@ -64,7 +65,31 @@ pub struct LinkedAccount {
     pub token_version: u64,
 }
 
-impl LinkedAccount {
+/// A linked account as stored: its tokens sealed.
+pub type SealedAccount = LinkedAccount<SealedToken>;
+
+impl<T> LinkedAccount<T> {
+    /// What the account's tokens are sealed to (see [`keys::account_seal_key`]).
+    pub fn seal_key(&self) -> String {
+        keys::account_seal_key(&self.user_id, self.network, &self.account_id)
+    }
+
+    /// The same account holding `access_token` and `refresh_token` instead.
+    pub fn with_tokens<U>(self, access_token: U, refresh_token: Option<U>) -> LinkedAccount<U> {
+        LinkedAccount {
+            user_id: self.user_id,
+            network: self.network,
+            account_id: self.account_id,
+            display_name: self.display_name,
+            status: self.status,
+            access_token,
+            rate_limited_until: self.rate_limited_until,
+            refresh_token,
+            access_expires_at: self.access_expires_at,
+            token_version: self.token_version,
+        }
+    }
+
     /// Whether the access token runs out within `margin_secs` of `now_unix` and can be
     /// refreshed.
     pub fn token_expires_within(&self, now_unix: i64, margin_secs: i64) -> bool {
@@ -123,5 +148,14 @@ mod tests {
         assert!(!account(true, Some(now + 3600)).token_expires_within(now, 300));
         assert!(!account(true, None).token_expires_within(now, 300));
         assert!(!account(false, Some(now + 120)).token_expires_within(now, 300));
+    }
+
+    #[test]
+    fn tokens_are_sealed_to_the_accounts_own_key() {
+        let a = account(true, None);
+        assert_eq!(a.seal_key(), "USER#u/ACCOUNT#x#1");
+        let sealed = a.with_tokens(SealedToken::new("v1.k.n.c"), None);
+        assert_eq!(sealed.seal_key(), "USER#u/ACCOUNT#x#1");
+        assert!(!format!("{sealed:?}").contains("v1.k.n.c"));
     }
 }

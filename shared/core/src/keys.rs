@@ -22,6 +22,13 @@ pub fn account_sk(network: Network, account_id: &str) -> String {
     format!("ACCOUNT#{network}#{account_id}")
 }
 
+/// What a linked account's sealed tokens are bound to (the AES-GCM associated data and
+/// the KMS encryption context): its item's `pk/sk`, so a sealed token copied onto
+/// another account does not open.
+pub fn account_seal_key(user_id: &str, network: Network, account_id: &str) -> String {
+    format!("{}/{}", user_pk(user_id), account_sk(network, account_id))
+}
+
 pub fn account_sk_prefix(network: Network) -> String {
     format!("ACCOUNT#{network}#")
 }

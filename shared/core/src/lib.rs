@@ -16,11 +16,11 @@ pub mod secret;
 pub mod signing;
 pub mod text;
 
-pub use account::{AccountStatus, LinkedAccount, RefreshedTokens, TokenRefresher};
+pub use account::{AccountStatus, LinkedAccount, RefreshedTokens, SealedAccount, TokenRefresher};
 pub use delivery::{DeliveryMessage, DeliveryOp, DeliveryStatus};
 pub use network::{Network, UnknownNetwork};
 pub use post::{
     FieldError, IncomingTarget, MediaHosts, MediaItem, Overflow, PostId, ValidatedPost,
 };
 pub use publish::{OutgoingPart, PublishError, Publisher, RateLimitScope, RemotePost, Window};
-pub use secret::Secret;
+pub use secret::{SealedToken, Secret};

@@ -12,10 +12,17 @@ pub use batch::{run_batch, RecordContext, RecordOutcome};
 pub use config::{ConfigError, Env};
 pub use worker::{DeliveryWorker, Invocation};
 
+/// The runtime dumps every raw event at TRACE: a webhook call's signature headers, so
+/// it stays at DEBUG whatever `RUST_LOG` says.
+const RAW_EVENT_DUMP: &str = "lambda_runtime::layers::api_response=debug";
+
 /// JSON logs on stdout (CloudWatch reads them), filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if let Ok(directive) = RAW_EVENT_DUMP.parse() {
+        filter = filter.add_directive(directive);
+    }
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
@@ -29,8 +36,8 @@ pub fn init_tracing() {
 const BATCH_CONCURRENCY: usize = 10;
 
 /// Runs a `publish-<network>` function: reads its configuration from the environment
-/// (POSTS_TABLE, ACCOUNTS_TABLE, QUEUE_URL, EVENTS_QUEUE_URL, the retry settings),
-/// then serves SQS batches until the runtime stops it.
+/// (POSTS_TABLE, ACCOUNTS_TABLE, TOKEN_KEY_ID, QUEUE_URL, EVENTS_QUEUE_URL, the retry
+/// settings), then serves SQS batches until the runtime stops it.
 pub async fn run_worker<P: crosspost_core::Publisher + 'static>(
     network: crosspost_core::Network,
     sdk: &aws_config::SdkConfig,
@@ -52,12 +59,20 @@ where
     R: crosspost_core::TokenRefresher + 'static,
 {
     use aws_lambda_events::sqs::SqsEvent;
-    use crosspost_aws::{AccountsStore, EventQueue, PostsStore, WorkQueue};
+    use crosspost_aws::{AccountsStore, EventQueue, PostsStore, Sealer, TokenVault, WorkQueue};
     use lambda_runtime::{service_fn, LambdaEvent};
     let env = Env::process();
     let dynamodb = crosspost_aws::aws_sdk_dynamodb::Client::new(sdk);
     let sqs = crosspost_aws::aws_sdk_sqs::Client::new(sdk);
-    let accounts = AccountsStore::new(dynamodb.clone(), env.required("ACCOUNTS_TABLE")?);
+    // One sealer per cold start: it caches data keys, so most opens make no KMS call.
+    let sealer = Sealer::new(
+        crosspost_aws::aws_sdk_kms::Client::new(sdk),
+        env.required("TOKEN_KEY_ID")?,
+    );
+    let accounts = TokenVault::new(
+        AccountsStore::new(dynamodb.clone(), env.required("ACCOUNTS_TABLE")?),
+        sealer,
+    );
     let mut worker = DeliveryWorker::new(
         network,
         PostsStore::new(dynamodb, env.required("POSTS_TABLE")?),
@@ -89,4 +104,14 @@ where
         Ok::<_, lambda_runtime::Error>(response)
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_raw_event_dump_directive_parses() {
+        let parsed: Result<tracing_subscriber::filter::Directive, _> =
+            super::RAW_EVENT_DUMP.parse();
+        assert!(parsed.is_ok());
+    }
 }

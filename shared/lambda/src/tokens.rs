@@ -8,7 +8,7 @@
 //! newer ones) and frees the lease; the others wait until the version moves and use
 //! the stored token. A lease whose holder died runs out, and one waiter takes over.
 
-use crosspost_aws::{AccountsStore, StoreError};
+use crosspost_aws::{StoreError, TokenVault};
 use crosspost_core::{AccountStatus, LinkedAccount, PublishError, RefreshedTokens, TokenRefresher};
 use std::future::Future;
 use std::pin::Pin;
@@ -36,8 +36,8 @@ pub trait FreshTokens: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = Result<LinkedAccount, PublishError>> + Send + 'a>>;
 }
 
-/// The account store as token refresh needs it (AccountsTable, or a memory store in
-/// tests).
+/// The account store as token refresh needs it, tokens opened (AccountsTable through
+/// its [`TokenVault`], which seals what it writes, or a memory store in tests).
 pub trait TokenStore: Send + Sync {
     fn get(
         &self,
@@ -64,9 +64,9 @@ pub trait TokenStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-impl TokenStore for AccountsStore {
+impl TokenStore for TokenVault {
     async fn get(&self, a: &LinkedAccount) -> Result<Option<LinkedAccount>, StoreError> {
-        AccountsStore::get(self, &a.user_id, a.network, &a.account_id).await
+        TokenVault::get(self, &a.user_id, a.network, &a.account_id).await
     }
 
     async fn take_refresh_lease(
@@ -76,16 +76,16 @@ impl TokenStore for AccountsStore {
         now_ms: i64,
         until_ms: i64,
     ) -> Result<bool, StoreError> {
-        AccountsStore::take_refresh_lease(
-            self,
-            &a.user_id,
-            a.network,
-            &a.account_id,
-            owner,
-            now_ms,
-            until_ms,
-        )
-        .await
+        self.store()
+            .take_refresh_lease(
+                &a.user_id,
+                a.network,
+                &a.account_id,
+                owner,
+                now_ms,
+                until_ms,
+            )
+            .await
     }
 
     async fn store_refreshed(
@@ -95,7 +95,7 @@ impl TokenStore for AccountsStore {
         access_expires_at: Option<i64>,
         expected_version: u64,
     ) -> Result<bool, StoreError> {
-        AccountsStore::store_refreshed(
+        TokenVault::store_refreshed(
             self,
             a,
             &tokens.access_token,
@@ -111,7 +111,8 @@ impl TokenStore for AccountsStore {
         a: &LinkedAccount,
         owner: &str,
     ) -> Result<(), StoreError> {
-        AccountsStore::release_refresh_lease(self, &a.user_id, a.network, &a.account_id, owner)
+        self.store()
+            .release_refresh_lease(&a.user_id, a.network, &a.account_id, owner)
             .await
     }
 }

@@ -8,8 +8,8 @@ use crate::metrics::{self, Metric};
 use crate::tokens::FreshTokens;
 use crate::{ConfigError, Env, RecordContext, RecordOutcome};
 use crosspost_aws::{
-    AccountsStore, Claim, DeliveryError, DeliveryKey, DeliveryRecord, EventQueue, PostRecord,
-    PostsStore, PublishedPart, StoreError, WorkQueue,
+    Claim, DeliveryError, DeliveryKey, DeliveryRecord, EventQueue, PostRecord, PostsStore,
+    PublishedPart, StoreError, TokenVault, WorkQueue,
 };
 use crosspost_core::retry::RetryPolicy;
 use crosspost_core::{
@@ -31,7 +31,8 @@ const LEASED_RECHECK_MS: i64 = 5_000;
 pub struct DeliveryWorker<P> {
     pub network: Network,
     pub posts: PostsStore,
-    pub accounts: AccountsStore,
+    /// AccountsTable, and the key that opens its tokens.
+    pub accounts: TokenVault,
     pub publisher: P,
     /// The queue this worker consumes, to set when a message comes back.
     pub queue: Option<WorkQueue>,
@@ -127,7 +128,7 @@ impl<P: Publisher> DeliveryWorker<P> {
     pub fn new(
         network: Network,
         posts: PostsStore,
-        accounts: AccountsStore,
+        accounts: TokenVault,
         publisher: P,
         queue: Option<WorkQueue>,
         events: Option<EventQueue>,
@@ -318,6 +319,7 @@ impl<P: Publisher> DeliveryWorker<P> {
         };
         let account = match self
             .accounts
+            .store()
             .get(&post.user_id, msg.network, &msg.account_id)
             .await?
         {
@@ -360,7 +362,8 @@ impl<P: Publisher> DeliveryWorker<P> {
             }
         };
 
-        let mut account = account;
+        // Opened here, just before the network calls that need the token.
+        let mut account = self.accounts.open(&account).await?;
         if let Some(tokens) = &self.tokens {
             match tokens.fresh(&account, &inv.request_id, false).await {
                 Ok(fresh) => account = fresh,
@@ -549,7 +552,7 @@ impl<P: Publisher> DeliveryWorker<P> {
         if let Some(&seen) = self.held_lock().get(&account.account_id) {
             until = until.max(seen);
         }
-        if let Some(app) = self.accounts.network_limit(self.network).await? {
+        if let Some(app) = self.accounts.store().network_limit(self.network).await? {
             until = until.max(app);
         }
         Ok((until > now).then_some(until))
@@ -573,10 +576,16 @@ impl<P: Publisher> DeliveryWorker<P> {
             RateLimitScope::Account => {
                 self.held_lock().insert(account.account_id.clone(), until);
                 self.accounts
+                    .store()
                     .set_rate_limited(&account.user_id, self.network, &account.account_id, until)
                     .await
             }
-            RateLimitScope::App => self.accounts.set_network_limit(self.network, until).await,
+            RateLimitScope::App => {
+                self.accounts
+                    .store()
+                    .set_network_limit(self.network, until)
+                    .await
+            }
         }
     }
 
@@ -644,6 +653,7 @@ impl<P: Publisher> DeliveryWorker<P> {
             PublishError::AuthRevoked { .. } => {
                 if self
                     .accounts
+                    .store()
                     .mark_needs_reauth(&account.user_id, self.network, &account.account_id)
                     .await?
                 {
@@ -783,6 +793,7 @@ impl<P: Publisher> DeliveryWorker<P> {
         };
         let account = self
             .accounts
+            .store()
             .get(&delivery.user_id, msg.network, &msg.account_id)
             .await?;
         let Some(account) = account.filter(|a| a.status == AccountStatus::Active) else {
@@ -796,6 +807,7 @@ impl<P: Publisher> DeliveryWorker<P> {
             .await?;
             return Ok(Next::Done);
         };
+        let account = self.accounts.open(&account).await?;
         // A token that could not be refreshed fails the first delete as the network would.
         let (account, mut refresh_failed) = match &self.tokens {
             Some(tokens) => match tokens.fresh(&account, &inv.request_id, false).await {
