@@ -6,7 +6,7 @@
 //! call. [`TokenVault`] pairs the store with a [`Sealer`]: only code holding one opens
 //! tokens or writes new ones.
 
-use crate::attr::{n, s, Item, Reader};
+use crate::attr::{n, query_prefix, s, Item, Reader};
 use crate::seal::Sealer;
 use crate::StoreError;
 use aws_sdk_dynamodb::Client;
@@ -100,29 +100,16 @@ impl AccountsStore {
         user_id: &str,
         network: Network,
     ) -> Result<Vec<SealedAccount>, StoreError> {
-        let mut found = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(keys::user_pk(user_id)))
-                .expression_attribute_values(":prefix", s(keys::account_sk_prefix(network)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| StoreError::backend("dynamodb", e.into_service_error()))?;
-            for item in out.items() {
-                found.push(read_account(item)?);
-            }
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
-        Ok(found)
+        query_prefix(
+            &self.client,
+            &self.table,
+            keys::user_pk(user_id),
+            &keys::account_sk_prefix(network),
+        )
+        .await?
+        .iter()
+        .map(read_account)
+        .collect()
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -90,4 +91,35 @@ impl<'a> Reader<'a> {
             Some(_) => Err(self.corrupt(format!("`{name}` is not a list"))),
         }
     }
+}
+
+/// Every item under one partition key whose sort key starts with `prefix`, following
+/// DynamoDB's pages (strongly consistent reads).
+pub async fn query_prefix(
+    client: &Client,
+    table: &str,
+    pk: String,
+    prefix: &str,
+) -> Result<Vec<Item>, StoreError> {
+    let mut found = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let out = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk.clone()))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(|e| StoreError::backend("dynamodb", e.into_service_error()))?;
+        found.extend(out.items().iter().cloned());
+        match out.last_evaluated_key() {
+            Some(k) if !k.is_empty() => start = Some(k.clone()),
+            _ => break,
+        }
+    }
+    Ok(found)
 }

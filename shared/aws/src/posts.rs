@@ -1,6 +1,6 @@
 //! PostsTable: posts and their deliveries (DESIGN section 3).
 
-use crate::attr::{n, s, Item, Reader};
+use crate::attr::{n, query_prefix, s, Item, Reader};
 use crate::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
@@ -490,30 +490,16 @@ impl PostsStore {
 
     /// Every delivery of a post, ordered by network and account.
     pub async fn deliveries(&self, post_id: &PostId) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let mut found = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(keys::post_pk(post_id)))
-                .expression_attribute_values(":prefix", s(keys::DELIVERY_SK_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| StoreError::backend("dynamodb", e.into_service_error()))?;
-            for item in out.items() {
-                found.push(read_delivery(item)?);
-            }
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
-        Ok(found)
+        query_prefix(
+            &self.client,
+            &self.table,
+            keys::post_pk(post_id),
+            keys::DELIVERY_SK_PREFIX,
+        )
+        .await?
+        .iter()
+        .map(read_delivery)
+        .collect()
     }
 
     /// Takes the lease on a delivery: it must be claimable and due, or PUBLISHING with a
