@@ -688,3 +688,58 @@ async fn the_crosspost_command_posts_shows_status_and_previews() {
     assert!(!ok, "reject exits non-zero for text that does not fit");
     sb.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_users_linked_accounts_are_listed_without_their_tokens() {
+    let sb = sandbox().await;
+    let a = sb
+        .call("GET", &format!("/v1/users/{DEMO_USER}/accounts"), None)
+        .await
+        .unwrap();
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["user_id"], DEMO_USER);
+    let mut listed: Vec<(String, String, String)> = a.body["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["network"].as_str().unwrap().to_owned(),
+                x["account_id"].as_str().unwrap().to_owned(),
+                x["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            (
+                "facebook".to_owned(),
+                crosspost_cli::sandbox::DEMO_FACEBOOK_PAGE.to_owned(),
+                "ACTIVE".to_owned()
+            ),
+            (
+                "x".to_owned(),
+                DEMO_X_ACCOUNT.to_owned(),
+                "ACTIVE".to_owned()
+            ),
+        ]
+    );
+    let text = a.body.to_string();
+    assert!(!text.contains(sb.x_token.expose()) && !text.contains(sb.facebook_token.expose()));
+    assert!(!text.contains("sealed"), "no sealed token either: {text}");
+
+    let nobody = sb
+        .call("GET", "/v1/users/nobody/accounts", None)
+        .await
+        .unwrap();
+    assert_eq!((nobody.status, &nobody.body["accounts"]), (200, &json!([])));
+    let unsigned = sb
+        .client
+        .call_with_headers("GET", &format!("/v1/users/{DEMO_USER}/accounts"), b"", &[])
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status, 401);
+    sb.stop().await;
+}

@@ -122,7 +122,47 @@ fn key_of(d: &DeliveryRecord) -> DeliveryKey {
     }
 }
 
+#[derive(Serialize)]
+struct AccountView {
+    network: String,
+    account_id: String,
+    display_name: String,
+    status: String,
+    rate_limited_until: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct AccountsAnswer {
+    user_id: String,
+    accounts: Vec<AccountView>,
+}
+
 impl App {
+    /// The user's linked accounts and their status; never a token (the webhook cannot
+    /// open them, and does not need to).
+    pub async fn list_accounts(&self, user_id: &str) -> Response<Body> {
+        let mut accounts = Vec::new();
+        for network in crosspost_core::Network::ALL {
+            match self.accounts.list(user_id, network).await {
+                Ok(found) => accounts.extend(found.into_iter().map(|a| AccountView {
+                    network: a.network.to_string(),
+                    account_id: a.account_id,
+                    display_name: a.display_name,
+                    status: a.status.to_string(),
+                    rate_limited_until: a.rate_limited_until,
+                })),
+                Err(e) => return unavailable(&e),
+            }
+        }
+        json(
+            StatusCode::OK,
+            &AccountsAnswer {
+                user_id: user_id.to_owned(),
+                accounts,
+            },
+        )
+    }
+
     /// The post and the deliveries, or a clear 404.
     async fn load(&self, id: &str) -> Result<(PostRecord, Vec<DeliveryRecord>), Response<Body>> {
         let Some(post_id) = PostId::parse(id) else {

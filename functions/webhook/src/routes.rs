@@ -18,6 +18,7 @@ pub enum Endpoint {
     DeletePost,
     RetryPost,
     Preview,
+    ListAccounts,
 }
 
 /// One route: what it matches, whether it takes a JSON body, and every status it can
@@ -60,6 +61,13 @@ pub const ROUTES: &[Route] = &[
         statuses: &[202, 401, 404, 413, 503],
     },
     Route {
+        endpoint: Endpoint::ListAccounts,
+        method: "GET",
+        path: "/v1/users/{user_id}/accounts",
+        json_body: false,
+        statuses: &[200, 401, 413, 503],
+    },
+    Route {
         endpoint: Endpoint::Preview,
         method: "POST",
         path: "/v1/preview",
@@ -68,7 +76,7 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
-/// Finds the route of a request; the `{id}` segment, if any, comes back too.
+/// Finds the route of a request; the `{…}` segment's value, if any, comes back too.
 pub fn find_route(method: &str, path: &str) -> Option<(&'static Route, Option<String>)> {
     let path = path.trim_end_matches('/');
     let given: Vec<&str> = path.split('/').collect();
@@ -82,7 +90,7 @@ pub fn find_route(method: &str, path: &str) -> Option<(&'static Route, Option<St
         }
         let mut id = None;
         for (p, g) in pattern.iter().zip(&given) {
-            if *p == "{id}" {
+            if p.starts_with('{') && p.ends_with('}') {
                 if g.is_empty() {
                     return None;
                 }
@@ -153,6 +161,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         Endpoint::DeletePost => app.delete_post(&id, now).await,
         Endpoint::RetryPost => app.retry_post(&id, now).await,
         Endpoint::Preview => app.preview(body),
+        Endpoint::ListAccounts => app.list_accounts(&id).await,
     };
     // The route table is what the OpenAPI document is checked against; an answer
     // outside it is a bug worth an alarm.
@@ -189,6 +198,11 @@ mod tests {
         assert!(find_route("PUT", "/v1/posts").is_none());
         assert!(find_route("GET", "/v1/posts//retry").is_none());
         assert!(find_route("GET", "/v2/posts/abc").is_none());
+        let (r, id) = find_route("GET", "/v1/users/u1/accounts").unwrap();
+        assert_eq!(
+            (r.endpoint, id.as_deref()),
+            (Endpoint::ListAccounts, Some("u1"))
+        );
     }
 
     /// Every route and each of its statuses is in the OpenAPI document.
