@@ -6,7 +6,7 @@
 //! call. [`TokenVault`] pairs the store with a [`Sealer`]: only code holding one opens
 //! tokens or writes new ones.
 
-use crate::attr::{n, query_prefix, s, Item, Reader};
+use crate::attr::{n, query_prefix, s, ConditionalUpdate, Item, Reader};
 use crate::seal::Sealer;
 use crate::StoreError;
 use aws_sdk_dynamodb::Client;
@@ -136,7 +136,8 @@ impl AccountsStore {
             .expression_attribute_values(":until", n(until_unix))
             .send()
             .await;
-        ignore_condition(result.map(|_| ()).map_err(|e| e.into_service_error()))
+        // A condition that did not hold means a later value is already there.
+        result.held().map(|_| ())
     }
 
     /// The account's token was refused for good: it needs linking again.
@@ -159,10 +160,7 @@ impl AccountsStore {
             .expression_attribute_values(":active", s(AccountStatus::Active.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) => ignore_condition(Err(e.into_service_error())).map(|()| false),
-        }
+        result.held()
     }
 
     /// Until when the whole app is held back on a network (Unix seconds), if it is.
@@ -201,7 +199,8 @@ impl AccountsStore {
             .expression_attribute_values(":until", n(until_unix))
             .send()
             .await;
-        ignore_condition(result.map(|_| ()).map_err(|e| e.into_service_error()))
+        // A condition that did not hold means a later value is already there.
+        result.held().map(|_| ())
     }
 }
 
@@ -238,7 +237,7 @@ impl AccountsStore {
             .expression_attribute_values(":active", s(AccountStatus::Active.as_str()))
             .send()
             .await;
-        conditional(result.map(|_| ()).map_err(|e| e.into_service_error()))
+        result.held()
     }
 
     /// Writes refreshed tokens over `expected_version` (and no other), moves the version
@@ -294,7 +293,7 @@ impl AccountsStore {
             ))
             .send()
             .await;
-        conditional(result.map(|_| ()).map_err(|e| e.into_service_error()))
+        result.held()
     }
 
     /// Frees the refresh lease, if `owner` still holds it.
@@ -316,7 +315,8 @@ impl AccountsStore {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        ignore_condition(result.map(|_| ()).map_err(|e| e.into_service_error()))
+        // A condition that did not hold means a later value is already there.
+        result.held().map(|_| ())
     }
 }
 
@@ -417,28 +417,6 @@ impl TokenVault {
 
     async fn seal_token(&self, key: &str, token: &Secret) -> Result<SealedToken, StoreError> {
         self.sealer.seal(key, token).await.map(SealedToken::new)
-    }
-}
-
-/// Whether a conditional write happened (false: its condition did not hold).
-fn conditional(
-    result: Result<(), aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
-) -> Result<bool, StoreError> {
-    match result {
-        Ok(()) => Ok(true),
-        Err(e) if e.is_conditional_check_failed_exception() => Ok(false),
-        Err(e) => Err(StoreError::backend("dynamodb", e)),
-    }
-}
-
-/// A condition that did not hold means a later value is already there: nothing to do.
-fn ignore_condition(
-    result: Result<(), aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
-) -> Result<(), StoreError> {
-    match result {
-        Ok(()) => Ok(()),
-        Err(e) if e.is_conditional_check_failed_exception() => Ok(()),
-        Err(e) => Err(StoreError::backend("dynamodb", e)),
     }
 }
 

@@ -1,6 +1,6 @@
 //! PostsTable: posts and their deliveries (DESIGN section 3).
 
-use crate::attr::{n, query_prefix, s, Item, Reader};
+use crate::attr::{n, query_prefix, s, ConditionalUpdate, Item, Reader};
 use crate::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
@@ -366,17 +366,7 @@ impl PostsStore {
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Ok(false)
-                } else {
-                    Err(StoreError::backend("dynamodb", e))
-                }
-            }
-        }
+        result.held()
     }
 
     /// Records that every delivery message of the source post is queued.
@@ -391,7 +381,7 @@ impl PostsStore {
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .send()
             .await
-            .map_err(|e| conflict_or_backend(e.into_service_error(), "guard missing"))?;
+            .or_conflict("guard missing")?;
         Ok(())
     }
 
@@ -430,17 +420,7 @@ impl PostsStore {
         } else {
             "SET #status = :to, updated_at = :now"
         };
-        match update.update_expression(expr).send().await {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Ok(false)
-                } else {
-                    Err(StoreError::backend("dynamodb", e))
-                }
-            }
-        }
+        update.update_expression(expr).send().await.held()
     }
 
     async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
@@ -653,7 +633,7 @@ impl PostsStore {
             .update_expression(expr)
             .send()
             .await
-            .map_err(|e| conflict_or_backend(e.into_service_error(), "lease lost"))?;
+            .or_conflict("lease lost")?;
         Ok(())
     }
 
@@ -694,7 +674,7 @@ impl PostsStore {
             .expression_attribute_values(":now", s(rfc3339(now)))
             .send()
             .await
-            .map_err(|e| conflict_or_backend(e.into_service_error(), "lease lost"))?;
+            .or_conflict("lease lost")?;
         Ok(())
     }
 
@@ -730,7 +710,7 @@ impl PostsStore {
             ))
             .send()
             .await
-            .map_err(|e| conflict_or_backend(e.into_service_error(), "lease lost"))?;
+            .or_conflict("lease lost")?;
         Ok(())
     }
 
@@ -764,7 +744,7 @@ impl PostsStore {
             .expression_attribute_values(":now", s(rfc3339(now)))
             .send()
             .await
-            .map_err(|e| conflict_or_backend(e.into_service_error(), "lease lost"))?;
+            .or_conflict("lease lost")?;
         Ok(())
     }
 
@@ -815,19 +795,8 @@ impl PostsStore {
             .update_expression(expr)
             .send()
             .await
-            .map_err(|e| conflict_or_backend(e.into_service_error(), "lease lost"))?;
+            .or_conflict("lease lost")?;
         Ok(())
-    }
-}
-
-fn conflict_or_backend(
-    e: aws_sdk_dynamodb::operation::update_item::UpdateItemError,
-    what: &str,
-) -> StoreError {
-    if e.is_conditional_check_failed_exception() {
-        StoreError::Conflict(what.to_owned())
-    } else {
-        StoreError::backend("dynamodb", e)
     }
 }
 
