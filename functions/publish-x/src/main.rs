@@ -56,16 +56,7 @@ async fn main() -> Result<(), Error> {
     let base_url = env.base_url("X_API_BASE_URL")?;
     let http = crosspost_networks::http_client(env.http_timeout()?)?;
     // Like the webhook: the local stack serves media from loopback.
-    let allow_local = match env.optional("MEDIA_HOSTS").as_deref() {
-        None | Some("public") => false,
-        Some("allow-local") => true,
-        Some(other) => {
-            return Err(format!(
-                "environment variable MEDIA_HOSTS is invalid: `{other}` (public or allow-local)"
-            )
-            .into())
-        }
-    };
+    let allow_local = env.media_hosts()? == crosspost_core::MediaHosts::AllowLocal;
     // A download or X's processing may take longer than one API call, but must end
     // well inside the function's 60 s.
     let fetcher = MediaFetcher::new(http.clone(), allow_local, Duration::from_secs(40));

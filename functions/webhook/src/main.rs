@@ -35,16 +35,7 @@ async fn main() -> Result<(), Error> {
         (Network::Facebook, env.required("FACEBOOK_QUEUE_URL")?),
     ]);
     let secrets_id = env.required("WEBHOOK_SECRETS_ID")?;
-    let media_hosts = match env.optional("MEDIA_HOSTS").as_deref() {
-        None | Some("public") => MediaHosts::PublicOnly,
-        Some("allow-local") => MediaHosts::AllowLocal,
-        Some(other) => {
-            return Err(format!(
-                "environment variable MEDIA_HOSTS is invalid: `{other}` (public or allow-local)"
-            )
-            .into())
-        }
-    };
+    let media_hosts = env.media_hosts()?;
     let sdk = crosspost_aws::load_sdk_config().await;
     let secret_text = crosspost_aws::secrets::read_secret(&sdk, &secrets_id)
         .await

@@ -39,6 +39,19 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// Where media may be fetched from (MEDIA_HOSTS: `public`, the default, or
+    /// `allow-local` for the local stack's own loopback media server).
+    pub fn media_hosts(&self) -> Result<crosspost_core::MediaHosts, ConfigError> {
+        match self.optional("MEDIA_HOSTS").as_deref() {
+            None | Some("public") => Ok(crosspost_core::MediaHosts::PublicOnly),
+            Some("allow-local") => Ok(crosspost_core::MediaHosts::AllowLocal),
+            Some(other) => Err(ConfigError::Invalid {
+                name: "MEDIA_HOSTS",
+                reason: format!("`{other}` (public or allow-local)"),
+            }),
+        }
+    }
+
     /// How long a network call may take (HTTP_TIMEOUT_MS, default 20 s).
     pub fn http_timeout(&self) -> Result<std::time::Duration, ConfigError> {
         match self.optional("HTTP_TIMEOUT_MS") {
@@ -93,5 +106,28 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("NOPE"));
+    }
+
+    #[test]
+    fn media_hosts_are_public_unless_set_to_allow_local() {
+        let hosts = |v: &'static str| {
+            Env::from_fn(move |n| (n == "MEDIA_HOSTS").then(|| v.to_owned())).media_hosts()
+        };
+        assert_eq!(
+            hosts("allow-local").unwrap(),
+            crosspost_core::MediaHosts::AllowLocal
+        );
+        assert_eq!(
+            hosts("public").unwrap(),
+            crosspost_core::MediaHosts::PublicOnly
+        );
+        assert!(hosts("anything")
+            .unwrap_err()
+            .to_string()
+            .contains("MEDIA_HOSTS"));
+        assert_eq!(
+            Env::from_fn(|_| None).media_hosts().unwrap(),
+            crosspost_core::MediaHosts::PublicOnly
+        );
     }
 }
