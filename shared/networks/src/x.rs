@@ -75,6 +75,48 @@ impl XClient {
     }
 }
 
+/// The account a token belongs to, as `GET /2/users/me` tells.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct XUser {
+    pub id: String,
+    pub username: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Deserialize)]
+struct Me {
+    data: XUser,
+}
+
+impl XClient {
+    /// `GET /2/users/me`: who the token speaks for.
+    pub async fn me(&self, token: &Secret) -> Result<XUser, PublishError> {
+        let resp = self
+            .http
+            .get(format!("{}/2/users/me", self.base_url))
+            .query(&[("user.fields", "id,name,username")])
+            .bearer_auth(token.expose())
+            .send()
+            .await
+            .map_err(|e| crate::from_transport(&e))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.map_err(|e| PublishError::Retryable {
+            after: None,
+            detail: format!("answer not read: {e}"),
+        })?;
+        if status == StatusCode::OK {
+            return serde_json::from_str::<Me>(&text)
+                .map(|me| me.data)
+                .map_err(|e| PublishError::Permanent {
+                    reason: format!("unexpected answer from X users/me ({e})"),
+                });
+        }
+        Err(classify(status, &headers, &text))
+    }
+}
+
 /// Pages of the timeline read when reconciling.
 const RECONCILE_PAGES: usize = 10;
 

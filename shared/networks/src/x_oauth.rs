@@ -1,5 +1,6 @@
-//! X OAuth 2.0 for a confidential client: refreshing an access token and revoking a
-//! token, through the `oauth2` crate.
+//! X OAuth 2.0 for a confidential client, through the `oauth2` crate: the consent
+//! page's URL (PKCE S256), the authorization-code exchange, refreshing an access token
+//! and revoking a token.
 //!
 //! X rotates refresh tokens: each refresh answers a new one and the old one stops
 //! working. A refresh token X no longer accepts is answered with `invalid_grant`, or in
@@ -11,10 +12,12 @@ use crate::PublishError;
 use crosspost_core::{RefreshedTokens, Secret, TokenRefresher};
 use oauth2::basic::{BasicClient, BasicErrorResponse, BasicErrorResponseType};
 use oauth2::{
-    AuthType, ClientId, ClientSecret, EndpointNotSet, EndpointSet, HttpRequest, HttpResponse,
-    RefreshToken, RequestTokenError, TokenResponse, TokenUrl,
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::future::Future;
 use std::time::Duration;
 
@@ -62,7 +65,24 @@ pub enum SetupError {
 }
 
 type XOAuthClient =
-    BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+    BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+/// X's consent page.
+pub const AUTHORIZE_URL: &str = "https://x.com/i/oauth2/authorize";
+/// What Crosspost asks X for: post, upload media, read the account, and a refresh token.
+pub const SCOPES: &[&str] = &[
+    "tweet.read",
+    "tweet.write",
+    "users.read",
+    "offline.access",
+    "media.write",
+];
+
+/// A fresh PKCE S256 code verifier (32 random bytes, base64url: 43 characters).
+pub fn new_pkce_verifier() -> Secret {
+    let (_, verifier) = PkceCodeChallenge::new_random_sha256();
+    Secret::new(verifier.into_secret())
+}
 
 /// X's token and revoke endpoints, called with the function's one HTTP client.
 #[derive(Clone, Debug)]
@@ -75,7 +95,8 @@ pub struct XOAuth {
 }
 
 impl XOAuth {
-    /// `base_url` is X's API base (`https://api.x.com`, or a fake's).
+    /// `base_url` is X's API base (`https://api.x.com`, or a fake's); the consent page
+    /// is X's own ([`AUTHORIZE_URL`]) unless [`XOAuth::with_authorize_url`] says otherwise.
     pub fn new(
         http: reqwest::Client,
         base_url: &str,
@@ -84,9 +105,12 @@ impl XOAuth {
         let base = base_url.trim_end_matches('/');
         let token_url = TokenUrl::new(format!("{base}/2/oauth2/token"))
             .map_err(|e| SetupError::Url(e.to_string()))?;
+        let auth_url =
+            AuthUrl::new(AUTHORIZE_URL.to_owned()).map_err(|e| SetupError::Url(e.to_string()))?;
         let client = BasicClient::new(ClientId::new(credentials.client_id.clone()))
             .set_client_secret(ClientSecret::new(credentials.client_secret.clone()))
             .set_auth_type(AuthType::BasicAuth)
+            .set_auth_uri(auth_url)
             .set_token_uri(token_url);
         Ok(XOAuth {
             http: Http(http),
@@ -94,6 +118,69 @@ impl XOAuth {
             revoke_url: format!("{base}/2/oauth2/revoke"),
             client_id: credentials.client_id,
             client_secret: Secret::new(credentials.client_secret),
+        })
+    }
+
+    /// The same client with another consent page (a fake's).
+    pub fn with_authorize_url(mut self, url: &str) -> Result<Self, SetupError> {
+        let auth_url = AuthUrl::new(url.to_owned()).map_err(|e| SetupError::Url(e.to_string()))?;
+        self.client = self.client.set_auth_uri(auth_url);
+        Ok(self)
+    }
+
+    /// Where to send the person to grant [`SCOPES`]: X's consent page with this `state`
+    /// and the S256 challenge of `verifier`; X comes back to `redirect_uri` (which must
+    /// be registered with the app, character for character).
+    pub fn authorize_url(
+        &self,
+        redirect_uri: &str,
+        state: &Secret,
+        verifier: &Secret,
+    ) -> Result<String, SetupError> {
+        let redirect = RedirectUrl::new(redirect_uri.to_owned())
+            .map_err(|e| SetupError::Url(e.to_string()))?;
+        let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(
+            verifier.expose().to_owned(),
+        ));
+        let state = state.expose().to_owned();
+        let (url, _) = self
+            .client
+            .authorize_url(|| CsrfToken::new(state))
+            .set_redirect_uri(Cow::Owned(redirect))
+            .add_scopes(SCOPES.iter().map(|s| Scope::new((*s).to_owned())))
+            .set_pkce_challenge(challenge)
+            .url();
+        Ok(url.into())
+    }
+
+    /// `grant_type=authorization_code`: the code X redirected with, for tokens, proving
+    /// with `verifier` that this client asked for it. A code X refuses (spent, older
+    /// than 30 s, another verifier) is [`PublishError::AuthRevoked`] or
+    /// [`PublishError::Permanent`]; an unavailable endpoint is retryable.
+    pub async fn exchange_code(
+        &self,
+        code: &Secret,
+        verifier: &Secret,
+        redirect_uri: &str,
+    ) -> Result<RefreshedTokens, PublishError> {
+        let redirect =
+            RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| PublishError::Permanent {
+                reason: format!("the redirect URI is not a URL: {e}"),
+            })?;
+        let answer = self
+            .client
+            .exchange_code(AuthorizationCode::new(code.expose().to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().to_owned()))
+            .set_redirect_uri(Cow::Owned(redirect))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| classify("authorization code", e))?;
+        Ok(RefreshedTokens {
+            access_token: Secret::new(answer.access_token().secret().clone()),
+            refresh_token: answer
+                .refresh_token()
+                .map(|t| Secret::new(t.secret().clone())),
+            expires_in_secs: answer.expires_in().map(|d| d.as_secs()),
         })
     }
 
@@ -437,6 +524,130 @@ mod tests {
             .find(|r| r.path == "/2/oauth2/revoke")
             .unwrap();
         assert!(revoke.body.contains("token_type_hint=refresh_token"));
+    }
+
+    const CALLBACK: &str = "https://api.example.com/v1/oauth/x/callback";
+
+    /// Follows the consent page as a browser would; the code X redirected with.
+    async fn consent(url: &str) -> String {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let resp = http.get(url).send().await.unwrap();
+        assert_eq!(resp.status(), 302, "{}", resp.text().await.unwrap());
+        let location = reqwest::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+        assert!(location.as_str().starts_with(CALLBACK));
+        let q: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+        assert_eq!(q["state"], "st-1");
+        q["code"].clone()
+    }
+
+    async fn linking() -> (FakeX, XOAuth, Secret, String) {
+        let (x, oauth) = fake().await;
+        let oauth = oauth
+            .with_authorize_url(&format!("{}/i/oauth2/authorize", x.base_url()))
+            .unwrap();
+        x.register_redirect_uri(CALLBACK);
+        x.sign_in("777", "linked_person");
+        let verifier = new_pkce_verifier();
+        let url = oauth
+            .authorize_url(CALLBACK, &Secret::new("st-1"), &verifier)
+            .unwrap();
+        assert!(url.contains("code_challenge_method=S256"), "{url}");
+        assert!(
+            url.contains("scope=tweet.read+tweet.write+users.read+offline.access+media.write"),
+            "{url}"
+        );
+        assert!(
+            !url.contains(verifier.expose()),
+            "the verifier never leaves"
+        );
+        let code = consent(&url).await;
+        (x, oauth, verifier, code)
+    }
+
+    #[tokio::test]
+    async fn a_code_is_exchanged_once_with_its_verifier() {
+        let (x, oauth, verifier, code) = linking().await;
+        let tokens = oauth
+            .exchange_code(&Secret::new(code.clone()), &verifier, CALLBACK)
+            .await
+            .unwrap();
+        assert!(x.access_token_works(tokens.access_token.expose()));
+        assert!(tokens.refresh_token.is_some());
+        assert_eq!(tokens.expires_in_secs, Some(7200));
+        let again = oauth
+            .exchange_code(&Secret::new(code.clone()), &verifier, CALLBACK)
+            .await
+            .unwrap_err();
+        assert_eq!(again.kind(), "auth_revoked", "{again}");
+        assert!(!again.to_string().contains(&code));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_verifier_or_redirect_uri_spends_the_code_for_nothing() {
+        let (_x, oauth, verifier, code) = linking().await;
+        let e = oauth
+            .exchange_code(&Secret::new(code.clone()), &new_pkce_verifier(), CALLBACK)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), "permanent", "{e}");
+        assert!(e.to_string().contains("code verifier"), "{e}");
+        // The code is spent even by a failed exchange.
+        let e = oauth
+            .exchange_code(&Secret::new(code), &verifier, CALLBACK)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), "auth_revoked", "{e}");
+
+        let (_x, oauth, verifier, code) = linking().await;
+        let e = oauth
+            .exchange_code(
+                &Secret::new(code),
+                &verifier,
+                "https://elsewhere.example/cb",
+            )
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("redirect uri"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_code_older_than_its_life_is_refused() {
+        let (x, oauth, verifier, code) = linking().await;
+        x.set_code_life(Duration::from_millis(50));
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        let e = oauth
+            .exchange_code(&Secret::new(code), &verifier, CALLBACK)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), "auth_revoked", "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_consent_page_refuses_unregistered_callbacks_and_can_be_denied() {
+        let (x, oauth) = fake().await;
+        let oauth = oauth
+            .with_authorize_url(&format!("{}/i/oauth2/authorize", x.base_url()))
+            .unwrap();
+        x.sign_in("777", "p");
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let url = oauth
+            .authorize_url(CALLBACK, &Secret::new("s"), &new_pkce_verifier())
+            .unwrap();
+        assert_eq!(http.get(&url).send().await.unwrap().status(), 400);
+        x.register_redirect_uri(CALLBACK);
+        x.deny_next_authorization();
+        let resp = http.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 302);
+        assert_eq!(
+            resp.headers()["location"],
+            format!("{CALLBACK}?error=access_denied&state=s").as_str()
+        );
     }
 
     #[test]

@@ -130,6 +130,24 @@ impl FakeFacebook {
         token
     }
 
+    /// Registers a valid OAuth redirect URI of the app (matched exactly).
+    pub fn register_redirect_uri(&self, uri: &str) {
+        lock(&self.api.state).redirect_uris.push(uri.to_owned());
+    }
+
+    /// `user_id` is logged in to Facebook and approves the login dialog at once.
+    pub fn sign_in(&self, user_id: &str) {
+        let mut state = lock(&self.api.state);
+        state.users.entry(user_id.to_owned()).or_default();
+        state.signed_in = Some(user_id.to_owned());
+    }
+
+    /// The next login dialog is cancelled: Facebook redirects with
+    /// `error=access_denied&error_reason=user_denied`.
+    pub fn deny_next_login(&self) {
+        lock(&self.api.state).deny_next = true;
+    }
+
     /// A login code for `user_id`, as the login dialog would redirect with to
     /// `redirect_uri`: usable once, with that same `redirect_uri`.
     pub fn issue_code(&self, user_id: &str, redirect_uri: &str) -> String {
@@ -277,6 +295,12 @@ struct GraphState {
     /// user access token → (user id, long-lived)
     user_tokens: HashMap<String, (String, bool)>,
     codes: HashMap<String, LoginCode>,
+    /// The app's valid OAuth redirect URIs: the login dialog refuses any other.
+    redirect_uris: Vec<String>,
+    /// Who is logged in to Facebook and approves the login dialog at once.
+    signed_in: Option<String>,
+    /// The next login dialog is cancelled by the person.
+    deny_next: bool,
 }
 
 struct PageRole {
@@ -338,6 +362,7 @@ impl Api for GraphApi {
         } else {
             match (req.method.as_str(), rest) {
                 ("GET", ["oauth", "access_token"]) => access_token(&mut state, req),
+                ("GET", ["dialog", "oauth"]) => login_dialog(&mut state, req),
                 ("GET", ["me", "accounts"]) => my_accounts(&state, req),
                 ("POST", [page_id, "feed"]) if !page_id.is_empty() => {
                     feed_post(&mut state, req, page_id)
@@ -791,6 +816,84 @@ fn photo_post(state: &mut GraphState, req: &Incoming, page_id: &str) -> Answer {
         200,
         json!({ "id": photo_id, "post_id": post_id }),
     ))
+}
+
+/// `GET /{version}/dialog/oauth` (on www.facebook.com for real): the login dialog. An
+/// unknown app or a redirect URI not registered is an error page (400 here), never a
+/// redirect. Otherwise the logged-in person approves at once, or cancels when a test
+/// said so, and the browser goes back to the redirect URI with `code` and `state`.
+fn login_dialog(state: &mut GraphState, req: &Incoming) -> Answer {
+    let params = req.query_pairs();
+    check_names(
+        &params,
+        &[
+            "client_id",
+            "redirect_uri",
+            "state",
+            "scope",
+            "response_type",
+        ],
+    )?;
+    let get = |name: &str| param(&params, name).unwrap_or("");
+    if state.app_id.as_deref() != Some(get("client_id")) {
+        return Err(invalid_parameter("Invalid App ID"));
+    }
+    let redirect_uri = get("redirect_uri");
+    if !state.redirect_uris.iter().any(|u| u == redirect_uri) {
+        return Err(invalid_parameter(
+            "URL blocked: This redirect failed because the redirect URI is not whitelisted in the app's Client OAuth Settings.",
+        ));
+    }
+    if !matches!(get("response_type"), "" | "code") {
+        return Err(invalid_parameter("Invalid response_type"));
+    }
+    const PERMISSIONS: &[&str] = &[
+        "pages_show_list",
+        "pages_read_engagement",
+        "pages_manage_posts",
+        "publish_video",
+    ];
+    if let Some(unknown) = get("scope")
+        .split(',')
+        .find(|s| !PERMISSIONS.contains(&s.trim()))
+    {
+        return Err(invalid_parameter(&format!(
+            "Invalid Scopes: {unknown}. This message is only shown to developers."
+        )));
+    }
+    let st = get("state").to_owned();
+    let back = |pairs: &[(&str, &str)]| {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            query.append_pair(k, v);
+        }
+        Reply::json(302, json!({}))
+            .with_header("location", &format!("{redirect_uri}?{}", query.finish()))
+    };
+    if std::mem::take(&mut state.deny_next) {
+        return Ok(back(&[
+            ("error", "access_denied"),
+            ("error_code", "200"),
+            ("error_description", "Permissions error"),
+            ("error_reason", "user_denied"),
+            ("state", &st),
+        ]));
+    }
+    let Some(user_id) = state.signed_in.clone() else {
+        return Err(invalid_parameter(
+            "Nobody is logged in to the fake Facebook.",
+        ));
+    };
+    let code = format!("AQ{}", trace_id());
+    state.codes.insert(
+        code.clone(),
+        LoginCode {
+            user_id,
+            redirect_uri: redirect_uri.to_owned(),
+            used: false,
+        },
+    );
+    Ok(back(&[("code", &code), ("state", &st)]))
 }
 
 /// `GET /{version}/oauth/access_token`: a login code for a short-lived user token

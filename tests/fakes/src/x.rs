@@ -232,6 +232,7 @@ impl Api for XApi {
             }
             ("GET", ["2", "media", "upload"]) => media::status(&mut state, req),
             ("POST", ["2", "media", "metadata"]) => media::metadata(&mut state, req),
+            ("GET", ["i", "oauth2", "authorize"]) => oauth::authorize(&mut state, req),
             ("POST", ["2", "oauth2", "token"]) => oauth::token(&mut state, req),
             ("POST", ["2", "oauth2", "revoke"]) => oauth::revoke(&mut state, req),
             ("DELETE", ["2", "tweets", id]) if !id.is_empty() => delete_tweet(&mut state, req, id),

@@ -1,6 +1,9 @@
-//! Fake X OAuth 2.0 endpoints for a confidential client: `POST /2/oauth2/token` with
-//! `grant_type=refresh_token` and `POST /2/oauth2/revoke`, both authenticated with
-//! HTTP Basic client credentials; and access tokens that expire.
+//! Fake X OAuth 2.0 endpoints for a confidential client: the consent page
+//! `GET /i/oauth2/authorize` (approved at once by the person signed in, or refused when
+//! a test says so), `POST /2/oauth2/token` with `grant_type=authorization_code` (PKCE
+//! S256, single-use codes that live 30 s, the redirect URI given at authorize) and
+//! `grant_type=refresh_token`, and `POST /2/oauth2/revoke`; the last two authenticate
+//! the client with HTTP Basic. Access tokens expire.
 //!
 //! Refresh tokens rotate as on X: each refresh gives a new one and the old one stops
 //! working. A refresh token X does not know (used before, revoked, made up) is answered
@@ -11,6 +14,7 @@ use std::collections::HashMap;
 
 use base64::Engine as _;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use super::{unauthorized, Answer, FakeX, XState};
 use crate::server::{lock, now_ms, parse_form, Incoming, Reply};
@@ -19,6 +23,8 @@ use crate::server::{lock, now_ms, parse_form, Incoming, Reply};
 const ACCESS_TOKEN_SECS: i64 = 7200;
 const SCOPES: &str = "tweet.read tweet.write users.read offline.access media.write";
 const TOKEN_PATH: &str = "/2/oauth2/token";
+/// How long an authorization code can be exchanged, as on X.
+const CODE_LIFE_MS: i64 = 30_000;
 
 /// The OAuth side of the fake X's state.
 #[derive(Default)]
@@ -31,6 +37,24 @@ pub(super) struct OAuthState {
     expires_at_ms: HashMap<String, i64>,
     /// Tokens handed out so far, to make each one unique.
     minted: u64,
+    /// The app's registered callback URLs: authorize refuses any other.
+    redirect_uris: Vec<String>,
+    /// Who approves the consent page; nobody until a test signs someone in.
+    signed_in: Option<String>,
+    /// The next consent is refused (`error=access_denied`).
+    deny_next: bool,
+    /// Authorization codes handed out, by code.
+    codes: HashMap<String, AuthCode>,
+    /// How long a code lives; X's 30 s unless a test shortens it.
+    code_life_ms: Option<i64>,
+}
+
+struct AuthCode {
+    user_id: String,
+    redirect_uri: String,
+    challenge: String,
+    issued_ms: i64,
+    used: bool,
 }
 
 impl FakeX {
@@ -61,6 +85,37 @@ impl FakeX {
             .oauth
             .refresh_tokens
             .insert(refresh_token.to_owned(), user_id.to_owned());
+    }
+
+    /// Registers a callback URL of the app (matched exactly, as X does).
+    pub fn register_redirect_uri(&self, uri: &str) {
+        let mut state = lock(&self.api.state);
+        state.oauth.redirect_uris.push(uri.to_owned());
+    }
+
+    /// `user_id` (created with this `@username` if new) is signed in at X and approves
+    /// the consent page at once from now on.
+    pub fn sign_in(&self, user_id: &str, username: &str) {
+        let mut state = lock(&self.api.state);
+        state.users.insert(
+            user_id.to_owned(),
+            super::User {
+                username: username.to_owned(),
+                name: format!("User {user_id}"),
+            },
+        );
+        state.oauth.signed_in = Some(user_id.to_owned());
+    }
+
+    /// The next consent page is refused by the person: X redirects with
+    /// `error=access_denied`.
+    pub fn deny_next_authorization(&self) {
+        lock(&self.api.state).oauth.deny_next = true;
+    }
+
+    /// Authorization codes expire after `life` instead of X's 30 s.
+    pub fn set_code_life(&self, life: std::time::Duration) {
+        lock(&self.api.state).oauth.code_life_ms = Some(life.as_millis() as i64);
     }
 
     /// Requests the token endpoint received so far, rejected and faulted ones included.
@@ -164,12 +219,75 @@ fn form(req: &Incoming) -> Result<HashMap<String, String>, Reply> {
     Ok(parse_form(&req.body).into_iter().collect())
 }
 
+/// `GET /i/oauth2/authorize`: the consent page. A request X would not show the page for
+/// (unknown client, unregistered redirect URI, no S256 challenge, unknown scope) is
+/// answered 400 here, never redirected. Otherwise the signed-in person approves at
+/// once (or refuses, when a test said so) and the browser goes back to the redirect
+/// URI with `code` and `state`, or with `error=access_denied` and `state`.
+pub(super) fn authorize(state: &mut XState, req: &Incoming) -> Answer {
+    let params: HashMap<String, String> = req.query_pairs().into_iter().collect();
+    let get = |name: &str| params.get(name).map(String::as_str).unwrap_or("");
+    let refuse = |what: &str| oauth_error(400, "invalid_request", what);
+    if state.oauth.client.as_ref().map(|(id, _)| id.as_str()) != Some(get("client_id")) {
+        return Err(refuse("Value passed for the client id was invalid."));
+    }
+    let redirect_uri = get("redirect_uri");
+    if !state.oauth.redirect_uris.iter().any(|u| u == redirect_uri) {
+        return Err(refuse("Value passed for the redirect uri was invalid."));
+    }
+    if get("response_type") != "code" {
+        return Err(refuse("Value passed for the response type was invalid."));
+    }
+    if get("code_challenge_method") != "S256" || get("code_challenge").len() != 43 {
+        return Err(refuse("Missing or invalid code challenge (S256 required)."));
+    }
+    let scopes: Vec<&str> = get("scope").split(' ').collect();
+    if scopes.iter().any(|s| !SCOPES.split(' ').any(|k| k == *s)) {
+        return Err(refuse("Value passed for the scope was invalid."));
+    }
+    let st = get("state");
+    if st.is_empty() || st.len() > 500 {
+        return Err(refuse("Value passed for the state was invalid."));
+    }
+    let back = |pairs: &[(&str, &str)]| {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            query.append_pair(k, v);
+        }
+        let sep = if redirect_uri.contains('?') { '&' } else { '?' };
+        Reply::json(302, json!({})).with_header(
+            "location",
+            &format!("{redirect_uri}{sep}{}", query.finish()),
+        )
+    };
+    if std::mem::take(&mut state.oauth.deny_next) {
+        return Ok(back(&[("error", "access_denied"), ("state", st)]));
+    }
+    let Some(user_id) = state.oauth.signed_in.clone() else {
+        return Err(refuse("Nobody is signed in at the fake X."));
+    };
+    state.oauth.minted += 1;
+    let code = format!("fake-x-code-{}-{}", state.oauth.minted, now_ms());
+    state.oauth.codes.insert(
+        code.clone(),
+        AuthCode {
+            user_id,
+            redirect_uri: redirect_uri.to_owned(),
+            challenge: get("code_challenge").to_owned(),
+            issued_ms: now_ms() as i64,
+            used: false,
+        },
+    );
+    Ok(back(&[("state", st), ("code", &code)]))
+}
+
 /// `POST /2/oauth2/token`
 pub(super) fn token(state: &mut XState, req: &Incoming) -> Answer {
     authenticate_client(state, req)?;
     let form = form(req)?;
     match form.get("grant_type").map(String::as_str) {
         Some("refresh_token") => {}
+        Some("authorization_code") => return exchange_code(state, &form),
         Some(_) => {
             return Err(oauth_error(
                 400,
@@ -200,6 +318,42 @@ pub(super) fn token(state: &mut XState, req: &Incoming) -> Answer {
             "Value passed for the token was invalid.",
         ));
     };
+    Ok(mint(state, user))
+}
+
+/// `grant_type=authorization_code`: the code works once, within its life, with the
+/// redirect URI it was given for and the verifier of its challenge.
+fn exchange_code(state: &mut XState, form: &HashMap<String, String>) -> Answer {
+    let invalid = |what: &str| oauth_error(400, "invalid_request", what);
+    for name in ["code", "redirect_uri", "code_verifier"] {
+        if form.get(name).is_none_or(|v| v.is_empty()) {
+            return Err(invalid(&format!("Missing required parameter [{name}].")));
+        }
+    }
+    let life = state.oauth.code_life_ms.unwrap_or(CODE_LIFE_MS);
+    let Some(code) = state.oauth.codes.get_mut(&form["code"]) else {
+        return Err(invalid("Value passed for the token was invalid."));
+    };
+    // A code is spent by its first exchange, good or bad.
+    let fresh = !std::mem::replace(&mut code.used, true);
+    if !fresh || now_ms() as i64 - code.issued_ms > life {
+        return Err(invalid("Value passed for the token was invalid."));
+    }
+    if code.redirect_uri != form["redirect_uri"] {
+        return Err(invalid("Value passed for the redirect uri was invalid."));
+    }
+    let digest = Sha256::digest(form["code_verifier"].as_bytes());
+    if base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest) != code.challenge {
+        return Err(invalid(
+            "Value passed for the code verifier did not match the code challenge.",
+        ));
+    }
+    let user = code.user_id.clone();
+    Ok(mint(state, user))
+}
+
+/// New access and refresh tokens for `user`.
+fn mint(state: &mut XState, user: String) -> Reply {
     state.oauth.minted += 1;
     let n = state.oauth.minted;
     let access = format!("fake-x-access-{user}-{n}");
@@ -210,7 +364,7 @@ pub(super) fn token(state: &mut XState, req: &Incoming) -> Answer {
         .expires_at_ms
         .insert(access.clone(), now_ms() as i64 + ACCESS_TOKEN_SECS * 1000);
     state.oauth.refresh_tokens.insert(refresh.clone(), user);
-    Ok(Reply::json(
+    Reply::json(
         200,
         json!({
             "token_type": "bearer",
@@ -219,7 +373,7 @@ pub(super) fn token(state: &mut XState, req: &Incoming) -> Answer {
             "scope": SCOPES,
             "refresh_token": refresh,
         }),
-    ))
+    )
 }
 
 /// `POST /2/oauth2/revoke`: an access or refresh token stops working. A token the fake
