@@ -204,6 +204,179 @@ impl AccountsStore {
     }
 }
 
+/// A link started with `POST /v1/connect/{network}` and not yet completed: kept under
+/// its state's digest for 10 minutes, taken (deleted) by the one callback that uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingLink {
+    pub network: Network,
+    pub user_id: String,
+    /// Where the browser goes back to; checked against the allow-list before it was
+    /// stored.
+    pub return_url: String,
+    /// The callback URL the network was given, sent again with the code.
+    pub redirect_uri: String,
+    /// The PKCE verifier (X), sealed to this pending link's key.
+    pub verifier: Option<SealedToken>,
+    /// Unix seconds after which the link can no longer be completed.
+    pub expires_at: i64,
+}
+
+/// Linking: pending links, writing a linked account, unlinking.
+impl AccountsStore {
+    /// Stores a pending link under `state_digest` (written once: a digest seen before
+    /// is a conflict).
+    pub async fn put_pending_link(
+        &self,
+        state_digest: &str,
+        link: &PendingLink,
+    ) -> Result<(), StoreError> {
+        let mut item = Item::from([
+            ("pk".to_owned(), s(keys::oauth_pk(state_digest))),
+            ("sk".to_owned(), s(keys::OAUTH_SK)),
+            ("network".to_owned(), s(link.network.as_str())),
+            ("user_id".to_owned(), s(&link.user_id)),
+            ("return_url".to_owned(), s(&link.return_url)),
+            ("redirect_uri".to_owned(), s(&link.redirect_uri)),
+            ("expires_at".to_owned(), n(link.expires_at)),
+        ]);
+        if let Some(v) = &link.verifier {
+            item.insert("sealed_verifier".to_owned(), s(v.as_str()));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    StoreError::Conflict("the state is already in use".into())
+                } else {
+                    StoreError::backend("dynamodb", e)
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Takes the pending link stored under `state_digest`: deletes it and returns what
+    /// it held. Of two callbacks with the same state only one gets it; None for a state
+    /// never stored, used already, or removed by the table's TTL. An expired link that
+    /// TTL has not removed yet is returned: its `expires_at` tells.
+    pub async fn take_pending_link(
+        &self,
+        state_digest: &str,
+    ) -> Result<Option<PendingLink>, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::oauth_pk(state_digest)))
+            .key("sk", s(keys::OAUTH_SK))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| StoreError::backend("dynamodb", e.into_service_error()))?;
+        let Some(item) = out.attributes().filter(|a| !a.is_empty()) else {
+            return Ok(None);
+        };
+        let r = Reader::new(item);
+        Ok(Some(PendingLink {
+            network: r.parsed("network")?,
+            user_id: r.str("user_id")?,
+            return_url: r.str("return_url")?,
+            redirect_uri: r.str("redirect_uri")?,
+            verifier: r.opt_str("sealed_verifier")?.map(SealedToken::new),
+            expires_at: r.opt_num("expires_at")?.unwrap_or(0),
+        }))
+    }
+
+    /// Links an account, or links it again: ACTIVE with the new tokens (a NEEDS_REAUTH
+    /// account is usable again), `token_version` one up so a refresh of the old tokens
+    /// still under way cannot write over the new ones. A rate-limit hold stays.
+    pub async fn link(
+        &self,
+        account: &SealedAccount,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut set = vec![
+            "user_id = :user",
+            "network = :network",
+            "account_id = :account",
+            "display_name = :name",
+            "#status = :active",
+            "sealed_access_token = :access",
+            "linked_at = :now",
+            "token_version = if_not_exists(token_version, :zero) + :one",
+        ];
+        let mut remove = vec!["refresh_lease_owner", "refresh_lease_until"];
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::user_pk(&account.user_id)))
+            .key(
+                "sk",
+                s(keys::account_sk(account.network, &account.account_id)),
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":user", s(&account.user_id))
+            .expression_attribute_values(":network", s(account.network.as_str()))
+            .expression_attribute_values(":account", s(&account.account_id))
+            .expression_attribute_values(":name", s(&account.display_name))
+            .expression_attribute_values(":active", s(AccountStatus::Active.as_str()))
+            .expression_attribute_values(":access", s(account.access_token.as_str()))
+            .expression_attribute_values(":now", s(now.format(&Rfc3339).unwrap_or_default()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1));
+        match &account.refresh_token {
+            Some(refresh) => {
+                set.push("sealed_refresh_token = :refresh");
+                update = update.expression_attribute_values(":refresh", s(refresh.as_str()));
+            }
+            None => remove.push("sealed_refresh_token"),
+        }
+        match account.access_expires_at {
+            Some(at) => {
+                set.push("access_expires_at = :expires");
+                update = update.expression_attribute_values(":expires", n(at));
+            }
+            None => remove.push("access_expires_at"),
+        }
+        update
+            .update_expression(format!(
+                "SET {} REMOVE {}",
+                set.join(", "),
+                remove.join(", ")
+            ))
+            .send()
+            .await
+            .map_err(|e| StoreError::backend("dynamodb", e.into_service_error()))?;
+        Ok(())
+    }
+
+    /// Removes a linked account; false when there was none.
+    pub async fn delete(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+    ) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::user_pk(user_id)))
+            .key("sk", s(keys::account_sk(network, account_id)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| StoreError::backend("dynamodb", e.into_service_error()))?;
+        Ok(out.attributes().is_some_and(|a| !a.is_empty()))
+    }
+}
+
 /// Refreshing an account's tokens (X): one worker at a time holds the account's refresh
 /// lease, and new tokens are written only over the version they were refreshed from.
 impl AccountsStore {
@@ -374,6 +547,26 @@ impl TokenVault {
     ) -> Result<(), StoreError> {
         let sealed = self.seal(account).await?;
         self.store.put(&sealed, now).await
+    }
+
+    /// [`AccountsStore::link`], sealing the tokens first.
+    pub async fn link(
+        &self,
+        account: &LinkedAccount,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let sealed = self.seal(account).await?;
+        self.store.link(&sealed, now).await
+    }
+
+    /// Seals a secret that belongs to no account (a pending link's PKCE verifier) to
+    /// `key`; only [`TokenVault::open_secret`] with the same key opens it.
+    pub async fn seal_secret(&self, key: &str, secret: &Secret) -> Result<SealedToken, StoreError> {
+        self.seal_token(key, secret).await
+    }
+
+    pub async fn open_secret(&self, key: &str, sealed: &SealedToken) -> Result<Secret, StoreError> {
+        self.sealer.unseal(key, sealed.as_str()).await
     }
 
     /// The account with its tokens opened.

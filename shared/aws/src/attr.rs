@@ -101,16 +101,48 @@ pub async fn query_prefix(
     pk: String,
     prefix: &str,
 ) -> Result<Vec<Item>, StoreError> {
-    let mut found = Vec::new();
-    let mut start: Option<Item> = None;
-    loop {
-        let out = client
+    query_pages(|| {
+        client
             .query()
             .table_name(table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", s(pk.clone()))
             .expression_attribute_values(":prefix", s(prefix))
             .consistent_read(true)
+    })
+    .await
+}
+
+/// Every item of a global secondary index whose partition key `attribute` is `value`,
+/// following DynamoDB's pages (an index is read eventually consistent).
+pub async fn query_index(
+    client: &Client,
+    table: &str,
+    index: &str,
+    attribute: &str,
+    value: &str,
+) -> Result<Vec<Item>, StoreError> {
+    query_pages(|| {
+        client
+            .query()
+            .table_name(table)
+            .index_name(index)
+            .key_condition_expression("#key = :value")
+            .expression_attribute_names("#key", attribute)
+            .expression_attribute_values(":value", s(value))
+    })
+    .await
+}
+
+/// Runs a query page by page: `query` builds the request, each page starting where the
+/// last one stopped.
+async fn query_pages(
+    query: impl Fn() -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+) -> Result<Vec<Item>, StoreError> {
+    let mut found = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let out = query()
             .set_exclusive_start_key(start.take())
             .send()
             .await

@@ -14,7 +14,7 @@ pub mod queues;
 pub mod seal;
 pub mod secrets;
 
-pub use accounts::{AccountsStore, TokenVault};
+pub use accounts::{AccountsStore, PendingLink, TokenVault};
 pub use posts::{
     Claim, DeliveryError, DeliveryKey, DeliveryRecord, IntakeRecord, NewPost, PostRecord,
     PostsStore, PublishedPart, SourceGuard, StoredAnswer,

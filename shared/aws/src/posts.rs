@@ -1,6 +1,6 @@
 //! PostsTable: posts and their deliveries (DESIGN section 3).
 
-use crate::attr::{n, query_prefix, s, ConditionalUpdate, Item, Reader};
+use crate::attr::{n, query_index, query_prefix, s, ConditionalUpdate, Item, Reader};
 use crate::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
@@ -179,6 +179,10 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
+/// The index of deliveries by linked account, and the attribute it is keyed on.
+pub const ACCOUNT_DELIVERIES_INDEX: &str = "AccountDeliveries";
+const ACCOUNT_REF: &str = "account_ref";
+
 fn delivery_key_attrs(post_id: &PostId, key: &DeliveryKey) -> Item {
     Item::from([
         ("pk".to_owned(), s(keys::post_pk(post_id))),
@@ -277,6 +281,14 @@ impl PostsStore {
                 ("user_id".to_owned(), s(&c.user_id)),
                 ("network".to_owned(), s(key.network.as_str())),
                 ("account_id".to_owned(), s(&key.account_id)),
+                (
+                    ACCOUNT_REF.to_owned(),
+                    s(keys::delivery_account_ref(
+                        &c.user_id,
+                        key.network,
+                        &key.account_id,
+                    )),
+                ),
                 ("status".to_owned(), s(DeliveryStatus::Pending.as_str())),
                 ("attempts".to_owned(), n(0)),
                 ("created_at".to_owned(), s(&now)),
@@ -746,6 +758,103 @@ impl PostsStore {
             .await
             .or_conflict("lease lost")?;
         Ok(())
+    }
+
+    /// The deliveries of one linked account that have not ended: waiting (PENDING,
+    /// RETRYING, UNCERTAIN) or PUBLISHING. Read from the `AccountDeliveries` index, so
+    /// a delivery created a moment ago may be missing; the worker fails those itself
+    /// when it finds the account gone.
+    pub async fn open_deliveries_of(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+    ) -> Result<Vec<(PostId, DeliveryKey)>, StoreError> {
+        let items = query_index(
+            &self.client,
+            &self.table,
+            ACCOUNT_DELIVERIES_INDEX,
+            ACCOUNT_REF,
+            &keys::delivery_account_ref(user_id, network, account_id),
+        )
+        .await?;
+        let mut open = Vec::new();
+        for item in &items {
+            let r = Reader::new(item);
+            let status: DeliveryStatus = r.parsed("status")?;
+            if status.is_terminal() {
+                continue;
+            }
+            let post_id = r
+                .str("pk")?
+                .strip_prefix("POST#")
+                .and_then(PostId::parse)
+                .ok_or_else(|| r.corrupt("pk is not POST#<post id>"))?;
+            open.push((
+                post_id,
+                DeliveryKey {
+                    network,
+                    account_id: account_id.to_owned(),
+                },
+            ));
+        }
+        Ok(open)
+    }
+
+    /// Ends a delivery whose account was unlinked: FAILED with `error`, when it is
+    /// waiting (PENDING, RETRYING, UNCERTAIN) or PUBLISHING with a lease that ran out.
+    /// A live lease is left to its worker, which finds the account gone. The delivery
+    /// as it ended, or None when it was not failed here.
+    pub async fn fail_waiting(
+        &self,
+        post_id: &PostId,
+        key: &DeliveryKey,
+        error: &DeliveryError,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeliveryRecord>, StoreError> {
+        let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(delivery_key_attrs(post_id, key)))
+            .condition_expression(
+                "attribute_exists(pk) AND (#status IN (:pending, :retrying, :uncertain) \
+                 OR (#status = :publishing AND lease_until < :now_ms))",
+            )
+            .update_expression(
+                "SET #status = :failed, last_error = :err, updated_at = :now \
+                 REMOVE lease_owner, lease_until, next_attempt_at",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
+            .expression_attribute_values(":retrying", s(DeliveryStatus::Retrying.as_str()))
+            .expression_attribute_values(":uncertain", s(DeliveryStatus::Uncertain.as_str()))
+            .expression_attribute_values(":publishing", s(DeliveryStatus::Publishing.as_str()))
+            .expression_attribute_values(":failed", s(DeliveryStatus::Failed.as_str()))
+            .expression_attribute_values(":now_ms", n(now_ms))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(
+                ":err",
+                AttributeValue::M(Item::from([
+                    ("kind".to_owned(), s(&error.kind)),
+                    ("message".to_owned(), s(&error.message)),
+                ])),
+            )
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out.attributes().map(read_delivery).transpose(),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    Ok(None)
+                } else {
+                    Err(StoreError::backend("dynamodb", e))
+                }
+            }
+        }
     }
 
     /// Gives the lease back after a failure: the delivery takes `status` (RETRYING or

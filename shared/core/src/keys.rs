@@ -29,6 +29,12 @@ pub fn account_seal_key(user_id: &str, network: Network, account_id: &str) -> St
     format!("{}/{}", user_pk(user_id), account_sk(network, account_id))
 }
 
+/// What every delivery of one linked account carries, to be found by (PostsTable's
+/// `AccountDeliveries` index): the account's own key.
+pub fn delivery_account_ref(user_id: &str, network: Network, account_id: &str) -> String {
+    account_seal_key(user_id, network, account_id)
+}
+
 pub fn account_sk_prefix(network: Network) -> String {
     format!("ACCOUNT#{network}#")
 }
@@ -51,3 +57,11 @@ pub fn network_pk(network: Network) -> String {
 }
 
 pub const LIMITS_SK: &str = "LIMITS";
+
+/// A pending link, in AccountsTable: keyed by its state's digest
+/// ([`crate::linking::state_digest`]).
+pub fn oauth_pk(state_digest: &str) -> String {
+    format!("OAUTH#{state_digest}")
+}
+
+pub const OAUTH_SK: &str = "OAUTH";

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod delivery;
 pub mod keys;
+pub mod linking;
 pub mod media;
 pub mod network;
 pub mod post;
