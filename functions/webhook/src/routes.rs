@@ -3,7 +3,7 @@
 
 use crate::App;
 use crosspost_lambda::http::{
-    body_bytes, check_content_type, check_signed, find_route, note_undocumented, Route,
+    body_bytes, find_route, note_undocumented, refuse_content_type, refuse_unsigned, Route,
 };
 use crosspost_lambda::problem::problem;
 use lambda_http::http::StatusCode;
@@ -75,13 +75,13 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let headers = req.headers();
     let now = time::OffsetDateTime::now_utc();
     // Every route is signed: an unsigned caller learns nothing, not even the routes.
-    if let Err(refused) = check_signed(&app.secrets, headers, body, now.unix_timestamp()) {
+    if let Some(refused) = refuse_unsigned(&app.secrets, headers, body, now.unix_timestamp()) {
         return refused;
     }
     let Some((route, params)) = find_route(ROUTES, req.method().as_str(), req.uri().path()) else {
         return problem(StatusCode::NOT_FOUND, "no such route", &[]);
     };
-    if let Err(refused) = check_content_type(route, headers) {
+    if let Some(refused) = refuse_content_type(route, headers) {
         return refused;
     }
     let webhook_id = headers

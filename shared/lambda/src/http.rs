@@ -73,15 +73,15 @@ pub fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// The size and signature checks of a signed call: the problem answer when it fails
-/// (413, or 401 with no detail: the reason goes to the log only).
-pub fn check_signed(
+/// (413, or 401 with no detail: the reason goes to the log only), None when it passes.
+pub fn refuse_unsigned(
     secrets: &[SigningSecret],
     headers: &HeaderMap,
     body: &[u8],
     now_unix: i64,
-) -> Result<(), Response<Body>> {
+) -> Option<Response<Body>> {
     if body.len() > MAX_BODY_BYTES {
-        return Err(problem(
+        return Some(problem(
             StatusCode::PAYLOAD_TOO_LARGE,
             "the body is larger than 1 MiB",
             &[],
@@ -92,22 +92,20 @@ pub fn check_signed(
         timestamp: header_str(headers, "webhook-timestamp"),
         signature: header_str(headers, "webhook-signature"),
     };
-    signing::verify(secrets, signed, body, now_unix).map_err(|reason| {
-        tracing::warn!(%reason, "signature refused");
-        problem(StatusCode::UNAUTHORIZED, "", &[])
-    })
+    let reason = signing::verify(secrets, signed, body, now_unix).err()?;
+    tracing::warn!(%reason, "signature refused");
+    Some(problem(StatusCode::UNAUTHORIZED, "", &[]))
 }
 
-/// 415 unless a route that takes JSON got JSON.
-pub fn check_content_type<E>(route: &Route<E>, headers: &HeaderMap) -> Result<(), Response<Body>> {
-    if route.json_body && !is_json(headers) {
-        return Err(problem(
+/// 415 when a route that takes JSON got something else.
+pub fn refuse_content_type<E>(route: &Route<E>, headers: &HeaderMap) -> Option<Response<Body>> {
+    (route.json_body && !is_json(headers)).then(|| {
+        problem(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "the body must be application/json",
             &[],
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 /// Logs an answer outside the route's documented statuses: a bug worth an alarm.
