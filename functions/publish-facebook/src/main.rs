@@ -2,10 +2,11 @@
 //! delivery to its Page.
 
 use crosspost_core::{
-    LinkedAccount, Network, OutgoingPart, PublishError, Publisher, RemotePost, Secret, Window,
+    LinkedAccount, Network, OutgoingPart, PublishError, Publisher, RemotePost, Window,
 };
 use crosspost_lambda::Env;
 use crosspost_networks::facebook::FacebookClient;
+use crosspost_networks::facebook_oauth::AppCredentials;
 use lambda_runtime::Error;
 
 struct FacebookPublisher(FacebookClient);
@@ -47,17 +48,6 @@ impl Publisher for FacebookPublisher {
     }
 }
 
-/// The app secret from the `FacebookApp` secret's text (JSON `{"app_id","app_secret"}`).
-/// Errors never quote the text.
-fn app_secret(raw: &Secret, secret_id: &str) -> Result<Secret, String> {
-    let json: serde_json::Value = serde_json::from_str(raw.expose())
-        .map_err(|_| format!("secret {secret_id} is not JSON {{\"app_id\",\"app_secret\"}}"))?;
-    match json["app_secret"].as_str() {
-        Some(secret) if !secret.is_empty() => Ok(Secret::new(secret)),
-        _ => Err(format!("secret {secret_id} has no app_secret")),
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     crosspost_lambda::init_tracing();
@@ -71,7 +61,7 @@ async fn main() -> Result<(), Error> {
     let raw = crosspost_aws::secrets::read_secret(&sdk, &secret_id)
         .await
         .map_err(|e| format!("reading the Facebook app secret: {e}"))?;
-    let app_secret = app_secret(&raw, &secret_id)?;
+    let app_secret = AppCredentials::parse(&raw, &secret_id)?.app_secret;
     let publisher = FacebookPublisher(FacebookClient::new(http, base_url, version, app_secret));
     crosspost_lambda::run_worker(Network::Facebook, &sdk, publisher).await
 }

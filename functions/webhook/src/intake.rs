@@ -8,6 +8,7 @@ use crosspost_core::{
     MediaHosts, PostId, ValidatedPost,
 };
 use crosspost_lambda::problem::problem;
+pub use crosspost_lambda::problem::unavailable;
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use serde::Serialize;
@@ -71,19 +72,6 @@ impl From<StoreError> for Refusal {
     fn from(e: StoreError) -> Self {
         Refusal::Unavailable(e)
     }
-}
-
-/// 503 with Retry-After: nothing the caller did was wrong; sending again is safe.
-pub fn unavailable(e: &StoreError) -> Response<Body> {
-    tracing::error!(error = %e, "storage failed");
-    let mut resp = problem(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "storage is unavailable; send the request again",
-        &[],
-    );
-    resp.headers_mut()
-        .insert("retry-after", HeaderValue::from_static("5"));
-    resp
 }
 
 fn stored(answer: &StoredAnswer, status: StatusCode) -> Response<Body> {

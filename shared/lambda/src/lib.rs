@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod problem;

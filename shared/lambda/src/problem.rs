@@ -42,6 +42,19 @@ pub fn problem(status: StatusCode, detail: &str, errors: &[FieldError]) -> Respo
     resp
 }
 
+/// 503 with Retry-After: storage failed; the caller sends the same request again.
+pub fn unavailable(e: &crosspost_aws::StoreError) -> Response<Body> {
+    tracing::error!(error = %e, "storage failed");
+    let mut resp = problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage is unavailable; send the request again",
+        &[],
+    );
+    resp.headers_mut()
+        .insert("retry-after", header::HeaderValue::from_static("5"));
+    resp
+}
+
 /// A JSON answer.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     match serde_json::to_string(value) {

@@ -742,12 +742,7 @@ impl<P: Publisher> DeliveryWorker<P> {
         let Some(events) = &self.events else {
             return;
         };
-        let event = json!({
-            "type": kind,
-            "id": format!("evt_{}", uuid::Uuid::now_v7().simple()),
-            "timestamp": rfc3339(OffsetDateTime::now_utc()),
-            "data": data,
-        });
+        let event = crate::events::envelope(kind, data);
         if let Err(e) = events.send(&event).await {
             tracing::error!(error = %e, event = kind, "could not queue the event");
         }

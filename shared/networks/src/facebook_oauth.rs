@@ -37,6 +37,30 @@ pub enum LinkError {
     Unexpected { detail: String },
 }
 
+/// The Facebook app, as the `FacebookApp` secret holds it:
+/// `{"app_id": "...", "app_secret": "..."}`.
+#[derive(Debug, Clone)]
+pub struct AppCredentials {
+    pub app_id: String,
+    pub app_secret: Secret,
+}
+
+impl AppCredentials {
+    /// Reads the secret's JSON; errors name the secret, never quote its text.
+    pub fn parse(raw: &Secret, secret_id: &str) -> Result<Self, String> {
+        let json: serde_json::Value = serde_json::from_str(raw.expose())
+            .map_err(|_| format!("secret {secret_id} is not JSON {{\"app_id\",\"app_secret\"}}"))?;
+        let field = |name: &str| match json[name].as_str() {
+            Some(v) if !v.is_empty() => Ok(v.to_owned()),
+            _ => Err(format!("secret {secret_id} has no {name}")),
+        };
+        Ok(AppCredentials {
+            app_id: field("app_id")?,
+            app_secret: Secret::new(field("app_secret")?),
+        })
+    }
+}
+
 /// A user access token, with its lifetime when Facebook gives one.
 #[derive(Debug, Clone)]
 pub struct UserToken {
@@ -268,6 +292,21 @@ impl FacebookLogin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn app_credentials_parse_without_echoing_the_secret() {
+        let ok = AppCredentials::parse(
+            &Secret::new(r#"{"app_id":"1","app_secret":"s3cret"}"#),
+            "FacebookApp",
+        )
+        .unwrap();
+        assert_eq!(ok.app_id, "1");
+        assert_eq!(ok.app_secret.expose(), "s3cret");
+        for bad in [r#"{"app_id":"1"}"#, "s3cret", r#"{"app_secret":"s3cret"}"#] {
+            let e = AppCredentials::parse(&Secret::new(bad), "FacebookApp").unwrap_err();
+            assert!(e.contains("FacebookApp") && !e.contains("s3cret"), "{e}");
+        }
+    }
 
     #[test]
     fn pages_with_publishing_tasks_are_linked_by_default() {

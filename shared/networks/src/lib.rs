@@ -10,6 +10,8 @@ pub mod x_media;
 pub mod x_oauth;
 
 pub use crosspost_core::{PublishError, RemotePost};
+/// The HTTP client every network call goes through, for the functions that hold one.
+pub use reqwest;
 
 /// Transport failures: before the request left, nothing can have been published;
 /// after, the network may have acted on it.

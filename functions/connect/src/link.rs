@@ -1,0 +1,445 @@
+//! Linking: `POST /v1/connect/{network}` starts it, the network's consent page sends
+//! the browser to `GET /v1/oauth/{network}/callback`, which finishes it.
+
+use crate::routes::unknown_network;
+use crate::App;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
+use crosspost_aws::PendingLink;
+use crosspost_core::linking::{
+    return_to, state_digest, LinkFailure, LinkOutcome, STATE_LIFETIME_SECS,
+};
+use crosspost_core::{keys, AccountStatus, LinkedAccount, Network, PublishError, Secret};
+use crosspost_lambda::problem::{json, problem, unavailable, FieldError};
+use crosspost_networks::facebook_oauth::LinkError;
+use crosspost_networks::x_oauth::new_pkce_verifier;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use url::Url;
+
+/// Longest user id accepted, as for posts.
+const MAX_USER_ID: usize = 256;
+
+#[derive(Serialize)]
+struct Started {
+    network: Network,
+    authorize_url: String,
+    expires_at: String,
+}
+
+/// A state: 256 random bits, base64url.
+fn new_state() -> Result<Secret, String> {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
+    Ok(Secret::new(B64.encode(bytes)))
+}
+
+/// The `{user_id, return_url}` body, or every field that is wrong with it.
+fn read_start(body: &[u8], app: &App) -> Result<(String, Url), Response<Body>> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        problem(
+            StatusCode::BAD_REQUEST,
+            &format!("the body is not JSON: {e}"),
+            &[],
+        )
+    })?;
+    let Some(fields) = value.as_object() else {
+        return Err(problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the body must be a JSON object {user_id, return_url}",
+            &[],
+        ));
+    };
+    let mut errors = Vec::new();
+    let mut err = |pointer: &str, detail: String| {
+        errors.push(FieldError {
+            pointer: pointer.to_owned(),
+            detail,
+        })
+    };
+    for name in fields.keys() {
+        if name != "user_id" && name != "return_url" {
+            err(&format!("/{name}"), format!("unknown field `{name}`"));
+        }
+    }
+    let user_id = match fields.get("user_id").and_then(|v| v.as_str()) {
+        Some(u) if !u.trim().is_empty() && u.chars().count() <= MAX_USER_ID => Some(u.to_owned()),
+        Some(_) => {
+            err(
+                "/user_id",
+                format!("`user_id` must be 1 to {MAX_USER_ID} characters"),
+            );
+            None
+        }
+        None => {
+            err("/user_id", "`user_id` (a string) is required".into());
+            None
+        }
+    };
+    let return_url = match fields.get("return_url").and_then(|v| v.as_str()) {
+        Some(r) => match app.return_urls.check(r) {
+            Ok(url) => Some(url),
+            Err(why) => {
+                err("/return_url", format!("`return_url` {why}"));
+                None
+            }
+        },
+        None => {
+            err("/return_url", "`return_url` (a string) is required".into());
+            None
+        }
+    };
+    match (user_id, return_url) {
+        (Some(u), Some(r)) if errors.is_empty() => Ok((u, r)),
+        _ => Err(problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the link request is invalid",
+            &errors,
+        )),
+    }
+}
+
+/// A browser redirect that no cache keeps.
+fn redirect(location: &str) -> Response<Body> {
+    let mut resp = Response::new(Body::Empty);
+    *resp.status_mut() = StatusCode::FOUND;
+    let headers = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        headers.insert(header::LOCATION, v);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    resp
+}
+
+impl App {
+    /// Where the API is reached, as the network must send the browser back to it:
+    /// PUBLIC_BASE_URL when set, else the address this request came to.
+    fn api_base(&self, req: &Request) -> String {
+        if let Some(base) = &self.public_base_url {
+            return base.clone();
+        }
+        let proto = req
+            .headers()
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|p| *p == "http" || *p == "https")
+            .unwrap_or("https");
+        let domain = match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ApiGatewayV2httpRequestContext {
+                domain_name: Some(d),
+                ..
+            })) => Some(d.clone()),
+            _ => None,
+        };
+        let host = domain
+            .or_else(|| {
+                req.headers()
+                    .get(header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        format!("{proto}://{host}")
+    }
+
+    /// `POST /v1/connect/{network}`
+    pub async fn start_link(
+        &self,
+        network: &str,
+        req: &Request,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Response<Body> {
+        let Ok(network) = network.parse::<Network>() else {
+            return unknown_network(network);
+        };
+        let (user_id, return_url) = match read_start(body, self) {
+            Ok(v) => v,
+            Err(resp) => return resp,
+        };
+        let state = match new_state() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "no state");
+                return problem(StatusCode::SERVICE_UNAVAILABLE, "try again", &[]);
+            }
+        };
+        let digest = state_digest(&state);
+        let redirect_uri = format!("{}/v1/oauth/{network}/callback", self.api_base(req));
+        let expires = now + time::Duration::seconds(STATE_LIFETIME_SECS);
+        let (verifier, authorize_url) = match network {
+            Network::X => {
+                let verifier = new_pkce_verifier();
+                let url = self.x_oauth.authorize_url(&redirect_uri, &state, &verifier);
+                (Some(verifier), url.map_err(|e| e.to_string()))
+            }
+            Network::Facebook => (
+                None,
+                self.facebook
+                    .login(&redirect_uri)
+                    .authorize_url(state.expose())
+                    .map_err(|e| e.to_string()),
+            ),
+        };
+        let authorize_url = match authorize_url {
+            Ok(url) => url,
+            Err(e) => {
+                tracing::error!(error = %e, "the consent page URL could not be built");
+                return problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the network's consent page is misconfigured",
+                    &[],
+                );
+            }
+        };
+        let sealed_verifier = match &verifier {
+            Some(v) => match self.vault.seal_secret(&keys::oauth_pk(&digest), v).await {
+                Ok(sealed) => Some(sealed),
+                Err(e) => return unavailable(&e),
+            },
+            None => None,
+        };
+        let pending = PendingLink {
+            network,
+            user_id: user_id.clone(),
+            return_url: return_url.to_string(),
+            redirect_uri,
+            verifier: sealed_verifier,
+            expires_at: expires.unix_timestamp(),
+        };
+        if let Err(e) = self.vault.store().put_pending_link(&digest, &pending).await {
+            return unavailable(&e);
+        }
+        tracing::info!(%network, %user_id, "link started");
+        json(
+            StatusCode::OK,
+            &Started {
+                network,
+                authorize_url,
+                expires_at: expires.format(&Rfc3339).unwrap_or_default(),
+            },
+        )
+    }
+
+    /// `GET /v1/oauth/{network}/callback`: the network sent the browser back.
+    pub async fn callback(
+        &self,
+        network: &str,
+        req: &Request,
+        now: OffsetDateTime,
+    ) -> Response<Body> {
+        let Ok(network) = network.parse::<Network>() else {
+            return unknown_network(network);
+        };
+        let query = req.query_string_parameters_ref();
+        let param = |name: &str| query.and_then(|q| q.first(name)).filter(|v| !v.is_empty());
+        let Some(state) = param("state") else {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "the callback has no state; start linking again from the app",
+                &[],
+            );
+        };
+        let state = Secret::new(state);
+        let digest = state_digest(&state);
+        // Taking the pending link deletes it: a state works once.
+        let pending = match self.vault.store().take_pending_link(&digest).await {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                tracing::warn!(%network, "callback with an unknown or used state");
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "this link is unknown or was used already; start linking again from the app",
+                    &[],
+                );
+            }
+            Err(e) => return unavailable(&e),
+        };
+        let Ok(return_url) = Url::parse(&pending.return_url) else {
+            return problem(StatusCode::BAD_REQUEST, "the pending link is unusable", &[]);
+        };
+        let outcome = self
+            .finish_link(network, &pending, &digest, param, now)
+            .await;
+        match &outcome {
+            LinkOutcome::Linked { account_ids, .. } => {
+                tracing::info!(%network, user_id = %pending.user_id, ?account_ids, "linked")
+            }
+            LinkOutcome::Failed { reason, .. } => {
+                tracing::warn!(%network, user_id = %pending.user_id, %reason, "link failed")
+            }
+        }
+        redirect(&return_to(&return_url, &outcome))
+    }
+
+    async fn finish_link<'q>(
+        &self,
+        network: Network,
+        pending: &PendingLink,
+        digest: &str,
+        param: impl Fn(&str) -> Option<&'q str>,
+        now: OffsetDateTime,
+    ) -> LinkOutcome {
+        let failed = |reason| LinkOutcome::Failed { network, reason };
+        if pending.network != network {
+            return failed(LinkFailure::AuthorizationFailed);
+        }
+        if now.unix_timestamp() > pending.expires_at {
+            return failed(LinkFailure::StateExpired);
+        }
+        if let Some(error) = param("error") {
+            return failed(if error == "access_denied" {
+                LinkFailure::AccessDenied
+            } else {
+                LinkFailure::AuthorizationFailed
+            });
+        }
+        let Some(code) = param("code") else {
+            return failed(LinkFailure::MissingCode);
+        };
+        let code = Secret::new(code);
+        let linked = match network {
+            Network::X => self.link_x(pending, digest, &code, now).await,
+            Network::Facebook => self.link_facebook(pending, &code, now).await,
+        };
+        match linked {
+            Ok(account_ids) => LinkOutcome::Linked {
+                network,
+                account_ids,
+            },
+            Err(reason) => failed(reason),
+        }
+    }
+
+    /// X: the code and the stored verifier for tokens, `users/me` for the account.
+    async fn link_x(
+        &self,
+        pending: &PendingLink,
+        digest: &str,
+        code: &Secret,
+        now: OffsetDateTime,
+    ) -> Result<Vec<String>, LinkFailure> {
+        let sealed = pending.verifier.as_ref().ok_or(LinkFailure::ServerError)?;
+        let verifier = self
+            .vault
+            .open_secret(&keys::oauth_pk(digest), sealed)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "the PKCE verifier does not open");
+                LinkFailure::ServerError
+            })?;
+        let tokens = self
+            .x_oauth
+            .exchange_code(code, &verifier, &pending.redirect_uri)
+            .await
+            .map_err(x_failure)?;
+        let me = self
+            .x_api
+            .me(&tokens.access_token)
+            .await
+            .map_err(x_failure)?;
+        let account = LinkedAccount {
+            user_id: pending.user_id.clone(),
+            network: Network::X,
+            account_id: me.id.clone(),
+            display_name: format!("@{}", me.username),
+            status: AccountStatus::Active,
+            access_token: tokens.access_token,
+            rate_limited_until: None,
+            refresh_token: tokens.refresh_token,
+            access_expires_at: tokens
+                .expires_in_secs
+                .map(|s| now.unix_timestamp() + s as i64),
+            token_version: 0,
+        };
+        self.store_linked(&account, now).await?;
+        Ok(vec![me.id])
+    }
+
+    /// Facebook: the code for a user token, a long-lived one, and every Page the person
+    /// can publish on, each linked with its Page token.
+    async fn link_facebook(
+        &self,
+        pending: &PendingLink,
+        code: &Secret,
+        now: OffsetDateTime,
+    ) -> Result<Vec<String>, LinkFailure> {
+        let login = self.facebook.login(&pending.redirect_uri);
+        let short = login.exchange_code(code).await.map_err(facebook_failure)?;
+        let long = login
+            .long_lived(&short.token)
+            .await
+            .map_err(facebook_failure)?;
+        let pages: Vec<_> = login
+            .pages(&long.token)
+            .await
+            .map_err(facebook_failure)?
+            .into_iter()
+            .filter(|p| p.can_publish())
+            .collect();
+        if pages.is_empty() {
+            return Err(LinkFailure::NoPages);
+        }
+        let mut linked = Vec::new();
+        for page in pages {
+            let account = LinkedAccount {
+                user_id: pending.user_id.clone(),
+                network: Network::Facebook,
+                account_id: page.page_id.clone(),
+                display_name: page.name,
+                status: AccountStatus::Active,
+                access_token: page.page_token,
+                rate_limited_until: None,
+                refresh_token: None,
+                access_expires_at: None,
+                token_version: 0,
+            };
+            self.store_linked(&account, now).await?;
+            linked.push(page.page_id);
+        }
+        Ok(linked)
+    }
+
+    async fn store_linked(
+        &self,
+        account: &LinkedAccount,
+        now: OffsetDateTime,
+    ) -> Result<(), LinkFailure> {
+        self.vault.link(account, now).await.map_err(|e| {
+            tracing::error!(error = %e, network = %account.network, "the account could not be stored");
+            LinkFailure::ServerError
+        })
+    }
+}
+
+/// A refused code (spent, too old, another verifier) or token; anything else may work
+/// if the person links again.
+fn x_failure(e: PublishError) -> LinkFailure {
+    tracing::warn!(error = %e, "X refused or failed the link");
+    match e {
+        PublishError::Permanent { .. } | PublishError::AuthRevoked { .. } => {
+            LinkFailure::CodeRejected
+        }
+        _ => LinkFailure::NetworkUnavailable,
+    }
+}
+
+fn facebook_failure(e: LinkError) -> LinkFailure {
+    tracing::warn!(error = %e, "Facebook refused or failed the link");
+    match e {
+        LinkError::Refused { .. } => LinkFailure::CodeRejected,
+        LinkError::Unavailable { .. } => LinkFailure::NetworkUnavailable,
+        LinkError::Unexpected { .. } => LinkFailure::AuthorizationFailed,
+    }
+}

@@ -1,0 +1,135 @@
+//! The connect function: links the accounts a user publishes to through each network's
+//! consent page, and unlinks them (DESIGN sections 7 and 8).
+//!
+//! `POST /v1/connect/{network}` (signed by the source app) starts a link: a single-use
+//! state and, for X, a PKCE verifier are stored sealed for 10 minutes, and the answer
+//! is the consent page's URL. The network sends the browser back to
+//! `GET /v1/oauth/{network}/callback`, which takes the state, exchanges the code,
+//! identifies the account, stores its tokens sealed and sends the browser on to the
+//! source app's return URL. `DELETE /v1/users/{user_id}/accounts/{network}/{account_id}`
+//! (signed) revokes at the network where it can, removes the account and fails the
+//! deliveries still waiting for it.
+
+mod link;
+mod routes;
+mod unlink;
+
+use crosspost_aws::{AccountsStore, EventQueue, PostsStore, Sealer, TokenVault};
+use crosspost_core::linking::ReturnUrls;
+use crosspost_core::signing::SigningSecret;
+use crosspost_lambda::Env;
+use crosspost_networks::facebook_oauth::{AppCredentials, FacebookLogin};
+use crosspost_networks::x::XClient;
+use crosspost_networks::x_oauth::{ClientCredentials, XOAuth};
+use lambda_http::{service_fn, Error};
+
+/// What the Facebook login needs besides the callback URL, which each request knows.
+pub struct FacebookApp {
+    pub http: crosspost_networks::reqwest::Client,
+    pub graph_url: String,
+    pub dialog_url: String,
+    pub version: String,
+    pub credentials: AppCredentials,
+}
+
+impl FacebookApp {
+    /// The login, sending the person back to `redirect_uri`.
+    pub fn login(&self, redirect_uri: &str) -> FacebookLogin {
+        FacebookLogin::new(
+            self.http.clone(),
+            &self.graph_url,
+            &self.dialog_url,
+            &self.version,
+            &self.credentials.app_id,
+            self.credentials.app_secret.clone(),
+            redirect_uri,
+        )
+    }
+}
+
+/// Everything a request needs, built once per cold start.
+pub struct App {
+    pub vault: TokenVault,
+    pub posts: PostsStore,
+    pub events: Option<EventQueue>,
+    pub secrets: Vec<SigningSecret>,
+    pub return_urls: ReturnUrls,
+    /// The API's public address (a custom domain), when the request's own is not it.
+    pub public_base_url: Option<String>,
+    pub x_oauth: XOAuth,
+    pub x_api: XClient,
+    pub facebook: FacebookApp,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    crosspost_lambda::init_tracing();
+    let env = Env::process();
+    let accounts_table = env.required("ACCOUNTS_TABLE")?;
+    let posts_table = env.required("POSTS_TABLE")?;
+    let token_key = env.required("TOKEN_KEY_ID")?;
+    let webhook_secrets_id = env.required("WEBHOOK_SECRETS_ID")?;
+    let x_client_id = env.required("X_OAUTH_CLIENT_SECRET_ID")?;
+    let facebook_app_id = env.required("FACEBOOK_APP_SECRET_ID")?;
+    let x_base = env.base_url("X_API_BASE_URL")?;
+    let x_authorize = env.base_url("X_AUTHORIZE_URL")?;
+    let graph_url = env.base_url("FACEBOOK_GRAPH_BASE_URL")?;
+    let dialog_url = env.base_url("FACEBOOK_DIALOG_BASE_URL")?;
+    let version = env.required("FACEBOOK_GRAPH_VERSION")?;
+    let return_urls = ReturnUrls::parse(&env.optional("RETURN_URL_ALLOW_LIST").unwrap_or_default())
+        .map_err(|e| format!("RETURN_URL_ALLOW_LIST: {e}"))?;
+    let public_base_url = match env.optional("PUBLIC_BASE_URL") {
+        Some(_) => Some(env.base_url("PUBLIC_BASE_URL")?),
+        None => None,
+    };
+    let http = crosspost_networks::http_client(env.http_timeout()?)?;
+
+    let sdk = crosspost_aws::load_sdk_config().await;
+    // Secrets are read once per cold start.
+    let read = |id: String| {
+        let sdk = &sdk;
+        async move {
+            crosspost_aws::secrets::read_secret(sdk, &id)
+                .await
+                .map_err(|e| format!("reading secret {id}: {e}"))
+        }
+    };
+    let signing = read(webhook_secrets_id.clone()).await?;
+    let secrets = SigningSecret::parse_list(&signing)
+        .map_err(|e| format!("the signing secrets in {webhook_secrets_id} are unusable: {e}"))?;
+    let x_credentials = ClientCredentials::parse(&read(x_client_id).await?)?;
+    let facebook_credentials =
+        AppCredentials::parse(&read(facebook_app_id.clone()).await?, &facebook_app_id)?;
+
+    let dynamodb = crosspost_aws::aws_sdk_dynamodb::Client::new(&sdk);
+    let vault = TokenVault::new(
+        AccountsStore::new(dynamodb.clone(), accounts_table),
+        Sealer::new(crosspost_aws::aws_sdk_kms::Client::new(&sdk), token_key),
+    );
+    let events = env
+        .optional("EVENTS_QUEUE_URL")
+        .map(|url| EventQueue::new(crosspost_aws::aws_sdk_sqs::Client::new(&sdk), url));
+    let app = App {
+        vault,
+        posts: PostsStore::new(dynamodb, posts_table),
+        events,
+        secrets,
+        return_urls,
+        public_base_url,
+        x_oauth: XOAuth::new(http.clone(), &x_base, x_credentials)?
+            .with_authorize_url(&x_authorize)?,
+        x_api: XClient::new(http.clone(), x_base),
+        facebook: FacebookApp {
+            http,
+            graph_url,
+            dialog_url,
+            version,
+            credentials: facebook_credentials,
+        },
+    };
+    let app = &app;
+    lambda_http::run(service_fn(move |req| async move {
+        Ok::<_, Error>(routes::handle(app, req).await)
+    }))
+    .await
+}

@@ -1,0 +1,154 @@
+//! The routes this function serves, in one table that dispatch, the OpenAPI document's
+//! test and the template's test all read.
+
+use crate::App;
+use crosspost_core::Network;
+use crosspost_lambda::http::{
+    body_bytes, find_route, note_undocumented, refuse_content_type, refuse_unsigned, Route,
+};
+use crosspost_lambda::problem::problem;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    StartLink,
+    Callback,
+    Unlink,
+}
+
+pub const ROUTES: &[Route<Endpoint>] = &[
+    Route {
+        endpoint: Endpoint::StartLink,
+        method: "POST",
+        path: "/v1/connect/{network}",
+        signed: true,
+        json_body: true,
+        statuses: &[200, 400, 401, 404, 413, 415, 422, 503],
+    },
+    Route {
+        endpoint: Endpoint::Callback,
+        method: "GET",
+        path: "/v1/oauth/{network}/callback",
+        signed: false,
+        json_body: false,
+        statuses: &[302, 400, 404, 503],
+    },
+    Route {
+        endpoint: Endpoint::Unlink,
+        method: "DELETE",
+        path: "/v1/users/{user_id}/accounts/{network}/{account_id}",
+        signed: true,
+        json_body: false,
+        statuses: &[200, 401, 404, 413, 503],
+    },
+];
+
+/// 404 naming a network this API does not link.
+pub fn unknown_network(name: &str) -> Response<Body> {
+    let known: Vec<&str> = Network::ALL.iter().map(|n| n.as_str()).collect();
+    problem(
+        StatusCode::NOT_FOUND,
+        &format!(
+            "unknown network `{name}`; accounts can be linked on {}",
+            known.join(", ")
+        ),
+        &[],
+    )
+}
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let Some((route, params)) = find_route(ROUTES, req.method().as_str(), req.uri().path()) else {
+        return problem(StatusCode::NOT_FOUND, "no such route", &[]);
+    };
+    let body = body_bytes(req.body());
+    let headers = req.headers();
+    let now = time::OffsetDateTime::now_utc();
+    if route.signed {
+        if let Some(refused) = refuse_unsigned(&app.secrets, headers, body, now.unix_timestamp()) {
+            return refused;
+        }
+        if let Some(refused) = refuse_content_type(route, headers) {
+            return refused;
+        }
+    }
+    let param = |i: usize| params.get(i).map(String::as_str).unwrap_or_default();
+    let resp = match route.endpoint {
+        Endpoint::StartLink => app.start_link(param(0), &req, body, now).await,
+        Endpoint::Callback => app.callback(param(0), &req, now).await,
+        Endpoint::Unlink => app.unlink(param(0), param(1), param(2), now).await,
+    };
+    note_undocumented(route, &resp);
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_with_their_parameters() {
+        let (r, p) = find_route(ROUTES, "POST", "/v1/connect/x").unwrap();
+        assert_eq!((r.endpoint, p), (Endpoint::StartLink, vec!["x".to_owned()]));
+        let (r, p) = find_route(ROUTES, "GET", "/v1/oauth/facebook/callback").unwrap();
+        assert_eq!(
+            (r.endpoint, p),
+            (Endpoint::Callback, vec!["facebook".to_owned()])
+        );
+        let (r, p) = find_route(ROUTES, "DELETE", "/v1/users/u1/accounts/x/42").unwrap();
+        assert_eq!(r.endpoint, Endpoint::Unlink);
+        assert_eq!(p, ["u1", "x", "42"]);
+        assert!(find_route(ROUTES, "GET", "/v1/connect/x").is_none());
+        assert!(find_route(ROUTES, "DELETE", "/v1/users/u1/accounts/x").is_none());
+        assert!(
+            !find_route(ROUTES, "GET", "/v1/oauth/x/callback")
+                .unwrap()
+                .0
+                .signed
+        );
+    }
+
+    fn yaml(text: &str) -> serde_json::Value {
+        let v: serde_yaml::Value = serde_yaml::from_str(text).expect("YAML parses");
+        serde_json::to_value(v).expect("YAML converts")
+    }
+
+    #[test]
+    fn every_route_and_status_is_in_the_openapi_document() {
+        let doc = yaml(include_str!("../../openapi.yaml"));
+        crosspost_lambda::http::check_openapi(ROUTES, "connect", &doc).unwrap();
+    }
+
+    /// Only the functions that need plaintext tokens may decrypt (DESIGN section 8).
+    #[test]
+    fn only_connect_and_the_publish_functions_may_decrypt_tokens() {
+        let template = yaml(include_str!("../../../template.yaml"));
+        let mut decrypting: Vec<&str> = template["Resources"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+            .filter(|(_, r)| {
+                let policies = r["Properties"]["Policies"].to_string();
+                policies.contains("KMSDecryptPolicy") || policies.contains("kms:Decrypt")
+            })
+            .map(|(id, _)| id.as_str())
+            .collect();
+        decrypting.sort();
+        assert_eq!(
+            decrypting,
+            [
+                "ConnectFunction",
+                "PublishFacebookFunction",
+                "PublishXFunction"
+            ]
+        );
+    }
+
+    #[test]
+    fn template_yaml_routes_every_route_to_this_function() {
+        let template = yaml(include_str!("../../../template.yaml"));
+        crosspost_lambda::http::check_template_routes(ROUTES, "ConnectFunction", &template)
+            .unwrap();
+    }
+}

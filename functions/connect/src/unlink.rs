@@ -1,0 +1,154 @@
+//! `DELETE /v1/users/{user_id}/accounts/{network}/{account_id}`: revoke at the network
+//! where it can be done, remove the account, fail the deliveries still waiting for it.
+
+use crate::routes::unknown_network;
+use crate::App;
+use crosspost_aws::{DeliveryError, DeliveryRecord};
+use crosspost_core::{Network, Secret};
+use crosspost_lambda::problem::{json, problem, unavailable};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use serde::Serialize;
+use serde_json::json;
+use time::OffsetDateTime;
+
+#[derive(Serialize)]
+struct Unlinked {
+    user_id: String,
+    network: Network,
+    account_id: String,
+    /// Whether the network withdrew the tokens (X); Facebook Page tokens cannot be
+    /// withdrawn by the app: the person removes the app in Facebook's settings.
+    revoked_at_network: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revoke_error: Option<String>,
+    /// Deliveries that were waiting for this account and are now FAILED
+    /// (`account_unlinked`).
+    deliveries_failed: usize,
+}
+
+impl App {
+    pub async fn unlink(
+        &self,
+        user_id: &str,
+        network: &str,
+        account_id: &str,
+        now: OffsetDateTime,
+    ) -> Response<Body> {
+        let Ok(network) = network.parse::<Network>() else {
+            return unknown_network(network);
+        };
+        let sealed = match self.vault.store().get(user_id, network, account_id).await {
+            Ok(Some(a)) => a,
+            Ok(None) => {
+                return problem(
+                    StatusCode::NOT_FOUND,
+                    &format!("user {user_id} has no linked {network} account {account_id}"),
+                    &[],
+                )
+            }
+            Err(e) => return unavailable(&e),
+        };
+        // Revoke first: if removing the account then fails, the call can be repeated.
+        let (revoked_at_network, revoke_error) = match network {
+            Network::X => match self.vault.open(&sealed).await {
+                Ok(account) => {
+                    let tokens: Vec<&Secret> = std::iter::once(&account.access_token)
+                        .chain(account.refresh_token.as_ref())
+                        .collect();
+                    let mut error = None;
+                    for token in tokens {
+                        if let Err(e) = self.x_oauth.revoke(token).await {
+                            tracing::warn!(error = %e, "X did not revoke a token");
+                            error = Some(e.to_string());
+                        }
+                    }
+                    (error.is_none(), error)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the account's tokens do not open");
+                    (
+                        false,
+                        Some("the stored tokens could not be opened".to_owned()),
+                    )
+                }
+            },
+            Network::Facebook => (false, None),
+        };
+        if let Err(e) = self
+            .vault
+            .store()
+            .delete(user_id, network, account_id)
+            .await
+        {
+            return unavailable(&e);
+        }
+        let failed = match self.fail_waiting(user_id, network, account_id, now).await {
+            Ok(n) => n,
+            Err(e) => return unavailable(&e),
+        };
+        tracing::info!(%network, %user_id, %account_id, revoked_at_network, failed, "unlinked");
+        json(
+            StatusCode::OK,
+            &Unlinked {
+                user_id: user_id.to_owned(),
+                network,
+                account_id: account_id.to_owned(),
+                revoked_at_network,
+                revoke_error,
+                deliveries_failed: failed,
+            },
+        )
+    }
+
+    /// Fails every waiting delivery of the account, with a `delivery.failed` event each.
+    async fn fail_waiting(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<usize, crosspost_aws::StoreError> {
+        let error = DeliveryError {
+            kind: "account_unlinked".into(),
+            message: "the account was unlinked before the post reached it".into(),
+        };
+        let mut failed = 0;
+        for (post_id, key) in self
+            .posts
+            .open_deliveries_of(user_id, network, account_id)
+            .await?
+        {
+            if let Some(d) = self.posts.fail_waiting(&post_id, &key, &error, now).await? {
+                failed += 1;
+                self.event_failed(&d).await;
+            }
+        }
+        Ok(failed)
+    }
+
+    async fn event_failed(&self, d: &DeliveryRecord) {
+        let Some(events) = &self.events else {
+            return;
+        };
+        let source_id = match self.posts.get_post(&d.post_id).await {
+            Ok(Some(p)) => Some(p.source_id),
+            _ => None,
+        };
+        let event = crosspost_lambda::events::envelope(
+            "delivery.failed",
+            json!({
+                "post_id": d.post_id,
+                "source_id": source_id,
+                "user_id": d.user_id,
+                "network": d.network,
+                "account_id": d.account_id,
+                "status": d.status,
+                "error": d.last_error.as_ref().map(|e| json!({"kind": e.kind, "message": e.message})),
+            }),
+        );
+        if let Err(e) = events.send(&event).await {
+            tracing::error!(error = %e, "could not queue the event");
+        }
+    }
+}
