@@ -2,6 +2,7 @@
 //! `crosspost dev` and the end-to-end tests all bring up the same way.
 
 pub mod client;
+pub mod link;
 pub mod sandbox;
 pub mod table;
 

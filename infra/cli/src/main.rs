@@ -3,6 +3,8 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use crosspost_cli::client::SignedClient;
+use crosspost_cli::link;
+use crosspost_cli::sandbox::{DEMO_FACEBOOK_PAGE, DEMO_X_ACCOUNT};
 use crosspost_cli::table::{self, Row};
 use crosspost_cli::{Sandbox, SandboxOptions, DEMO_USER};
 use crosspost_core::{DeliveryStatus, Network, Overflow, PostId, Secret};
@@ -79,6 +81,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Link an account: prints the network's consent page to open
+    /// (`POST /v1/connect/{network}`); the browser comes back to the return URL with
+    /// `status=linked` or `status=error&reason=…`.
+    Link {
+        #[command(flatten)]
+        endpoint: Endpoint,
+        #[arg(value_parser = ["x", "facebook"])]
+        network: String,
+        /// The source app's user the account is linked for.
+        #[arg(long)]
+        user: String,
+        /// Where the browser goes afterwards; must be on the stack's ReturnUrlAllowList.
+        #[arg(long, default_value = crosspost_cli::sandbox::RETURN_URL)]
+        return_url: String,
+        /// Follow the consent page's redirects here instead of printing it (for the
+        /// local stack, whose fake networks approve at once), and print the outcome.
+        #[arg(long)]
+        follow: bool,
+    },
     /// Print what a network would receive for the text on standard input, as JSON.
     Preview {
         #[arg(long, value_parser = ["x", "facebook"])]
@@ -112,6 +133,10 @@ fn sample_posts(run: &str) -> Vec<serde_json::Value> {
 }
 
 async fn demo(sandbox: &Sandbox, timeout: Duration) -> Result<bool> {
+    println!(
+        "linked {DEMO_USER}'s X account {DEMO_X_ACCOUNT} and Facebook Page {DEMO_FACEBOOK_PAGE} \
+         through POST /v1/connect, the networks' consent pages and the OAuth callback"
+    );
     let run = uuid::Uuid::now_v7().simple().to_string();
     let mut post_ids = Vec::new();
     for body in sample_posts(&run) {
@@ -178,6 +203,8 @@ async fn dev(sandbox: &Sandbox) -> Result<()> {
     );
     println!("  crosspost post --user {DEMO_USER} --text '你好'");
     println!("  crosspost status <post_id>");
+    println!("  crosspost link x --user someone-else      # prints the consent page to open");
+    println!("  crosspost link facebook --user {DEMO_USER} --follow   # links it here and now");
     println!("\nPress Ctrl-C to stop.");
     tokio::signal::ctrl_c()
         .await
@@ -303,6 +330,24 @@ async fn run(cli: Cli) -> Result<bool> {
                 print!("{}", table::render(&table::rows_of_status(&answer.body)));
             }
             Ok(answer.status == 200)
+        }
+        Command::Link {
+            endpoint,
+            network,
+            user,
+            return_url,
+            follow,
+        } => {
+            let network: Network = network.parse()?;
+            let client = SignedClient::new(&endpoint.url, &Secret::new(endpoint.secret))?;
+            let authorize_url = link::start(&client, network, &user, &return_url).await?;
+            if !follow {
+                println!("{authorize_url}");
+                return Ok(true);
+            }
+            let back = link::follow(&authorize_url, &return_url).await?;
+            println!("{}", back.url);
+            Ok(back.linked())
         }
         Command::Preview {
             network,

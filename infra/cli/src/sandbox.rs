@@ -3,6 +3,7 @@
 //! Facebook servers, with a demo user whose accounts are linked on both.
 
 use crate::client::{Answer, SignedClient};
+use crate::link::{self, Returned};
 use anyhow::{bail, Context, Result};
 use crosspost_aws::{AccountsStore, DeliveryRecord, PostsStore, Sealer, TokenVault};
 use crosspost_core::signing::SigningSecret;
@@ -28,6 +29,10 @@ pub const DEMO_USER: &str = "demo-user";
 pub const DEMO_X_ACCOUNT: &str = "1849203847562019840";
 /// The demo user's Facebook Page.
 pub const DEMO_FACEBOOK_PAGE: &str = "104857600123456";
+/// The demo user's own Facebook user id (who manages the Page).
+pub const DEMO_FACEBOOK_USER: &str = "10000123456789";
+/// Where the sandbox's links send the browser back to (on its return-URL allow-list).
+pub const RETURN_URL: &str = "http://localhost/crosspost/linked";
 
 pub struct SandboxOptions {
     pub repo_root: PathBuf,
@@ -107,6 +112,15 @@ impl Sandbox {
         params.insert("FacebookGraphBaseUrl".into(), facebook.base_url());
         params.insert("FacebookGraphVersion".into(), GRAPH_VERSION.into());
         params.insert("EventsUrl".into(), events.url());
+        params.insert(
+            "XAuthorizeUrl".into(),
+            format!("{}/i/oauth2/authorize", x.base_url()),
+        );
+        params.insert("FacebookDialogBaseUrl".into(), facebook.base_url());
+        params.insert(
+            "ReturnUrlAllowList".into(),
+            "http://localhost/crosspost".into(),
+        );
         params.insert("LogLevel".into(), "debug".into());
         // Retries a second or two apart, so failures resolve while a test waits.
         params.insert("RetryBaseSeconds".into(), "1".into());
@@ -146,6 +160,9 @@ impl Sandbox {
         );
         let stack = LocalStack::start(stack_options).await?;
         let api_url = stack.api_url().to_owned();
+        // The callback URLs registered with the networks' apps, as on their consoles.
+        x.register_redirect_uri(&format!("{api_url}/v1/oauth/x/callback"));
+        facebook.register_redirect_uri(&format!("{api_url}/v1/oauth/facebook/callback"));
 
         let sdk = stack.sdk_config();
         let dynamodb = crosspost_aws::aws_sdk_dynamodb::Client::new(&sdk);
@@ -164,8 +181,7 @@ impl Sandbox {
             AccountsStore::new(dynamodb, table("AccountsTable")?),
             Sealer::new(crosspost_aws::aws_sdk_kms::Client::new(&sdk), token_key),
         );
-        let run = uuid::Uuid::now_v7().simple().to_string();
-        let sandbox = Sandbox {
+        let mut sandbox = Sandbox {
             stack,
             x,
             facebook,
@@ -173,8 +189,8 @@ impl Sandbox {
             events_secret,
             posts,
             accounts,
-            x_token: Secret::new(format!("x-access-{run}")),
-            facebook_token: Secret::new(format!("fb-page-{run}")),
+            x_token: Secret::new(String::new()),
+            facebook_token: Secret::new(String::new()),
             client: SignedClient::new(&api_url, &signing[0])?,
             signing,
         };
@@ -182,29 +198,51 @@ impl Sandbox {
         Ok(sandbox)
     }
 
-    /// Links the demo user's X account and Facebook Page: the fakes learn the tokens,
-    /// AccountsTable gets the accounts.
-    async fn link_demo_accounts(&self) -> Result<()> {
-        self.x.add_account(DEMO_X_ACCOUNT, self.x_token.expose());
-        self.facebook
-            .add_page(DEMO_FACEBOOK_PAGE, self.facebook_token.expose());
-        self.link(
-            DEMO_USER,
-            Network::X,
-            DEMO_X_ACCOUNT,
-            "@crosspost_demo",
-            &self.x_token,
-        )
-        .await?;
-        self.link(
-            DEMO_USER,
-            Network::Facebook,
+    /// Links the demo user's X account and Facebook Page through the real flow: the
+    /// demo people are signed in at the fake networks, `POST /v1/connect` gives the
+    /// consent pages, and the browser's redirects end at the callback, which stores the
+    /// tokens the networks gave. Those tokens are kept to check what the fakes receive.
+    async fn link_demo_accounts(&mut self) -> Result<()> {
+        self.x.sign_in(DEMO_X_ACCOUNT, "crosspost_demo");
+        let x = self.link_by_consent(Network::X, DEMO_USER).await?;
+        if !x.linked() || x.account_ids != [DEMO_X_ACCOUNT] {
+            bail!("linking the demo X account ended at {}", x.url);
+        }
+        self.facebook.grant_page(
+            DEMO_FACEBOOK_USER,
             DEMO_FACEBOOK_PAGE,
             "Crosspost Demo Page",
-            &self.facebook_token,
-        )
-        .await?;
+            &["CREATE_CONTENT", "MANAGE"],
+        );
+        self.facebook.sign_in(DEMO_FACEBOOK_USER);
+        let facebook = self.link_by_consent(Network::Facebook, DEMO_USER).await?;
+        if !facebook.linked() || facebook.account_ids != [DEMO_FACEBOOK_PAGE] {
+            bail!("linking the demo Facebook Page ended at {}", facebook.url);
+        }
+        let token = |account: Option<LinkedAccount>| {
+            account
+                .map(|a| a.access_token)
+                .context("a linked demo account is not in AccountsTable")
+        };
+        self.x_token = token(
+            self.accounts
+                .get(DEMO_USER, Network::X, DEMO_X_ACCOUNT)
+                .await?,
+        )?;
+        self.facebook_token = token(
+            self.accounts
+                .get(DEMO_USER, Network::Facebook, DEMO_FACEBOOK_PAGE)
+                .await?,
+        )?;
         Ok(())
+    }
+
+    /// Links `user_id`'s account on `network` as the source app and a browser would:
+    /// whoever is signed in at the fake network approves. Returns where the browser
+    /// was sent back to.
+    pub async fn link_by_consent(&self, network: Network, user_id: &str) -> Result<Returned> {
+        let authorize_url = link::start(&self.client, network, user_id, RETURN_URL).await?;
+        link::follow(&authorize_url, RETURN_URL).await
     }
 
     /// Links one more X account for `user_id`: the fake learns its token, AccountsTable
