@@ -1,7 +1,9 @@
-//! Tokens at rest and in logs (issue 7, DESIGN section 8): after accounts are linked and
-//! a post is published to both networks, with an X token refreshed on the way,
-//! AccountsTable holds no plaintext token, and no function logged a token, a client or
-//! app secret, a signing secret or a webhook signature, even at TRACE.
+//! Tokens at rest and in logs (issue 7, DESIGN section 8): after accounts are linked
+//! (the demo accounts through POST /v1/connect, the consent pages and the OAuth
+//! callback) and a post is published to both networks, with an X token refreshed on the
+//! way, AccountsTable holds no plaintext token, and no function logged a token, an
+//! authorization code, a PKCE verifier, a state, a client or app secret, a signing
+//! secret or a webhook signature, even at TRACE.
 
 use crosspost_aws::aws_sdk_dynamodb::types::AttributeValue;
 use crosspost_cli::sandbox::{
@@ -91,6 +93,38 @@ async fn publish_everywhere(sb: &Sandbox, id: &PostId, linked: [String; 2]) -> V
 
 fn render(v: &AttributeValue) -> String {
     format!("{v:?}")
+}
+
+/// Every credential the fake networks were sent, linking and publishing: codes, PKCE
+/// verifiers, states, client secrets, user and Page tokens, appsecret proofs.
+fn sent_to_networks(sb: &Sandbox) -> Vec<String> {
+    const SECRET_PARAMS: &[&str] = &[
+        "code",
+        "code_verifier",
+        "state",
+        "client_secret",
+        "fb_exchange_token",
+        "token",
+        "refresh_token",
+        "access_token",
+        "appsecret_proof",
+    ];
+    let mut found = Vec::new();
+    for r in sb.x.requests().into_iter().chain(sb.facebook.requests()) {
+        let query = url::form_urlencoded::parse(r.query.as_bytes());
+        let form = url::form_urlencoded::parse(r.body.as_bytes());
+        for (k, v) in query.chain(form) {
+            if SECRET_PARAMS.contains(&k.as_ref()) && v.len() >= 8 {
+                found.push(v.into_owned());
+            }
+        }
+        if let Some((_, credential)) = r.authorization.as_deref().and_then(|a| a.split_once(' ')) {
+            found.push(credential.to_owned());
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -198,6 +232,14 @@ async fn no_function_logs_a_token_secret_or_signature_at_trace() {
     }
     secrets.push(X_CLIENT_SECRET.to_owned());
     secrets.push(FACEBOOK_APP_SECRET.to_owned());
+    secrets.extend(sb.x.current_refresh_token(DEMO_X_ACCOUNT));
+    let sent = sent_to_networks(&sb);
+    assert!(
+        sent.len() >= 10,
+        "the link flow's codes, verifier, states and tokens were seen: {}",
+        sent.len()
+    );
+    secrets.extend(sent);
 
     let mut lines = 0;
     for function in sb.stack.functions() {

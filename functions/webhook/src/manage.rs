@@ -266,8 +266,8 @@ impl App {
         )
     }
 
-    /// Runs FAILED and UNCERTAIN deliveries again (an UNCERTAIN one reconciles first);
-    /// answers which.
+    /// Runs FAILED, NEEDS_REAUTH (once the account is linked again) and UNCERTAIN
+    /// deliveries again (an UNCERTAIN one reconciles first); answers which.
     pub async fn retry_post(&self, id: &str, now: OffsetDateTime) -> Response<Body> {
         let (post, deliveries) = match self.load(id).await {
             Ok(v) => v,
@@ -276,7 +276,7 @@ impl App {
         let mut retried = Vec::new();
         for d in &deliveries {
             let to = match d.status {
-                DeliveryStatus::Failed => DeliveryStatus::Pending,
+                DeliveryStatus::Failed | DeliveryStatus::NeedsReauth => DeliveryStatus::Pending,
                 DeliveryStatus::Uncertain => DeliveryStatus::Uncertain,
                 _ => continue,
             };

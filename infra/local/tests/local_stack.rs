@@ -88,7 +88,13 @@ async fn runs_the_template_on_local_emulators() {
     std::env::set_var("AWS_PROFILE", "must-not-leak");
     let bins = bin_dir(
         "template",
-        &["webhook", "publish-x", "publish-facebook", "notify"],
+        &[
+            "webhook",
+            "connect",
+            "publish-x",
+            "publish-facebook",
+            "notify",
+        ],
     );
     let root = repo_root();
     let opts = StackOptions {
@@ -145,6 +151,29 @@ async fn runs_the_template_on_local_emulators() {
         let ttl = ttl.time_to_live_description().unwrap();
         assert_eq!(ttl.attribute_name(), Some("expires_at"));
     }
+    // PostsTable's index of deliveries by account, as the template declares it.
+    let posts = ddb
+        .describe_table()
+        .table_name("PostsTable")
+        .send()
+        .await
+        .unwrap();
+    let indexes: Vec<_> = posts
+        .table()
+        .unwrap()
+        .global_secondary_indexes()
+        .iter()
+        .map(|ix| {
+            (
+                ix.index_name().unwrap_or_default().to_owned(),
+                ix.key_schema()[0].attribute_name().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        indexes,
+        [("AccountDeliveries".to_owned(), "account_ref".to_owned())]
+    );
 
     // Queues, dead-letter queues first, with their attributes and redrive.
     let sqs = aws_sdk_sqs::Client::new(&sdk);
