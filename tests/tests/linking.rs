@@ -459,6 +459,47 @@ async fn linking_again_after_needs_reauth_and_unlinking() {
     .await;
     assert_eq!(sb.call("DELETE", &path, None).await.unwrap().status, 404);
 
+    // Unlinked halfway through a thread: the parts already out stay recorded, and the
+    // worker ends the delivery FAILED account_unlinked when X refuses the next part.
+    // (Another X account: X still holds 5550003 back for the hour, linked or not.)
+    sb.x.sign_in("5550004", "threader_x");
+    assert!(sb.link_by_consent(Network::X, user).await.unwrap().linked());
+    sb.x.inject(
+        FaultRule::new(Fault::Slow(Duration::from_secs(2)))
+            .on("POST", "/2/tweets")
+            .after(1),
+    );
+    let thread = accepted(&sb, &post_for(user, &"长".repeat(350))).await;
+    wait_for("the first part of the thread", SETTLE, || async {
+        let d = sb.posts.deliveries(&thread).await.unwrap();
+        (d[0].parts.len() == 1).then_some(())
+    })
+    .await;
+    let a = sb
+        .call(
+            "DELETE",
+            &format!("/v1/users/{user}/accounts/x/5550004"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.body["deliveries_failed"], 0,
+        "a worker holds it: {}",
+        a.body
+    );
+    let ds = sb.wait_until_settled(&thread, SETTLE).await.unwrap();
+    assert_eq!(ds[0].status, DeliveryStatus::Failed, "{ds:?}");
+    assert_eq!(ds[0].last_error.as_ref().unwrap().kind, "account_unlinked");
+    let sent =
+        sb.x.tweets()
+            .iter()
+            .filter(|t| t.text.starts_with('长'))
+            .count();
+    assert_eq!(ds[0].parts.len(), sent, "every part X holds is recorded");
+    assert!(sent < 3, "the thread stopped at the unlink ({sent} parts)");
+
     // A Facebook Page: removed here; Facebook offers the app no way to withdraw it.
     sb.facebook
         .grant_page("fb-returner", "2220003", "Returner Page", &["MANAGE"]);

@@ -110,7 +110,11 @@ fn sent_to_networks(sb: &Sandbox) -> Vec<String> {
         "appsecret_proof",
     ];
     let mut found = Vec::new();
-    for r in sb.x.requests().into_iter().chain(sb.facebook.requests()) {
+    let requests = sb.link_requests.iter().cloned();
+    for r in requests
+        .chain(sb.x.requests())
+        .chain(sb.facebook.requests())
+    {
         let query = url::form_urlencoded::parse(r.query.as_bytes());
         let form = url::form_urlencoded::parse(r.body.as_bytes());
         for (k, v) in query.chain(form) {

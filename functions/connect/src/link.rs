@@ -39,21 +39,21 @@ fn new_state() -> Result<Secret, String> {
     Ok(Secret::new(B64.encode(bytes)))
 }
 
-/// The `{user_id, return_url}` body, or every field that is wrong with it.
-fn read_start(body: &[u8], app: &App) -> Result<(String, Url), Response<Body>> {
+/// The `{user_id, return_url}` body, or the answer naming every field that is wrong.
+fn read_start(body: &[u8], app: &App) -> Result<(String, Url), Box<Response<Body>>> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        problem(
+        Box::new(problem(
             StatusCode::BAD_REQUEST,
             &format!("the body is not JSON: {e}"),
             &[],
-        )
+        ))
     })?;
     let Some(fields) = value.as_object() else {
-        return Err(problem(
+        return Err(Box::new(problem(
             StatusCode::UNPROCESSABLE_ENTITY,
             "the body must be a JSON object {user_id, return_url}",
             &[],
-        ));
+        )));
     };
     let mut errors = Vec::new();
     let mut err = |pointer: &str, detail: String| {
@@ -96,11 +96,11 @@ fn read_start(body: &[u8], app: &App) -> Result<(String, Url), Response<Body>> {
     };
     match (user_id, return_url) {
         (Some(u), Some(r)) if errors.is_empty() => Ok((u, r)),
-        _ => Err(problem(
+        _ => Err(Box::new(problem(
             StatusCode::UNPROCESSABLE_ENTITY,
             "the link request is invalid",
             &errors,
-        )),
+        ))),
     }
 }
 
@@ -166,7 +166,7 @@ impl App {
         };
         let (user_id, return_url) = match read_start(body, self) {
             Ok(v) => v,
-            Err(resp) => return resp,
+            Err(resp) => return *resp,
         };
         let state = match new_state() {
             Ok(s) => s,

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use crosspost_aws::{AccountsStore, DeliveryRecord, PostsStore, Sealer, TokenVault};
 use crosspost_core::signing::SigningSecret;
 use crosspost_core::{AccountStatus, LinkedAccount, Network, PostId, Secret};
-use crosspost_fakes::{EventsReceiver, FakeFacebook, FakeX};
+use crosspost_fakes::{EventsReceiver, FakeFacebook, FakeX, RecordedRequest};
 use crosspost_local::{LocalStack, StackOptions};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -86,6 +86,9 @@ pub struct Sandbox {
     pub signing: [Secret; 2],
     /// Signs with `signing[0]`.
     pub client: SignedClient,
+    /// What the fake networks received while the demo accounts were linked; their own
+    /// request logs start empty after that, so tests see only what came later.
+    pub link_requests: Vec<RecordedRequest>,
 }
 
 /// A fresh `whsec_` secret from the operating system's randomness.
@@ -193,6 +196,7 @@ impl Sandbox {
             facebook_token: Secret::new(String::new()),
             client: SignedClient::new(&api_url, &signing[0])?,
             signing,
+            link_requests: Vec::new(),
         };
         sandbox.link_demo_accounts().await?;
         Ok(sandbox)
@@ -234,6 +238,10 @@ impl Sandbox {
                 .get(DEMO_USER, Network::Facebook, DEMO_FACEBOOK_PAGE)
                 .await?,
         )?;
+        self.link_requests = self.x.requests();
+        self.link_requests.extend(self.facebook.requests());
+        self.x.clear_requests();
+        self.facebook.clear_requests();
         Ok(())
     }
 

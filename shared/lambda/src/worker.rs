@@ -651,10 +651,10 @@ impl<P: Publisher> DeliveryWorker<P> {
                 error: e,
             },
             PublishError::AuthRevoked { .. } => {
-                if self
-                    .accounts
-                    .store()
-                    .mark_needs_reauth(&account.user_id, self.network, &account.account_id)
+                let store = self.accounts.store();
+                let (user, account_id) = (&account.user_id, &account.account_id);
+                if store
+                    .mark_needs_reauth(user, self.network, account_id)
                     .await?
                 {
                     self.event(
@@ -666,6 +666,15 @@ impl<P: Publisher> DeliveryWorker<P> {
                         }),
                     )
                     .await;
+                } else if store.get(user, self.network, account_id).await?.is_none() {
+                    // Unlinked while this delivery was under way (its tokens revoked).
+                    return Ok(Ending::End {
+                        status: DeliveryStatus::Failed,
+                        error: error(
+                            "account_unlinked",
+                            "the account was unlinked while the post was being published",
+                        ),
+                    });
                 }
                 Ending::End {
                     status: DeliveryStatus::NeedsReauth,

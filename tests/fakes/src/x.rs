@@ -80,6 +80,7 @@ impl FakeX {
         let mut state = lock(&self.api.state);
         state.tokens.retain(|_, user| user != user_id);
         state.users.remove(user_id);
+        state.oauth.forget_user(user_id);
     }
 
     /// Sets what `GET /2/users/me` answers for a user added with [`FakeX::add_account`].

@@ -153,6 +153,11 @@ impl FakeX {
 }
 
 impl OAuthState {
+    /// The user's refresh tokens stop working.
+    pub(super) fn forget_user(&mut self, user_id: &str) {
+        self.refresh_tokens.retain(|_, user| user != user_id);
+    }
+
     fn expired(&self, access_token: &str) -> bool {
         self.expires_at_ms
             .get(access_token)
