@@ -50,6 +50,21 @@ pub async fn assert_queues_empty(sb: &Sandbox) {
     }
 }
 
+/// Every item in AccountsTable.
+pub async fn accounts_table_items(
+    sb: &Sandbox,
+) -> Vec<std::collections::HashMap<String, crosspost_aws::aws_sdk_dynamodb::types::AttributeValue>>
+{
+    let ddb = crosspost_aws::aws_sdk_dynamodb::Client::new(&sb.stack.sdk_config());
+    ddb.scan()
+        .table_name(sb.stack.table_name("AccountsTable").expect("AccountsTable"))
+        .send()
+        .await
+        .expect("Scan")
+        .items
+        .unwrap_or_default()
+}
+
 /// Every item in PostsTable, as (pk, sk).
 pub async fn posts_table_keys(sb: &Sandbox) -> Vec<(String, String)> {
     let ddb = crosspost_aws::aws_sdk_dynamodb::Client::new(&sb.stack.sdk_config());

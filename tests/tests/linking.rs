@@ -84,15 +84,8 @@ async fn pending_item(
 }
 
 async fn pending_links_left(sb: &Sandbox) -> usize {
-    let items = ddb(sb)
-        .scan()
-        .table_name(sb.stack.table_name("AccountsTable").unwrap())
-        .send()
+    crosspost_tests::accounts_table_items(sb)
         .await
-        .unwrap()
-        .items
-        .unwrap_or_default();
-    items
         .iter()
         .filter(|i| i["pk"].as_s().is_ok_and(|pk| pk.starts_with("OAUTH#")))
         .count()

@@ -138,15 +138,7 @@ async fn accounts_table_holds_no_plaintext_token() {
     let id = crosspost_tests::accepted(&sb, &to_every_account("Sealed at rest")).await;
     let tokens = publish_everywhere(&sb, &id, linked).await;
 
-    let ddb = crosspost_aws::aws_sdk_dynamodb::Client::new(&sb.stack.sdk_config());
-    let items = ddb
-        .scan()
-        .table_name(sb.stack.table_name("AccountsTable").unwrap())
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap_or_default();
+    let items = crosspost_tests::accounts_table_items(&sb).await;
     let accounts: Vec<_> = items
         .iter()
         .filter(|i| {

@@ -224,3 +224,26 @@ pub fn check_template_routes<E>(
     }
     Ok(())
 }
+
+/// The API's OpenAPI document and the template describe exactly the routes of the
+/// function `function` (`x-function`), template logical id `logical_id`: for each HTTP
+/// function's own test.
+#[cfg(feature = "route-checks")]
+pub fn check_route_table<E>(
+    routes: &[Route<E>],
+    function: &str,
+    logical_id: &str,
+) -> Result<(), String> {
+    let yaml = |name: &str, text: &str| -> Result<serde_json::Value, String> {
+        let v: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|e| format!("{name} does not parse: {e}"))?;
+        serde_json::to_value(v).map_err(|e| format!("{name} does not convert: {e}"))
+    };
+    let doc = yaml(
+        "openapi.yaml",
+        include_str!("../../../functions/openapi.yaml"),
+    )?;
+    check_openapi(routes, function, &doc)?;
+    let template = yaml("template.yaml", include_str!("../../../template.yaml"))?;
+    check_template_routes(routes, logical_id, &template)
+}

@@ -92,20 +92,12 @@ struct Me {
 impl XClient {
     /// `GET /2/users/me`: who the token speaks for.
     pub async fn me(&self, token: &Secret) -> Result<XUser, PublishError> {
-        let resp = self
+        let request = self
             .http
             .get(format!("{}/2/users/me", self.base_url))
             .query(&[("user.fields", "id,name,username")])
-            .bearer_auth(token.expose())
-            .send()
-            .await
-            .map_err(|e| crate::from_transport(&e))?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.map_err(|e| PublishError::Retryable {
-            after: None,
-            detail: format!("answer not read: {e}"),
-        })?;
+            .bearer_auth(token.expose());
+        let (status, headers, text) = read(request).await?;
         if status == StatusCode::OK {
             return serde_json::from_str::<Me>(&text)
                 .map(|me| me.data)
@@ -115,6 +107,24 @@ impl XClient {
         }
         Err(classify(status, &headers, &text))
     }
+}
+
+/// Sends a read-only request: its status, headers and body. Nothing it does can post,
+/// so a failure to read the answer is only a reason to try again.
+async fn read(
+    request: reqwest::RequestBuilder,
+) -> Result<(StatusCode, reqwest::header::HeaderMap, String), PublishError> {
+    let resp = request
+        .send()
+        .await
+        .map_err(|e| crate::from_transport(&e))?;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.text().await.map_err(|e| PublishError::Retryable {
+        after: None,
+        detail: format!("answer not read: {e}"),
+    })?;
+    Ok((status, headers, body))
 }
 
 /// Pages of the timeline read when reconciling.
@@ -173,23 +183,15 @@ impl XClient {
             if let Some(t) = page_token.take() {
                 query.push(("pagination_token", t));
             }
-            let resp = self
+            let request = self
                 .http
                 .get(format!(
                     "{}/2/users/{}/tweets",
                     self.base_url, account.account_id
                 ))
                 .bearer_auth(account.access_token.expose())
-                .query(&query)
-                .send()
-                .await
-                .map_err(|e| crate::from_transport(&e))?;
-            let status = resp.status();
-            let headers = resp.headers().clone();
-            let body = resp.text().await.map_err(|e| PublishError::Retryable {
-                after: None,
-                detail: format!("answer not read: {e}"),
-            })?;
+                .query(&query);
+            let (status, headers, body) = read(request).await?;
             if !status.is_success() {
                 return Err(match classify(status, &headers, &body) {
                     // A lookup that failed cannot have posted anything.

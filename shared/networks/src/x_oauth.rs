@@ -175,13 +175,7 @@ impl XOAuth {
             .request_async(&self.http)
             .await
             .map_err(|e| classify("authorization code", e))?;
-        Ok(RefreshedTokens {
-            access_token: Secret::new(answer.access_token().secret().clone()),
-            refresh_token: answer
-                .refresh_token()
-                .map(|t| Secret::new(t.secret().clone())),
-            expires_in_secs: answer.expires_in().map(|d| d.as_secs()),
-        })
+        Ok(tokens_of(&answer))
     }
 
     /// `grant_type=refresh_token`: new tokens for the refresh token, which X retires.
@@ -193,13 +187,7 @@ impl XOAuth {
             .request_async(&self.http)
             .await
             .map_err(|e| classify("refresh", e))?;
-        Ok(RefreshedTokens {
-            access_token: Secret::new(answer.access_token().secret().clone()),
-            refresh_token: answer
-                .refresh_token()
-                .map(|t| Secret::new(t.secret().clone())),
-            expires_in_secs: answer.expires_in().map(|d| d.as_secs()),
-        })
+        Ok(tokens_of(&answer))
     }
 
     /// `POST /2/oauth2/revoke` (RFC 7009) for a refresh token; X then retires the
@@ -247,6 +235,17 @@ impl XOAuth {
             .trim_end()
             .to_owned(),
         })
+    }
+}
+
+/// What a token endpoint answer gives, each token wrapped.
+fn tokens_of(answer: &oauth2::basic::BasicTokenResponse) -> RefreshedTokens {
+    RefreshedTokens {
+        access_token: Secret::new(answer.access_token().secret().clone()),
+        refresh_token: answer
+            .refresh_token()
+            .map(|t| Secret::new(t.secret().clone())),
+        expires_in_secs: answer.expires_in().map(|d| d.as_secs()),
     }
 }
 
