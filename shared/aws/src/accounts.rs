@@ -17,6 +17,14 @@ use std::sync::Arc;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// The key of a linked account's item.
+fn account_key(user_id: &str, network: Network, account_id: &str) -> Item {
+    Item::from([
+        ("pk".to_owned(), s(keys::user_pk(user_id))),
+        ("sk".to_owned(), s(keys::account_sk(network, account_id))),
+    ])
+}
+
 #[derive(Clone, Debug)]
 pub struct AccountsStore {
     client: Client,
@@ -38,12 +46,8 @@ impl AccountsStore {
         account: &SealedAccount,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut item = Item::from([
-            ("pk".to_owned(), s(keys::user_pk(&account.user_id))),
-            (
-                "sk".to_owned(),
-                s(keys::account_sk(account.network, &account.account_id)),
-            ),
+        let mut item = account_key(&account.user_id, account.network, &account.account_id);
+        item.extend([
             ("user_id".to_owned(), s(&account.user_id)),
             ("network".to_owned(), s(account.network.as_str())),
             ("account_id".to_owned(), s(&account.account_id)),
@@ -85,8 +89,7 @@ impl AccountsStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(keys::user_pk(user_id)))
-            .key("sk", s(keys::account_sk(network, account_id)))
+            .set_key(Some(account_key(user_id, network, account_id)))
             .consistent_read(true)
             .send()
             .await
@@ -127,8 +130,7 @@ impl AccountsStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(keys::user_pk(user_id)))
-            .key("sk", s(keys::account_sk(network, account_id)))
+            .set_key(Some(account_key(user_id, network, account_id)))
             .update_expression("SET rate_limited_until = :until")
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(rate_limited_until) OR rate_limited_until < :until)",
@@ -151,8 +153,7 @@ impl AccountsStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(keys::user_pk(user_id)))
-            .key("sk", s(keys::account_sk(network, account_id)))
+            .set_key(Some(account_key(user_id, network, account_id)))
             .update_expression("SET #status = :reauth")
             .condition_expression("#status = :active")
             .expression_attribute_names("#status", "status")
@@ -315,11 +316,11 @@ impl AccountsStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(keys::user_pk(&account.user_id)))
-            .key(
-                "sk",
-                s(keys::account_sk(account.network, &account.account_id)),
-            )
+            .set_key(Some(account_key(
+                &account.user_id,
+                account.network,
+                &account.account_id,
+            )))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":user", s(&account.user_id))
             .expression_attribute_values(":network", s(account.network.as_str()))
@@ -367,8 +368,7 @@ impl AccountsStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", s(keys::user_pk(user_id)))
-            .key("sk", s(keys::account_sk(network, account_id)))
+            .set_key(Some(account_key(user_id, network, account_id)))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await
@@ -396,8 +396,7 @@ impl AccountsStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(keys::user_pk(user_id)))
-            .key("sk", s(keys::account_sk(network, account_id)))
+            .set_key(Some(account_key(user_id, network, account_id)))
             .update_expression("SET refresh_lease_owner = :owner, refresh_lease_until = :until")
             .condition_expression(
                 "attribute_exists(pk) AND #status = :active \
@@ -430,11 +429,11 @@ impl AccountsStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(keys::user_pk(&account.user_id)))
-            .key(
-                "sk",
-                s(keys::account_sk(account.network, &account.account_id)),
-            )
+            .set_key(Some(account_key(
+                &account.user_id,
+                account.network,
+                &account.account_id,
+            )))
             .expression_attribute_values(":access", s(access_token.as_str()))
             .expression_attribute_values(":next", n(expected_version + 1));
         if let Some(refresh) = refresh_token {
@@ -481,8 +480,7 @@ impl AccountsStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(keys::user_pk(user_id)))
-            .key("sk", s(keys::account_sk(network, account_id)))
+            .set_key(Some(account_key(user_id, network, account_id)))
             .update_expression("REMOVE refresh_lease_owner, refresh_lease_until")
             .condition_expression("refresh_lease_owner = :owner")
             .expression_attribute_values(":owner", s(owner))
