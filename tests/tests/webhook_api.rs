@@ -686,6 +686,43 @@ async fn the_crosspost_command_posts_shows_status_and_previews() {
         )
     });
     assert!(!ok, "reject exits non-zero for text that does not fit");
+
+    // `crosspost link`: the consent page to open, or (--follow) the whole flow here.
+    let (ok, url) = tokio::task::block_in_place(|| run(&["link", "x", "--user", "cli-user"], None));
+    assert!(ok, "{url}");
+    assert!(
+        url.trim()
+            .starts_with(&format!("{}/i/oauth2/authorize?", sb.x.base_url())),
+        "{url}"
+    );
+    let (ok, back) =
+        tokio::task::block_in_place(|| run(&["link", "x", "--user", "cli-user", "--follow"], None));
+    assert!(ok, "{back}");
+    assert_eq!(
+        back.trim(),
+        format!(
+            "http://localhost/crosspost/linked?status=linked&network=x&account_id={DEMO_X_ACCOUNT}"
+        )
+    );
+    let accounts = sb
+        .call("GET", "/v1/users/cli-user/accounts", None)
+        .await
+        .unwrap();
+    assert_eq!(accounts.body["accounts"][0]["account_id"], DEMO_X_ACCOUNT);
+    let (ok, refused) = tokio::task::block_in_place(|| {
+        run(
+            &[
+                "link",
+                "x",
+                "--user",
+                "cli-user",
+                "--return-url",
+                "https://elsewhere.example/",
+            ],
+            None,
+        )
+    });
+    assert!(!ok, "a return URL off the allow-list fails: {refused}");
     sb.stop().await;
 }
 
