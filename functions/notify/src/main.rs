@@ -41,7 +41,7 @@ impl Notifier {
             .header("content-type", "application/json")
             .header("webhook-id", &event.id)
             .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", signature)
+            .header("webhook-signature", signature.expose())
             .body(body.to_owned())
             .send()
             .await;

@@ -36,7 +36,7 @@ impl SignedClient {
         [
             ("webhook-id", id),
             ("webhook-timestamp", ts.to_string()),
-            ("webhook-signature", signature),
+            ("webhook-signature", signature.expose().to_owned()),
         ]
     }
 

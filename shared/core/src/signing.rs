@@ -82,10 +82,11 @@ impl SigningSecret {
         mac
     }
 
-    /// The `webhook-signature` header value for this content.
-    pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
+    /// The `webhook-signature` header value for this content (a [`Secret`]: it prints
+    /// `[REDACTED]`).
+    pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> Secret {
         let tag = self.mac(id, timestamp, body).finalize().into_bytes();
-        format!("v1,{}", B64.encode(tag))
+        Secret::new(format!("v1,{}", B64.encode(tag)))
     }
 }
 
@@ -104,11 +105,21 @@ pub enum SignatureError {
 }
 
 /// The three Standard Webhooks headers of a request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct SignedHeaders<'a> {
     pub id: Option<&'a str>,
     pub timestamp: Option<&'a str>,
     pub signature: Option<&'a str>,
+}
+
+impl std::fmt::Debug for SignedHeaders<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedHeaders")
+            .field("id", &self.id)
+            .field("timestamp", &self.timestamp)
+            .field("signature", &self.signature.map(|_| "[REDACTED]"))
+            .finish()
+    }
 }
 
 /// Checks a request: the timestamp within tolerance of `now`, and at least one `v1`
@@ -179,18 +190,21 @@ mod tests {
         // The example from the Standard Webhooks specification's reference libraries.
         let s =
             SigningSecret::parse(&Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")).unwrap();
-        let sig = s.sign(
-            "msg_p5jXN8AQM9LWM0D4loKWxJek",
-            1614265330,
-            br#"{"test": 2432232314}"#,
-        );
+        let sig = s
+            .sign(
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1614265330,
+                br#"{"test": 2432232314}"#,
+            )
+            .expose()
+            .to_owned();
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
     #[test]
     fn a_valid_signature_passes_and_any_change_fails() {
         let s = secret(7);
-        let sig = s.sign("msg_1", NOW, b"{\"a\":1}");
+        let sig = s.sign("msg_1", NOW, b"{\"a\":1}").expose().to_owned();
         let ts = NOW.to_string();
         assert_eq!(
             verify(
@@ -230,7 +244,7 @@ mod tests {
     fn empty_truncated_and_unknown_version_signatures_fail() {
         let s = secret(7);
         let ts = NOW.to_string();
-        let good = s.sign("m", NOW, b"x");
+        let good = s.sign("m", NOW, b"x").expose().to_owned();
         let truncated = &good[..good.len() - 8];
         let v2 = good.replacen("v1,", "v2,", 1);
         for bad in ["", "v1,", "v1", truncated, v2.as_str(), "v1,!!!!"] {
@@ -250,7 +264,7 @@ mod tests {
         let s = secret(1);
         for (offset, ok) in [(-360, false), (360, false), (-299, true), (299, true)] {
             let ts = NOW + offset;
-            let sig = s.sign("m", ts, b"x");
+            let sig = s.sign("m", ts, b"x").expose().to_owned();
             let r = verify(
                 std::slice::from_ref(&s),
                 headers("m", &ts.to_string(), &sig),
@@ -259,7 +273,7 @@ mod tests {
             );
             assert_eq!(r.is_ok(), ok, "offset {offset}");
         }
-        let sig = s.sign("m", NOW, b"x");
+        let sig = s.sign("m", NOW, b"x").expose().to_owned();
         assert_eq!(
             verify(&[s], headers("m", "soon", &sig), b"x", NOW),
             Err(SignatureError::BadTimestamp)
@@ -272,10 +286,10 @@ mod tests {
         let both = vec![old.clone(), new.clone()];
         let ts = NOW.to_string();
         for s in [&old, &new] {
-            let sig = s.sign("m", NOW, b"x");
+            let sig = s.sign("m", NOW, b"x").expose().to_owned();
             assert!(verify(&both, headers("m", &ts, &sig), b"x", NOW).is_ok());
         }
-        let sig = old.sign("m", NOW, b"x");
+        let sig = old.sign("m", NOW, b"x").expose().to_owned();
         let missing = SignedHeaders {
             id: None,
             timestamp: Some(&ts),
@@ -306,5 +320,13 @@ mod tests {
             SecretError::None
         );
         assert_eq!(format!("{:?}", secret(1)), "SigningSecret([REDACTED])");
+    }
+
+    #[test]
+    fn signatures_never_print() {
+        let sig = secret(8).sign("m", NOW, b"x");
+        assert_eq!(format!("{sig:?} {sig}"), "[REDACTED] [REDACTED]");
+        let h = headers("m", "1", sig.expose());
+        assert!(!format!("{h:?}").contains(sig.expose()), "{h:?}");
     }
 }
