@@ -438,6 +438,14 @@ async fn linking_again_after_needs_reauth_and_unlinking() {
     assert_eq!(a.body["deliveries_failed"], 1, "{}", a.body);
     assert!(!sb.x.access_token_works(account.access_token.expose()));
     assert_eq!(sb.x.current_refresh_token("5550003"), None, "revoked at X");
+    let mut hints: Vec<String> =
+        sb.x.requests()
+            .iter()
+            .filter(|r| r.path == "/2/oauth2/revoke")
+            .filter_map(|r| query_of(&format!("http://x/?{}", r.body)).remove("token_type_hint"))
+            .collect();
+    hints.sort();
+    assert_eq!(hints, ["access_token", "refresh_token"]);
     let d = &sb.posts.deliveries(&waiting).await.unwrap()[0];
     assert_eq!(d.status, DeliveryStatus::Failed);
     assert_eq!(d.last_error.as_ref().unwrap().kind, "account_unlinked");

@@ -6,6 +6,7 @@ use crate::App;
 use crosspost_aws::{DeliveryError, DeliveryRecord};
 use crosspost_core::{Network, Secret};
 use crosspost_lambda::problem::{json, problem, unavailable};
+use crosspost_networks::x_oauth::TokenKind;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::Serialize;
@@ -53,12 +54,18 @@ impl App {
         let (revoked_at_network, revoke_error) = match network {
             Network::X => match self.vault.open(&sealed).await {
                 Ok(account) => {
-                    let tokens: Vec<&Secret> = std::iter::once(&account.access_token)
-                        .chain(account.refresh_token.as_ref())
-                        .collect();
+                    let tokens: Vec<(&Secret, TokenKind)> =
+                        std::iter::once((&account.access_token, TokenKind::Access))
+                            .chain(
+                                account
+                                    .refresh_token
+                                    .as_ref()
+                                    .map(|r| (r, TokenKind::Refresh)),
+                            )
+                            .collect();
                     let mut error = None;
-                    for token in tokens {
-                        if let Err(e) = self.x_oauth.revoke(token).await {
+                    for (token, kind) in tokens {
+                        if let Err(e) = self.x_oauth.revoke(token, kind).await {
                             tracing::warn!(error = %e, "X did not revoke a token");
                             error = Some(e.to_string());
                         }

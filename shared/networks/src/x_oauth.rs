@@ -67,6 +67,22 @@ pub enum SetupError {
 type XOAuthClient =
     BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
+/// Which token a revocation names (RFC 7009's `token_type_hint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access_token",
+            TokenKind::Refresh => "refresh_token",
+        }
+    }
+}
+
 /// X's consent page.
 pub const AUTHORIZE_URL: &str = "https://x.com/i/oauth2/authorize";
 /// What Crosspost asks X for: post, upload media, read the account, and a refresh token.
@@ -190,14 +206,13 @@ impl XOAuth {
         Ok(tokens_of(&answer))
     }
 
-    /// `POST /2/oauth2/revoke` (RFC 7009) for a refresh token; X then retires the
-    /// grant's access tokens too. A token X does not know counts as revoked. Sent
-    /// without oauth2's revocation request, which refuses a plain-HTTP endpoint (the
-    /// fake's).
-    pub async fn revoke(&self, refresh_token: &Secret) -> Result<(), PublishError> {
+    /// `POST /2/oauth2/revoke` (RFC 7009) for a token of the kind `hint` says
+    /// ([`TokenKind`]). A token X does not know counts as revoked. Sent without oauth2's
+    /// revocation request, which refuses a plain-HTTP endpoint (the fake's).
+    pub async fn revoke(&self, token: &Secret, hint: TokenKind) -> Result<(), PublishError> {
         let form = [
-            ("token", refresh_token.expose()),
-            ("token_type_hint", "refresh_token"),
+            ("token", token.expose()),
+            ("token_type_hint", hint.as_str()),
         ];
         let response = self
             .http
@@ -511,18 +526,31 @@ mod tests {
     async fn revoking_a_refresh_token_retires_it() {
         let (x, oauth) = fake().await;
         x.add_account_with_tokens("42", "a", "r", 60);
-        oauth.revoke(&Secret::new("r")).await.unwrap();
+        oauth
+            .revoke(&Secret::new("r"), TokenKind::Refresh)
+            .await
+            .unwrap();
         assert_eq!(x.current_refresh_token("42"), None);
         let e = oauth.refresh(&Secret::new("r")).await.unwrap_err();
         assert_eq!(e.kind(), "auth_revoked");
         // Unknown tokens are revoked already.
-        oauth.revoke(&Secret::new("never-issued")).await.unwrap();
+        oauth
+            .revoke(&Secret::new("never-issued"), TokenKind::Access)
+            .await
+            .unwrap();
         let revoke = x
             .requests()
             .into_iter()
             .find(|r| r.path == "/2/oauth2/revoke")
             .unwrap();
         assert!(revoke.body.contains("token_type_hint=refresh_token"));
+        assert_eq!(
+            x.requests()
+                .iter()
+                .filter(|r| r.body.contains("token_type_hint=access_token"))
+                .count(),
+            1
+        );
     }
 
     const CALLBACK: &str = "https://api.example.com/v1/oauth/x/callback";
