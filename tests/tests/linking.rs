@@ -329,10 +329,23 @@ async fn reused_and_expired_states_wrong_verifiers_denials_and_foreign_return_ur
     );
     assert!(accounts_of(&sb, "refuser").await.is_empty());
 
-    // A callback without a state, or with one never issued.
+    // A callback without a state, or with one never issued; a browser gets a page.
     let base = format!("{}/v1/oauth/x/callback", sb.stack.api_url());
     assert_eq!(page(&format!("{base}?code=abc")).await.0, 400);
     assert_eq!(page(&format!("{base}?state=made-up&code=abc")).await.0, 400);
+    let browser = reqwest::Client::new()
+        .get(format!("{base}?state=made-up&code=abc"))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(browser.status(), 400);
+    assert!(browser.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = browser.text().await.unwrap();
+    assert!(html.contains("start linking again from the app"), "{html}");
 
     // Return URLs off the allow-list, and other bad requests, are refused up front.
     let connect = |network: &'static str, body: Value| {

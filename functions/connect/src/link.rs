@@ -120,6 +120,34 @@ fn redirect(location: &str) -> Response<Body> {
     resp
 }
 
+/// A callback that cannot be sent back to the app (no state, or one that is unknown
+/// or used): 400, as a short page for a browser, problem+json for anything else.
+fn dead_end(req: &Request, detail: &str) -> Response<Body> {
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if !wants_html {
+        return problem(StatusCode::BAD_REQUEST, detail, &[]);
+    }
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\"><title>Link not completed</title>\
+         </head><body><h1>Link not completed</h1><p>{}.</p></body></html>",
+        detail.replace('&', "&amp;").replace('<', "&lt;")
+    );
+    let mut resp = Response::new(Body::Text(page));
+    *resp.status_mut() = StatusCode::BAD_REQUEST;
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
 impl App {
     /// Where the API is reached, as the network must send the browser back to it:
     /// PUBLIC_BASE_URL when set, else the address this request came to.
@@ -245,10 +273,9 @@ impl App {
         let query = req.query_string_parameters_ref();
         let param = |name: &str| query.and_then(|q| q.first(name)).filter(|v| !v.is_empty());
         let Some(state) = param("state") else {
-            return problem(
-                StatusCode::BAD_REQUEST,
+            return dead_end(
+                req,
                 "the callback has no state; start linking again from the app",
-                &[],
             );
         };
         let state = Secret::new(state);
@@ -258,16 +285,18 @@ impl App {
             Ok(Some(p)) => p,
             Ok(None) => {
                 tracing::warn!(%network, "callback with an unknown or used state");
-                return problem(
-                    StatusCode::BAD_REQUEST,
+                return dead_end(
+                    req,
                     "this link is unknown or was used already; start linking again from the app",
-                    &[],
                 );
             }
             Err(e) => return unavailable(&e),
         };
         let Ok(return_url) = Url::parse(&pending.return_url) else {
-            return problem(StatusCode::BAD_REQUEST, "the pending link is unusable", &[]);
+            return dead_end(
+                req,
+                "the pending link is unusable; start linking again from the app",
+            );
         };
         let outcome = self
             .finish_link(network, &pending, &digest, param, now)
