@@ -9,6 +9,7 @@
 use crate::attr::{n, query_prefix, s, ConditionalUpdate, Item, Reader};
 use crate::seal::Sealer;
 use crate::StoreError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::Client;
 use crosspost_core::{
     keys, AccountStatus, LinkedAccount, Network, SealedAccount, SealedToken, Secret,
@@ -32,6 +33,19 @@ pub struct AccountsStore {
 }
 
 impl AccountsStore {
+    /// An UpdateItem of one linked account, its table and key set.
+    fn update_account(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+    ) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key(user_id, network, account_id)))
+    }
+
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         AccountsStore {
             client,
@@ -126,11 +140,7 @@ impl AccountsStore {
         account_id: &str,
         until_unix: i64,
     ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(account_key(user_id, network, account_id)))
+        let result = self.update_account(user_id, network, account_id)
             .update_expression("SET rate_limited_until = :until")
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(rate_limited_until) OR rate_limited_until < :until)",
@@ -150,10 +160,7 @@ impl AccountsStore {
         account_id: &str,
     ) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(account_key(user_id, network, account_id)))
+            .update_account(user_id, network, account_id)
             .update_expression("SET #status = :reauth")
             .condition_expression("#status = :active")
             .expression_attribute_names("#status", "status")
@@ -313,14 +320,7 @@ impl AccountsStore {
         ];
         let mut remove = vec!["refresh_lease_owner", "refresh_lease_until"];
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(account_key(
-                &account.user_id,
-                account.network,
-                &account.account_id,
-            )))
+            .update_account(&account.user_id, account.network, &account.account_id)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":user", s(&account.user_id))
             .expression_attribute_values(":network", s(account.network.as_str()))
@@ -393,10 +393,7 @@ impl AccountsStore {
         until_ms: i64,
     ) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(account_key(user_id, network, account_id)))
+            .update_account(user_id, network, account_id)
             .update_expression("SET refresh_lease_owner = :owner, refresh_lease_until = :until")
             .condition_expression(
                 "attribute_exists(pk) AND #status = :active \
@@ -426,14 +423,7 @@ impl AccountsStore {
         let mut set = vec!["sealed_access_token = :access", "token_version = :next"];
         let mut remove = vec!["refresh_lease_owner", "refresh_lease_until"];
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(account_key(
-                &account.user_id,
-                account.network,
-                &account.account_id,
-            )))
+            .update_account(&account.user_id, account.network, &account.account_id)
             .expression_attribute_values(":access", s(access_token.as_str()))
             .expression_attribute_values(":next", n(expected_version + 1));
         if let Some(refresh) = refresh_token {
@@ -477,10 +467,7 @@ impl AccountsStore {
         owner: &str,
     ) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(account_key(user_id, network, account_id)))
+            .update_account(user_id, network, account_id)
             .update_expression("REMOVE refresh_lease_owner, refresh_lease_until")
             .condition_expression("refresh_lease_owner = :owner")
             .expression_attribute_values(":owner", s(owner))

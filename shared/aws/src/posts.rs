@@ -2,6 +2,7 @@
 
 use crate::attr::{n, query_index, query_prefix, s, ConditionalUpdate, Item, Reader};
 use crate::StoreError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use crosspost_core::{keys, DeliveryStatus, MediaItem, Network, Overflow, PostId, ValidatedPost};
@@ -183,6 +184,14 @@ fn rfc3339(t: OffsetDateTime) -> String {
 pub const ACCOUNT_DELIVERIES_INDEX: &str = "AccountDeliveries";
 const ACCOUNT_REF: &str = "account_ref";
 
+/// A delivery's `last_error` as stored: `{kind, message}`.
+fn error_attr(error: &DeliveryError) -> AttributeValue {
+    AttributeValue::M(Item::from([
+        ("kind".to_owned(), s(&error.kind)),
+        ("message".to_owned(), s(&error.message)),
+    ]))
+}
+
 fn delivery_key_attrs(post_id: &PostId, key: &DeliveryKey) -> Item {
     Item::from([
         ("pk".to_owned(), s(keys::post_pk(post_id))),
@@ -194,6 +203,14 @@ fn delivery_key_attrs(post_id: &PostId, key: &DeliveryKey) -> Item {
 }
 
 impl PostsStore {
+    /// An UpdateItem of one delivery, its table and key set.
+    fn update_delivery(&self, post_id: &PostId, key: &DeliveryKey) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(delivery_key_attrs(post_id, key)))
+    }
+
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         PostsStore {
             client,
@@ -411,10 +428,7 @@ impl PostsStore {
     ) -> Result<bool, StoreError> {
         let placeholders: Vec<String> = (0..from.len()).map(|i| format!(":from{i}")).collect();
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(delivery_key_attrs(post_id, key)))
+            .update_delivery(post_id, key)
             .condition_expression(format!(
                 "attribute_exists(pk) AND #status IN ({})",
                 placeholders.join(", ")
@@ -506,10 +520,7 @@ impl PostsStore {
     ) -> Result<Claim, StoreError> {
         let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(delivery_key_attrs(post_id, key)))
+            .update_delivery(post_id, key)
             .update_expression(
                 "SET prev_status = #status, \
                  unconfirmed_since = if_not_exists(unconfirmed_since, :now_ms), \
@@ -580,11 +591,7 @@ impl PostsStore {
         lease_until_ms: i64,
         now: OffsetDateTime,
     ) -> Result<Claim, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(delivery_key_attrs(post_id, key)))
+        let result = self.update_delivery(post_id, key)
             .update_expression("SET lease_owner = :owner, lease_until = :until, updated_at = :now")
             .condition_expression(
                 "#status = :deleting AND (attribute_not_exists(lease_until) OR lease_until < :now_ms)",
@@ -614,10 +621,7 @@ impl PostsStore {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(delivery_key_attrs(post_id, key)))
+            .update_delivery(post_id, key)
             .condition_expression("#status = :deleting AND lease_owner = :owner")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":deleting", s(DeliveryStatus::Deleting.as_str()))
@@ -626,13 +630,7 @@ impl PostsStore {
             .expression_attribute_values(":now", s(rfc3339(now)));
         let expr = match error {
             Some(error) => {
-                update = update.expression_attribute_values(
-                    ":err",
-                    AttributeValue::M(Item::from([
-                        ("kind".to_owned(), s(&error.kind)),
-                        ("message".to_owned(), s(&error.message)),
-                    ])),
-                );
+                update = update.expression_attribute_values(":err", error_attr(error));
                 "SET #status = :status, last_error = :err, updated_at = :now \
                  REMOVE lease_owner, lease_until"
             }
@@ -667,10 +665,7 @@ impl PostsStore {
         if let Some(url) = &part.url {
             item.insert("url".into(), s(url));
         }
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(delivery_key_attrs(post_id, key)))
+        self.update_delivery(post_id, key)
             .update_expression(
                 // The next part's uncertainty starts now.
                 "SET parts = list_append(if_not_exists(parts, :empty), :part), \
@@ -701,10 +696,7 @@ impl PostsStore {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(delivery_key_attrs(post_id, key)))
+            .update_delivery(post_id, key)
             .condition_expression("#status = :publishing AND lease_owner = :owner")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":publishing", s(DeliveryStatus::Publishing.as_str()))
@@ -737,10 +729,7 @@ impl PostsStore {
         until_ms: i64,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(delivery_key_attrs(post_id, key)))
+        self.update_delivery(post_id, key)
             .update_expression(
                 "SET #status = :status, next_attempt_at = :until, attempts = attempts - :one, \
                  updated_at = :now \
@@ -814,10 +803,7 @@ impl PostsStore {
     ) -> Result<Option<DeliveryRecord>, StoreError> {
         let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(delivery_key_attrs(post_id, key)))
+            .update_delivery(post_id, key)
             .condition_expression(
                 "attribute_exists(pk) AND (#status IN (:pending, :retrying, :uncertain) \
                  OR (#status = :publishing AND lease_until < :now_ms))",
@@ -834,13 +820,7 @@ impl PostsStore {
             .expression_attribute_values(":failed", s(DeliveryStatus::Failed.as_str()))
             .expression_attribute_values(":now_ms", n(now_ms))
             .expression_attribute_values(":now", s(rfc3339(now)))
-            .expression_attribute_values(
-                ":err",
-                AttributeValue::M(Item::from([
-                    ("kind".to_owned(), s(&error.kind)),
-                    ("message".to_owned(), s(&error.message)),
-                ])),
-            )
+            .expression_attribute_values(":err", error_attr(error))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -872,22 +852,13 @@ impl PostsStore {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(delivery_key_attrs(post_id, key)))
+            .update_delivery(post_id, key)
             .condition_expression("#status = :publishing AND lease_owner = :owner")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":publishing", s(DeliveryStatus::Publishing.as_str()))
             .expression_attribute_values(":status", s(status.as_str()))
             .expression_attribute_values(":owner", s(owner))
-            .expression_attribute_values(
-                ":err",
-                AttributeValue::M(Item::from([
-                    ("kind".to_owned(), s(&error.kind)),
-                    ("message".to_owned(), s(&error.message)),
-                ])),
-            )
+            .expression_attribute_values(":err", error_attr(error))
             .expression_attribute_values(":now", s(rfc3339(now)));
         let expr = match next_attempt_ms {
             Some(at) => {
