@@ -4,7 +4,7 @@
 //! Every call carries the Page token and its `appsecret_proof`, so a leaked Page token
 //! is of no use without the app secret.
 
-use crate::{excerpt, PublishError, RemotePost};
+use crate::{excerpt, nothing_published, PublishError, RemotePost};
 use crosspost_core::{LinkedAccount, MediaItem, RateLimitScope, Secret, Window};
 use hmac::{KeyInit, Mac};
 use reqwest::header::HeaderMap;
@@ -114,6 +114,24 @@ impl FacebookClient {
         })
     }
 
+    /// [`FacebookClient::send`] for a call that publishes nothing: every failure, a
+    /// refusal included, is classified with an unknown outcome made a plain retry.
+    async fn send_publishing_nothing(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: &Secret,
+    ) -> Result<Answer, PublishError> {
+        let answer = self.send(request, token).await.map_err(nothing_published)?;
+        if !answer.ok() {
+            return Err(nothing_published(classify(
+                answer.status,
+                &answer.headers,
+                &answer.body,
+            )));
+        }
+        Ok(answer)
+    }
+
     /// Publishes one post to a Page: a text or link post, one photo with its caption,
     /// or several photos in one post. Alt text goes with each photo.
     pub async fn publish(
@@ -221,16 +239,8 @@ impl FacebookClient {
         form.push(("published", "false"));
         let request = self.http.post(self.url(&format!("{page_id}/photos")));
         let answer = self
-            .send(request.form(&form), token)
-            .await
-            .map_err(nothing_published)?;
-        if !answer.ok() {
-            return Err(nothing_published(classify(
-                answer.status,
-                &answer.headers,
-                &answer.body,
-            )));
-        }
+            .send_publishing_nothing(request.form(&form), token)
+            .await?;
         let created: PhotoCreated = parse(&answer.body).map_err(nothing_published)?;
         Ok((created.id, usage_hold(&answer.headers)))
     }
@@ -267,18 +277,6 @@ fn parse<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, PublishError> 
             excerpt(body, 200)
         ),
     })
-}
-
-/// For calls that publish nothing (reads, unpublished uploads): an unknown outcome
-/// is only worth another try.
-fn nothing_published(err: PublishError) -> PublishError {
-    match err {
-        PublishError::Uncertain { detail } => PublishError::Retryable {
-            after: None,
-            detail,
-        },
-        other => other,
-    }
 }
 
 /// The later of two holds; the app's scope wins, as it holds every Page back.
@@ -334,16 +332,8 @@ impl FacebookClient {
                 ("limit", "100"),
             ]);
         let answer = self
-            .send(request, &account.access_token)
-            .await
-            .map_err(nothing_published)?;
-        if !answer.ok() {
-            return Err(nothing_published(classify(
-                answer.status,
-                &answer.headers,
-                &answer.body,
-            )));
-        }
+            .send_publishing_nothing(request, &account.access_token)
+            .await?;
         let published: Published = parse(&answer.body).map_err(nothing_published)?;
         Ok(published
             .data

@@ -13,6 +13,18 @@ pub use crosspost_core::{PublishError, RemotePost};
 /// The HTTP client every network call goes through, for the functions that hold one.
 pub use reqwest;
 
+/// For calls that publish nothing (reads, uploads not yet attached to a post): an
+/// unknown outcome is only worth another try.
+fn nothing_published(err: PublishError) -> PublishError {
+    match err {
+        PublishError::Uncertain { detail } => PublishError::Retryable {
+            after: None,
+            detail,
+        },
+        other => other,
+    }
+}
+
 /// Transport failures: before the request left, nothing can have been published;
 /// after, the network may have acted on it.
 fn from_transport(err: &reqwest::Error) -> PublishError {

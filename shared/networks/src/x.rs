@@ -111,7 +111,7 @@ impl XClient {
 
 /// Sends a read-only request: its status, headers and body. Nothing it does can post,
 /// so a failure to read the answer is only a reason to try again.
-async fn read(
+pub(crate) async fn read(
     request: reqwest::RequestBuilder,
 ) -> Result<(StatusCode, reqwest::header::HeaderMap, String), PublishError> {
     let resp = request
@@ -122,7 +122,10 @@ async fn read(
     let headers = resp.headers().clone();
     let body = resp.text().await.map_err(|e| PublishError::Retryable {
         after: None,
-        detail: format!("answer not read: {e}"),
+        detail: format!(
+            "answer not read: {}",
+            crate::WithoutUrl::without_url_ref(&e)
+        ),
     })?;
     Ok((status, headers, body))
 }

@@ -7,7 +7,7 @@
 //! is `Uncertain`.
 
 use crate::media::{FetchedMedia, MediaBody, MediaFetcher};
-use crate::{excerpt, PublishError, WithoutUrl};
+use crate::{excerpt, nothing_published, PublishError};
 use crosspost_core::media::{plan_for_x, MediaKind};
 use crosspost_core::{MediaItem, Secret};
 use reqwest::multipart::{Form, Part};
@@ -27,17 +27,6 @@ pub struct XMediaUploader {
     fetcher: MediaFetcher,
     /// How long to wait for X to process a GIF or video before trying again later.
     processing_budget: Duration,
-}
-
-/// An unknown outcome is only worth another try: nothing was published.
-fn nothing_published(err: PublishError) -> PublishError {
-    match err {
-        PublishError::Uncertain { detail } => PublishError::Retryable {
-            after: None,
-            detail,
-        },
-        other => other,
-    }
 }
 
 impl XMediaUploader {
@@ -198,17 +187,9 @@ impl XMediaUploader {
         request: reqwest::RequestBuilder,
         token: &Secret,
     ) -> Result<Value, PublishError> {
-        let resp = request
-            .bearer_auth(token.expose())
-            .send()
+        let (status, headers, body) = crate::x::read(request.bearer_auth(token.expose()))
             .await
-            .map_err(|e| nothing_published(crate::from_transport(&e)))?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.text().await.map_err(|e| PublishError::Retryable {
-            after: None,
-            detail: format!("answer not read: {}", e.without_url_ref()),
-        })?;
+            .map_err(nothing_published)?;
         if !status.is_success() {
             return Err(nothing_published(crate::x::classify(
                 status, &headers, &body,
