@@ -23,17 +23,51 @@ use std::time::{Duration, Instant};
 const DATA_KEY_TTL: Duration = Duration::from_secs(5 * 60);
 const CONTEXT_KEY: &str = "account";
 
-struct CachedKey {
+/// A data key: its plaintext and its KMS-encrypted form.
+#[derive(Clone)]
+struct DataKey {
     plaintext: Vec<u8>,
     encrypted: Vec<u8>,
-    made: Instant,
+}
+
+/// Data keys kept for [`DATA_KEY_TTL`] from when they were made; a stale one is never
+/// given out, and stale ones are dropped whenever a key is kept.
+struct KeyCache<K> {
+    keys: Mutex<HashMap<K, (DataKey, Instant)>>,
+}
+
+impl<K: std::hash::Hash + Eq> KeyCache<K> {
+    fn new() -> Self {
+        KeyCache {
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn fresh<Q>(&self, key: &Q) -> Option<DataKey>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        lock(&self.keys)
+            .get(key)
+            .filter(|(_, made)| made.elapsed() < DATA_KEY_TTL)
+            .map(|(k, _)| k.clone())
+    }
+
+    fn keep(&self, key: K, data_key: DataKey) {
+        let mut keys = lock(&self.keys);
+        keys.retain(|_, (_, made)| made.elapsed() < DATA_KEY_TTL);
+        keys.insert(key, (data_key, Instant::now()));
+    }
 }
 
 pub struct Sealer {
     kms: aws_sdk_kms::Client,
     key_id: String,
-    by_account: Mutex<HashMap<String, CachedKey>>,
-    by_encrypted: Mutex<HashMap<Vec<u8>, CachedKey>>,
+    /// The key each account's new tokens are sealed with.
+    by_account: KeyCache<String>,
+    /// Keys opened, by their encrypted form.
+    by_encrypted: KeyCache<Vec<u8>>,
 }
 
 fn broken(detail: impl Into<String>) -> StoreError {
@@ -48,14 +82,17 @@ impl Sealer {
         Sealer {
             kms,
             key_id: key_id.into(),
-            by_account: Mutex::new(HashMap::new()),
-            by_encrypted: Mutex::new(HashMap::new()),
+            by_account: KeyCache::new(),
+            by_encrypted: KeyCache::new(),
         }
     }
 
     /// Seals `token` for the account whose key is `account_key`.
     pub async fn seal(&self, account_key: &str, token: &Secret) -> Result<String, StoreError> {
-        let (plaintext, encrypted) = self.data_key_for(account_key).await?;
+        let DataKey {
+            plaintext,
+            encrypted,
+        } = self.data_key_for(account_key).await?;
         let cipher =
             Aes256Gcm::new_from_slice(&plaintext).map_err(|_| broken("bad data key length"))?;
         let mut nonce = [0u8; 12];
@@ -112,11 +149,9 @@ impl Sealer {
             .map_err(|_| broken("the sealed token is not text"))
     }
 
-    async fn data_key_for(&self, account_key: &str) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
-        if let Some(k) = lock(&self.by_account).get(account_key) {
-            if k.made.elapsed() < DATA_KEY_TTL {
-                return Ok((k.plaintext.clone(), k.encrypted.clone()));
-            }
+    async fn data_key_for(&self, account_key: &str) -> Result<DataKey, StoreError> {
+        if let Some(k) = self.by_account.fresh(account_key) {
+            return Ok(k);
         }
         let out = self
             .kms
@@ -127,23 +162,18 @@ impl Sealer {
             .send()
             .await
             .map_err(|e| StoreError::backend("kms", e.into_service_error()))?;
-        let plaintext = out
-            .plaintext
-            .ok_or_else(|| broken("no plaintext data key"))?
-            .into_inner();
-        let encrypted = out
-            .ciphertext_blob
-            .ok_or_else(|| broken("no encrypted data key"))?
-            .into_inner();
-        lock(&self.by_account).insert(
-            account_key.to_owned(),
-            CachedKey {
-                plaintext: plaintext.clone(),
-                encrypted: encrypted.clone(),
-                made: Instant::now(),
-            },
-        );
-        Ok((plaintext, encrypted))
+        let key = DataKey {
+            plaintext: out
+                .plaintext
+                .ok_or_else(|| broken("no plaintext data key"))?
+                .into_inner(),
+            encrypted: out
+                .ciphertext_blob
+                .ok_or_else(|| broken("no encrypted data key"))?
+                .into_inner(),
+        };
+        self.by_account.keep(account_key.to_owned(), key.clone());
+        Ok(key)
     }
 
     async fn open_data_key(
@@ -151,10 +181,8 @@ impl Sealer {
         account_key: &str,
         encrypted: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
-        if let Some(k) = lock(&self.by_encrypted).get(encrypted) {
-            if k.made.elapsed() < DATA_KEY_TTL {
-                return Ok(k.plaintext.clone());
-            }
+        if let Some(k) = self.by_encrypted.fresh(encrypted) {
+            return Ok(k.plaintext);
         }
         let out = self
             .kms
@@ -168,12 +196,11 @@ impl Sealer {
             .plaintext
             .ok_or_else(|| broken("no plaintext data key"))?
             .into_inner();
-        lock(&self.by_encrypted).insert(
+        self.by_encrypted.keep(
             encrypted.to_vec(),
-            CachedKey {
+            DataKey {
                 plaintext: plaintext.clone(),
                 encrypted: encrypted.to_vec(),
-                made: Instant::now(),
             },
         );
         Ok(plaintext)
