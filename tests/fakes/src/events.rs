@@ -2,8 +2,8 @@
 //! (headers and body) and answers 200, unless a fault says otherwise.
 
 use crate::fault::Faults;
-use crate::server::{Api, Incoming, Recorder, Reply, Server};
-use crate::{FaultRule, RecordedRequest};
+use crate::server::{Api, Controls, Incoming, Recorder, Reply};
+
 use axum::http::StatusCode;
 use serde_json::json;
 use std::sync::Arc;
@@ -46,32 +46,27 @@ impl Api for EventsApi {
 /// The source app's events endpoint, as far as tests need one.
 #[derive(Clone)]
 pub struct EventsReceiver {
-    api: Arc<EventsApi>,
-    server: Arc<Server>,
+    controls: Controls,
+}
+
+/// The controls every fake shares: `base_url`, `requests`, `clear_requests`,
+/// `inject`, `inject_randomly`, `pending_faults`, `shutdown`.
+impl std::ops::Deref for EventsReceiver {
+    type Target = Controls;
+
+    fn deref(&self) -> &Controls {
+        &self.controls
+    }
 }
 
 impl EventsReceiver {
     pub async fn start() -> std::io::Result<EventsReceiver> {
-        let api = Arc::new(EventsApi::default());
-        let server = Arc::new(Server::start(api.clone()).await?);
-        Ok(EventsReceiver { api, server })
+        let controls = Controls::start(Arc::new(EventsApi::default())).await?;
+        Ok(EventsReceiver { controls })
     }
 
     /// The URL to configure as EventsUrl.
     pub fn url(&self) -> String {
-        format!("{}/crosspost/events", self.server.base_url())
-    }
-
-    /// Every request received, answered or not.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.api.recorder.all()
-    }
-
-    pub fn inject(&self, rule: FaultRule) {
-        self.api.faults.push(rule);
-    }
-
-    pub fn shutdown(&self) {
-        self.server.shutdown();
+        format!("{}/crosspost/events", self.controls.base_url())
     }
 }

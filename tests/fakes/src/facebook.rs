@@ -13,10 +13,10 @@ use hmac::{KeyInit, Mac};
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::fault::{FaultRule, Faults};
+use crate::fault::Faults;
 use crate::server::{
-    graph_time, is_digits, lock, now_ms, parse_form, parse_rfc3339_ms, trace_id, Api, Incoming,
-    RecordedRequest, Recorder, Reply, Server,
+    graph_time, is_digits, lock, now_ms, parse_form, parse_rfc3339_ms, trace_id, Api, Controls,
+    Incoming, RecordedRequest, Recorder, Reply,
 };
 
 /// Longest `message` the Graph API accepts on a feed post (characters).
@@ -64,11 +64,21 @@ pub struct PagePhoto {
 }
 
 /// Handle to a running fake Graph API. Clones share the server; it stops when the
-/// last clone is dropped or on [`FakeFacebook::shutdown`].
+/// last clone is dropped or on [`Controls::shutdown`].
 #[derive(Clone)]
 pub struct FakeFacebook {
     api: Arc<GraphApi>,
-    server: Arc<Server>,
+    controls: Controls,
+}
+
+/// The controls every fake shares: `base_url`, `requests`, `clear_requests`,
+/// `inject`, `inject_randomly`, `pending_faults`, `shutdown`.
+impl std::ops::Deref for FakeFacebook {
+    type Target = Controls;
+
+    fn deref(&self) -> &Controls {
+        &self.controls
+    }
 }
 
 impl FakeFacebook {
@@ -80,13 +90,8 @@ impl FakeFacebook {
             recorder: Recorder::default(),
             faults: Faults::default(),
         });
-        let server = Arc::new(Server::start(api.clone()).await?);
-        Ok(FakeFacebook { api, server })
-    }
-
-    /// `http://127.0.0.1:PORT`, to be used where the real API has `https://graph.facebook.com`.
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
+        let controls = Controls::start(api.clone()).await?;
+        Ok(FakeFacebook { api, controls })
     }
 
     /// Creates a Page (if new) and accepts `page_token` as a Page access token for it.
@@ -224,15 +229,6 @@ impl FakeFacebook {
         })
     }
 
-    /// Every request received so far, rejected ones included.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.api.recorder.all()
-    }
-
-    pub fn clear_requests(&self) {
-        self.api.recorder.clear();
-    }
-
     /// Live (not deleted) posts in creation order, unpublished ones included.
     pub fn posts(&self) -> Vec<PagePost> {
         let state = lock(&self.api.state);
@@ -242,32 +238,6 @@ impl FakeFacebook {
             .filter(|p| !p.deleted)
             .map(|p| p.post.clone())
             .collect()
-    }
-
-    /// Adds a fault for the next `rule.times` requests matching `rule`, after the rules
-    /// already there (the first matching rule is used). See [`crate::Fault`] for what
-    /// each fault looks like from the Graph API.
-    ///
-    /// # Panics
-    ///
-    /// When a header in the fault is not valid HTTP.
-    pub fn inject(&self, rule: FaultRule) {
-        self.api.faults.push(rule);
-    }
-
-    /// Injected faults not yet delivered (the sum of the rules' remaining `times`).
-    /// Faults for a share of the requests from now on (None stops them).
-    pub fn inject_randomly(&self, random: Option<crate::RandomFaults>) {
-        self.api.faults.set_random(random);
-    }
-
-    pub fn pending_faults(&self) -> usize {
-        self.api.faults.pending()
-    }
-
-    /// Stops accepting connections.
-    pub fn shutdown(&self) {
-        self.server.shutdown();
     }
 }
 
@@ -618,16 +588,29 @@ fn parse_time_s(value: &str) -> Option<i64> {
     }
 }
 
-/// `POST /{version}/{page_id}/feed`
-fn feed_post(state: &mut GraphState, req: &Incoming, page_id: &str) -> Answer {
-    let params = parameters(req)?;
-    let token_page = authenticate(state, req, &params)?;
+/// A call on a Page (`verb` as Graph names it in its error): the token must be a
+/// Page token, the Page must exist, and the token must be that Page's own.
+fn on_own_page(
+    state: &GraphState,
+    req: &Incoming,
+    params: &[(String, String)],
+    verb: &str,
+    page_id: &str,
+) -> Result<(), Reply> {
+    let token_page = authenticate(state, req, params)?;
     if !state.pages.iter().any(|p| p == page_id) {
-        return Err(no_such_object("post", page_id));
+        return Err(no_such_object(verb, page_id));
     }
     if token_page != page_id {
         return Err(permission_error());
     }
+    Ok(())
+}
+
+/// `POST /{version}/{page_id}/feed`
+fn feed_post(state: &mut GraphState, req: &Incoming, page_id: &str) -> Answer {
+    let params = parameters(req)?;
+    on_own_page(state, req, &params, "post", page_id)?;
     check_names(
         &params,
         &[
@@ -744,13 +727,7 @@ fn feed_post(state: &mut GraphState, req: &Incoming, page_id: &str) -> Answer {
 /// `{"id","post_id"}`. With `published=false`: a photo to attach to a feed post → `{"id"}`.
 fn photo_post(state: &mut GraphState, req: &Incoming, page_id: &str) -> Answer {
     let params = parameters(req)?;
-    let token_page = authenticate(state, req, &params)?;
-    if !state.pages.iter().any(|p| p == page_id) {
-        return Err(no_such_object("post", page_id));
-    }
-    if token_page != page_id {
-        return Err(permission_error());
-    }
+    on_own_page(state, req, &params, "post", page_id)?;
     check_names(
         &params,
         &[
@@ -1089,13 +1066,7 @@ fn delete_post(state: &mut GraphState, req: &Incoming, post_id: &str) -> Answer 
 /// `GET /{version}/{page_id}/published_posts`
 fn published_posts(state: &GraphState, req: &Incoming, page_id: &str) -> Answer {
     let params = req.query_pairs();
-    let token_page = authenticate(state, req, &params)?;
-    if !state.pages.iter().any(|p| p == page_id) {
-        return Err(no_such_object("get", page_id));
-    }
-    if token_page != page_id {
-        return Err(permission_error());
-    }
+    on_own_page(state, req, &params, "get", page_id)?;
     check_names(
         &params,
         &[

@@ -29,5 +29,5 @@ pub use events::EventsReceiver;
 pub use facebook::{FakeFacebook, PagePhoto, PagePost};
 pub use fault::{Fault, FaultRule, RandomFaults};
 pub use media_host::{tiny_gif, tiny_jpeg_header, tiny_png, tiny_png_with, MediaHost};
-pub use server::RecordedRequest;
+pub use server::{Controls, RecordedRequest};
 pub use x::{FakeX, Tweet, UploadedMedia};

@@ -31,7 +31,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::fault::{Fault, Faults};
+use crate::fault::{Fault, FaultRule, Faults};
 
 /// Largest request body the fakes read.
 const BODY_LIMIT: usize = 64 * 1024 * 1024;
@@ -221,6 +221,62 @@ impl<A> Shared<A> {
     async fn stopping(&self) {
         let mut stopped = self.stopped.clone();
         let _ = stopped.wait_for(|stop| *stop).await;
+    }
+}
+
+/// What every fake's handle offers (through `Deref`): its address, the requests it
+/// received, the faults it is to inject, and stopping it. Clones share the server; it
+/// stops when the last clone is dropped or on [`Controls::shutdown`].
+#[derive(Clone)]
+pub struct Controls {
+    api: Arc<dyn Api>,
+    server: Arc<Server>,
+}
+
+impl Controls {
+    pub(crate) async fn start<A: Api>(api: Arc<A>) -> std::io::Result<Controls> {
+        let server = Arc::new(Server::start(api.clone()).await?);
+        Ok(Controls { api, server })
+    }
+
+    /// `http://127.0.0.1:PORT`, to be used where the real API has its own address.
+    pub fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    /// Every request received so far, rejected and faulted ones included.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.api.recorder().all()
+    }
+
+    pub fn clear_requests(&self) {
+        self.api.recorder().clear();
+    }
+
+    /// Adds a fault for the next `rule.times` requests matching `rule`, after the rules
+    /// already there (the first matching rule is used). See [`crate::Fault`] for what
+    /// each fault looks like from each network.
+    ///
+    /// # Panics
+    ///
+    /// When a header in the fault is not valid HTTP.
+    pub fn inject(&self, rule: FaultRule) {
+        self.api.faults().push(rule);
+    }
+
+    /// Faults for a share of the requests from now on (None stops them).
+    pub fn inject_randomly(&self, random: Option<crate::RandomFaults>) {
+        self.api.faults().set_random(random);
+    }
+
+    /// Injected faults not yet delivered (the sum of the rules' remaining `times`).
+    pub fn pending_faults(&self) -> usize {
+        self.api.faults().pending()
+    }
+
+    /// Stops accepting connections.
+    pub fn shutdown(&self) {
+        self.server.shutdown();
     }
 }
 

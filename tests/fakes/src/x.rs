@@ -6,10 +6,9 @@ use std::sync::{Arc, Mutex};
 use http::StatusCode;
 use serde_json::{json, Map, Value};
 
-use crate::fault::{FaultRule, Faults};
+use crate::fault::Faults;
 use crate::server::{
-    is_digits, lock, now_ms, parse_rfc3339_ms, x_time, Api, Incoming, RecordedRequest, Recorder,
-    Reply, Server,
+    is_digits, lock, now_ms, parse_rfc3339_ms, x_time, Api, Controls, Incoming, Recorder, Reply,
 };
 
 // Token refresh and revocation live in their own file, beside the API they guard.
@@ -39,23 +38,28 @@ pub struct Tweet {
 }
 
 /// Handle to a running fake X. Clones share the server; it stops when the last
-/// clone is dropped or on [`FakeX::shutdown`].
+/// clone is dropped or on [`Controls::shutdown`].
 #[derive(Clone)]
 pub struct FakeX {
     api: Arc<XApi>,
-    server: Arc<Server>,
+    controls: Controls,
+}
+
+/// The controls every fake shares: `base_url`, `requests`, `clear_requests`,
+/// `inject`, `inject_randomly`, `pending_faults`, `shutdown`.
+impl std::ops::Deref for FakeX {
+    type Target = Controls;
+
+    fn deref(&self) -> &Controls {
+        &self.controls
+    }
 }
 
 impl FakeX {
     pub async fn start() -> std::io::Result<FakeX> {
         let api = Arc::new(XApi::default());
-        let server = Arc::new(Server::start(api.clone()).await?);
-        Ok(FakeX { api, server })
-    }
-
-    /// `http://127.0.0.1:PORT`, to be used where the real API has `https://api.x.com`.
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
+        let controls = Controls::start(api.clone()).await?;
+        Ok(FakeX { api, controls })
     }
 
     /// Accepts `access_token` as a bearer token of `user_id` (several tokens per user are fine).
@@ -102,15 +106,6 @@ impl FakeX {
         state.insert(author_id, text, None, Vec::new(), created_at_ms)
     }
 
-    /// Every request received so far, rejected ones included.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.api.recorder.all()
-    }
-
-    pub fn clear_requests(&self) {
-        self.api.recorder.clear();
-    }
-
     /// Live (not deleted) posts in creation order.
     pub fn tweets(&self) -> Vec<Tweet> {
         let state = lock(&self.api.state);
@@ -120,32 +115,6 @@ impl FakeX {
             .filter(|t| !t.deleted)
             .map(|t| t.tweet.clone())
             .collect()
-    }
-
-    /// Adds a fault for the next `rule.times` requests matching `rule`, after the rules
-    /// already there (the first matching rule is used). See [`crate::Fault`] for what
-    /// each fault looks like from X.
-    ///
-    /// # Panics
-    ///
-    /// When a header in the fault is not valid HTTP.
-    pub fn inject(&self, rule: FaultRule) {
-        self.api.faults.push(rule);
-    }
-
-    /// Injected faults not yet delivered (the sum of the rules' remaining `times`).
-    /// Faults for a share of the requests from now on (None stops them).
-    pub fn inject_randomly(&self, random: Option<crate::RandomFaults>) {
-        self.api.faults.set_random(random);
-    }
-
-    pub fn pending_faults(&self) -> usize {
-        self.api.faults.pending()
-    }
-
-    /// Stops accepting connections.
-    pub fn shutdown(&self) {
-        self.server.shutdown();
     }
 }
 
