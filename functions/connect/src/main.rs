@@ -94,12 +94,16 @@ async fn main() -> Result<(), Error> {
                 .map_err(|e| format!("reading secret {id}: {e}"))
         }
     };
-    let signing = read(webhook_secrets_id.clone()).await?;
+    // The three reads are independent: one round trip of start-up, not three.
+    let (signing, x_client, facebook_app) = tokio::try_join!(
+        read(webhook_secrets_id.clone()),
+        read(x_client_id),
+        read(facebook_app_id.clone()),
+    )?;
     let secrets = SigningSecret::parse_list(&signing)
         .map_err(|e| format!("the signing secrets in {webhook_secrets_id} are unusable: {e}"))?;
-    let x_credentials = ClientCredentials::parse(&read(x_client_id).await?)?;
-    let facebook_credentials =
-        AppCredentials::parse(&read(facebook_app_id.clone()).await?, &facebook_app_id)?;
+    let x_credentials = ClientCredentials::parse(&x_client)?;
+    let facebook_credentials = AppCredentials::parse(&facebook_app, &facebook_app_id)?;
 
     let dynamodb = crosspost_aws::aws_sdk_dynamodb::Client::new(&sdk);
     let vault = TokenVault::new(

@@ -493,17 +493,22 @@ fn take_pending(st: &ApiState, id: &str) -> Option<oneshot::Sender<Result<Value,
     st.pending.lock().expect("pending lock").remove(id)
 }
 
+/// The Runtime API's answer for an invocation id that is unknown or already answered.
+fn unknown_request_id() -> Response {
+    runtime_error(
+        StatusCode::BAD_REQUEST,
+        "InvalidRequestID",
+        "unknown or already answered request id",
+    )
+}
+
 async fn response(
     State(st): State<Arc<ApiState>>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
     let Some(reply) = take_pending(&st, &id) else {
-        return runtime_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestID",
-            "unknown or already answered request id",
-        );
+        return unknown_request_id();
     };
     let value = if body.is_empty() {
         Value::Null
@@ -522,11 +527,7 @@ async fn error(
     body: Bytes,
 ) -> Response {
     let Some(reply) = take_pending(&st, &id) else {
-        return runtime_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestID",
-            "unknown or already answered request id",
-        );
+        return unknown_request_id();
     };
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let error_type = parsed

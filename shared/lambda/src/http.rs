@@ -119,6 +119,7 @@ pub fn note_undocumented<E>(route: &Route<E>, resp: &Response<Body>) {
     }
 }
 
+#[cfg(feature = "route-checks")]
 /// The API's OpenAPI document (`functions/openapi.yaml`) describes exactly the routes of
 /// `function` (its operations' `x-function`) and exactly their statuses.
 pub fn check_openapi<E>(
@@ -186,6 +187,7 @@ pub fn check_openapi<E>(
     Ok(())
 }
 
+#[cfg(feature = "route-checks")]
 /// template.yaml routes exactly these to the function `logical_id`.
 pub fn check_template_routes<E>(
     routes: &[Route<E>],
