@@ -203,6 +203,21 @@ fn delivery_key_attrs(post_id: &PostId, key: &DeliveryKey) -> Item {
 }
 
 impl PostsStore {
+    /// An UpdateItem of a PUBLISHING delivery that holds only while `owner` still holds
+    /// its lease: every write after a claim goes through here. `#status` is bound.
+    fn update_leased(
+        &self,
+        post_id: &PostId,
+        key: &DeliveryKey,
+        owner: &str,
+    ) -> UpdateItemFluentBuilder {
+        self.update_delivery(post_id, key)
+            .condition_expression("#status = :publishing AND lease_owner = :owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":publishing", s(DeliveryStatus::Publishing.as_str()))
+            .expression_attribute_values(":owner", s(owner))
+    }
+
     /// An UpdateItem of one delivery, its table and key set.
     fn update_delivery(&self, post_id: &PostId, key: &DeliveryKey) -> UpdateItemFluentBuilder {
         self.client
@@ -665,16 +680,12 @@ impl PostsStore {
         if let Some(url) = &part.url {
             item.insert("url".into(), s(url));
         }
-        self.update_delivery(post_id, key)
+        self.update_leased(post_id, key, owner)
             .update_expression(
                 // The next part's uncertainty starts now.
                 "SET parts = list_append(if_not_exists(parts, :empty), :part), \
                  unconfirmed_since = :now_ms, updated_at = :now",
             )
-            .condition_expression("#status = :publishing AND lease_owner = :owner")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":publishing", s(DeliveryStatus::Publishing.as_str()))
-            .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
             .expression_attribute_values(":part", AttributeValue::L(vec![AttributeValue::M(item)]))
             .expression_attribute_values(":now_ms", n(unix_ms(now)))
@@ -696,12 +707,8 @@ impl PostsStore {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut update = self
-            .update_delivery(post_id, key)
-            .condition_expression("#status = :publishing AND lease_owner = :owner")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":publishing", s(DeliveryStatus::Publishing.as_str()))
+            .update_leased(post_id, key, owner)
             .expression_attribute_values(":published", s(DeliveryStatus::Published.as_str()))
-            .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":now", s(rfc3339(now)));
         let mut set = "SET #status = :published, updated_at = :now".to_owned();
         if let Some(url) = remote_url {
@@ -729,17 +736,13 @@ impl PostsStore {
         until_ms: i64,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.update_delivery(post_id, key)
+        self.update_leased(post_id, key, owner)
             .update_expression(
                 "SET #status = :status, next_attempt_at = :until, attempts = attempts - :one, \
                  updated_at = :now \
                  REMOVE lease_owner, lease_until",
             )
-            .condition_expression("#status = :publishing AND lease_owner = :owner")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":publishing", s(DeliveryStatus::Publishing.as_str()))
             .expression_attribute_values(":status", s(status.as_str()))
-            .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":until", n(until_ms))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", s(rfc3339(now)))
@@ -852,12 +855,8 @@ impl PostsStore {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut update = self
-            .update_delivery(post_id, key)
-            .condition_expression("#status = :publishing AND lease_owner = :owner")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":publishing", s(DeliveryStatus::Publishing.as_str()))
+            .update_leased(post_id, key, owner)
             .expression_attribute_values(":status", s(status.as_str()))
-            .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":err", error_attr(error))
             .expression_attribute_values(":now", s(rfc3339(now)));
         let expr = match next_attempt_ms {
