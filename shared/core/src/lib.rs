@@ -3,11 +3,14 @@
 //! or randomness it was not handed.
 
 pub mod account;
+pub mod clock;
 pub mod delivery;
+pub mod event;
 pub mod keys;
 pub mod linking;
 pub mod media;
 pub mod network;
+pub mod ports;
 pub mod post;
 pub mod preview;
 pub mod publish;
@@ -18,8 +21,14 @@ pub mod signing;
 pub mod text;
 
 pub use account::{AccountStatus, LinkedAccount, RefreshedTokens, SealedAccount, TokenRefresher};
-pub use delivery::{DeliveryMessage, DeliveryOp, DeliveryStatus};
+pub use clock::Clock;
+pub use delivery::{
+    DeliveryKey, DeliveryMessage, DeliveryOp, DeliveryRecord, DeliveryStatus, FailureReason,
+    LastError, PostRecord, PublishedPart,
+};
+pub use event::{Envelope, Event};
 pub use network::{Network, UnknownNetwork};
+pub use ports::{AccountStore, DeliveryStore, EventSink, StoreError};
 pub use post::{
     FieldError, IncomingTarget, MediaHosts, MediaItem, Overflow, PostId, ValidatedPost,
 };

@@ -1,5 +1,22 @@
-//! Deliveries: one per post and linked account, and the message that asks a worker to
-//! work one.
+//! Deliveries: one per post and linked account (DESIGN sections 3 and 4). This module
+//! owns the delivery model ([`record`]), the closed set of reasons it fails for
+//! ([`reason`]), the pure rules of its state machine ([`rules`]), the message that asks
+//! a worker to work one, and in-memory implementations of the worker's ports
+//! ([`memory`], for tests). The ports themselves are in [`crate::ports`].
+
+#[cfg(any(test, feature = "memory"))]
+pub mod memory;
+pub mod reason;
+pub mod record;
+pub mod rules;
+#[cfg(test)]
+mod tests_rules;
+
+pub use reason::{FailureReason, UnknownReason};
+pub use record::{
+    Claim, Conclusion, DeliveryKey, DeliveryRecord, LastError, Lease, PostRecord, PublishedPart,
+};
+pub use rules::{Ending, Next};
 
 use crate::{Network, PostId};
 use serde::{Deserialize, Serialize};

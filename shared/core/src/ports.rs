@@ -1,0 +1,124 @@
+//! The ports the delivery worker works through. `shared/aws` implements them on
+//! DynamoDB, SQS and KMS; [`crate::delivery::memory`] implements them in memory, with
+//! the same conditions, for unit tests.
+
+use crate::delivery::{
+    Claim, Conclusion, DeliveryKey, DeliveryOp, Lease, PostRecord, PublishedPart,
+};
+use crate::event::Envelope;
+use crate::{LinkedAccount, Network, PostId, SealedAccount};
+use std::future::Future;
+use time::OffsetDateTime;
+
+/// What went wrong in a store, classified by what the caller does next.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A condition of a write did not hold: someone else changed the item first (for a
+    /// leased write: the lease is no longer ours).
+    #[error("condition failed: {0}")]
+    Conflict(String),
+    /// An item in the table does not have the shape this code writes.
+    #[error("corrupt item {key}: {detail}")]
+    Corrupt { key: String, detail: String },
+    /// The service or the connection failed; trying again later may work.
+    #[error("{service} call failed: {detail}")]
+    Backend {
+        service: &'static str,
+        detail: String,
+    },
+}
+
+/// PostsTable as the delivery worker uses it.
+pub trait DeliveryStore: Send + Sync {
+    /// The post a delivery publishes; None when it is gone.
+    fn get_post(
+        &self,
+        post_id: &PostId,
+    ) -> impl Future<Output = Result<Option<PostRecord>, StoreError>> + Send;
+
+    /// Takes the lease on a delivery for `op`, until `lease_until`, in one conditional
+    /// write so two workers never both win:
+    /// - publish: the delivery is PENDING, RETRYING or UNCERTAIN and due, or PUBLISHING
+    ///   with a lease that ran out. It becomes PUBLISHING, its attempts go up by one,
+    ///   `prev_status` keeps what it was, and `unconfirmed_since` is set if unset.
+    /// - delete: the delivery is DELETING with no live lease.
+    fn claim(
+        &self,
+        op: DeliveryOp,
+        post_id: &PostId,
+        key: &DeliveryKey,
+        owner: &str,
+        lease_until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// Records one confirmed part before the next is sent (and starts the next part's
+    /// `unconfirmed_since` at `now`). Conflict when the lease is no longer held.
+    fn record_part(
+        &self,
+        lease: &Lease,
+        part: &PublishedPart,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Writes how the leased attempt ended and frees the lease. Conflict when the lease
+    /// is no longer held.
+    fn conclude(
+        &self,
+        lease: &Lease,
+        conclusion: &Conclusion,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// AccountsTable as the delivery worker uses it, with the key that opens its tokens.
+pub trait AccountStore: Send + Sync {
+    fn get(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<SealedAccount>, StoreError>> + Send;
+
+    /// The account with its tokens opened (just before a network call needs them).
+    fn open(
+        &self,
+        account: &SealedAccount,
+    ) -> impl Future<Output = Result<LinkedAccount, StoreError>> + Send;
+
+    /// Flags an ACTIVE account NEEDS_REAUTH. True when this call flagged it (false when
+    /// it was flagged already, or is gone).
+    fn mark_needs_reauth(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The account must not call the network before `until_unix` (seconds).
+    fn set_rate_limited(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+        until_unix: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Until when (Unix seconds) every account of the app waits on `network`, if set.
+    fn network_limit(
+        &self,
+        network: Network,
+    ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
+
+    /// Every account of the app must not call `network` before `until_unix` (seconds).
+    fn set_network_limit(
+        &self,
+        network: Network,
+        until_unix: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Where events for the source app go (the events queue, read by `notify`).
+pub trait EventSink: Send + Sync {
+    fn send(&self, event: &Envelope) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
