@@ -82,7 +82,7 @@ async fn a_rate_limited_account_waits_without_calling_x_while_another_account_pu
     })
     .await;
     assert_eq!(d.last_error.as_ref().unwrap().kind, "rate_limited");
-    let due = d.next_attempt_ms.unwrap() / 1000;
+    let due = d.next_attempt_at.unwrap().unix_timestamp();
     assert!(
         (reset - 1..=reset + 2).contains(&due),
         "due {due}, reset {reset}"
@@ -108,7 +108,7 @@ async fn a_rate_limited_account_waits_without_calling_x_while_another_account_pu
     })
     .await;
     assert_eq!(second_d.attempts, 0, "waiting is not an attempt");
-    assert!(second_d.next_attempt_ms.unwrap() / 1000 >= reset - 1);
+    assert!(second_d.next_attempt_at.unwrap().unix_timestamp() >= reset - 1);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let posts = x_posts(&sb);
     let demo_calls = posts

@@ -3,14 +3,12 @@
 
 use crate::routes::unknown_network;
 use crate::App;
-use crosspost_aws::{DeliveryError, DeliveryRecord};
-use crosspost_core::{Network, Secret};
+use crosspost_core::{DeliveryRecord, Event, FailureReason, LastError, Network, Secret};
 use crosspost_lambda::problem::{json, problem, unavailable};
 use crosspost_networks::x_oauth::TokenKind;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::Serialize;
-use serde_json::json;
 use time::OffsetDateTime;
 
 #[derive(Serialize)]
@@ -116,10 +114,10 @@ impl App {
         account_id: &str,
         now: OffsetDateTime,
     ) -> Result<usize, crosspost_aws::StoreError> {
-        let error = DeliveryError {
-            kind: "account_unlinked".into(),
-            message: "the account was unlinked before the post reached it".into(),
-        };
+        let error = LastError::new(
+            FailureReason::AccountUnlinked,
+            "the account was unlinked before the post reached it",
+        );
         let mut failed = 0;
         for (post_id, key) in self
             .posts
@@ -128,34 +126,21 @@ impl App {
         {
             if let Some(d) = self.posts.fail_waiting(&post_id, &key, &error, now).await? {
                 failed += 1;
-                self.event_failed(&d).await;
+                self.event_failed(&d, &error, now).await;
             }
         }
         Ok(failed)
     }
 
-    async fn event_failed(&self, d: &DeliveryRecord) {
-        let Some(events) = &self.events else {
+    async fn event_failed(&self, d: &DeliveryRecord, error: &LastError, now: OffsetDateTime) {
+        if self.events.is_none() {
             return;
-        };
+        }
         let source_id = match self.posts.get_post(&d.post_id).await {
             Ok(Some(p)) => Some(p.source_id),
             _ => None,
         };
-        let event = crosspost_lambda::events::envelope(
-            "delivery.failed",
-            json!({
-                "post_id": d.post_id,
-                "source_id": source_id,
-                "user_id": d.user_id,
-                "network": d.network,
-                "account_id": d.account_id,
-                "status": d.status,
-                "error": d.last_error.as_ref().map(|e| json!({"kind": e.kind, "message": e.message})),
-            }),
-        );
-        if let Err(e) = events.send(&event).await {
-            tracing::error!(error = %e, "could not queue the event");
-        }
+        let event = Event::failed(d, source_id.as_deref(), d.status, error);
+        crosspost_lambda::events::send(self.events.as_ref(), event, now).await;
     }
 }

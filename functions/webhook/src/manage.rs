@@ -3,7 +3,7 @@
 
 use crate::intake::{publish_messages, unavailable};
 use crate::App;
-use crosspost_aws::{DeliveryKey, DeliveryRecord, PostRecord};
+use crosspost_core::{DeliveryKey, DeliveryRecord, LastError, PostRecord};
 use crosspost_core::{DeliveryMessage, DeliveryOp, DeliveryStatus, MediaItem, Overflow, PostId};
 use crosspost_lambda::problem::{json, problem};
 use lambda_http::http::{HeaderValue, StatusCode};
@@ -21,7 +21,8 @@ struct PostView {
     link: Option<String>,
     overflow: Overflow,
     created_at: Option<String>,
-    received_at: String,
+    #[serde(with = "time::serde::rfc3339")]
+    received_at: OffsetDateTime,
     deliveries: Vec<DeliveryView>,
 }
 
@@ -33,8 +34,9 @@ struct DeliveryView {
     attempts: u32,
     parts: Vec<PartView>,
     remote_url: Option<String>,
-    last_error: Option<ErrorView>,
-    updated_at: String,
+    last_error: Option<LastError>,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
 }
 
 #[derive(Serialize)]
@@ -42,13 +44,8 @@ struct PartView {
     index: u32,
     remote_id: String,
     url: Option<String>,
-    attempted_at: String,
-}
-
-#[derive(Serialize)]
-struct ErrorView {
-    kind: String,
-    message: String,
+    #[serde(with = "time::serde::rfc3339")]
+    attempted_at: OffsetDateTime,
 }
 
 #[derive(Serialize)]
@@ -93,10 +90,7 @@ fn view(post: PostRecord, deliveries: Vec<DeliveryRecord>) -> PostView {
                     })
                     .collect(),
                 remote_url: d.remote_url,
-                last_error: d.last_error.map(|e| ErrorView {
-                    kind: e.kind,
-                    message: e.message,
-                }),
+                last_error: d.last_error,
                 updated_at: d.updated_at,
             })
             .collect(),

@@ -89,7 +89,7 @@ impl AccountsStore {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(|e| StoreError::backend("dynamodb", e.into_service_error()))?;
+            .map_err(|e| crate::backend("dynamodb", e.into_service_error()))?;
         Ok(())
     }
 
@@ -107,7 +107,7 @@ impl AccountsStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| StoreError::backend("dynamodb", e.into_service_error()))?;
+            .map_err(|e| crate::backend("dynamodb", e.into_service_error()))?;
         out.item().map(read_account).transpose()
     }
 
@@ -181,7 +181,7 @@ impl AccountsStore {
             .key("sk", s(keys::LIMITS_SK))
             .send()
             .await
-            .map_err(|e| StoreError::backend("dynamodb", e.into_service_error()))?;
+            .map_err(|e| crate::backend("dynamodb", e.into_service_error()))?;
         match out.item() {
             Some(item) => Reader::new(item).opt_num("rate_limited_until"),
             None => Ok(None),
@@ -262,7 +262,7 @@ impl AccountsStore {
                 if e.is_conditional_check_failed_exception() {
                     StoreError::Conflict("the state is already in use".into())
                 } else {
-                    StoreError::backend("dynamodb", e)
+                    crate::backend("dynamodb", e)
                 }
             })?;
         Ok(())
@@ -285,7 +285,7 @@ impl AccountsStore {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await
-            .map_err(|e| StoreError::backend("dynamodb", e.into_service_error()))?;
+            .map_err(|e| crate::backend("dynamodb", e.into_service_error()))?;
         let Some(item) = out.attributes().filter(|a| !a.is_empty()) else {
             return Ok(None);
         };
@@ -353,7 +353,7 @@ impl AccountsStore {
             ))
             .send()
             .await
-            .map_err(|e| StoreError::backend("dynamodb", e.into_service_error()))?;
+            .map_err(|e| crate::backend("dynamodb", e.into_service_error()))?;
         Ok(())
     }
 
@@ -372,7 +372,7 @@ impl AccountsStore {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await
-            .map_err(|e| StoreError::backend("dynamodb", e.into_service_error()))?;
+            .map_err(|e| crate::backend("dynamodb", e.into_service_error()))?;
         Ok(out.attributes().is_some_and(|a| !a.is_empty()))
     }
 }
@@ -612,4 +612,52 @@ fn read_account(item: &Item) -> Result<SealedAccount, StoreError> {
         access_expires_at: r.opt_num("access_expires_at")?,
         token_version: r.opt_num("token_version")?.unwrap_or(0),
     })
+}
+
+/// The worker's view of AccountsTable: sealed accounts, opened with the token key just
+/// before a network call, and the account-wide effects of a network's answer.
+impl crosspost_core::AccountStore for TokenVault {
+    async fn get(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+    ) -> Result<Option<SealedAccount>, StoreError> {
+        self.store().get(user_id, network, account_id).await
+    }
+
+    async fn open(&self, account: &SealedAccount) -> Result<LinkedAccount, StoreError> {
+        TokenVault::open(self, account).await
+    }
+
+    async fn mark_needs_reauth(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+    ) -> Result<bool, StoreError> {
+        self.store()
+            .mark_needs_reauth(user_id, network, account_id)
+            .await
+    }
+
+    async fn set_rate_limited(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+        until_unix: i64,
+    ) -> Result<(), StoreError> {
+        self.store()
+            .set_rate_limited(user_id, network, account_id, until_unix)
+            .await
+    }
+
+    async fn network_limit(&self, network: Network) -> Result<Option<i64>, StoreError> {
+        self.store().network_limit(network).await
+    }
+
+    async fn set_network_limit(&self, network: Network, until_unix: i64) -> Result<(), StoreError> {
+        self.store().set_network_limit(network, until_unix).await
+    }
 }

@@ -146,7 +146,7 @@ async fn query_pages(
             .set_exclusive_start_key(start.take())
             .send()
             .await
-            .map_err(|e| StoreError::backend("dynamodb", e.into_service_error()))?;
+            .map_err(|e| crate::backend("dynamodb", e.into_service_error()))?;
         found.extend(out.items().iter().cloned());
         match out.last_evaluated_key() {
             Some(k) if !k.is_empty() => start = Some(k.clone()),
@@ -182,7 +182,7 @@ impl<O> ConditionalUpdate
                 if e.is_conditional_check_failed_exception() {
                     Ok(false)
                 } else {
-                    Err(StoreError::backend("dynamodb", e))
+                    Err(crate::backend("dynamodb", e))
                 }
             }
         }

@@ -15,10 +15,13 @@ pub mod seal;
 pub mod secrets;
 
 pub use accounts::{AccountsStore, PendingLink, TokenVault};
-pub use posts::{
-    Claim, DeliveryError, DeliveryKey, DeliveryRecord, IntakeRecord, NewPost, PostRecord,
-    PostsStore, PublishedPart, SourceGuard, StoredAnswer,
+pub use posts::{IntakeRecord, NewPost, PostsStore, SourceGuard, StoredAnswer};
+// The delivery model is core's; these names stay reachable from here for callers that
+// read the tables.
+pub use crosspost_core::delivery::{
+    Claim, DeliveryKey, DeliveryRecord, LastError, PostRecord, PublishedPart,
 };
+pub use crosspost_core::StoreError;
 pub use queues::{DeliveryQueues, EventQueue, WorkQueue};
 pub use seal::Sealer;
 
@@ -31,33 +34,16 @@ pub async fn load_sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
-/// What went wrong talking to AWS, classified by what the caller does next.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A condition of a write did not hold: someone else changed the item first.
-    #[error("condition failed: {0}")]
-    Conflict(String),
-    /// An item in the table does not have the shape this code writes.
-    #[error("corrupt item {key}: {detail}")]
-    Corrupt { key: String, detail: String },
-    /// The service or the connection failed; trying again later may work.
-    #[error("{service} call failed: {detail}")]
-    Backend {
-        service: &'static str,
-        detail: String,
-    },
-}
-
-impl StoreError {
-    fn backend<E>(service: &'static str, err: E) -> Self
-    where
-        E: std::error::Error + ProvideErrorMetadata,
-    {
-        let detail = match (err.code(), err.message()) {
-            (Some(code), Some(msg)) => format!("{code}: {msg}"),
-            (Some(code), None) => code.to_owned(),
-            _ => DisplayErrorContext(&err).to_string(),
-        };
-        StoreError::Backend { service, detail }
-    }
+/// An AWS service's error as a [`StoreError::Backend`]: its code and message, or the
+/// whole error chain when it has neither.
+pub(crate) fn backend<E>(service: &'static str, err: E) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata,
+{
+    let detail = match (err.code(), err.message()) {
+        (Some(code), Some(msg)) => format!("{code}: {msg}"),
+        (Some(code), None) => code.to_owned(),
+        _ => DisplayErrorContext(&err).to_string(),
+    };
+    StoreError::Backend { service, detail }
 }

@@ -79,7 +79,7 @@ impl DeliveryQueues {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| StoreError::backend("sqs", e.into_service_error()))?;
+                .map_err(|e| crate::backend("sqs", e.into_service_error()))?;
             let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
             if let Some(f) = out.failed().first() {
                 last_failure = format!("{}: {}", f.code(), f.message().unwrap_or(""));
@@ -136,7 +136,7 @@ impl WorkQueue {
             .visibility_timeout(seconds)
             .send()
             .await
-            .map_err(|e| StoreError::backend("sqs", e.into_service_error()))?;
+            .map_err(|e| crate::backend("sqs", e.into_service_error()))?;
         Ok(())
     }
 }
@@ -155,15 +155,22 @@ impl EventQueue {
             url: url.into(),
         }
     }
+}
 
-    pub async fn send(&self, event: &serde_json::Value) -> Result<(), StoreError> {
+impl crosspost_core::EventSink for EventQueue {
+    /// One SendMessage of the event's JSON.
+    async fn send(&self, event: &crosspost_core::Envelope) -> Result<(), StoreError> {
+        let body = serde_json::to_string(event).map_err(|e| StoreError::Backend {
+            service: "sqs",
+            detail: format!("the event does not serialise: {e}"),
+        })?;
         self.client
             .send_message()
             .queue_url(&self.url)
-            .message_body(event.to_string())
+            .message_body(body)
             .send()
             .await
-            .map_err(|e| StoreError::backend("sqs", e.into_service_error()))?;
+            .map_err(|e| crate::backend("sqs", e.into_service_error()))?;
         Ok(())
     }
 }

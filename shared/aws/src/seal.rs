@@ -161,7 +161,7 @@ impl Sealer {
             .encryption_context(CONTEXT_KEY, account_key)
             .send()
             .await
-            .map_err(|e| StoreError::backend("kms", e.into_service_error()))?;
+            .map_err(|e| crate::backend("kms", e.into_service_error()))?;
         let key = DataKey {
             plaintext: out
                 .plaintext
@@ -191,7 +191,7 @@ impl Sealer {
             .encryption_context(CONTEXT_KEY, account_key)
             .send()
             .await
-            .map_err(|e| StoreError::backend("kms", e.into_service_error()))?;
+            .map_err(|e| crate::backend("kms", e.into_service_error()))?;
         let plaintext = out
             .plaintext
             .ok_or_else(|| broken("no plaintext data key"))?

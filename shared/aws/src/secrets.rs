@@ -14,7 +14,7 @@ pub async fn read_secret(
         .secret_id(secret_id)
         .send()
         .await
-        .map_err(|e| StoreError::backend("secretsmanager", e.into_service_error()))?;
+        .map_err(|e| crate::backend("secretsmanager", e.into_service_error()))?;
     out.secret_string
         .map(Secret::new)
         .ok_or_else(|| StoreError::Backend {

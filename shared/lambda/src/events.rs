@@ -1,17 +1,22 @@
 //! The outbound events the source app receives (through the events queue and
-//! `notify`): one envelope for every kind.
+//! `notify`). The events themselves are [`crosspost_core::Event`]; this stamps each
+//! with its id and time and queues it.
 
-use serde_json::{json, Value};
-use time::format_description::well_known::Rfc3339;
+use crosspost_core::{Envelope, Event, EventSink};
 use time::OffsetDateTime;
 
-/// `{"type", "id", "timestamp", "data"}`; the id is new for every event.
-pub fn envelope(kind: &str, data: Value) -> Value {
-    let now = OffsetDateTime::now_utc();
-    json!({
-        "type": kind,
-        "id": format!("evt_{}", uuid::Uuid::now_v7().simple()),
-        "timestamp": now.format(&Rfc3339).unwrap_or_default(),
-        "data": data,
-    })
+/// `event` with a new id (`evt_` and a time-ordered UUID) and the time `at`.
+pub fn stamp(event: Event, at: OffsetDateTime) -> Envelope {
+    Envelope::new(event, format!("evt_{}", uuid::Uuid::now_v7().simple()), at)
+}
+
+/// Queues `event` made at `at`; a failure is logged, never fails the caller's work.
+pub async fn send(sink: Option<&impl EventSink>, event: Event, at: OffsetDateTime) {
+    let Some(sink) = sink else {
+        return;
+    };
+    let kind = event.kind();
+    if let Err(e) = sink.send(&stamp(event, at)).await {
+        tracing::error!(error = %e, event = kind, "could not queue the event");
+    }
 }

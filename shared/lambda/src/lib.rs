@@ -75,15 +75,19 @@ where
         AccountsStore::new(dynamodb.clone(), env.required("ACCOUNTS_TABLE")?),
         sealer,
     );
+    let ports = worker::Ports {
+        deliveries: PostsStore::new(dynamodb, env.required("POSTS_TABLE")?),
+        accounts: accounts.clone(),
+        events: env
+            .optional("EVENTS_QUEUE_URL")
+            .map(|u| EventQueue::new(sqs.clone(), u)),
+        clock: worker::SystemClock,
+    };
     let mut worker = DeliveryWorker::new(
         network,
-        PostsStore::new(dynamodb, env.required("POSTS_TABLE")?),
-        accounts.clone(),
+        ports,
         publisher,
-        env.optional("QUEUE_URL")
-            .map(|u| WorkQueue::new(sqs.clone(), u)),
-        env.optional("EVENTS_QUEUE_URL")
-            .map(|u| EventQueue::new(sqs, u)),
+        env.optional("QUEUE_URL").map(|u| WorkQueue::new(sqs, u)),
         worker::retry_policy(&env)?,
     );
     if let Some(refresher) = refresher {

@@ -200,15 +200,17 @@ pub fn expiry(d: &DeliveryRecord, policy: &RetryPolicy, now: OffsetDateTime) -> 
     None
 }
 
-/// The ending for a delivery whose account cannot publish: gone, or not ACTIVE.
-pub fn account_unusable(account: Option<&SealedAccount>) -> Option<Ending> {
+/// The account a delivery publishes with, if it can: an ACTIVE one. Otherwise the
+/// ending: FAILED `account_unlinked` when it is gone, `account_needs_reauth` when it
+/// must be linked again.
+pub fn usable_account(account: Option<SealedAccount>) -> Result<SealedAccount, Ending> {
     match account {
-        Some(a) if a.status == AccountStatus::Active => None,
-        Some(_) => Some(Ending::failed(
+        Some(a) if a.status == AccountStatus::Active => Ok(a),
+        Some(_) => Err(Ending::failed(
             FailureReason::AccountNeedsReauth,
             "the account must be linked again; retry the post after that",
         )),
-        None => Some(Ending::failed(
+        None => Err(Ending::failed(
             FailureReason::AccountUnlinked,
             "the account is not linked",
         )),

@@ -391,9 +391,30 @@ fn age_and_attempts_expire_a_delivery_keeping_its_last_error() {
 #[test]
 fn an_account_gone_or_not_active_ends_the_delivery() {
     assert!(matches!(
-        rules::account_unusable(None),
-        Some(Ending::End { error, .. }) if error.kind == FailureReason::AccountUnlinked
+        rules::usable_account(None),
+        Err(Ending::End { error, .. }) if error.kind == FailureReason::AccountUnlinked
     ));
+    let account = crate::LinkedAccount {
+        user_id: "u1".into(),
+        network: Network::X,
+        account_id: "42".into(),
+        display_name: "Lily".into(),
+        status: crate::AccountStatus::NeedsReauth,
+        access_token: crate::SealedToken::new("sealed"),
+        rate_limited_until: None,
+        refresh_token: None,
+        access_expires_at: None,
+        token_version: 1,
+    };
+    assert!(matches!(
+        rules::usable_account(Some(account.clone())),
+        Err(Ending::End { error, .. }) if error.kind == FailureReason::AccountNeedsReauth
+    ));
+    let active = crate::LinkedAccount {
+        status: crate::AccountStatus::Active,
+        ..account
+    };
+    assert_eq!(rules::usable_account(Some(active.clone())), Ok(active));
 }
 
 #[test]

@@ -1,0 +1,245 @@
+//! Intake: the post, its source-id guard, its PENDING deliveries and the webhook id,
+//! written together, and what a repeated request is recognised by.
+
+use super::codec::{delivery_key_attrs, media_attr, overflow_name, read_answer};
+use super::{PostsStore, ACCOUNT_REF, WEBHOOK_ID_MEMORY};
+use crate::attr::{n, s, ConditionalUpdate, Item, Reader};
+use crate::StoreError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use crosspost_core::clock::{rfc3339, unix_ms};
+use crosspost_core::{keys, DeliveryKey, DeliveryStatus, PostId, ValidatedPost};
+use time::OffsetDateTime;
+
+/// A post as the webhook accepted it, ready to be written.
+#[derive(Debug, Clone)]
+pub struct NewPost {
+    pub post_id: PostId,
+    pub content: ValidatedPost,
+    pub received_at: OffsetDateTime,
+}
+
+/// What the webhook answered when it accepted a post, kept so that a repeated request
+/// gets the same answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAnswer {
+    pub post_id: PostId,
+    pub status: u16,
+    pub body: String,
+}
+
+/// The source-id guard: one per user and source post, holding a hash of the content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceGuard {
+    pub answer: StoredAnswer,
+    pub body_hash: String,
+    /// True once every delivery message was queued.
+    pub enqueued: bool,
+}
+
+/// Everything a repeated request is recognised by.
+#[derive(Debug, Clone)]
+pub struct IntakeRecord {
+    pub body_hash: String,
+    pub answer: StoredAnswer,
+    pub webhook_id: Option<String>,
+    /// How long the writer holds the right to enqueue before a repeat may take it over.
+    pub enqueue_lease_until: OffsetDateTime,
+}
+
+impl PostsStore {
+    /// Writes, in one transaction, the post, the source-id guard, one PENDING delivery
+    /// per key and the webhook id: either all of them exist afterwards or none does.
+    /// A `Conflict` means the guard or the webhook id existed already (or a concurrent
+    /// request is writing them): read them to find the first answer.
+    pub async fn create_post(
+        &self,
+        post: &NewPost,
+        deliveries: &[DeliveryKey],
+        intake: &IntakeRecord,
+    ) -> Result<(), StoreError> {
+        let now = rfc3339(post.received_at);
+        let c = &post.content;
+        let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| StoreError::Backend {
+                    service: "dynamodb",
+                    detail: e.to_string(),
+                })?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        };
+        let mut post_item = Item::from([
+            ("pk".to_owned(), s(keys::post_pk(&post.post_id))),
+            ("sk".to_owned(), s(keys::POST_SK)),
+            ("post_id".to_owned(), s(post.post_id.as_str())),
+            ("user_id".to_owned(), s(&c.user_id)),
+            ("source_id".to_owned(), s(&c.source_id)),
+            ("text".to_owned(), s(&c.text)),
+            ("media".to_owned(), media_attr(&c.media)),
+            ("overflow".to_owned(), s(overflow_name(c.overflow))),
+            ("received_at".to_owned(), s(&now)),
+        ]);
+        if let Some(link) = &c.link {
+            post_item.insert("link".into(), s(link));
+        }
+        if let Some(created) = &c.created_at {
+            post_item.insert("created_at".into(), s(created));
+        }
+        let answer_attrs = |item: &mut Item| {
+            item.insert("post_id".into(), s(intake.answer.post_id.as_str()));
+            item.insert("answer_status".into(), n(intake.answer.status));
+            item.insert("answer".into(), s(&intake.answer.body));
+        };
+        let mut guard = Item::from([
+            (
+                "pk".to_owned(),
+                s(keys::source_pk(&c.user_id, &c.source_id)),
+            ),
+            ("sk".to_owned(), s(keys::SOURCE_SK)),
+            ("body_hash".to_owned(), s(&intake.body_hash)),
+            ("enqueued".to_owned(), AttributeValue::Bool(false)),
+            (
+                "enqueue_lease_until".to_owned(),
+                n(unix_ms(intake.enqueue_lease_until)),
+            ),
+        ]);
+        answer_attrs(&mut guard);
+        let mut items = vec![put(post_item)?, put(guard)?];
+        if let Some(id) = &intake.webhook_id {
+            let mut hook = Item::from([
+                ("pk".to_owned(), s(keys::webhook_pk(id))),
+                ("sk".to_owned(), s(keys::WEBHOOK_SK)),
+                (
+                    "expires_at".to_owned(),
+                    n((post.received_at + WEBHOOK_ID_MEMORY).unix_timestamp()),
+                ),
+            ]);
+            answer_attrs(&mut hook);
+            items.push(put(hook)?);
+        }
+        for key in deliveries {
+            let mut item = delivery_key_attrs(&post.post_id, key);
+            item.extend([
+                ("post_id".to_owned(), s(post.post_id.as_str())),
+                ("user_id".to_owned(), s(&c.user_id)),
+                ("network".to_owned(), s(key.network.as_str())),
+                ("account_id".to_owned(), s(&key.account_id)),
+                (
+                    ACCOUNT_REF.to_owned(),
+                    s(keys::delivery_account_ref(
+                        &c.user_id,
+                        key.network,
+                        &key.account_id,
+                    )),
+                ),
+                ("status".to_owned(), s(DeliveryStatus::Pending.as_str())),
+                ("attempts".to_owned(), n(0)),
+                ("created_at".to_owned(), s(&now)),
+                ("updated_at".to_owned(), s(&now)),
+            ]);
+            items.push(put(item)?);
+        }
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(|e| {
+                let e = e.into_service_error();
+                if e.is_transaction_canceled_exception() {
+                    StoreError::Conflict(format!("source post {} is already recorded", c.source_id))
+                } else {
+                    crate::backend("dynamodb", e)
+                }
+            })?;
+        Ok(())
+    }
+
+    /// The answer first given for a webhook id, if that id was seen in the last 24 h.
+    pub async fn webhook_answer(
+        &self,
+        webhook_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<StoredAnswer>, StoreError> {
+        let Some(item) = self
+            .get_item(keys::webhook_pk(webhook_id), keys::WEBHOOK_SK)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let r = Reader::new(&item);
+        // TTL deletion is lazy: an expired item may still be there.
+        if r.opt_num::<i64>("expires_at")?
+            .is_some_and(|t| t <= now.unix_timestamp())
+        {
+            return Ok(None);
+        }
+        Ok(Some(read_answer(&r)?))
+    }
+
+    /// The guard of a user's source post, if that post was accepted before.
+    pub async fn source_guard(
+        &self,
+        user_id: &str,
+        source_id: &str,
+    ) -> Result<Option<SourceGuard>, StoreError> {
+        let Some(item) = self
+            .get_item(keys::source_pk(user_id, source_id), keys::SOURCE_SK)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let r = Reader::new(&item);
+        Ok(Some(SourceGuard {
+            answer: read_answer(&r)?,
+            body_hash: r.str("body_hash")?,
+            enqueued: matches!(item.get("enqueued"), Some(AttributeValue::Bool(true))),
+        }))
+    }
+
+    /// Takes over the right to enqueue a post's deliveries, when the request that wrote
+    /// it has not confirmed its messages and its lease ran out. True when taken.
+    pub async fn take_enqueue_lease(
+        &self,
+        user_id: &str,
+        source_id: &str,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::source_pk(user_id, source_id)))
+            .key("sk", s(keys::SOURCE_SK))
+            .update_expression("SET enqueue_lease_until = :until")
+            .condition_expression(
+                "attribute_exists(pk) AND enqueued = :false AND enqueue_lease_until < :now",
+            )
+            .expression_attribute_values(":until", n(unix_ms(until)))
+            .expression_attribute_values(":now", n(unix_ms(now)))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .send()
+            .await;
+        result.held()
+    }
+
+    /// Records that every delivery message of the source post is queued.
+    pub async fn mark_enqueued(&self, user_id: &str, source_id: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::source_pk(user_id, source_id)))
+            .key("sk", s(keys::SOURCE_SK))
+            .update_expression("SET enqueued = :true REMOVE enqueue_lease_until")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .send()
+            .await
+            .or_conflict("guard missing")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,339 @@
+//! The delivery lifecycle: the worker's claim, recorded parts and conclusions (each
+//! write after a claim conditional on its lease), and the webhook's and connect's
+//! changes of a delivery's status.
+
+use super::codec::{error_attr, part_attr, read_delivery};
+use super::{PostsStore, ACCOUNT_DELIVERIES_INDEX, ACCOUNT_REF};
+use crate::attr::{n, query_index, s, ConditionalUpdate, Reader};
+use crate::StoreError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use crosspost_core::clock::{rfc3339, unix_ms};
+use crosspost_core::delivery::{Claim, Conclusion, Lease};
+use crosspost_core::{
+    keys, DeliveryKey, DeliveryOp, DeliveryRecord, DeliveryStatus, DeliveryStore, LastError,
+    Network, PostId, PostRecord, PublishedPart,
+};
+use time::OffsetDateTime;
+
+impl PostsStore {
+    /// Moves a delivery from one of `from` to `to`, resetting what a fresh start needs
+    /// (attempts, due time, lease) when `reset_attempts`. False when the delivery was not
+    /// in one of `from`.
+    pub async fn transition(
+        &self,
+        post_id: &PostId,
+        key: &DeliveryKey,
+        from: &[DeliveryStatus],
+        to: DeliveryStatus,
+        reset_attempts: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let placeholders: Vec<String> = (0..from.len()).map(|i| format!(":from{i}")).collect();
+        let mut update = self
+            .update_delivery(post_id, key)
+            .condition_expression(format!(
+                "attribute_exists(pk) AND #status IN ({})",
+                placeholders.join(", ")
+            ))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":now", s(rfc3339(now)));
+        for (p, st) in placeholders.iter().zip(from) {
+            update = update.expression_attribute_values(p, s(st.as_str()));
+        }
+        let expr = if reset_attempts {
+            update = update.expression_attribute_values(":zero", n(0));
+            "SET #status = :to, updated_at = :now, attempts = :zero \
+             REMOVE next_attempt_at, lease_owner, lease_until"
+        } else {
+            "SET #status = :to, updated_at = :now"
+        };
+        update.update_expression(expr).send().await.held()
+    }
+
+    /// The deliveries of one linked account that have not ended: waiting (PENDING,
+    /// RETRYING, UNCERTAIN) or PUBLISHING. Read from the `AccountDeliveries` index, so
+    /// a delivery created a moment ago may be missing; the worker fails those itself
+    /// when it finds the account gone.
+    pub async fn open_deliveries_of(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+    ) -> Result<Vec<(PostId, DeliveryKey)>, StoreError> {
+        let items = query_index(
+            &self.client,
+            &self.table,
+            ACCOUNT_DELIVERIES_INDEX,
+            ACCOUNT_REF,
+            &keys::delivery_account_ref(user_id, network, account_id),
+        )
+        .await?;
+        let mut open = Vec::new();
+        for item in &items {
+            let r = Reader::new(item);
+            let status: DeliveryStatus = r.parsed("status")?;
+            if status.is_terminal() {
+                continue;
+            }
+            let post_id = r
+                .str("pk")?
+                .strip_prefix("POST#")
+                .and_then(PostId::parse)
+                .ok_or_else(|| r.corrupt("pk is not POST#<post id>"))?;
+            open.push((
+                post_id,
+                DeliveryKey {
+                    network,
+                    account_id: account_id.to_owned(),
+                },
+            ));
+        }
+        Ok(open)
+    }
+
+    /// Ends a delivery whose account was unlinked: FAILED with `error`, when it is
+    /// waiting (PENDING, RETRYING, UNCERTAIN) or PUBLISHING with a lease that ran out.
+    /// A live lease is left to its worker, which finds the account gone. The delivery
+    /// as it ended, or None when it was not failed here.
+    pub async fn fail_waiting(
+        &self,
+        post_id: &PostId,
+        key: &DeliveryKey,
+        error: &LastError,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeliveryRecord>, StoreError> {
+        let now_ms = unix_ms(now);
+        let result = self
+            .update_delivery(post_id, key)
+            .condition_expression(
+                "attribute_exists(pk) AND (#status IN (:pending, :retrying, :uncertain) \
+                 OR (#status = :publishing AND lease_until < :now_ms))",
+            )
+            .update_expression(
+                "SET #status = :failed, last_error = :err, updated_at = :now \
+                 REMOVE lease_owner, lease_until, next_attempt_at",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
+            .expression_attribute_values(":retrying", s(DeliveryStatus::Retrying.as_str()))
+            .expression_attribute_values(":uncertain", s(DeliveryStatus::Uncertain.as_str()))
+            .expression_attribute_values(":publishing", s(DeliveryStatus::Publishing.as_str()))
+            .expression_attribute_values(":failed", s(DeliveryStatus::Failed.as_str()))
+            .expression_attribute_values(":now_ms", n(now_ms))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":err", error_attr(error))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out.attributes().map(read_delivery).transpose(),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    Ok(None)
+                } else {
+                    Err(crate::backend("dynamodb", e))
+                }
+            }
+        }
+    }
+
+    /// An UpdateItem of the leased delivery that holds only while `lease` still holds
+    /// (the delivery is in the lease's state under its owner): every write after a
+    /// claim goes through here. `#status` is bound.
+    fn update_leased(&self, lease: &Lease) -> UpdateItemFluentBuilder {
+        self.update_delivery(lease.post_id(), lease.key())
+            .condition_expression("#status = :held AND lease_owner = :owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":held", s(lease.held_status().as_str()))
+            .expression_attribute_values(":owner", s(lease.owner()))
+    }
+
+    /// A claim's conditional write for `op` (see [`DeliveryStore::claim`]).
+    fn claim_update(
+        &self,
+        op: DeliveryOp,
+        post_id: &PostId,
+        key: &DeliveryKey,
+    ) -> UpdateItemFluentBuilder {
+        let update = self
+            .update_delivery(post_id, key)
+            .expression_attribute_names("#status", "status");
+        match op {
+            DeliveryOp::Publish => update
+                .update_expression(
+                    "SET prev_status = #status, \
+                     unconfirmed_since = if_not_exists(unconfirmed_since, :now_ms), \
+                     #status = :publishing, lease_owner = :owner, lease_until = :until, \
+                     attempts = if_not_exists(attempts, :zero) + :one, updated_at = :now",
+                )
+                .condition_expression(
+                    "attribute_exists(pk) AND ( \
+                       (#status IN (:pending, :retrying, :uncertain) \
+                         AND (attribute_not_exists(next_attempt_at) OR next_attempt_at <= :now_ms)) \
+                       OR (#status = :publishing AND lease_until < :now_ms))",
+                )
+                .expression_attribute_values(":publishing", s(DeliveryStatus::Publishing.as_str()))
+                .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
+                .expression_attribute_values(":retrying", s(DeliveryStatus::Retrying.as_str()))
+                .expression_attribute_values(":uncertain", s(DeliveryStatus::Uncertain.as_str()))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1)),
+            DeliveryOp::Delete => update
+                .update_expression(
+                    "SET lease_owner = :owner, lease_until = :until, updated_at = :now",
+                )
+                .condition_expression(
+                    "#status = :deleting AND (attribute_not_exists(lease_until) OR lease_until < :now_ms)",
+                )
+                .expression_attribute_values(":deleting", s(DeliveryStatus::Deleting.as_str())),
+        }
+    }
+}
+
+impl DeliveryStore for PostsStore {
+    async fn get_post(&self, post_id: &PostId) -> Result<Option<PostRecord>, StoreError> {
+        PostsStore::get_post(self, post_id).await
+    }
+
+    async fn claim(
+        &self,
+        op: DeliveryOp,
+        post_id: &PostId,
+        key: &DeliveryKey,
+        owner: &str,
+        lease_until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Claim, StoreError> {
+        let result = self
+            .claim_update(op, post_id, key)
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(unix_ms(lease_until)))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":now_ms", n(unix_ms(now)))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => match out.attributes() {
+                Some(item) => {
+                    let lease =
+                        Lease::granted(post_id.clone(), key.clone(), owner, op, lease_until);
+                    Ok(Claim::Claimed(lease, read_delivery(item)?))
+                }
+                None => Err(StoreError::Backend {
+                    service: "dynamodb",
+                    detail: "claim returned no attributes".into(),
+                }),
+            },
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    Ok(Claim::NotClaimable(self.get_delivery(post_id, key).await?))
+                } else {
+                    Err(crate::backend("dynamodb", e))
+                }
+            }
+        }
+    }
+
+    async fn record_part(
+        &self,
+        lease: &Lease,
+        part: &PublishedPart,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.update_leased(lease)
+            .update_expression(
+                // The next part's uncertainty starts now.
+                "SET parts = list_append(if_not_exists(parts, :empty), :part), \
+                 unconfirmed_since = :now_ms, updated_at = :now",
+            )
+            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":part", AttributeValue::L(vec![part_attr(part)]))
+            .expression_attribute_values(":now_ms", n(unix_ms(now)))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .send()
+            .await
+            .or_conflict("lease lost")?;
+        Ok(())
+    }
+
+    async fn conclude(
+        &self,
+        lease: &Lease,
+        conclusion: &Conclusion,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut update = self
+            .update_leased(lease)
+            .expression_attribute_values(":now", s(rfc3339(now)));
+        // Every conclusion frees the lease.
+        let (set, remove) = match conclusion {
+            Conclusion::Published { remote_url } => {
+                update = update
+                    .expression_attribute_values(":status", s(DeliveryStatus::Published.as_str()));
+                let mut set = "#status = :status".to_owned();
+                if let Some(url) = remote_url {
+                    set.push_str(", remote_url = :url");
+                    update = update.expression_attribute_values(":url", s(url));
+                }
+                (set, ", next_attempt_at, last_error, unconfirmed_since")
+            }
+            Conclusion::Deferred { status, until } => {
+                update = update
+                    .expression_attribute_values(":status", s(status.as_str()))
+                    .expression_attribute_values(":next", n(unix_ms(*until)))
+                    .expression_attribute_values(":one", n(1));
+                (
+                    "#status = :status, next_attempt_at = :next, attempts = attempts - :one"
+                        .to_owned(),
+                    "",
+                )
+            }
+            Conclusion::Retry {
+                status,
+                error,
+                next_attempt_at,
+            } => {
+                update = update
+                    .expression_attribute_values(":status", s(status.as_str()))
+                    .expression_attribute_values(":err", error_attr(error))
+                    .expression_attribute_values(":next", n(unix_ms(*next_attempt_at)));
+                (
+                    "#status = :status, last_error = :err, next_attempt_at = :next".to_owned(),
+                    "",
+                )
+            }
+            Conclusion::Ended { status, error } => {
+                update = update
+                    .expression_attribute_values(":status", s(status.as_str()))
+                    .expression_attribute_values(":err", error_attr(error));
+                (
+                    "#status = :status, last_error = :err".to_owned(),
+                    ", next_attempt_at",
+                )
+            }
+            Conclusion::Delete { status, error } => {
+                update = update.expression_attribute_values(":status", s(status.as_str()));
+                match error {
+                    Some(error) => {
+                        update = update.expression_attribute_values(":err", error_attr(error));
+                        ("#status = :status, last_error = :err".to_owned(), "")
+                    }
+                    None => ("#status = :status".to_owned(), ", last_error"),
+                }
+            }
+        };
+        update
+            .update_expression(format!(
+                "SET {set}, updated_at = :now REMOVE lease_owner, lease_until{remove}"
+            ))
+            .send()
+            .await
+            .or_conflict("lease lost")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,336 @@
+//! A publish: claim → prepare → publish the parts → conclude.
+
+use super::DeliveryWorker;
+use crate::metrics::{self, Metric};
+use crosspost_core::delivery::rules::{self, Effect, Ending, Next};
+use crosspost_core::delivery::{Conclusion, Lease};
+use crosspost_core::preview::adapt;
+use crosspost_core::{
+    AccountStore, Clock, DeliveryMessage, DeliveryOp, DeliveryRecord, DeliveryStore, Event,
+    EventSink, FailureReason, LinkedAccount, OutgoingPart, PostRecord, PublishError, PublishedPart,
+    Publisher, RemotePost,
+};
+use crosspost_core::{DeliveryStatus, StoreError};
+
+/// Everything the parts need: the post, its parts as the network takes them, and the
+/// account with a token that works.
+struct Prepared {
+    post: PostRecord,
+    parts: Vec<String>,
+    account: LinkedAccount,
+    /// The token was refreshed after a refusal in this attempt (once at most).
+    refreshed: bool,
+    /// Who holds the lease, named in a token refresh's own lease.
+    owner: String,
+}
+
+/// How publishing the parts went.
+enum PartsOutcome {
+    /// Every part is on the network and recorded.
+    Published,
+    /// A rate limit holds the account until this Unix second: not an attempt.
+    Held(i64),
+    /// A call failed: the attempt ends so.
+    Failed(Ending),
+}
+
+impl<P, S, A, E, C> DeliveryWorker<P, S, A, E, C>
+where
+    P: Publisher,
+    S: DeliveryStore,
+    A: AccountStore,
+    E: EventSink,
+    C: Clock,
+{
+    pub(super) async fn publish(
+        &self,
+        msg: &DeliveryMessage,
+        inv: &super::Invocation,
+    ) -> Result<Next, StoreError> {
+        let (lease, mut delivery) = match self.claim(DeliveryOp::Publish, msg, inv).await? {
+            Ok(claimed) => claimed,
+            Err(next) => return Ok(next),
+        };
+        tracing::info!(
+            attempt = delivery.attempts,
+            reconcile = delivery.needs_reconcile(),
+            "delivery claimed"
+        );
+        let mut prepared = match self.prepare(&lease, &delivery).await? {
+            Ok(prepared) => prepared,
+            Err((ending, post)) => {
+                return self
+                    .conclude_ending(&lease, &delivery, ending, post.as_ref())
+                    .await
+            }
+        };
+        match self
+            .publish_parts(&lease, &mut delivery, &mut prepared)
+            .await?
+        {
+            PartsOutcome::Published => {
+                self.conclude_published(&lease, &delivery, &prepared.post)
+                    .await
+            }
+            PartsOutcome::Held(until) => self.hold(&lease, &delivery, until).await,
+            PartsOutcome::Failed(ending) => {
+                self.conclude_ending(&lease, &delivery, ending, Some(&prepared.post))
+                    .await
+            }
+        }
+    }
+
+    /// The post, its parts and the account with a fresh token; or the ending when the
+    /// delivery cannot be published (expired, post gone, account unusable, text too
+    /// long, token refused), with the post when it was read.
+    async fn prepare(
+        &self,
+        lease: &Lease,
+        d: &DeliveryRecord,
+    ) -> Result<Result<Prepared, (Ending, Option<PostRecord>)>, StoreError> {
+        if let Some(ending) = rules::expiry(d, &self.policy, self.ports.clock.now()) {
+            return Ok(Err((ending, None)));
+        }
+        let Some(post) = self.ports.deliveries.get_post(lease.post_id()).await? else {
+            let ending = Ending::failed(FailureReason::PostMissing, "the post is gone");
+            return Ok(Err((ending, None)));
+        };
+        let accounts = &self.ports.accounts;
+        let sealed = accounts
+            .get(&post.user_id, self.network, &d.account_id)
+            .await?;
+        let sealed = match rules::usable_account(sealed) {
+            Ok(sealed) => sealed,
+            Err(ending) => return Ok(Err((ending, Some(post)))),
+        };
+        let parts = match adapt(
+            self.network,
+            &post.text,
+            post.link.as_deref(),
+            post.overflow,
+        ) {
+            Ok(parts) => parts.into_iter().map(|p| p.text).collect(),
+            Err(too_long) => {
+                let ending = Ending::failed(FailureReason::ContentTooLong, too_long.to_string());
+                return Ok(Err((ending, Some(post))));
+            }
+        };
+        // Opened here, just before the network calls that need the token.
+        let mut account = accounts.open(&sealed).await?;
+        if let Some(tokens) = &self.tokens {
+            match tokens.fresh(&account, lease.owner(), false).await {
+                Ok(fresh) => account = fresh,
+                Err(e) => {
+                    let ending = self.after_failure(d, &account, e).await?;
+                    return Ok(Err((ending, Some(post))));
+                }
+            }
+        }
+        Ok(Ok(Prepared {
+            post,
+            parts,
+            account,
+            refreshed: false,
+            owner: lease.owner().to_owned(),
+        }))
+    }
+
+    /// Publishes the parts not yet recorded, in order, each recorded before the next
+    /// is sent; the first looked up on the network first when the last attempt's
+    /// outcome is unknown. `d.parts` grows as parts are recorded.
+    async fn publish_parts(
+        &self,
+        lease: &Lease,
+        d: &mut DeliveryRecord,
+        prepared: &mut Prepared,
+    ) -> Result<PartsOutcome, StoreError> {
+        let mut reconcile = d.needs_reconcile();
+        while d.parts.len() < prepared.parts.len() {
+            if let Some(until) = self.held_until(&prepared.account).await? {
+                return Ok(PartsOutcome::Held(until));
+            }
+            let index = d.parts.len();
+            let attempted_at = self.ports.clock.now();
+            let found = if std::mem::take(&mut reconcile) {
+                match self.reconcile_part(d, prepared, index).await {
+                    Ok(found) => found,
+                    // Whether the earlier attempt published is still unknown, so the
+                    // next attempt must look again.
+                    Err(e) => {
+                        let ending = self.after_failure(d, &prepared.account, e).await?;
+                        return Ok(PartsOutcome::Failed(ending.still_uncertain()));
+                    }
+                }
+            } else {
+                None
+            };
+            let remote = match found {
+                Some(remote) => remote,
+                None => match self.send_part(d, prepared, index).await {
+                    Ok(remote) => remote,
+                    Err(e) => {
+                        let ending = self.after_failure(d, &prepared.account, e).await?;
+                        return Ok(PartsOutcome::Failed(ending));
+                    }
+                },
+            };
+            let part = PublishedPart {
+                index: index as u32,
+                remote_id: remote.id,
+                url: Some(remote.url),
+                attempted_at,
+            };
+            self.ports
+                .deliveries
+                .record_part(lease, &part, self.ports.clock.now())
+                .await?;
+            // Published, but the network is near a limit: later calls wait, as after a 429.
+            if let Some((until, scope)) = remote.hold {
+                tracing::info!(
+                    until_unix = until,
+                    ?scope,
+                    "network usage high; later calls wait"
+                );
+                self.note_limit(&prepared.account, until, scope).await?;
+            }
+            tracing::info!(part = index, of = prepared.parts.len(), remote_id = %part.remote_id, "part published");
+            d.parts.push(part);
+        }
+        Ok(PartsOutcome::Published)
+    }
+
+    /// Looks on the network for part `index` made by an earlier attempt whose outcome
+    /// is unknown.
+    async fn reconcile_part(
+        &self,
+        d: &DeliveryRecord,
+        prepared: &mut Prepared,
+        index: usize,
+    ) -> Result<Option<RemotePost>, PublishError> {
+        let window = rules::reconcile_window(d, self.ports.clock.now());
+        let text = prepared.parts[index].clone();
+        let found = self
+            .call_refreshing(prepared, async |p, a| p.reconcile(a, &text, window).await)
+            .await?;
+        if let Some(remote) = &found {
+            tracing::info!(part = index, remote_id = %remote.id, "reconciled: the earlier attempt had published");
+            metrics::emit(Metric::Reconciled, self.network.as_str(), 1.0);
+        }
+        Ok(found)
+    }
+
+    /// Sends part `index`, as a reply to the part before it.
+    async fn send_part(
+        &self,
+        d: &DeliveryRecord,
+        prepared: &mut Prepared,
+        index: usize,
+    ) -> Result<RemotePost, PublishError> {
+        let reply_to = d.parts.last().map(|p| p.remote_id.clone());
+        let text = prepared.parts[index].clone();
+        let media = if index == 0 {
+            prepared.post.media.clone()
+        } else {
+            Vec::new()
+        };
+        let link = prepared.post.link.clone();
+        self.call_refreshing(prepared, async |p, a| {
+            let part = OutgoingPart {
+                index,
+                text: &text,
+                media: &media,
+                link: link.as_deref(),
+            };
+            p.publish_part(a, part, reply_to.as_deref()).await
+        })
+        .await
+    }
+
+    /// Makes a network call; if the network refuses the token and a refresh is possible
+    /// (once per attempt), refreshes it and makes the call once more with the new one.
+    async fn call_refreshing<T>(
+        &self,
+        prepared: &mut Prepared,
+        call: impl AsyncFn(&P, &LinkedAccount) -> Result<T, PublishError>,
+    ) -> Result<T, PublishError> {
+        let result = call(&self.publisher, &prepared.account).await;
+        if !matches!(result, Err(PublishError::AuthRevoked { .. })) {
+            return result;
+        }
+        let Some(tokens) = self.tokens.as_ref().filter(|_| !prepared.refreshed) else {
+            return result;
+        };
+        prepared.refreshed = true;
+        tracing::info!("the network refused the token; refreshing it once");
+        prepared.account = tokens
+            .fresh(&prepared.account, &prepared.owner, true)
+            .await?;
+        call(&self.publisher, &prepared.account).await
+    }
+
+    /// What a failed call means for this delivery, with the account-wide effects (rate
+    /// limits, a refused token) written down first.
+    async fn after_failure(
+        &self,
+        d: &DeliveryRecord,
+        account: &LinkedAccount,
+        err: PublishError,
+    ) -> Result<Ending, StoreError> {
+        tracing::warn!(kind = err.kind(), error = %err, "network call failed");
+        let verdict = rules::after_failure(
+            &err,
+            d.attempts,
+            &self.policy,
+            (self.jitter)(),
+            self.ports.clock.now(),
+        );
+        match verdict.effect {
+            None => {}
+            Some(Effect::Hold { until_unix, scope }) => {
+                self.note_limit(account, until_unix, scope).await?;
+                metrics::emit(Metric::RateLimited, self.network.as_str(), 1.0);
+            }
+            Some(Effect::NeedsReauth) => {
+                let accounts = &self.ports.accounts;
+                let (user, id) = (&account.user_id, &account.account_id);
+                if accounts.mark_needs_reauth(user, self.network, id).await? {
+                    self.event(Event::needs_reauth(account)).await;
+                } else if accounts.get(user, self.network, id).await?.is_none() {
+                    // Unlinked while this delivery was under way (its tokens revoked).
+                    return Ok(Ending::failed(
+                        FailureReason::AccountUnlinked,
+                        "the account was unlinked while the post was being published",
+                    ));
+                }
+            }
+        }
+        Ok(verdict.ending)
+    }
+
+    /// Every part is out: PUBLISHED, its metrics and its event.
+    async fn conclude_published(
+        &self,
+        lease: &Lease,
+        d: &DeliveryRecord,
+        post: &PostRecord,
+    ) -> Result<Next, StoreError> {
+        let now = self.ports.clock.now();
+        let remote_url = d.parts.first().and_then(|p| p.url.clone());
+        self.ports
+            .deliveries
+            .conclude(lease, &Conclusion::Published { remote_url }, now)
+            .await?;
+        metrics::emit(Metric::Published, self.network.as_str(), 1.0);
+        let latency = (now - post.received_at).whole_milliseconds();
+        metrics::emit(
+            Metric::PublishLatencyMs,
+            self.network.as_str(),
+            latency as f64,
+        );
+        tracing::info!(parts = d.parts.len(), "published");
+        let mut published = d.clone();
+        published.status = DeliveryStatus::Published;
+        self.event(Event::published(post, &published)).await;
+        Ok(Next::Done)
+    }
+}

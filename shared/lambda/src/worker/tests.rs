@@ -1,0 +1,623 @@
+//! The worker on the in-memory ports: every transition of DESIGN section 4 as the
+//! worker drives it, with a scripted network. No emulator is started.
+
+use super::{DeliveryWorker, Invocation, Ports};
+use crosspost_core::clock::FixedClock;
+use crosspost_core::delivery::memory::{MemoryAccounts, MemoryDeliveries, MemoryEvents};
+use crosspost_core::delivery::rules::Next;
+use crosspost_core::retry::RetryPolicy;
+use crosspost_core::{
+    AccountStatus, Clock, DeliveryKey, DeliveryMessage, DeliveryOp, DeliveryRecord, DeliveryStatus,
+    Event, LinkedAccount, Network, OutgoingPart, Overflow, PostId, PostRecord, PublishError,
+    Publisher, RateLimitScope, RemotePost, Secret, Window,
+};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// A network that answers from a script and remembers what it was asked.
+#[derive(Default)]
+struct ScriptedNetwork {
+    /// The answers to the next publish calls; an empty script publishes.
+    publish: Mutex<VecDeque<Result<(), PublishError>>>,
+    /// The answers to the next reconcile calls; an empty script finds nothing.
+    reconcile: Mutex<VecDeque<Result<Option<RemotePost>, PublishError>>>,
+    /// The answers to the next delete calls; an empty script deletes.
+    delete: Mutex<VecDeque<Result<(), PublishError>>>,
+    /// Every part sent: its text and the part it replied to.
+    sent: Mutex<Vec<(String, Option<String>)>>,
+    looked_up: Mutex<Vec<Window>>,
+    deleted: Mutex<Vec<String>>,
+}
+
+fn remote(id: &str) -> RemotePost {
+    RemotePost {
+        id: id.into(),
+        url: format!("https://x.com/i/status/{id}"),
+        hold: None,
+    }
+}
+
+impl Publisher for ScriptedNetwork {
+    async fn publish_part(
+        &self,
+        _: &LinkedAccount,
+        part: OutgoingPart<'_>,
+        reply_to: Option<&str>,
+    ) -> Result<RemotePost, PublishError> {
+        let answer = self.publish.lock().unwrap().pop_front().unwrap_or(Ok(()));
+        answer?;
+        let mut sent = self.sent.lock().unwrap();
+        sent.push((part.text.to_owned(), reply_to.map(str::to_owned)));
+        Ok(remote(&format!("r{}", sent.len())))
+    }
+
+    async fn reconcile(
+        &self,
+        _: &LinkedAccount,
+        _: &str,
+        window: Window,
+    ) -> Result<Option<RemotePost>, PublishError> {
+        self.looked_up.lock().unwrap().push(window);
+        self.reconcile
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Ok(None))
+    }
+
+    async fn delete_part(&self, _: &LinkedAccount, remote_id: &str) -> Result<(), PublishError> {
+        self.delete.lock().unwrap().pop_front().unwrap_or(Ok(()))?;
+        self.deleted.lock().unwrap().push(remote_id.to_owned());
+        Ok(())
+    }
+}
+
+type Worker =
+    DeliveryWorker<ScriptedNetwork, MemoryDeliveries, MemoryAccounts, MemoryEvents, FixedClock>;
+
+const ACCOUNT: &str = "42";
+const USER: &str = "u1";
+
+fn t0() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+}
+
+fn key() -> DeliveryKey {
+    DeliveryKey {
+        network: Network::X,
+        account_id: ACCOUNT.into(),
+    }
+}
+
+fn account(id: &str) -> LinkedAccount {
+    LinkedAccount {
+        user_id: USER.into(),
+        network: Network::X,
+        account_id: id.into(),
+        display_name: "Lily".into(),
+        status: AccountStatus::Active,
+        access_token: Secret::new("token"),
+        rate_limited_until: None,
+        refresh_token: None,
+        access_expires_at: None,
+        token_version: 1,
+    }
+}
+
+fn worker(network: ScriptedNetwork) -> Worker {
+    let ports = Ports {
+        deliveries: MemoryDeliveries::default(),
+        accounts: MemoryAccounts::default(),
+        events: Some(MemoryEvents::default()),
+        clock: FixedClock::at(t0()),
+    };
+    ports.accounts.insert(account(ACCOUNT));
+    let policy = RetryPolicy {
+        base: Duration::from_secs(2),
+        cap: Duration::from_secs(900),
+        max_attempts: 3,
+        max_age: Duration::from_secs(24 * 3600),
+    };
+    DeliveryWorker::new(Network::X, ports, network, None, policy).with_jitter(|| 1.0)
+}
+
+/// A post with `text` to the account, as intake stores it.
+fn post(w: &Worker, n: u8, text: &str) -> PostId {
+    let post_id = PostId::parse(&format!("0190a0b0-0000-7000-8000-0000000000{n:02}")).unwrap();
+    w.ports().deliveries.insert_post(
+        PostRecord {
+            post_id: post_id.clone(),
+            user_id: USER.into(),
+            source_id: format!("s{n}"),
+            text: text.into(),
+            media: Vec::new(),
+            link: None,
+            overflow: Overflow::Thread,
+            created_at: None,
+            received_at: w.ports().clock.now(),
+        },
+        &[key()],
+    );
+    post_id
+}
+
+async fn work(w: &Worker, post_id: &PostId, op: DeliveryOp, request: &str) -> Next {
+    let msg = DeliveryMessage {
+        op,
+        post_id: post_id.clone(),
+        network: Network::X,
+        account_id: ACCOUNT.into(),
+    };
+    let now = w.ports().clock.now();
+    let inv = Invocation {
+        request_id: request.into(),
+        deadline_ms: crosspost_core::clock::unix_ms(now + time::Duration::seconds(60)),
+    };
+    w.work(&msg, &inv, 1).await
+}
+
+fn delivery(w: &Worker, post_id: &PostId) -> DeliveryRecord {
+    w.ports().deliveries.delivery(post_id, &key()).unwrap()
+}
+
+fn event_kinds(w: &Worker) -> Vec<&'static str> {
+    let events = w.ports().events.as_ref().unwrap().sent();
+    events.iter().map(|e| e.event.kind()).collect()
+}
+
+fn advance(w: &Worker, secs: i64) {
+    w.ports().clock.advance(time::Duration::seconds(secs));
+}
+
+/// A Chinese text long enough for three X parts.
+fn three_part_text() -> String {
+    ["第一部分。", "第二部分。", "第三部分。"]
+        .iter()
+        .map(|p| p.repeat(25))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+#[tokio::test]
+async fn a_post_is_published_recorded_and_announced() {
+    let w = worker(ScriptedNetwork::default());
+    let id = post(&w, 1, "早安，今天也要加油！");
+    assert_eq!(
+        work(&w, &id, DeliveryOp::Publish, "req-1").await,
+        Next::Done
+    );
+    let d = delivery(&w, &id);
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Published, 1));
+    assert_eq!(d.parts.len(), 1);
+    assert_eq!(d.remote_url.as_deref(), Some("https://x.com/i/status/r1"));
+    let events = w.ports().events.as_ref().unwrap().sent();
+    let Event::DeliveryPublished {
+        remote_ids,
+        source_id,
+        ..
+    } = &events[0].event
+    else {
+        panic!("{events:?}");
+    };
+    assert_eq!(
+        (remote_ids.as_slice(), source_id.as_str()),
+        (["r1".to_owned()].as_slice(), "s1")
+    );
+    // Another copy of the message changes nothing.
+    assert_eq!(
+        work(&w, &id, DeliveryOp::Publish, "req-2").await,
+        Next::Done
+    );
+    assert_eq!(w.publisher.sent.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_thread_replies_part_to_part_and_resumes_after_its_last_recorded_part() {
+    let net = ScriptedNetwork::default();
+    net.publish.lock().unwrap().extend([
+        Ok(()),
+        Err(PublishError::Retryable {
+            after: None,
+            detail: "503".into(),
+        }),
+    ]);
+    let w = worker(net);
+    let id = post(&w, 2, &three_part_text());
+    assert_eq!(
+        work(&w, &id, DeliveryOp::Publish, "req-1").await,
+        Next::RetryIn(Duration::from_secs(2))
+    );
+    let d = delivery(&w, &id);
+    assert_eq!((d.status, d.parts.len()), (DeliveryStatus::Retrying, 1));
+
+    advance(&w, 2);
+    assert_eq!(
+        work(&w, &id, DeliveryOp::Publish, "req-2").await,
+        Next::Done
+    );
+    let d = delivery(&w, &id);
+    assert_eq!(
+        (d.status, d.parts.len(), d.attempts),
+        (DeliveryStatus::Published, 3, 2)
+    );
+    let sent = w.publisher.sent.lock().unwrap().clone();
+    // Part 1 once; parts 2 and 3 each reply to the part before.
+    assert_eq!(sent.len(), 3);
+    assert!(sent[0].0.contains("第一部分") && sent[0].1.is_none());
+    assert_eq!(sent[1].1.as_deref(), Some("r1"));
+    assert_eq!(sent[2].1.as_deref(), Some("r2"));
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_is_looked_up_and_a_found_post_is_adopted_not_sent_again() {
+    let net = ScriptedNetwork::default();
+    net.publish
+        .lock()
+        .unwrap()
+        .push_back(Err(PublishError::Uncertain {
+            detail: "timed out".into(),
+        }));
+    net.reconcile
+        .lock()
+        .unwrap()
+        .push_back(Ok(Some(remote("already-there"))));
+    let w = worker(net);
+    let id = post(&w, 3, "早安");
+    assert!(matches!(
+        work(&w, &id, DeliveryOp::Publish, "req-1").await,
+        Next::RetryIn(_)
+    ));
+    assert_eq!(delivery(&w, &id).status, DeliveryStatus::Uncertain);
+
+    advance(&w, 10);
+    assert_eq!(
+        work(&w, &id, DeliveryOp::Publish, "req-2").await,
+        Next::Done
+    );
+    let d = delivery(&w, &id);
+    assert_eq!(d.status, DeliveryStatus::Published);
+    assert_eq!(d.parts[0].remote_id, "already-there");
+    assert!(w.publisher.sent.lock().unwrap().is_empty());
+    // The lookup covered the first attempt.
+    let windows = w.publisher.looked_up.lock().unwrap().clone();
+    assert_eq!(windows[0].since_unix, t0().unix_timestamp());
+}
+
+#[tokio::test]
+async fn a_failed_lookup_keeps_the_delivery_uncertain_and_sends_nothing() {
+    let net = ScriptedNetwork::default();
+    net.publish
+        .lock()
+        .unwrap()
+        .push_back(Err(PublishError::Uncertain {
+            detail: "reset".into(),
+        }));
+    net.reconcile
+        .lock()
+        .unwrap()
+        .push_back(Err(PublishError::Retryable {
+            after: None,
+            detail: "503".into(),
+        }));
+    let w = worker(net);
+    let id = post(&w, 4, "早安");
+    work(&w, &id, DeliveryOp::Publish, "req-1").await;
+    advance(&w, 10);
+    assert!(matches!(
+        work(&w, &id, DeliveryOp::Publish, "req-2").await,
+        Next::RetryIn(_)
+    ));
+    assert_eq!(delivery(&w, &id).status, DeliveryStatus::Uncertain);
+    assert!(w.publisher.sent.lock().unwrap().is_empty());
+    // Nothing found the third time: it is sent.
+    advance(&w, 10);
+    assert_eq!(
+        work(&w, &id, DeliveryOp::Publish, "req-3").await,
+        Next::Done
+    );
+    assert_eq!(w.publisher.sent.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_rate_limit_holds_the_account_and_its_other_deliveries_wait_without_calling() {
+    let reset = t0().unix_timestamp() + 600;
+    let net = ScriptedNetwork::default();
+    net.publish
+        .lock()
+        .unwrap()
+        .push_back(Err(PublishError::RateLimited {
+            until_unix: Some(reset),
+            scope: RateLimitScope::Account,
+            detail: "429".into(),
+        }));
+    let w = worker(net);
+    let first = post(&w, 5, "一");
+    let second = post(&w, 6, "二");
+    assert_eq!(
+        work(&w, &first, DeliveryOp::Publish, "req-1").await,
+        Next::RetryIn(Duration::from_secs(600))
+    );
+    let account = w
+        .ports()
+        .accounts
+        .account(USER, Network::X, ACCOUNT)
+        .unwrap();
+    assert_eq!(account.rate_limited_until, Some(reset));
+    assert_eq!(
+        delivery(&w, &first).last_error.unwrap().kind,
+        "rate_limited"
+    );
+
+    // The second waits until the reset without an attempt and without a call.
+    assert_eq!(
+        work(&w, &second, DeliveryOp::Publish, "req-2").await,
+        Next::RetryIn(Duration::from_secs(600))
+    );
+    let d = delivery(&w, &second);
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Retrying, 0));
+    assert_eq!(d.next_attempt_at.unwrap().unix_timestamp(), reset);
+    assert!(w.publisher.sent.lock().unwrap().is_empty());
+
+    advance(&w, 600);
+    assert_eq!(
+        work(&w, &second, DeliveryOp::Publish, "req-3").await,
+        Next::Done
+    );
+    assert_eq!(delivery(&w, &second).status, DeliveryStatus::Published);
+}
+
+#[tokio::test]
+async fn an_app_wide_limit_holds_every_account() {
+    let net = ScriptedNetwork::default();
+    net.publish
+        .lock()
+        .unwrap()
+        .push_back(Err(PublishError::RateLimited {
+            until_unix: Some(t0().unix_timestamp() + 60),
+            scope: RateLimitScope::App,
+            detail: "app 429".into(),
+        }));
+    let w = worker(net);
+    let first = post(&w, 7, "一");
+    work(&w, &first, DeliveryOp::Publish, "req-1").await;
+    assert_eq!(
+        crosspost_core::AccountStore::network_limit(&w.ports().accounts, Network::X)
+            .await
+            .unwrap(),
+        Some(t0().unix_timestamp() + 60)
+    );
+    let second = post(&w, 8, "二");
+    assert_eq!(
+        work(&w, &second, DeliveryOp::Publish, "req-2").await,
+        Next::RetryIn(Duration::from_secs(60))
+    );
+    assert!(w.publisher.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_token_flags_the_account_and_ends_needs_reauth_with_two_events() {
+    let net = ScriptedNetwork::default();
+    net.publish
+        .lock()
+        .unwrap()
+        .push_back(Err(PublishError::AuthRevoked {
+            detail: "401".into(),
+        }));
+    let w = worker(net);
+    let id = post(&w, 9, "早安");
+    assert_eq!(
+        work(&w, &id, DeliveryOp::Publish, "req-1").await,
+        Next::Done
+    );
+    assert_eq!(delivery(&w, &id).status, DeliveryStatus::NeedsReauth);
+    let account = w
+        .ports()
+        .accounts
+        .account(USER, Network::X, ACCOUNT)
+        .unwrap();
+    assert_eq!(account.status, AccountStatus::NeedsReauth);
+    assert_eq!(event_kinds(&w), ["account.needs_reauth", "delivery.failed"]);
+    // The next post to that account fails at once, without a call.
+    let next = post(&w, 10, "晚安");
+    assert_eq!(
+        work(&w, &next, DeliveryOp::Publish, "req-2").await,
+        Next::Done
+    );
+    assert_eq!(
+        delivery(&w, &next).last_error.unwrap().kind,
+        "account_needs_reauth"
+    );
+}
+
+#[tokio::test]
+async fn an_account_unlinked_before_or_during_the_attempt_fails_account_unlinked() {
+    let w = worker(ScriptedNetwork::default());
+    let id = post(&w, 11, "早安");
+    w.ports().accounts.remove(USER, Network::X, ACCOUNT);
+    work(&w, &id, DeliveryOp::Publish, "req-1").await;
+    let d = delivery(&w, &id);
+    assert_eq!(
+        (d.status, d.last_error.unwrap().kind),
+        (DeliveryStatus::Failed, "account_unlinked".parse().unwrap())
+    );
+    assert!(w.publisher.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn expiry_post_loss_and_a_permanent_refusal_end_the_delivery_failed() {
+    let net = ScriptedNetwork::default();
+    net.publish
+        .lock()
+        .unwrap()
+        .push_back(Err(PublishError::Permanent {
+            reason: "not allowed".into(),
+        }));
+    let w = worker(net);
+    let refused = post(&w, 12, "早安");
+    work(&w, &refused, DeliveryOp::Publish, "req-1").await;
+    assert_eq!(delivery(&w, &refused).last_error.unwrap().kind, "permanent");
+
+    let gone = post(&w, 13, "早安");
+    w.ports().deliveries.remove_post(&gone);
+    work(&w, &gone, DeliveryOp::Publish, "req-2").await;
+    assert_eq!(delivery(&w, &gone).last_error.unwrap().kind, "post_missing");
+
+    let old = post(&w, 14, "早安");
+    advance(&w, 24 * 3600 + 1);
+    work(&w, &old, DeliveryOp::Publish, "req-3").await;
+    assert_eq!(delivery(&w, &old).last_error.unwrap().kind, "expired");
+    assert_eq!(w.publisher.sent.lock().unwrap().len(), 0);
+    assert_eq!(event_kinds(&w), ["delivery.failed"; 3]);
+}
+
+#[tokio::test]
+async fn the_last_attempt_ends_failed_with_the_network_error() {
+    let net = ScriptedNetwork::default();
+    let busy = || {
+        Err(PublishError::Retryable {
+            after: None,
+            detail: "503".into(),
+        })
+    };
+    net.publish.lock().unwrap().extend([busy(), busy(), busy()]);
+    let w = worker(net);
+    let id = post(&w, 15, "早安");
+    for (n, request) in ["req-1", "req-2", "req-3"].into_iter().enumerate() {
+        let next = work(&w, &id, DeliveryOp::Publish, request).await;
+        assert_eq!(next == Next::Done, n == 2, "attempt {n}: {next:?}");
+        advance(&w, 900);
+    }
+    let d = delivery(&w, &id);
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Failed, 3));
+    assert_eq!(d.last_error.unwrap().kind, "retryable");
+}
+
+#[tokio::test]
+async fn a_delivery_leased_by_a_live_invocation_is_left_alone() {
+    let w = worker(ScriptedNetwork::default());
+    let id = post(&w, 16, "早安");
+    w.ports().deliveries.update(&id, &key(), |d| {
+        d.status = DeliveryStatus::Publishing;
+        d.lease_owner = Some("other".into());
+        d.lease_until = Some(t0() + time::Duration::seconds(30));
+    });
+    assert_eq!(
+        work(&w, &id, DeliveryOp::Publish, "req-1").await,
+        Next::RetryIn(Duration::from_secs(5))
+    );
+    assert!(w.publisher.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_store_that_is_down_brings_the_message_back_later() {
+    let w = worker(ScriptedNetwork::default());
+    let id = post(&w, 17, "早安");
+    w.ports().deliveries.fail_next(1);
+    assert_eq!(
+        work(&w, &id, DeliveryOp::Publish, "req-1").await,
+        Next::RetryIn(Duration::from_secs(2))
+    );
+    assert_eq!(delivery(&w, &id).status, DeliveryStatus::Pending);
+}
+
+#[tokio::test]
+async fn text_too_long_under_reject_fails_without_a_call() {
+    let w = worker(ScriptedNetwork::default());
+    let id = PostId::parse("0190a0b0-0000-7000-8000-000000000099").unwrap();
+    w.ports().deliveries.insert_post(
+        PostRecord {
+            post_id: id.clone(),
+            user_id: USER.into(),
+            source_id: "long".into(),
+            text: three_part_text(),
+            media: Vec::new(),
+            link: None,
+            overflow: Overflow::Reject,
+            created_at: None,
+            received_at: t0(),
+        },
+        &[key()],
+    );
+    work(&w, &id, DeliveryOp::Publish, "req-1").await;
+    assert_eq!(
+        delivery(&w, &id).last_error.unwrap().kind,
+        "content_too_long"
+    );
+    assert!(w.publisher.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_delete_removes_every_part_newest_first_or_says_why_not() {
+    let w = worker(ScriptedNetwork::default());
+    let id = post(&w, 18, &three_part_text());
+    work(&w, &id, DeliveryOp::Publish, "req-1").await;
+    let mark_deleting = |w: &Worker| {
+        w.ports()
+            .deliveries
+            .update(&id, &key(), |d| d.status = DeliveryStatus::Deleting)
+    };
+
+    // A temporary failure keeps it DELETING; a refusal leaves it PUBLISHED.
+    mark_deleting(&w);
+    w.publisher
+        .delete
+        .lock()
+        .unwrap()
+        .push_back(Err(PublishError::Retryable {
+            after: None,
+            detail: "503".into(),
+        }));
+    assert!(matches!(
+        work(&w, &id, DeliveryOp::Delete, "del-1").await,
+        Next::RetryIn(_)
+    ));
+    assert_eq!(delivery(&w, &id).status, DeliveryStatus::Deleting);
+    w.publisher
+        .delete
+        .lock()
+        .unwrap()
+        .push_back(Err(PublishError::Permanent {
+            reason: "no".into(),
+        }));
+    assert_eq!(work(&w, &id, DeliveryOp::Delete, "del-2").await, Next::Done);
+    let d = delivery(&w, &id);
+    assert_eq!(
+        (d.status, d.last_error.unwrap().kind),
+        (
+            DeliveryStatus::Published,
+            "delete_permanent".parse().unwrap()
+        )
+    );
+
+    mark_deleting(&w);
+    assert_eq!(work(&w, &id, DeliveryOp::Delete, "del-3").await, Next::Done);
+    let d = delivery(&w, &id);
+    assert_eq!((d.status, d.last_error), (DeliveryStatus::Deleted, None));
+    assert_eq!(*w.publisher.deleted.lock().unwrap(), ["r3", "r2", "r1"]);
+
+    // A delete message for a delivery that is not DELETING is acknowledged.
+    assert_eq!(work(&w, &id, DeliveryOp::Delete, "del-4").await, Next::Done);
+}
+
+#[tokio::test]
+async fn a_delete_for_an_unlinked_account_keeps_the_post_published() {
+    let w = worker(ScriptedNetwork::default());
+    let id = post(&w, 19, "早安");
+    work(&w, &id, DeliveryOp::Publish, "req-1").await;
+    w.ports()
+        .deliveries
+        .update(&id, &key(), |d| d.status = DeliveryStatus::Deleting);
+    w.ports().accounts.remove(USER, Network::X, ACCOUNT);
+    assert_eq!(work(&w, &id, DeliveryOp::Delete, "del-1").await, Next::Done);
+    let d = delivery(&w, &id);
+    assert_eq!(
+        (d.status, d.last_error.unwrap().kind),
+        (
+            DeliveryStatus::Published,
+            "account_needs_reauth".parse().unwrap()
+        )
+    );
+    assert!(w.publisher.deleted.lock().unwrap().is_empty());
+}
