@@ -36,6 +36,30 @@ struct Endpoint {
     secret: String,
 }
 
+/// What `crosspost post` sends: a whole body from a file, or one built from flags.
+#[derive(Args)]
+struct PostArgs {
+    /// A JSON file with the whole post body (`-` for standard input); the flags
+    /// below build one instead.
+    #[arg(long, conflicts_with_all = ["id", "user", "text", "target", "link", "overflow"])]
+    file: Option<String>,
+    /// The source app's id of the post (default: a fresh one).
+    #[arg(long)]
+    id: Option<String>,
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long)]
+    text: Option<String>,
+    /// `network` or `network:account_id`; repeat for several (default: every
+    /// linked account).
+    #[arg(long)]
+    target: Vec<String>,
+    #[arg(long)]
+    link: Option<String>,
+    #[arg(long, value_parser = ["thread", "truncate", "reject"])]
+    overflow: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Bring the local stack up, send three sample posts through it to the fake
@@ -52,25 +76,8 @@ enum Command {
     Post {
         #[command(flatten)]
         endpoint: Endpoint,
-        /// A JSON file with the whole post body (`-` for standard input); the flags
-        /// below build one instead.
-        #[arg(long, conflicts_with_all = ["id", "user", "text", "target", "link", "overflow"])]
-        file: Option<String>,
-        /// The source app's id of the post (default: a fresh one).
-        #[arg(long)]
-        id: Option<String>,
-        #[arg(long)]
-        user: Option<String>,
-        #[arg(long)]
-        text: Option<String>,
-        /// `network` or `network:account_id`; repeat for several (default: every
-        /// linked account).
-        #[arg(long)]
-        target: Vec<String>,
-        #[arg(long)]
-        link: Option<String>,
-        #[arg(long, value_parser = ["thread", "truncate", "reject"])]
-        overflow: Option<String>,
+        #[command(flatten)]
+        post: PostArgs,
     },
     /// Print a post's delivery table (`GET /v1/posts/{id}`).
     Status {
@@ -222,16 +229,17 @@ fn read_input(path: &str) -> Result<String> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn post_body(
-    file: Option<String>,
-    id: Option<String>,
-    user: Option<String>,
-    text: Option<String>,
-    target: Vec<String>,
-    link: Option<String>,
-    overflow: Option<String>,
-) -> Result<String> {
+/// The body to send: the file's (checked to be JSON), or one built from the flags.
+fn post_body(args: PostArgs) -> Result<String> {
+    let PostArgs {
+        file,
+        id,
+        user,
+        text,
+        target,
+        link,
+        overflow,
+    } = args;
     if let Some(file) = file {
         let body = read_input(&file)?;
         serde_json::from_str::<serde_json::Value>(&body)
@@ -289,17 +297,8 @@ async fn with_sandbox(command: Command) -> Result<bool> {
 
 async fn run(cli: Cli) -> Result<bool> {
     match cli.command {
-        Command::Post {
-            endpoint,
-            file,
-            id,
-            user,
-            text,
-            target,
-            link,
-            overflow,
-        } => {
-            let body = post_body(file, id, user, text, target, link, overflow)?;
+        Command::Post { endpoint, post } => {
+            let body = post_body(post)?;
             let client = SignedClient::new(&endpoint.url, &Secret::new(endpoint.secret))?;
             let answer = client
                 .call("POST", "/v1/posts", Some(body.as_bytes()))
@@ -382,5 +381,72 @@ async fn main() -> ExitCode {
             eprintln!("crosspost: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post_args(flags: &[&str]) -> Result<PostArgs, clap::Error> {
+        let mut argv = vec!["crosspost", "post", "--url", "http://api", "--secret", "s"];
+        argv.extend_from_slice(flags);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Post { post, .. } => Ok(post),
+            _ => unreachable!("post parses as Command::Post"),
+        }
+    }
+
+    #[test]
+    fn flags_build_the_post_body() {
+        let args = post_args(&[
+            "--id",
+            "p-1",
+            "--user",
+            "u-1",
+            "--text",
+            "你好",
+            "--target",
+            "x",
+            "--target",
+            "facebook:104857600123456",
+            "--link",
+            "https://example.com",
+            "--overflow",
+            "truncate",
+        ])
+        .unwrap();
+        let body: serde_json::Value = serde_json::from_str(&post_body(args).unwrap()).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "id": "p-1",
+                "user_id": "u-1",
+                "text": "你好",
+                "targets": [
+                    {"network": "x"},
+                    {"network": "facebook", "account_id": "104857600123456"},
+                ],
+                "link": "https://example.com",
+                "overflow": "truncate",
+            })
+        );
+    }
+
+    #[test]
+    fn a_body_needs_a_user_and_known_networks() {
+        let err = post_body(post_args(&["--text", "hi"]).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("--user"), "{err}");
+        let args = post_args(&["--user", "u", "--target", "myspace"]).unwrap();
+        assert!(post_body(args).is_err());
+    }
+
+    #[test]
+    fn a_file_excludes_the_body_flags() {
+        let err = post_args(&["--file", "post.json", "--text", "hi"])
+            .err()
+            .expect("--file with --text is refused");
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert!(post_args(&["--file", "post.json"]).is_ok());
     }
 }

