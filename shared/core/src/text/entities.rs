@@ -320,6 +320,8 @@ struct Labels {
     run_end: Vec<usize>,
     /// `underscores[i]`: `_` among the first `i` characters.
     underscores: Vec<usize>,
+    /// `memo[i]`: the host end from `i` once known (`Some(None)`: no host).
+    memo: Vec<Option<Option<usize>>>,
 }
 
 impl Labels {
@@ -342,45 +344,54 @@ impl Labels {
         Labels {
             run_end,
             underscores,
+            memo: vec![None; n + 1],
         }
     }
 }
 
 /// Where a host starting at `at` ends: labels of host characters with `-` and `_`
-/// inside (not at their edges; none `_` in the label before the TLD), each followed by
-/// a dot, then a TLD. The most labels that still leave a TLD after them win.
-fn host_at(chars: &[char], labels: &Labels, at: usize) -> Option<usize> {
+/// inside (not at their edges; no `_` in the label before the TLD), each followed by
+/// a dot, then a TLD. The most labels that still leave a TLD after them win, so the
+/// answer from `at` is the answer from the next label if there is one, else whether a
+/// TLD follows this label; answers are remembered per position, which keeps trying a
+/// host at every position of a long text linear.
+fn host_at(chars: &[char], labels: &mut Labels, at: usize) -> Option<usize> {
     let n = chars.len();
-    let mut found: Vec<Range<usize>> = Vec::new();
+    // The chain of labels from `at` up to the first one already answered.
+    let mut chain: Vec<Range<usize>> = Vec::new();
     let mut i = at;
-    loop {
+    let mut known = None;
+    while i < n {
+        if let Some(answer) = labels.memo[i] {
+            known = answer;
+            break;
+        }
         let end = labels.run_end[i];
         let valid = end > i
             && is_domain_char(chars[i])
             && is_domain_char(chars[end - 1])
             && chars.get(end) == Some(&'.');
         if !valid {
+            labels.memo[i] = Some(None);
             break;
         }
-        found.push(i..end);
+        chain.push(i..end);
         i = end + 1;
-        if i >= n {
-            break;
-        }
     }
-    for name in found.iter().rev() {
-        if labels.underscores[name.end] > labels.underscores[name.start] {
-            continue;
+    for name in chain.iter().rev() {
+        if known.is_none() && labels.underscores[name.end] == labels.underscores[name.start] {
+            let t = name.end + 1;
+            known = tld::tld_at(chars, t, n)
+                .or_else(|| punycode_tld_at(chars, t, n))
+                .map(|len| t + len);
         }
-        let t = name.end + 1;
-        if t >= n {
-            continue;
-        }
-        if let Some(len) = tld::tld_at(chars, t, n).or_else(|| punycode_tld_at(chars, t, n)) {
-            return Some(t + len);
-        }
+        labels.memo[name.start] = Some(known);
     }
-    None
+    if chain.is_empty() {
+        known
+    } else {
+        labels.memo[at].flatten()
+    }
 }
 
 /// `xn--` and letters, digits and `-`: a punycoded TLD.
@@ -476,7 +487,7 @@ fn query_end(chars: &[char], at: usize, limit: usize) -> Option<usize> {
 }
 
 /// twitter-text's URL pattern at `at`: scheme, host, port, path, query.
-fn url_match_at(chars: &[char], labels: &Labels, at: usize) -> Option<UrlMatch> {
+fn url_match_at(chars: &[char], labels: &mut Labels, at: usize) -> Option<UrlMatch> {
     let scheme = if starts_with_ci(chars, at, "https://") {
         8
     } else if starts_with_ci(chars, at, "http://") {
@@ -518,7 +529,7 @@ fn url_match_at(chars: &[char], labels: &Labels, at: usize) -> Option<UrlMatch> 
 /// at the start of the text).
 fn next_url_match(
     chars: &[char],
-    labels: &Labels,
+    labels: &mut Labels,
     from: usize,
 ) -> Option<(Option<char>, UrlMatch)> {
     for p in from..chars.len() {
@@ -646,10 +657,10 @@ fn url_spans(chars: &[char]) -> Vec<Range<usize>> {
     if !chars.contains(&'.') {
         return Vec::new();
     }
-    let labels = Labels::new(chars);
+    let mut labels = Labels::new(chars);
     let mut spans = Vec::new();
     let mut from = 0;
-    while let Some((before, m)) = next_url_match(chars, &labels, from) {
+    while let Some((before, m)) = next_url_match(chars, &mut labels, from) {
         from = m.url.end;
         if !acceptable(chars, &m) {
             continue;

@@ -18,7 +18,7 @@ use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 pub mod entities;
 pub mod facebook;
 mod split;
-mod tld;
+pub mod tld;
 pub mod x;
 
 /// The overflow policy is the post's own field ([`crate::post::Overflow`]: `thread`,

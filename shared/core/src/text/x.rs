@@ -16,6 +16,8 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use super::{adapt, entities, nfc, ContentTooLong, Overflow, Part};
 
+pub mod validate;
+
 /// The most a post may weigh.
 pub const MAX_WEIGHTED_LENGTH: usize = 280;
 /// What a URL weighs, whatever its length (the length of a t.co link).
