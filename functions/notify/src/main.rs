@@ -1,12 +1,14 @@
 //! The notify function: sends each delivery event on the events queue to the source
 //! app's EVENTS_URL, signed with Standard Webhooks (the event id is the webhook-id, so
-//! the source app can drop a repeat). A failed send comes back with backoff; after the
-//! queue's maxReceiveCount it rests in the events DLQ.
+//! the source app can drop a repeat). Every events secret in the secret (space-separated,
+//! during a rotation) signs each event, one `v1,` entry each, so the receiver may hold
+//! the old or the new one. A failed send comes back with backoff; after the queue's
+//! maxReceiveCount it rests in the events DLQ.
 
 use aws_lambda_events::sqs::SqsEvent;
 use crosspost_aws::WorkQueue;
 use crosspost_core::retry::RetryPolicy;
-use crosspost_core::signing::SigningSecret;
+use crosspost_core::signing::{self, SigningSecret};
 use crosspost_lambda::{run_batch, Env, RecordContext, RecordOutcome};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde::Deserialize;
@@ -21,7 +23,8 @@ struct Event {
 
 struct Notifier {
     url: String,
-    secret: SigningSecret,
+    /// Every active events secret (old and new during a rotation).
+    secrets: Vec<SigningSecret>,
     http: reqwest::Client,
     queue: Option<WorkQueue>,
     policy: RetryPolicy,
@@ -34,7 +37,7 @@ impl Notifier {
             return RecordOutcome::Retry;
         };
         let ts = time::OffsetDateTime::now_utc().unix_timestamp();
-        let signature = self.secret.sign(&event.id, ts, body.as_bytes());
+        let signature = signing::sign_all(&self.secrets, &event.id, ts, body.as_bytes());
         let result = self
             .http
             .post(&self.url)
@@ -82,12 +85,11 @@ async fn main() -> Result<(), Error> {
     let secret_text = crosspost_aws::secrets::read_secret(&sdk, &secret_id)
         .await
         .map_err(|e| format!("reading the events signing secret: {e}"))?;
-    let secret = SigningSecret::parse_list(&secret_text)
-        .map_err(|e| format!("the events signing secret in {secret_id} is unusable: {e}"))?
-        .remove(0);
+    let secrets = SigningSecret::parse_list(&secret_text)
+        .map_err(|e| format!("the events signing secret in {secret_id} is unusable: {e}"))?;
     let notifier = Notifier {
         url,
-        secret,
+        secrets,
         http: crosspost_networks::http_client(env.http_timeout()?)?,
         queue: env
             .optional("QUEUE_URL")

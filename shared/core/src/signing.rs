@@ -2,15 +2,29 @@
 //!
 //! The signed content is `{webhook-id}.{webhook-timestamp}.{body}`, the signature an
 //! HMAC-SHA256 under the secret's key, sent as space-separated `v1,<base64>` entries.
-//! Secrets are written `whsec_<base64 key>`; several may be valid at once (rotation).
+//! Secrets are written `whsec_<base64 key>`; several may be valid at once (rotation):
+//! a verifier accepts any, a sender signs with every one ([`sign_all`]).
+//!
+//! The rules are those of the `standardwebhooks` reference library, which an
+//! interoperability test runs against ours (`functions/notify/tests/`): a secret's
+//! base64 may leave out its `=` padding, signatures are standard padded base64.
 
 use crate::Secret;
-use base64::engine::general_purpose::STANDARD as B64;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD as B64};
+use base64::engine::DecodePaddingMode;
 use base64::Engine;
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 
 type HmacSha256 = hmac::Hmac<Sha256>;
+
+/// Decodes a secret's key with or without `=` padding (the reference libraries pad it
+/// themselves before decoding).
+const SECRET_B64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// How far a timestamp may be from now, either way.
 pub const TOLERANCE_SECS: i64 = 5 * 60;
@@ -45,7 +59,7 @@ impl SigningSecret {
             .trim()
             .strip_prefix("whsec_")
             .ok_or(SecretError::Prefix)?;
-        let key = B64.decode(b64).map_err(|_| SecretError::Key)?;
+        let key = SECRET_B64.decode(b64).map_err(|_| SecretError::Key)?;
         if key.len() < 24 {
             return Err(SecretError::Key);
         }
@@ -88,6 +102,22 @@ impl SigningSecret {
         let tag = self.mac(id, timestamp, body).finalize().into_bytes();
         Secret::new(format!("v1,{}", B64.encode(tag)))
     }
+}
+
+/// The `webhook-signature` header value signed with every secret, space-separated, so
+/// that a receiver holding any one of them (old or new, during a rotation) accepts it.
+pub fn sign_all(secrets: &[SigningSecret], id: &str, timestamp: i64, body: &[u8]) -> Secret {
+    let entries: Vec<Secret> = secrets
+        .iter()
+        .map(|s| s.sign(id, timestamp, body))
+        .collect();
+    Secret::new(
+        entries
+            .iter()
+            .map(|e| e.expose())
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 /// Why a request's signature was refused. Never shown to the caller (they get a bare
@@ -298,6 +328,45 @@ mod tests {
         assert_eq!(
             verify(&both, missing, b"x", NOW),
             Err(SignatureError::MissingHeader("webhook-id"))
+        );
+    }
+
+    #[test]
+    fn a_secret_without_its_base64_padding_is_the_same_secret() {
+        let padded = SigningSecret::encode(&[5; 32]);
+        assert!(padded.expose().ends_with('='));
+        let unpadded = Secret::new(padded.expose().trim_end_matches('='));
+        let (a, b) = (
+            SigningSecret::parse(&padded).unwrap(),
+            SigningSecret::parse(&unpadded).unwrap(),
+        );
+        assert_eq!(
+            a.sign("m", NOW, b"x").expose(),
+            b.sign("m", NOW, b"x").expose()
+        );
+        assert_eq!(
+            SigningSecret::parse(&Secret::new("whsec_not base64!")).unwrap_err(),
+            SecretError::Key
+        );
+    }
+
+    #[test]
+    fn sign_all_sends_one_entry_per_secret_and_either_receiver_accepts() {
+        let (old, new) = (secret(1), secret(2));
+        let header = sign_all(&[old.clone(), new.clone()], "m", NOW, b"x");
+        let entries: Vec<&str> = header.expose().split(' ').collect();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0], old.sign("m", NOW, b"x").expose());
+        assert_eq!(entries[1], new.sign("m", NOW, b"x").expose());
+        let ts = NOW.to_string();
+        for receiver in [old, new] {
+            let h = headers("m", &ts, header.expose());
+            assert_eq!(verify(&[receiver], h, b"x", NOW), Ok(()));
+        }
+        let h = headers("m", &ts, header.expose());
+        assert_eq!(
+            verify(&[secret(3)], h, b"x", NOW),
+            Err(SignatureError::NoMatch)
         );
     }
 

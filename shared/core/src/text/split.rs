@@ -226,9 +226,13 @@ pub(crate) fn numbering(i: usize, n: usize) -> String {
     format!(" ({i}/{n})")
 }
 
-/// Normalises and trims the text the way every adaptation sees it.
+/// Normalises and trims the text the way every adaptation sees it, without U+FEFF
+/// (a byte-order mark or zero-width no-break space), U+FFFE and U+FFFF: X refuses a post
+/// holding one, and none of them shows.
 pub(crate) fn prepare(text: &str) -> String {
-    super::nfc(text).trim().to_string()
+    let text = super::nfc(text);
+    let kept: String = text.chars().filter(|&c| !entities::is_invalid(c)).collect();
+    kept.trim().to_string()
 }
 
 /// Splits `text` into parts of at most `limit` (as measured by `weigh`, the numbering

@@ -159,3 +159,69 @@ fn overflow_policy_names() {
         "\"truncate\""
     );
 }
+
+#[test]
+fn counts_as_x_does_where_we_used_to_differ() {
+    // A 64-character label: no URL, so every character counts.
+    let host = format!("{}.com", "a".repeat(64));
+    assert_eq!(weighted_length(&host), 68);
+    // Hosts in any script.
+    assert_eq!(weighted_length("http://ああ.com"), 23);
+    assert_eq!(
+        weighted_length("see twitter.中国 and twitter.рф"),
+        4 + 23 + 5 + 23
+    );
+    // Long-tail TLDs without a scheme.
+    let menu = format!("Menu at pizza.restaurant {}", "b".repeat(255));
+    assert_eq!(weighted_length(&menu), 8 + 23 + 1 + 255);
+    // t.co: the slug ends before `'s`.
+    assert_eq!(weighted_length("http://t.co/pbY2NfTZ's"), 23 + 2);
+}
+
+#[test]
+fn a_cjk_text_with_a_long_link_is_one_post() {
+    let text = format!(
+        "{}https://例子.com/a/very/long/path/that/keeps/going/and/going/on",
+        "春".repeat(125)
+    );
+    assert_eq!(weighted_length(&text), 273);
+    let parts = adapt_for_x(&text, None, Overflow::Thread).unwrap();
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0].text, text);
+}
+
+#[test]
+fn characters_x_refuses_make_a_text_invalid_and_are_dropped_when_adapting() {
+    for bad in ['\u{FEFF}', '\u{FFFE}', '\u{FFFF}'] {
+        let text = format!("{bad}hello{bad}");
+        assert!(!parse(&text, &Config::V3).valid);
+        let parts = adapt_for_x(&text, None, Overflow::Thread).unwrap();
+        assert_eq!(parts[0].text, "hello");
+        assert_eq!(parts[0].weighted_length, 5);
+    }
+    assert!(parse("hello", &Config::V3).valid);
+    assert!(!parse("", &Config::V3).valid);
+}
+
+#[test]
+fn v2_weighs_each_code_point_of_an_emoji_sequence() {
+    let family = "👨\u{200D}👩\u{200D}👧\u{200D}👦";
+    assert_eq!(parse(family, &Config::V3).weighted_length, 2);
+    assert_eq!(parse(family, &Config::V2).weighted_length, 11);
+}
+
+#[test]
+fn the_longest_chinese_text_with_dots_is_counted_in_linear_time() {
+    // Without spaces a Chinese text is one long run of host characters; ASCII dots in
+    // it chain "labels" that must not be walked again from every position.
+    let sentence = "价格1.5元又涨了0.3元.看看吧"; // 17 characters, 3 dots, no URL
+    let text = sentence.repeat(63_206 / 17);
+    let started = std::time::Instant::now();
+    let w = weighted_length(&text);
+    assert_eq!(w, weighted_length(sentence) * (63_206 / 17));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
