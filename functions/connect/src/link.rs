@@ -11,8 +11,8 @@ use crosspost_core::linking::{
 };
 use crosspost_core::{keys, AccountStatus, LinkedAccount, Network, PublishError, Secret};
 use crosspost_lambda::problem::{json, problem, unavailable, FieldError};
-use crosspost_networks::facebook_oauth::LinkError;
-use crosspost_networks::x_oauth::new_pkce_verifier;
+use crosspost_networks::facebook::oauth::LinkError;
+use crosspost_networks::x::oauth::new_pkce_verifier;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;

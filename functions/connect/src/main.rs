@@ -18,9 +18,9 @@ use crosspost_aws::{AccountsStore, EventQueue, PostsStore, Sealer, TokenVault};
 use crosspost_core::linking::ReturnUrls;
 use crosspost_core::signing::SigningSecret;
 use crosspost_lambda::Env;
-use crosspost_networks::facebook_oauth::{AppCredentials, FacebookLogin};
+use crosspost_networks::facebook::oauth::{AppCredentials, FacebookLogin};
+use crosspost_networks::x::oauth::{ClientCredentials, XOAuth};
 use crosspost_networks::x::XClient;
-use crosspost_networks::x_oauth::{ClientCredentials, XOAuth};
 use lambda_http::{service_fn, Error};
 
 /// What the Facebook login needs besides the callback URL, which each request knows.

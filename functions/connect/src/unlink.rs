@@ -6,7 +6,7 @@ use crate::App;
 use crosspost_aws::{DeliveryError, DeliveryRecord};
 use crosspost_core::{Network, Secret};
 use crosspost_lambda::problem::{json, problem, unavailable};
-use crosspost_networks::x_oauth::TokenKind;
+use crosspost_networks::x::oauth::TokenKind;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::Serialize;

@@ -5,8 +5,8 @@ use crosspost_core::{
     LinkedAccount, Network, OutgoingPart, PublishError, Publisher, RemotePost, Window,
 };
 use crosspost_lambda::Env;
+use crosspost_networks::facebook::oauth::AppCredentials;
 use crosspost_networks::facebook::FacebookClient;
-use crosspost_networks::facebook_oauth::AppCredentials;
 use lambda_runtime::Error;
 
 struct FacebookPublisher(FacebookClient);

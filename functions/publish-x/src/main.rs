@@ -5,9 +5,9 @@ use crosspost_core::{
 };
 use crosspost_lambda::Env;
 use crosspost_networks::media::MediaFetcher;
+use crosspost_networks::x::media::XMediaUploader;
+use crosspost_networks::x::oauth::{ClientCredentials, XOAuth};
 use crosspost_networks::x::XClient;
-use crosspost_networks::x_media::XMediaUploader;
-use crosspost_networks::x_oauth::{ClientCredentials, XOAuth};
 use lambda_runtime::Error;
 use std::time::Duration;
 

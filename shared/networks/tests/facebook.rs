@@ -5,8 +5,8 @@ use crosspost_core::{
     AccountStatus, LinkedAccount, MediaItem, Network, RateLimitScope, Secret, Window,
 };
 use crosspost_fakes::{FakeFacebook, Fault, FaultRule, RecordedRequest};
+use crosspost_networks::facebook::oauth::{FacebookLogin, LinkError};
 use crosspost_networks::facebook::{appsecret_proof, FacebookClient};
-use crosspost_networks::facebook_oauth::{FacebookLogin, LinkError};
 use crosspost_networks::PublishError;
 use std::time::Duration;
 

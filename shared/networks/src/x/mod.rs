@@ -1,5 +1,8 @@
 //! X API v2: publishing posts.
 
+pub mod media;
+pub mod oauth;
+
 use crate::{excerpt, PublishError, RemotePost};
 use crosspost_core::{LinkedAccount, RateLimitScope, Secret, Window};
 use reqwest::StatusCode;

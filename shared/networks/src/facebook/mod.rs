@@ -4,6 +4,8 @@
 //! Every call carries the Page token and its `appsecret_proof`, so a leaked Page token
 //! is of no use without the app secret.
 
+pub mod oauth;
+
 use crate::{excerpt, nothing_published, PublishError, RemotePost};
 use crosspost_core::{LinkedAccount, MediaItem, RateLimitScope, Secret, Window};
 use hmac::{KeyInit, Mac};

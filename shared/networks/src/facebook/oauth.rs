@@ -5,8 +5,8 @@
 //! change or a lost Page role still invalidates it), so the Page token is what the
 //! account stores; the user tokens are used only while linking.
 
+use super::appsecret_proof;
 use crate::excerpt;
-use crate::facebook::appsecret_proof;
 use crosspost_core::Secret;
 use serde::Deserialize;
 
