@@ -19,6 +19,7 @@ pub mod text;
 
 pub use account::{AccountStatus, LinkedAccount, RefreshedTokens, SealedAccount, TokenRefresher};
 pub use delivery::{DeliveryMessage, DeliveryOp, DeliveryStatus};
+pub use linking::Linker;
 pub use network::{Network, UnknownNetwork};
 pub use post::{
     FieldError, IncomingTarget, MediaHosts, MediaItem, Overflow, PostId, ValidatedPost,

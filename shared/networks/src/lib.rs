@@ -4,6 +4,7 @@
 
 pub mod facebook;
 pub mod media;
+pub mod oauth;
 pub mod x;
 
 pub use crosspost_core::{PublishError, RemotePost};
