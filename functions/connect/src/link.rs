@@ -2,8 +2,6 @@
 //! the browser to `GET /v1/oauth/{network}/callback`, which finishes it.
 
 use crate::App;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use base64::Engine as _;
 use crosspost_aws::PendingLink;
 use crosspost_core::linking::{
     return_to, state_digest, Grant, LinkFailure, LinkOutcome, Linker, STATE_LIFETIME_SECS,
@@ -27,13 +25,6 @@ struct Started {
     network: Network,
     authorize_url: String,
     expires_at: String,
-}
-
-/// A state: 256 random bits, base64url.
-fn new_state() -> Result<Secret, String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
-    Ok(Secret::new(B64.encode(bytes)))
 }
 
 /// The `{user_id, return_url}` body, or the answer naming every field that is wrong.
@@ -195,7 +186,8 @@ impl App {
             Ok(v) => v,
             Err(resp) => return *resp,
         };
-        let state = match new_state() {
+        // 256 random bits, base64url.
+        let state = match crosspost_networks::oauth::new_random_secret() {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "no state");

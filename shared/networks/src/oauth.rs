@@ -18,12 +18,18 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
-/// A fresh PKCE code verifier (RFC 7636 section 4.1): 32 random bytes, base64url
-/// without padding, so 43 characters. `None` when the system has no randomness.
-pub fn new_pkce_verifier() -> Option<Secret> {
+/// 256 random bits, base64url without padding (43 characters): an OAuth `state`, or a
+/// PKCE code verifier (RFC 7636 section 4.1 asks for 43 to 128 such characters). Err
+/// when the system has no randomness.
+pub fn new_random_secret() -> Result<Secret, String> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).ok()?;
-    Some(Secret::new(URL_SAFE_NO_PAD.encode(bytes)))
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
+    Ok(Secret::new(URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+/// A fresh PKCE code verifier ([`new_random_secret`]).
+pub fn new_pkce_verifier() -> Result<Secret, String> {
+    new_random_secret()
 }
 
 /// The S256 challenge of a verifier (RFC 7636 section 4.2): base64url of its SHA-256.

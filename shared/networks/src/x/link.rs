@@ -33,7 +33,7 @@ impl Linker for XLinker {
         redirect_uri: &str,
         state: &crosspost_core::Secret,
     ) -> Result<Consent, String> {
-        let verifier = new_pkce_verifier().ok_or("no randomness for a PKCE verifier")?;
+        let verifier = new_pkce_verifier()?;
         let authorize_url = self
             .oauth
             .authorize_url(redirect_uri, state, &verifier)
