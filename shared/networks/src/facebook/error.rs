@@ -1,5 +1,6 @@
-//! What Graph API answers mean for the caller: error codes (NETWORKS.md, from Graph's
-//! error reference) and the usage headers `X-App-Usage` and
+//! What Graph API answers mean for the caller: error codes (from Graph's error
+//! reference: 1, 2 temporary; 4, 17, 32, 613 throttling; 190 token; 10, 200–299
+//! permission; 368 blocked; 506 duplicate) and the usage headers `X-App-Usage` and
 //! `X-Business-Use-Case-Usage` every answer carries.
 
 use crate::{excerpt, PublishError};

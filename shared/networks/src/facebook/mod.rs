@@ -56,6 +56,9 @@ impl Graph {
     }
 }
 
+/// The Graph API with a Page token, and Facebook's [`crosspost_core::Publisher`]:
+/// every call carries the token and its [`appsecret_proof`]; answers are classified by
+/// Graph's error codes and usage headers (`error.rs`).
 #[derive(Clone, Debug)]
 pub struct FacebookClient {
     http: reqwest::Client,

@@ -19,6 +19,8 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
+/// X API v2 with a user's bearer token: posting and naming the account. Answers are
+/// classified by what the caller must do (`error.rs`, from X API v2's error answers).
 #[derive(Clone, Debug)]
 pub struct XClient {
     http: reqwest::Client,
@@ -36,6 +38,7 @@ struct CreatedData {
 }
 
 impl XClient {
+    /// `base_url` is `https://api.x.com` in production, without a trailing slash.
     pub fn new(http: reqwest::Client, base_url: impl Into<String>) -> Self {
         XClient {
             http,
