@@ -5,7 +5,7 @@ use crosspost_core::media::MediaKind;
 use crosspost_core::{MediaItem, PublishError, Secret};
 use crosspost_fakes::{tiny_png, FakeX, MediaHost};
 use crosspost_networks::media::{MediaBody, MediaFetcher};
-use crosspost_networks::x_media::XMediaUploader;
+use crosspost_networks::x::media::XMediaUploader;
 use std::time::Duration;
 
 const USER: &str = "1001";

@@ -1,18 +1,13 @@
 //! Linking: `POST /v1/connect/{network}` starts it, the network's consent page sends
 //! the browser to `GET /v1/oauth/{network}/callback`, which finishes it.
 
-use crate::routes::unknown_network;
 use crate::App;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use base64::Engine as _;
 use crosspost_aws::PendingLink;
 use crosspost_core::linking::{
-    return_to, state_digest, LinkFailure, LinkOutcome, STATE_LIFETIME_SECS,
+    return_to, state_digest, Grant, LinkFailure, LinkOutcome, Linker, STATE_LIFETIME_SECS,
 };
-use crosspost_core::{keys, AccountStatus, LinkedAccount, Network, PublishError, Secret};
+use crosspost_core::{keys, LinkedAccount, Network, Secret};
 use crosspost_lambda::problem::{json, problem, unavailable, FieldError};
-use crosspost_networks::facebook_oauth::LinkError;
-use crosspost_networks::x_oauth::new_pkce_verifier;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
@@ -30,13 +25,6 @@ struct Started {
     network: Network,
     authorize_url: String,
     expires_at: String,
-}
-
-/// A state: 256 random bits, base64url.
-fn new_state() -> Result<Secret, String> {
-    let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
-    Ok(Secret::new(B64.encode(bytes)))
 }
 
 /// The `{user_id, return_url}` body, or the answer naming every field that is wrong.
@@ -189,14 +177,17 @@ impl App {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Response<Body> {
-        let Ok(network) = network.parse::<Network>() else {
-            return unknown_network(network);
+        let linker = match self.linker(network) {
+            Ok(linker) => linker,
+            Err(resp) => return *resp,
         };
+        let network = linker.network();
         let (user_id, return_url) = match read_start(body, self) {
             Ok(v) => v,
             Err(resp) => return *resp,
         };
-        let state = match new_state() {
+        // 256 random bits, base64url.
+        let state = match crosspost_networks::oauth::new_random_secret() {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "no state");
@@ -206,22 +197,8 @@ impl App {
         let digest = state_digest(&state);
         let redirect_uri = format!("{}/v1/oauth/{network}/callback", self.api_base(req));
         let expires = now + time::Duration::seconds(STATE_LIFETIME_SECS);
-        let (verifier, authorize_url) = match network {
-            Network::X => {
-                let verifier = new_pkce_verifier();
-                let url = self.x_oauth.authorize_url(&redirect_uri, &state, &verifier);
-                (Some(verifier), url.map_err(|e| e.to_string()))
-            }
-            Network::Facebook => (
-                None,
-                self.facebook
-                    .login(&redirect_uri)
-                    .authorize_url(state.expose())
-                    .map_err(|e| e.to_string()),
-            ),
-        };
-        let authorize_url = match authorize_url {
-            Ok(url) => url,
+        let consent = match linker.consent(&redirect_uri, &state) {
+            Ok(consent) => consent,
             Err(e) => {
                 tracing::error!(error = %e, "the consent page URL could not be built");
                 return problem(
@@ -231,7 +208,7 @@ impl App {
                 );
             }
         };
-        let sealed_verifier = match &verifier {
+        let sealed_verifier = match &consent.verifier {
             Some(v) => match self.vault.seal_secret(&keys::oauth_pk(&digest), v).await {
                 Ok(sealed) => Some(sealed),
                 Err(e) => return unavailable(&e),
@@ -254,7 +231,7 @@ impl App {
             StatusCode::OK,
             &Started {
                 network,
-                authorize_url,
+                authorize_url: consent.authorize_url,
                 expires_at: expires.format(&Rfc3339).unwrap_or_default(),
             },
         )
@@ -267,9 +244,11 @@ impl App {
         req: &Request,
         now: OffsetDateTime,
     ) -> Response<Body> {
-        let Ok(network) = network.parse::<Network>() else {
-            return unknown_network(network);
+        let linker = match self.linker(network) {
+            Ok(linker) => linker,
+            Err(resp) => return *resp,
         };
+        let network = linker.network();
         let query = req.query_string_parameters_ref();
         let param = |name: &str| query.and_then(|q| q.first(name)).filter(|v| !v.is_empty());
         let Some(state) = param("state") else {
@@ -299,7 +278,7 @@ impl App {
             );
         };
         let outcome = self
-            .finish_link(network, &pending, &digest, param, now)
+            .finish_link(linker, &pending, &digest, param, now)
             .await;
         match &outcome {
             LinkOutcome::Linked { account_ids, .. } => {
@@ -314,12 +293,13 @@ impl App {
 
     async fn finish_link<'q>(
         &self,
-        network: Network,
+        linker: &dyn Linker,
         pending: &PendingLink,
         digest: &str,
         param: impl Fn(&str) -> Option<&'q str>,
         now: OffsetDateTime,
     ) -> LinkOutcome {
+        let network = linker.network();
         let failed = |reason| LinkOutcome::Failed { network, reason };
         if pending.network != network {
             return failed(LinkFailure::AuthorizationFailed);
@@ -338,11 +318,7 @@ impl App {
             return failed(LinkFailure::MissingCode);
         };
         let code = Secret::new(code);
-        let linked = match network {
-            Network::X => self.link_x(pending, digest, &code, now).await,
-            Network::Facebook => self.link_facebook(pending, &code, now).await,
-        };
-        match linked {
+        match self.link(linker, pending, digest, &code, now).await {
             Ok(account_ids) => LinkOutcome::Linked {
                 network,
                 account_ids,
@@ -351,91 +327,41 @@ impl App {
         }
     }
 
-    /// X: the code and the stored verifier for tokens, `users/me` for the account.
-    async fn link_x(
+    /// The network's part ([`Linker::finish`]) with the pending link's verifier opened,
+    /// then every account it names stored: their ids.
+    async fn link(
         &self,
+        linker: &dyn Linker,
         pending: &PendingLink,
         digest: &str,
         code: &Secret,
         now: OffsetDateTime,
     ) -> Result<Vec<String>, LinkFailure> {
-        let sealed = pending.verifier.as_ref().ok_or(LinkFailure::ServerError)?;
-        let verifier = self
-            .vault
-            .open_secret(&keys::oauth_pk(digest), sealed)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "the PKCE verifier does not open");
-                LinkFailure::ServerError
-            })?;
-        let tokens = self
-            .x_oauth
-            .exchange_code(code, &verifier, &pending.redirect_uri)
-            .await
-            .map_err(x_failure)?;
-        let me = self
-            .x_api
-            .me(&tokens.access_token)
-            .await
-            .map_err(x_failure)?;
-        let account = LinkedAccount {
-            user_id: pending.user_id.clone(),
-            network: Network::X,
-            account_id: me.id.clone(),
-            display_name: format!("@{}", me.username),
-            status: AccountStatus::Active,
-            access_token: tokens.access_token,
-            rate_limited_until: None,
-            refresh_token: tokens.refresh_token,
-            access_expires_at: tokens
-                .expires_in_secs
-                .map(|s| now.unix_timestamp() + s as i64),
-            token_version: 0,
+        let verifier = match &pending.verifier {
+            Some(sealed) => Some(
+                self.vault
+                    .open_secret(&keys::oauth_pk(digest), sealed)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "the PKCE verifier does not open");
+                        LinkFailure::ServerError
+                    })?,
+            ),
+            None => None,
         };
-        self.store_linked(&account, now).await?;
-        Ok(vec![me.id])
-    }
-
-    /// Facebook: the code for a user token, a long-lived one, and every Page the person
-    /// can publish on, each linked with its Page token.
-    async fn link_facebook(
-        &self,
-        pending: &PendingLink,
-        code: &Secret,
-        now: OffsetDateTime,
-    ) -> Result<Vec<String>, LinkFailure> {
-        let login = self.facebook.login(&pending.redirect_uri);
-        let short = login.exchange_code(code).await.map_err(facebook_failure)?;
-        let long = login
-            .long_lived(&short.token)
-            .await
-            .map_err(facebook_failure)?;
-        let pages: Vec<_> = login
-            .pages(&long.token)
-            .await
-            .map_err(facebook_failure)?
-            .into_iter()
-            .filter(|p| p.can_publish())
-            .collect();
-        if pages.is_empty() {
-            return Err(LinkFailure::NoPages);
-        }
-        let mut linked = Vec::new();
-        for page in pages {
-            let account = LinkedAccount {
-                user_id: pending.user_id.clone(),
-                network: Network::Facebook,
-                account_id: page.page_id.clone(),
-                display_name: page.name,
-                status: AccountStatus::Active,
-                access_token: page.page_token,
-                rate_limited_until: None,
-                refresh_token: None,
-                access_expires_at: None,
-                token_version: 0,
-            };
+        let accounts = linker
+            .finish(Grant {
+                user_id: &pending.user_id,
+                code,
+                verifier: verifier.as_ref(),
+                redirect_uri: &pending.redirect_uri,
+                now_unix: now.unix_timestamp(),
+            })
+            .await?;
+        let mut linked = Vec::with_capacity(accounts.len());
+        for account in accounts {
             self.store_linked(&account, now).await?;
-            linked.push(page.page_id);
+            linked.push(account.account_id);
         }
         Ok(linked)
     }
@@ -449,26 +375,5 @@ impl App {
             tracing::error!(error = %e, network = %account.network, "the account could not be stored");
             LinkFailure::ServerError
         })
-    }
-}
-
-/// A refused code (spent, too old, another verifier) or token; anything else may work
-/// if the person links again.
-fn x_failure(e: PublishError) -> LinkFailure {
-    tracing::warn!(error = %e, "X refused or failed the link");
-    match e {
-        PublishError::Permanent { .. } | PublishError::AuthRevoked { .. } => {
-            LinkFailure::CodeRejected
-        }
-        _ => LinkFailure::NetworkUnavailable,
-    }
-}
-
-fn facebook_failure(e: LinkError) -> LinkFailure {
-    tracing::warn!(error = %e, "Facebook refused or failed the link");
-    match e {
-        LinkError::Refused { .. } => LinkFailure::CodeRejected,
-        LinkError::Unavailable { .. } => LinkFailure::NetworkUnavailable,
-        LinkError::Unexpected { .. } => LinkFailure::AuthorizationFailed,
     }
 }

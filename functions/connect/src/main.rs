@@ -15,37 +15,14 @@ mod routes;
 mod unlink;
 
 use crosspost_aws::{AccountsStore, EventQueue, PostsStore, Sealer, TokenVault};
-use crosspost_core::linking::ReturnUrls;
+use crosspost_core::linking::{Linker, ReturnUrls};
 use crosspost_core::signing::SigningSecret;
 use crosspost_lambda::Env;
-use crosspost_networks::facebook_oauth::{AppCredentials, FacebookLogin};
-use crosspost_networks::x::XClient;
-use crosspost_networks::x_oauth::{ClientCredentials, XOAuth};
+use crosspost_networks::facebook::oauth::{AppCredentials, FacebookLogin, LoginSettings};
+use crosspost_networks::facebook::Graph;
+use crosspost_networks::x::oauth::{ClientCredentials, XOAuth};
+use crosspost_networks::x::{XClient, XLinker};
 use lambda_http::{service_fn, Error};
-
-/// What the Facebook login needs besides the callback URL, which each request knows.
-pub struct FacebookApp {
-    pub http: crosspost_networks::reqwest::Client,
-    pub graph_url: String,
-    pub dialog_url: String,
-    pub version: String,
-    pub credentials: AppCredentials,
-}
-
-impl FacebookApp {
-    /// The login, sending the person back to `redirect_uri`.
-    pub fn login(&self, redirect_uri: &str) -> FacebookLogin {
-        FacebookLogin::new(
-            self.http.clone(),
-            &self.graph_url,
-            &self.dialog_url,
-            &self.version,
-            &self.credentials.app_id,
-            self.credentials.app_secret.clone(),
-            redirect_uri,
-        )
-    }
-}
 
 /// Everything a request needs, built once per cold start.
 pub struct App {
@@ -56,9 +33,8 @@ pub struct App {
     pub return_urls: ReturnUrls,
     /// The API's public address (a custom domain), when the request's own is not it.
     pub public_base_url: Option<String>,
-    pub x_oauth: XOAuth,
-    pub x_api: XClient,
-    pub facebook: FacebookApp,
+    /// One per network accounts can be linked on, looked up by the route's network.
+    pub linkers: Vec<Box<dyn Linker>>,
 }
 
 #[tokio::main]
@@ -120,16 +96,21 @@ async fn main() -> Result<(), Error> {
         secrets,
         return_urls,
         public_base_url,
-        x_oauth: XOAuth::new(http.clone(), &x_base, x_credentials)?
-            .with_authorize_url(&x_authorize)?,
-        x_api: XClient::new(http.clone(), x_base),
-        facebook: FacebookApp {
-            http,
-            graph_url,
-            dialog_url,
-            version,
-            credentials: facebook_credentials,
-        },
+        linkers: vec![
+            Box::new(XLinker::new(
+                XOAuth::new(http.clone(), &x_base, x_credentials)?
+                    .with_authorize_url(&x_authorize)?,
+                XClient::new(http.clone(), x_base),
+            )),
+            Box::new(FacebookLogin::new(
+                http,
+                LoginSettings {
+                    graph: Graph::new(graph_url, version),
+                    dialog_url,
+                    app: facebook_credentials,
+                },
+            )),
+        ],
     };
     let app = &app;
     lambda_http::run(service_fn(move |req| async move {

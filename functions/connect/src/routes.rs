@@ -2,7 +2,7 @@
 //! test and the template's test all read.
 
 use crate::App;
-use crosspost_core::Network;
+use crosspost_core::linking::Linker;
 use crosspost_lambda::http::{
     body_bytes, find_route, note_undocumented, refuse_content_type, refuse_unsigned, Route,
 };
@@ -44,17 +44,26 @@ pub const ROUTES: &[Route<Endpoint>] = &[
     },
 ];
 
-/// 404 naming a network this API does not link.
-pub fn unknown_network(name: &str) -> Response<Body> {
-    let known: Vec<&str> = Network::ALL.iter().map(|n| n.as_str()).collect();
-    problem(
-        StatusCode::NOT_FOUND,
-        &format!(
-            "unknown network `{name}`; accounts can be linked on {}",
-            known.join(", ")
-        ),
-        &[],
-    )
+impl App {
+    /// The linker of the route's network, or a 404 naming the networks accounts can be
+    /// linked on.
+    pub fn linker(&self, name: &str) -> Result<&dyn Linker, Box<Response<Body>>> {
+        let found = self.linkers.iter().find(|l| l.network().as_str() == name);
+        match found {
+            Some(linker) => Ok(linker.as_ref()),
+            None => {
+                let known: Vec<&str> = self.linkers.iter().map(|l| l.network().as_str()).collect();
+                Err(Box::new(problem(
+                    StatusCode::NOT_FOUND,
+                    &format!(
+                        "unknown network `{name}`; accounts can be linked on {}",
+                        known.join(", ")
+                    ),
+                    &[],
+                )))
+            }
+        }
+    }
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {

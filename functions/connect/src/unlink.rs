@@ -1,11 +1,9 @@
 //! `DELETE /v1/users/{user_id}/accounts/{network}/{account_id}`: revoke at the network
 //! where it can be done, remove the account, fail the deliveries still waiting for it.
 
-use crate::routes::unknown_network;
 use crate::App;
-use crosspost_core::{DeliveryRecord, Event, FailureReason, LastError, Network, Secret};
+use crosspost_core::{DeliveryRecord, Event, FailureReason, LastError, Network};
 use crosspost_lambda::problem::{json, problem, unavailable};
-use crosspost_networks::x_oauth::TokenKind;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::Serialize;
@@ -34,9 +32,11 @@ impl App {
         account_id: &str,
         now: OffsetDateTime,
     ) -> Response<Body> {
-        let Ok(network) = network.parse::<Network>() else {
-            return unknown_network(network);
+        let linker = match self.linker(network) {
+            Ok(linker) => linker,
+            Err(resp) => return *resp,
         };
+        let network = linker.network();
         let sealed = match self.vault.store().get(user_id, network, account_id).await {
             Ok(Some(a)) => a,
             Ok(None) => {
@@ -49,27 +49,14 @@ impl App {
             Err(e) => return unavailable(&e),
         };
         // Revoke first: if removing the account then fails, the call can be repeated.
-        let (revoked_at_network, revoke_error) = match network {
-            Network::X => match self.vault.open(&sealed).await {
-                Ok(account) => {
-                    let tokens: Vec<(&Secret, TokenKind)> =
-                        std::iter::once((&account.access_token, TokenKind::Access))
-                            .chain(
-                                account
-                                    .refresh_token
-                                    .as_ref()
-                                    .map(|r| (r, TokenKind::Refresh)),
-                            )
-                            .collect();
-                    let mut error = None;
-                    for (token, kind) in tokens {
-                        if let Err(e) = self.x_oauth.revoke(token, kind).await {
-                            tracing::warn!(error = %e, "X did not revoke a token");
-                            error = Some(e.to_string());
-                        }
-                    }
-                    (error.is_none(), error)
-                }
+        let (revoked_at_network, revoke_error) = if !linker.revokes_tokens() {
+            (false, None)
+        } else {
+            match self.vault.open(&sealed).await {
+                Ok(account) => match linker.revoke(&account).await {
+                    Ok(()) => (true, None),
+                    Err(e) => (false, Some(e.to_string())),
+                },
                 Err(e) => {
                     tracing::error!(error = %e, "the account's tokens do not open");
                     (
@@ -77,8 +64,7 @@ impl App {
                         Some("the stored tokens could not be opened".to_owned()),
                     )
                 }
-            },
-            Network::Facebook => (false, None),
+            }
         };
         if let Err(e) = self
             .vault

@@ -1,59 +1,21 @@
 //! The Facebook worker: consumes the Facebook delivery queue and publishes each
-//! delivery to its Page.
+//! delivery to its Page. A composition root: configuration read once, one HTTP client,
+//! the Graph client (Facebook's publisher) built once and handed to the delivery worker.
 
-use crosspost_core::{
-    LinkedAccount, Network, OutgoingPart, PublishError, Publisher, RemotePost, Window,
-};
+use crosspost_core::Network;
 use crosspost_lambda::Env;
-use crosspost_networks::facebook::FacebookClient;
-use crosspost_networks::facebook_oauth::AppCredentials;
+use crosspost_networks::facebook::oauth::AppCredentials;
+use crosspost_networks::facebook::{FacebookClient, Graph};
 use lambda_runtime::Error;
-
-struct FacebookPublisher(FacebookClient);
-
-impl Publisher for FacebookPublisher {
-    async fn publish_part(
-        &self,
-        account: &LinkedAccount,
-        part: OutgoingPart<'_>,
-        _reply_to: Option<&str>,
-    ) -> Result<RemotePost, PublishError> {
-        // Pages have no threads: a post is one part (up to 63,206 characters).
-        self.0
-            .publish(
-                &account.account_id,
-                &account.access_token,
-                part.text,
-                part.link,
-                part.media,
-            )
-            .await
-    }
-
-    async fn reconcile(
-        &self,
-        account: &LinkedAccount,
-        text: &str,
-        window: Window,
-    ) -> Result<Option<RemotePost>, PublishError> {
-        self.0.find_recent(account, text, window).await
-    }
-
-    async fn delete_part(
-        &self,
-        account: &LinkedAccount,
-        remote_id: &str,
-    ) -> Result<(), PublishError> {
-        self.0.delete_post(remote_id, &account.access_token).await
-    }
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     crosspost_lambda::init_tracing();
     let env = Env::process();
-    let base_url = env.base_url("FACEBOOK_GRAPH_BASE_URL")?;
-    let version = env.required("FACEBOOK_GRAPH_VERSION")?;
+    let graph = Graph::new(
+        env.base_url("FACEBOOK_GRAPH_BASE_URL")?,
+        env.required("FACEBOOK_GRAPH_VERSION")?,
+    );
     let http = crosspost_networks::http_client(env.http_timeout()?)?;
     let secret_id = env.required("FACEBOOK_APP_SECRET_ID")?;
     let sdk = crosspost_aws::load_sdk_config().await;
@@ -62,6 +24,6 @@ async fn main() -> Result<(), Error> {
         .await
         .map_err(|e| format!("reading the Facebook app secret: {e}"))?;
     let app_secret = AppCredentials::parse(&raw, &secret_id)?.app_secret;
-    let publisher = FacebookPublisher(FacebookClient::new(http, base_url, version, app_secret));
+    let publisher = FacebookClient::new(http, graph, app_secret);
     crosspost_lambda::run_worker(Network::Facebook, &sdk, publisher).await
 }

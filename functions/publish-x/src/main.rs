@@ -1,53 +1,15 @@
-//! The X worker: consumes the X delivery queue and publishes each delivery to X.
+//! The X worker: consumes the X delivery queue and publishes each delivery to X. A
+//! composition root: configuration read once, one HTTP client, X's publisher and token
+//! refresher built once and handed to the delivery worker.
 
-use crosspost_core::{
-    LinkedAccount, Network, OutgoingPart, PublishError, Publisher, RemotePost, Window,
-};
+use crosspost_core::Network;
 use crosspost_lambda::Env;
 use crosspost_networks::media::MediaFetcher;
-use crosspost_networks::x::XClient;
-use crosspost_networks::x_media::XMediaUploader;
-use crosspost_networks::x_oauth::{ClientCredentials, XOAuth};
+use crosspost_networks::x::media::XMediaUploader;
+use crosspost_networks::x::oauth::{ClientCredentials, XOAuth};
+use crosspost_networks::x::{XClient, XPublisher};
 use lambda_runtime::Error;
 use std::time::Duration;
-
-/// The X client, and its media uploader for the first part of a post.
-struct XPublisher(XClient, XMediaUploader);
-
-impl Publisher for XPublisher {
-    async fn publish_part(
-        &self,
-        account: &LinkedAccount,
-        part: OutgoingPart<'_>,
-        reply_to: Option<&str>,
-    ) -> Result<RemotePost, PublishError> {
-        let media_ids = if part.index == 0 && !part.media.is_empty() {
-            self.1.upload_all(&account.access_token, part.media).await?
-        } else {
-            Vec::new()
-        };
-        self.0
-            .post_tweet(&account.access_token, part.text, reply_to, &media_ids)
-            .await
-    }
-
-    async fn reconcile(
-        &self,
-        account: &LinkedAccount,
-        text: &str,
-        window: Window,
-    ) -> Result<Option<RemotePost>, PublishError> {
-        self.0.find_recent(account, text, window).await
-    }
-
-    async fn delete_part(
-        &self,
-        account: &LinkedAccount,
-        remote_id: &str,
-    ) -> Result<(), PublishError> {
-        self.0.delete_tweet(&account.access_token, remote_id).await
-    }
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -70,6 +32,6 @@ async fn main() -> Result<(), Error> {
         &base_url,
         ClientCredentials::parse(&credentials)?,
     )?;
-    let publisher = XPublisher(XClient::new(http, base_url), media);
+    let publisher = XPublisher::new(XClient::new(http, base_url), media);
     crosspost_lambda::run_worker_refreshing(Network::X, &sdk, publisher, Some(oauth)).await
 }

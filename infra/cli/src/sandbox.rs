@@ -94,7 +94,7 @@ pub struct Sandbox {
 /// A fresh `whsec_` secret from the operating system's randomness.
 pub fn new_signing_secret() -> Result<Secret> {
     let mut key = [0u8; 32];
-    getrandom::getrandom(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     Ok(SigningSecret::encode(&key))
 }
 

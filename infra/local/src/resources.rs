@@ -318,7 +318,7 @@ fn random_below(n: usize) -> Result<usize> {
     let zone = u64::MAX - (u64::MAX % n);
     loop {
         let mut b = [0u8; 8];
-        getrandom::getrandom(&mut b).map_err(|e| anyhow!("no random bytes: {e}"))?;
+        getrandom::fill(&mut b).map_err(|e| anyhow!("no random bytes: {e}"))?;
         let x = u64::from_le_bytes(b);
         if x < zone {
             return Ok((x % n) as usize);

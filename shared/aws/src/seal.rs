@@ -96,7 +96,7 @@ impl Sealer {
         let cipher =
             Aes256Gcm::new_from_slice(&plaintext).map_err(|_| broken("bad data key length"))?;
         let mut nonce = [0u8; 12];
-        getrandom::getrandom(&mut nonce).map_err(|e| broken(format!("no randomness: {e}")))?;
+        getrandom::fill(&mut nonce).map_err(|e| broken(format!("no randomness: {e}")))?;
         let sealed = cipher
             .encrypt(
                 Nonce::from_slice(&nonce),

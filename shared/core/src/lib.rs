@@ -27,6 +27,7 @@ pub use delivery::{
     LastError, PostRecord, PublishedPart,
 };
 pub use event::{Envelope, Event};
+pub use linking::Linker;
 pub use network::{Network, UnknownNetwork};
 pub use ports::{AccountStore, DeliveryStore, EventSink, StoreError};
 pub use post::{

@@ -1,11 +1,105 @@
-//! Linking an account through the network's consent page (DESIGN section 8): the
-//! allow-list a return URL must match, the key a pending link is stored under, and the
-//! address the browser is sent back to with the outcome.
+//! Linking an account through the network's consent page (DESIGN section 8): the port
+//! each network implements ([`Linker`]), the allow-list a return URL must match, the key
+//! a pending link is stored under, and the address the browser is sent back to with
+//! the outcome.
 
-use crate::{Network, Secret};
+use crate::{AccountStatus, LinkedAccount, Network, PublishError, RefreshedTokens, Secret};
 use sha2::{Digest, Sha256};
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use url::{Host, Url};
+
+/// The future a [`Linker`] answers with: boxed, because the connect function holds
+/// one linker per network and picks one at run time.
+pub type LinkFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The start of a link: the consent page to send the person to, and for networks that
+/// use PKCE (RFC 7636; X) the code verifier to keep, sealed, with the pending link.
+#[derive(Debug)]
+pub struct Consent {
+    pub authorize_url: String,
+    /// Never put in a URL, a log or the table unsealed.
+    pub verifier: Option<Secret>,
+}
+
+/// What the network's callback brings back to finish a link.
+#[derive(Debug, Clone, Copy)]
+pub struct Grant<'a> {
+    /// Whose accounts the linked ones become.
+    pub user_id: &'a str,
+    /// The authorization code from the callback's query.
+    pub code: &'a Secret,
+    /// The verifier [`Linker::consent`] gave, opened again.
+    pub verifier: Option<&'a Secret>,
+    /// The callback URL the consent page was opened with, character for character.
+    pub redirect_uri: &'a str,
+    /// Now, in Unix seconds: the access token's expiry is counted from it.
+    pub now_unix: i64,
+}
+
+impl Grant<'_> {
+    /// A freshly linked account of this grant's user: ACTIVE, `token_version` 0, its
+    /// access token expiring `tokens.expires_in_secs` from now (never, without one).
+    pub fn account(
+        &self,
+        network: Network,
+        account_id: impl Into<String>,
+        display_name: impl Into<String>,
+        tokens: RefreshedTokens,
+    ) -> LinkedAccount {
+        LinkedAccount {
+            user_id: self.user_id.to_owned(),
+            network,
+            account_id: account_id.into(),
+            display_name: display_name.into(),
+            status: AccountStatus::Active,
+            access_token: tokens.access_token,
+            rate_limited_until: None,
+            refresh_token: tokens.refresh_token,
+            access_expires_at: tokens
+                .expires_in_secs
+                .map(|s| self.now_unix.saturating_add_unsigned(s)),
+            token_version: 0,
+        }
+    }
+}
+
+/// One network's consent flow, as the connect function sees it: start, finish, and
+/// withdraw the app's access when the person unlinks.
+pub trait Linker: Send + Sync {
+    /// The network this linker links accounts on.
+    fn network(&self) -> Network;
+
+    /// The consent page for `state` (the single-use value the callback must bring
+    /// back), sending the person back to `redirect_uri`. Err: the page's URL cannot be
+    /// built (configuration), in words for the log.
+    fn consent(&self, redirect_uri: &str, state: &Secret) -> Result<Consent, String>;
+
+    /// Exchanges the callback's code for tokens and names the accounts they reach: the
+    /// accounts to store (one on X, every Page the person can publish on for Facebook),
+    /// or why the link failed.
+    fn finish<'a>(
+        &'a self,
+        grant: Grant<'a>,
+    ) -> LinkFuture<'a, Result<Vec<LinkedAccount>, LinkFailure>>;
+
+    /// Whether the network lets the app withdraw an account's tokens (RFC 7009 on X;
+    /// Facebook offers the app no way to withdraw a Page token). Without it, unlinking
+    /// only forgets the tokens.
+    fn revokes_tokens(&self) -> bool {
+        false
+    }
+
+    /// Withdraws the account's tokens at the network, where [`Linker::revokes_tokens`].
+    /// A token the network does not know counts as withdrawn; Err is the last refusal.
+    fn revoke<'a>(
+        &'a self,
+        _account: &'a LinkedAccount,
+    ) -> LinkFuture<'a, Result<(), PublishError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
 
 /// How long a pending link (its state and PKCE verifier) can be completed.
 pub const STATE_LIFETIME_SECS: i64 = 600;
@@ -274,6 +368,32 @@ mod tests {
             ),
             "https://app.example.com/l?status=error&network=x&reason=access_denied#top"
         );
+    }
+
+    #[test]
+    fn a_granted_account_starts_active_with_its_expiry_counted_from_now() {
+        let code = Secret::new("c");
+        let grant = Grant {
+            user_id: "u1",
+            code: &code,
+            verifier: None,
+            redirect_uri: "https://api.example.com/v1/oauth/x/callback",
+            now_unix: 1_800_000_000,
+        };
+        let tokens = |expires_in_secs| RefreshedTokens {
+            access_token: Secret::new("a"),
+            refresh_token: None,
+            expires_in_secs,
+        };
+        let x = grant.account(Network::X, "42", "@p", tokens(Some(7200)));
+        assert_eq!(
+            (x.user_id.as_str(), x.account_id.as_str(), x.status),
+            ("u1", "42", AccountStatus::Active)
+        );
+        assert_eq!(x.access_expires_at, Some(1_800_007_200));
+        assert_eq!((x.token_version, x.rate_limited_until), (0, None));
+        let page = grant.account(Network::Facebook, "104", "Tea House", tokens(None));
+        assert_eq!(page.access_expires_at, None, "Page tokens do not expire");
     }
 
     #[test]

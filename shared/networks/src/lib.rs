@@ -3,11 +3,9 @@
 //! caller must do next.
 
 pub mod facebook;
-pub mod facebook_oauth;
 pub mod media;
+pub mod oauth;
 pub mod x;
-pub mod x_media;
-pub mod x_oauth;
 
 pub use crosspost_core::{PublishError, RemotePost};
 /// The HTTP client every network call goes through, for the functions that hold one.

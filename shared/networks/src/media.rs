@@ -42,6 +42,8 @@ pub struct FetchedMedia {
     pub body: MediaBody,
 }
 
+/// A fetched file's bytes: whole for an image (at most 5 MB), chunk by chunk for a GIF
+/// or video.
 #[derive(Debug)]
 pub enum MediaBody {
     /// An image, read whole.

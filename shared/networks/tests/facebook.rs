@@ -2,11 +2,13 @@
 //! of the answers.
 
 use crosspost_core::{
-    AccountStatus, LinkedAccount, MediaItem, Network, RateLimitScope, Secret, Window,
+    AccountStatus, LinkedAccount, MediaItem, Network, Publisher, RateLimitScope, Secret, Window,
 };
 use crosspost_fakes::{FakeFacebook, Fault, FaultRule, RecordedRequest};
-use crosspost_networks::facebook::{appsecret_proof, FacebookClient};
-use crosspost_networks::facebook_oauth::{FacebookLogin, LinkError};
+use crosspost_networks::facebook::oauth::{
+    AppCredentials, FacebookLogin, LinkError, LoginSettings,
+};
+use crosspost_networks::facebook::{appsecret_proof, FacebookClient, Graph};
 use crosspost_networks::PublishError;
 use std::time::Duration;
 
@@ -27,7 +29,11 @@ async fn fake() -> FakeFacebook {
 
 fn client(fb: &FakeFacebook, app_secret: &str) -> FacebookClient {
     let http = crosspost_networks::http_client(Duration::from_secs(5)).unwrap();
-    FacebookClient::new(http, fb.base_url(), VERSION, Secret::new(app_secret))
+    FacebookClient::new(
+        http,
+        Graph::new(fb.base_url(), VERSION),
+        Secret::new(app_secret),
+    )
 }
 
 fn photo(n: u32, alt: Option<&str>) -> MediaItem {
@@ -163,12 +169,12 @@ async fn text_link_one_photo_and_several_photos() {
         since_unix: now - 60,
         until_unix: now + 60,
     };
-    let found = c.find_recent(&account, "一张照片", since).await.unwrap();
+    let found = c.reconcile(&account, "一张照片", since).await.unwrap();
     assert_eq!(found.map(|p| p.id), Some(one.id.clone()));
-    let found = c.find_recent(&account, "三张照片", since).await.unwrap();
+    let found = c.reconcile(&account, "三张照片", since).await.unwrap();
     assert_eq!(found.map(|p| p.id), Some(three.id.clone()));
-    c.delete_post(&one.id, &token).await.unwrap();
-    c.delete_post(&one.id, &token).await.unwrap();
+    c.delete_part(&account, &one.id).await.unwrap();
+    c.delete_part(&account, &one.id).await.unwrap();
     assert_eq!(fb.posts().len(), 2);
     assert_proofs_valid(&fb);
 }
@@ -289,12 +295,14 @@ async fn graph_errors_reach_the_worker_classified() {
 fn login(fb: &FakeFacebook, app_secret: &str) -> FacebookLogin {
     FacebookLogin::new(
         reqwest::Client::new(),
-        fb.base_url(),
-        "https://www.facebook.com",
-        VERSION,
-        APP_ID,
-        Secret::new(app_secret),
-        REDIRECT,
+        LoginSettings {
+            graph: Graph::new(fb.base_url(), VERSION),
+            dialog_url: "https://www.facebook.com".into(),
+            app: AppCredentials {
+                app_id: APP_ID.into(),
+                app_secret: Secret::new(app_secret),
+            },
+        },
     )
 }
 
@@ -307,7 +315,7 @@ async fn linking_gets_a_long_lived_token_and_the_pages_with_their_tokens() {
     let l = login(&fb, APP_SECRET);
 
     let code = Secret::new(fb.issue_code("u1", REDIRECT));
-    let short = l.exchange_code(&code).await.unwrap();
+    let short = l.exchange_code(&code, REDIRECT).await.unwrap();
     let long = l.long_lived(&short.token).await.unwrap();
     assert_ne!(long.token, short.token);
     assert!(long.expires_in_secs.unwrap() > 50 * 24 * 3600);
@@ -336,7 +344,7 @@ async fn linking_gets_a_long_lived_token_and_the_pages_with_their_tokens() {
     assert!(fb.proof_is_valid(long.token.expose(), get(&p, "appsecret_proof").unwrap()));
 
     // A code works once.
-    let again = l.exchange_code(&code).await.unwrap_err();
+    let again = l.exchange_code(&code, REDIRECT).await.unwrap_err();
     assert!(
         matches!(again, LinkError::Refused { code: 100, .. }),
         "{again:?}"
@@ -348,7 +356,7 @@ async fn linking_refuses_a_wrong_redirect_or_app_secret() {
     let fb = fake().await;
     let code = Secret::new(fb.issue_code("u1", "https://elsewhere.example.com/cb"));
     let err = login(&fb, APP_SECRET)
-        .exchange_code(&code)
+        .exchange_code(&code, REDIRECT)
         .await
         .unwrap_err();
     assert!(
@@ -357,12 +365,18 @@ async fn linking_refuses_a_wrong_redirect_or_app_secret() {
     );
 
     let code = Secret::new(fb.issue_code("u1", REDIRECT));
-    let err = login(&fb, "wrong").exchange_code(&code).await.unwrap_err();
+    let err = login(&fb, "wrong")
+        .exchange_code(&code, REDIRECT)
+        .await
+        .unwrap_err();
     assert!(matches!(err, LinkError::Refused { .. }), "{err:?}");
     assert!(!err.to_string().contains("wrong"));
 
     // A user token with a proof made with another secret lists nothing.
-    let short = login(&fb, APP_SECRET).exchange_code(&code).await.unwrap();
+    let short = login(&fb, APP_SECRET)
+        .exchange_code(&code, REDIRECT)
+        .await
+        .unwrap();
     let err = login(&fb, "wrong").pages(&short.token).await.unwrap_err();
     assert!(
         matches!(&err, LinkError::Refused { code: 100, message } if message.contains("appsecret_proof")),

@@ -100,7 +100,7 @@ pub fn retry_policy<F: Fn(&str) -> Option<String>>(
 /// A random number in [0, 1) from the operating system, for the backoff's jitter.
 pub fn os_random() -> f64 {
     let mut bytes = [0u8; 8];
-    if getrandom::getrandom(&mut bytes).is_err() {
+    if getrandom::fill(&mut bytes).is_err() {
         return 0.5;
     }
     (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64

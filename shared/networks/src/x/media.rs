@@ -187,13 +187,11 @@ impl XMediaUploader {
         request: reqwest::RequestBuilder,
         token: &Secret,
     ) -> Result<Value, PublishError> {
-        let (status, headers, body) = crate::x::read(request.bearer_auth(token.expose()))
+        let (status, headers, body) = super::read(request.bearer_auth(token.expose()))
             .await
             .map_err(nothing_published)?;
         if !status.is_success() {
-            return Err(nothing_published(crate::x::classify(
-                status, &headers, &body,
-            )));
+            return Err(nothing_published(super::classify(status, &headers, &body)));
         }
         let value: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
         // A 200 can still carry `errors[]` and no `data`.

@@ -1,12 +1,16 @@
 //! Facebook Login for linking Pages: the login dialog's URL, the code exchange, the
 //! long-lived user token, and the Pages the person manages, each with its Page token.
+//! Token calls go through the workspace's one OAuth approach ([`crate::oauth`]); Graph
+//! documents the code exchange as a GET with the client secret in the query
+//! (`GET /{version}/oauth/access_token`), not RFC 6749's POST form.
 //!
 //! A Page token obtained from a long-lived user token does not expire (a password
 //! change or a lost Page role still invalidates it), so the Page token is what the
 //! account stores; the user tokens are used only while linking.
 
+use super::{appsecret_proof, Graph};
 use crate::excerpt;
-use crate::facebook::appsecret_proof;
+use crate::oauth::{consent_url, request_tokens, TokenFailure};
 use crosspost_core::Secret;
 use serde::Deserialize;
 
@@ -87,25 +91,21 @@ impl LinkablePage {
     }
 }
 
+/// Where Facebook Login and the Graph API answer, and the app that asks.
+#[derive(Clone, Debug)]
+pub struct LoginSettings {
+    /// `https://graph.facebook.com` and the version in production.
+    pub graph: Graph,
+    /// Where the login dialog is: `https://www.facebook.com` in production.
+    pub dialog_url: String,
+    pub app: AppCredentials,
+}
+
 /// The Facebook app's side of the login.
 #[derive(Clone, Debug)]
 pub struct FacebookLogin {
     http: reqwest::Client,
-    /// `https://graph.facebook.com` in production.
-    graph_url: String,
-    /// `https://www.facebook.com` in production.
-    dialog_url: String,
-    version: String,
-    app_id: String,
-    app_secret: Secret,
-    redirect_uri: String,
-}
-
-#[derive(Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    #[serde(default)]
-    expires_in: Option<u64>,
+    settings: LoginSettings,
 }
 
 #[derive(Deserialize)]
@@ -139,55 +139,53 @@ struct ErrorDetail {
 }
 
 impl FacebookLogin {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        http: reqwest::Client,
-        graph_url: impl Into<String>,
-        dialog_url: impl Into<String>,
-        version: impl Into<String>,
-        app_id: impl Into<String>,
-        app_secret: Secret,
-        redirect_uri: impl Into<String>,
-    ) -> Self {
-        FacebookLogin {
-            http,
-            graph_url: graph_url.into(),
-            dialog_url: dialog_url.into(),
-            version: version.into(),
-            app_id: app_id.into(),
-            app_secret,
-            redirect_uri: redirect_uri.into(),
-        }
+    pub fn new(http: reqwest::Client, settings: LoginSettings) -> Self {
+        FacebookLogin { http, settings }
     }
 
-    /// Where to send the person to log in and grant [`SCOPES`]; Facebook comes back to
-    /// the redirect URI with `code` and this `state`.
-    pub fn authorize_url(&self, state: &str) -> Result<String, LinkError> {
-        let base = format!("{}/{}/dialog/oauth", self.dialog_url, self.version);
+    fn app_id(&self) -> &str {
+        &self.settings.app.app_id
+    }
+
+    fn app_secret(&self) -> &Secret {
+        &self.settings.app.app_secret
+    }
+
+    /// Where to send the person to log in and grant [`SCOPES`]:
+    /// `{dialog}/{version}/dialog/oauth?client_id&redirect_uri&state&scope&response_type=code`.
+    /// Facebook comes back to `redirect_uri` with `code` and this `state`.
+    pub fn authorize_url(&self, redirect_uri: &str, state: &str) -> Result<String, LinkError> {
+        let settings = &self.settings;
+        let page = format!(
+            "{}/{}/dialog/oauth",
+            settings.dialog_url, settings.graph.version
+        );
         let scope = SCOPES.join(",");
-        let url = reqwest::Url::parse_with_params(
-            &base,
+        consent_url(
+            &page,
             &[
-                ("client_id", self.app_id.as_str()),
-                ("redirect_uri", self.redirect_uri.as_str()),
+                ("client_id", self.app_id()),
+                ("redirect_uri", redirect_uri),
                 ("state", state),
                 ("scope", scope.as_str()),
                 ("response_type", "code"),
             ],
         )
-        .map_err(|e| LinkError::Unexpected {
-            detail: format!("bad login dialog URL: {e}"),
-        })?;
-        Ok(url.into())
+        .map_err(|detail| LinkError::Unexpected { detail })
     }
 
     /// The login code for a (short-lived) user token:
-    /// `GET /{version}/oauth/access_token?client_id&redirect_uri&client_secret&code`.
-    pub async fn exchange_code(&self, code: &Secret) -> Result<UserToken, LinkError> {
+    /// `GET /{version}/oauth/access_token?client_id&redirect_uri&client_secret&code`;
+    /// `redirect_uri` must be the one the dialog was opened with.
+    pub async fn exchange_code(
+        &self,
+        code: &Secret,
+        redirect_uri: &str,
+    ) -> Result<UserToken, LinkError> {
         self.token(&[
-            ("client_id", self.app_id.as_str()),
-            ("redirect_uri", self.redirect_uri.as_str()),
-            ("client_secret", self.app_secret.expose()),
+            ("client_id", self.app_id()),
+            ("redirect_uri", redirect_uri),
+            ("client_secret", self.app_secret().expose()),
             ("code", code.expose()),
         ])
         .await
@@ -198,30 +196,29 @@ impl FacebookLogin {
     pub async fn long_lived(&self, user_token: &Secret) -> Result<UserToken, LinkError> {
         self.token(&[
             ("grant_type", "fb_exchange_token"),
-            ("client_id", self.app_id.as_str()),
-            ("client_secret", self.app_secret.expose()),
+            ("client_id", self.app_id()),
+            ("client_secret", self.app_secret().expose()),
             ("fb_exchange_token", user_token.expose()),
         ])
         .await
     }
 
+    /// `GET /{version}/oauth/access_token` with `query`: a user token.
     async fn token(&self, query: &[(&str, &str)]) -> Result<UserToken, LinkError> {
         let request = self
             .http
-            .get(format!(
-                "{}/{}/oauth/access_token",
-                self.graph_url, self.version
-            ))
+            .get(self.settings.graph.url("oauth/access_token"))
             .query(query);
-        let body = self.read(request).await?;
-        let answer: TokenAnswer =
-            serde_json::from_str(&body).map_err(|e| LinkError::Unexpected {
-                // The body holds a token: only the parse error is kept.
-                detail: format!("token answer unreadable ({e})"),
-            })?;
+        let tokens = request_tokens(request).await.map_err(|e| match e {
+            TokenFailure::Unreachable(detail) => LinkError::Unavailable { detail },
+            TokenFailure::Answered { status, body, .. } => refusal(status, &body),
+            TokenFailure::Unreadable(detail) => LinkError::Unexpected {
+                detail: format!("token answer unreadable ({detail})"),
+            },
+        })?;
         Ok(UserToken {
-            token: Secret::new(answer.access_token),
-            expires_in_secs: answer.expires_in,
+            token: tokens.access_token,
+            expires_in_secs: tokens.expires_in_secs,
         })
     }
 
@@ -229,10 +226,10 @@ impl FacebookLogin {
     /// `GET /me/accounts?fields=id,name,access_token,tasks`. Pick the ones to link with
     /// [`LinkablePage::can_publish`] unless the person chose.
     pub async fn pages(&self, user_token: &Secret) -> Result<Vec<LinkablePage>, LinkError> {
-        let proof = appsecret_proof(&self.app_secret, user_token);
+        let proof = appsecret_proof(self.app_secret(), user_token);
         let request = self
             .http
-            .get(format!("{}/{}/me/accounts", self.graph_url, self.version))
+            .get(self.settings.graph.url("me/accounts"))
             .bearer_auth(user_token.expose())
             .query(&[
                 ("fields", "id,name,access_token,tasks"),
@@ -269,23 +266,29 @@ impl FacebookLogin {
         if (200..300).contains(&status) {
             return Ok(body);
         }
-        match serde_json::from_str::<ErrorBody>(&body) {
-            Ok(ErrorBody { error }) if status < 500 && !matches!(error.code, 2 | 4 | 17 | 32) => {
-                Err(LinkError::Refused {
-                    code: error.code,
-                    message: error.message,
-                })
+        Err(refusal(status, &body))
+    }
+}
+
+/// What a Graph answer other than a success means for the link: throttling (codes 2, 4,
+/// 17, 32) and 5xx are [`LinkError::Unavailable`], other Graph errors a refusal.
+fn refusal(status: u16, body: &str) -> LinkError {
+    match serde_json::from_str::<ErrorBody>(body) {
+        Ok(ErrorBody { error }) if status < 500 && !matches!(error.code, 2 | 4 | 17 | 32) => {
+            LinkError::Refused {
+                code: error.code,
+                message: error.message,
             }
-            Ok(ErrorBody { error }) => Err(LinkError::Unavailable {
-                detail: format!("Facebook error {}: {}", error.code, error.message),
-            }),
-            Err(_) if status >= 500 => Err(LinkError::Unavailable {
-                detail: format!("Facebook answered {status}"),
-            }),
-            Err(_) => Err(LinkError::Unexpected {
-                detail: format!("Facebook answered {status}: {}", excerpt(&body, 200)),
-            }),
         }
+        Ok(ErrorBody { error }) => LinkError::Unavailable {
+            detail: format!("Facebook error {}: {}", error.code, error.message),
+        },
+        Err(_) if status >= 500 => LinkError::Unavailable {
+            detail: format!("Facebook answered {status}"),
+        },
+        Err(_) => LinkError::Unexpected {
+            detail: format!("Facebook answered {status}: {}", excerpt(body, 200)),
+        },
     }
 }
 
@@ -326,14 +329,21 @@ mod tests {
     fn the_dialog_asks_for_the_page_permissions() {
         let login = FacebookLogin::new(
             reqwest::Client::new(),
-            "https://graph.facebook.com",
-            "https://www.facebook.com",
-            "v26.0",
-            "123",
-            Secret::new("s"),
-            "https://api.example.com/v1/oauth/facebook/callback",
+            LoginSettings {
+                graph: Graph::new("https://graph.facebook.com", "v26.0"),
+                dialog_url: "https://www.facebook.com".into(),
+                app: AppCredentials {
+                    app_id: "123".into(),
+                    app_secret: Secret::new("s"),
+                },
+            },
         );
-        let url = login.authorize_url("st4te").unwrap();
+        let url = login
+            .authorize_url(
+                "https://api.example.com/v1/oauth/facebook/callback",
+                "st4te",
+            )
+            .unwrap();
         assert!(url.starts_with("https://www.facebook.com/v26.0/dialog/oauth?client_id=123&"));
         assert!(url.contains("state=st4te"));
         assert!(url.contains(

@@ -1,6 +1,6 @@
-//! X OAuth 2.0 for a confidential client, through the `oauth2` crate: the consent
-//! page's URL (PKCE S256), the authorization-code exchange, refreshing an access token
-//! and revoking a token.
+//! X OAuth 2.0 for a confidential client (the workspace's one OAuth approach,
+//! [`crate::oauth`]): the consent page's URL with PKCE S256, the authorization-code
+//! exchange, refreshing an access token and revoking a token.
 //!
 //! X rotates refresh tokens: each refresh answers a new one and the old one stops
 //! working. A refresh token X no longer accepts is answered with `invalid_grant`, or in
@@ -8,18 +8,13 @@
 //! the person must link the account again. A failure of the token endpoint itself (5xx,
 //! 429, timeout, no connection) is only ever a reason to try again.
 
+use crate::oauth::{client_auth, pkce_challenge, request_tokens, ErrorAnswer, TokenFailure};
 use crate::PublishError;
 use crosspost_core::{RefreshedTokens, Secret, TokenRefresher};
-use oauth2::basic::{BasicClient, BasicErrorResponse, BasicErrorResponseType};
-use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
-    EndpointSet, HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
-};
 use serde::Deserialize;
-use std::borrow::Cow;
 use std::future::Future;
-use std::time::Duration;
+
+pub use crate::oauth::new_pkce_verifier;
 
 /// The X OAuth client's credentials, as the `XOAuthClient` secret holds them:
 /// `{"client_id": "...", "client_secret": "..."}`.
@@ -55,7 +50,7 @@ impl ClientCredentials {
     }
 }
 
-/// Why the X OAuth client could not be set up.
+/// Why the X OAuth client could not be set up, or a consent page URL not built.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error("the X OAuth client secret is not JSON {{\"client_id\",\"client_secret\"}} (at line {line}, column {column})")]
@@ -63,9 +58,6 @@ pub enum SetupError {
     #[error("the X token URL is not a URL: {0}")]
     Url(String),
 }
-
-type XOAuthClient =
-    BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 /// Which token a revocation names (RFC 7009's `token_type_hint`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,44 +86,39 @@ pub const SCOPES: &[&str] = &[
     "media.write",
 ];
 
-/// A fresh PKCE S256 code verifier (32 random bytes, base64url: 43 characters).
-pub fn new_pkce_verifier() -> Secret {
-    let (_, verifier) = PkceCodeChallenge::new_random_sha256();
-    Secret::new(verifier.into_secret())
-}
-
 /// X's token and revoke endpoints, called with the function's one HTTP client.
 #[derive(Clone, Debug)]
 pub struct XOAuth {
-    http: Http,
-    client: XOAuthClient,
+    http: reqwest::Client,
+    authorize_url: String,
+    token_url: String,
     revoke_url: String,
     client_id: String,
     client_secret: Secret,
 }
 
+fn checked_url(url: String) -> Result<String, SetupError> {
+    reqwest::Url::parse(&url)
+        .map(|_| url)
+        .map_err(|e| SetupError::Url(e.to_string()))
+}
+
 impl XOAuth {
-    /// `base_url` is X's API base (`https://api.x.com`, or a fake's); the consent page
-    /// is X's own ([`AUTHORIZE_URL`]) unless [`XOAuth::with_authorize_url`] says otherwise.
+    /// `base_url` is X's API base (`https://api.x.com`, or a fake's): the token endpoint
+    /// is `{base_url}/2/oauth2/token`, revocation `{base_url}/2/oauth2/revoke`. The
+    /// consent page is X's own ([`AUTHORIZE_URL`]) unless [`XOAuth::with_authorize_url`]
+    /// says otherwise.
     pub fn new(
         http: reqwest::Client,
         base_url: &str,
         credentials: ClientCredentials,
     ) -> Result<Self, SetupError> {
         let base = base_url.trim_end_matches('/');
-        let token_url = TokenUrl::new(format!("{base}/2/oauth2/token"))
-            .map_err(|e| SetupError::Url(e.to_string()))?;
-        let auth_url =
-            AuthUrl::new(AUTHORIZE_URL.to_owned()).map_err(|e| SetupError::Url(e.to_string()))?;
-        let client = BasicClient::new(ClientId::new(credentials.client_id.clone()))
-            .set_client_secret(ClientSecret::new(credentials.client_secret.clone()))
-            .set_auth_type(AuthType::BasicAuth)
-            .set_auth_uri(auth_url)
-            .set_token_uri(token_url);
         Ok(XOAuth {
-            http: Http(http),
-            client,
-            revoke_url: format!("{base}/2/oauth2/revoke"),
+            http,
+            authorize_url: AUTHORIZE_URL.to_owned(),
+            token_url: checked_url(format!("{base}/2/oauth2/token"))?,
+            revoke_url: checked_url(format!("{base}/2/oauth2/revoke"))?,
             client_id: credentials.client_id,
             client_secret: Secret::new(credentials.client_secret),
         })
@@ -139,8 +126,7 @@ impl XOAuth {
 
     /// The same client with another consent page (a fake's).
     pub fn with_authorize_url(mut self, url: &str) -> Result<Self, SetupError> {
-        let auth_url = AuthUrl::new(url.to_owned()).map_err(|e| SetupError::Url(e.to_string()))?;
-        self.client = self.client.set_auth_uri(auth_url);
+        self.authorize_url = checked_url(url.to_owned())?;
         Ok(self)
     }
 
@@ -153,20 +139,22 @@ impl XOAuth {
         state: &Secret,
         verifier: &Secret,
     ) -> Result<String, SetupError> {
-        let redirect = RedirectUrl::new(redirect_uri.to_owned())
-            .map_err(|e| SetupError::Url(e.to_string()))?;
-        let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(
-            verifier.expose().to_owned(),
-        ));
-        let state = state.expose().to_owned();
-        let (url, _) = self
-            .client
-            .authorize_url(|| CsrfToken::new(state))
-            .set_redirect_uri(Cow::Owned(redirect))
-            .add_scopes(SCOPES.iter().map(|s| Scope::new((*s).to_owned())))
-            .set_pkce_challenge(challenge)
-            .url();
-        Ok(url.into())
+        checked_url(redirect_uri.to_owned())?;
+        let challenge = pkce_challenge(verifier);
+        let scope = SCOPES.join(" ");
+        crate::oauth::consent_url(
+            &self.authorize_url,
+            &[
+                ("response_type", "code"),
+                ("client_id", self.client_id.as_str()),
+                ("state", state.expose()),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+                ("redirect_uri", redirect_uri),
+                ("scope", scope.as_str()),
+            ],
+        )
+        .map_err(SetupError::Url)
     }
 
     /// `grant_type=authorization_code`: the code X redirected with, for tokens, proving
@@ -179,53 +167,64 @@ impl XOAuth {
         verifier: &Secret,
         redirect_uri: &str,
     ) -> Result<RefreshedTokens, PublishError> {
-        let redirect =
-            RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| PublishError::Permanent {
-                reason: format!("the redirect URI is not a URL: {e}"),
-            })?;
-        let answer = self
-            .client
-            .exchange_code(AuthorizationCode::new(code.expose().to_owned()))
-            .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().to_owned()))
-            .set_redirect_uri(Cow::Owned(redirect))
-            .request_async(&self.http)
-            .await
-            .map_err(|e| classify("authorization code", e))?;
-        Ok(tokens_of(&answer))
+        self.token(
+            "authorization code",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code.expose()),
+                ("code_verifier", verifier.expose()),
+                ("redirect_uri", redirect_uri),
+            ],
+        )
+        .await
     }
 
     /// `grant_type=refresh_token`: new tokens for the refresh token, which X retires.
     pub async fn refresh(&self, refresh_token: &Secret) -> Result<RefreshedTokens, PublishError> {
-        let token = RefreshToken::new(refresh_token.expose().to_owned());
-        let answer = self
-            .client
-            .exchange_refresh_token(&token)
-            .request_async(&self.http)
+        self.token(
+            "refresh",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token.expose()),
+            ],
+        )
+        .await
+    }
+
+    /// `POST /2/oauth2/token` with the client's Basic credentials and the grant in the
+    /// form body.
+    async fn token(
+        &self,
+        call: &str,
+        form: &[(&str, &str)],
+    ) -> Result<RefreshedTokens, PublishError> {
+        let request = self.http.post(&self.token_url).form(form);
+        request_tokens(client_auth(request, &self.client_id, &self.client_secret))
             .await
-            .map_err(|e| classify("refresh", e))?;
-        Ok(tokens_of(&answer))
+            .map_err(|e| classify(call, e))
     }
 
     /// `POST /2/oauth2/revoke` (RFC 7009) for a token of the kind `hint` says
-    /// ([`TokenKind`]). A token X does not know counts as revoked. Sent without oauth2's
-    /// revocation request, which refuses a plain-HTTP endpoint (the fake's).
+    /// ([`TokenKind`]). A token X does not know counts as revoked.
     pub async fn revoke(&self, token: &Secret, hint: TokenKind) -> Result<(), PublishError> {
         let form = [
             ("token", token.expose()),
             ("token_type_hint", hint.as_str()),
         ];
-        let response = self
+        let request = self
             .http
-            .0
             .post(&self.revoke_url)
-            .basic_auth(&self.client_id, Some(self.client_secret.expose()))
             .header(reqwest::header::ACCEPT, "application/json")
-            .form(&form)
+            .form(&form);
+        let response = client_auth(request, &self.client_id, &self.client_secret)
             .send()
             .await
             .map_err(|e| PublishError::Retryable {
                 after: None,
-                detail: format!("X token endpoint (revoke) unreachable: {}", without_url(&e)),
+                detail: format!(
+                    "X token endpoint (revoke) unreachable: {}",
+                    crate::WithoutUrl::without_url_ref(&e)
+                ),
             })?;
         let status = response.status();
         if status.is_success() {
@@ -238,29 +237,18 @@ impl XOAuth {
             });
         }
         let body = response.text().await.unwrap_or_default();
-        let answer = serde_json::from_str::<BasicErrorResponse>(&body).ok();
+        let answer = serde_json::from_str::<ErrorAnswer>(&body).ok();
         Err(PublishError::Permanent {
             reason: format!(
                 "X token endpoint (revoke) refused: {} {}",
                 status.as_u16(),
                 answer
-                    .map(|a| format!("{} {}", a.code(), a.description().unwrap_or("")))
+                    .map(|a| a.summary())
                     .unwrap_or_else(|| crate::excerpt(&body, 200))
             )
             .trim_end()
             .to_owned(),
         })
-    }
-}
-
-/// What a token endpoint answer gives, each token wrapped.
-fn tokens_of(answer: &oauth2::basic::BasicTokenResponse) -> RefreshedTokens {
-    RefreshedTokens {
-        access_token: Secret::new(answer.access_token().secret().clone()),
-        refresh_token: answer
-            .refresh_token()
-            .map(|t| Secret::new(t.secret().clone())),
-        expires_in_secs: answer.expires_in().map(|d| d.as_secs()),
     }
 }
 
@@ -273,139 +261,51 @@ impl TokenRefresher for XOAuth {
     }
 }
 
-/// A token endpoint call that got no OAuth answer.
-#[derive(Debug, thiserror::Error)]
-enum Transport {
-    /// Not sent, or sent and no answer came (timeout, dropped connection).
-    #[error("{0}")]
-    Send(String),
-    /// The endpoint itself failed or is overloaded: 5xx or 429.
-    #[error("X token endpoint answered {status}")]
-    Unavailable {
-        status: u16,
-        after: Option<Duration>,
-    },
-    #[error("the request could not be built: {0}")]
-    Build(String),
-}
-
-/// oauth2's HTTP seam, over the workspace's reqwest (oauth2 5.0 implements it for
-/// reqwest 0.12 only).
-#[derive(Clone, Debug)]
-struct Http(reqwest::Client);
-
-impl<'c> oauth2::AsyncHttpClient<'c> for Http {
-    type Error = Transport;
-    type Future =
-        std::pin::Pin<Box<dyn Future<Output = Result<HttpResponse, Transport>> + Send + 'c>>;
-
-    fn call(&'c self, request: HttpRequest) -> Self::Future {
-        Box::pin(send(&self.0, request))
-    }
-}
-
-/// One token-endpoint exchange. 5xx and 429 answers stop here, so
-/// oauth2 never mistakes an overloaded endpoint's body for an OAuth error.
-async fn send(http: &reqwest::Client, request: HttpRequest) -> Result<HttpResponse, Transport> {
-    let request =
-        reqwest::Request::try_from(request).map_err(|e| Transport::Build(without_url(&e)))?;
-    let response = http
-        .execute(request)
-        .await
-        .map_err(|e| Transport::Send(without_url(&e)))?;
-    let status = response.status();
-    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-        let after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        return Err(Transport::Unavailable {
-            status: status.as_u16(),
-            after,
-        });
-    }
-    let mut builder = http::Response::builder().status(status);
-    for (name, value) in response.headers() {
-        builder = builder.header(name, value);
-    }
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| Transport::Send(without_url(&e)))?;
-    builder
-        .body(body.to_vec())
-        .map_err(|e| Transport::Build(e.to_string()))
-}
-
-fn without_url(e: &reqwest::Error) -> String {
-    use crate::WithoutUrl;
-    e.without_url_ref()
-}
-
-/// An OAuth error answer's code and description.
-trait OAuthErrorCode {
-    fn code(&self) -> &str;
-    fn description(&self) -> Option<&str>;
-}
-
-impl OAuthErrorCode for BasicErrorResponse {
-    fn code(&self) -> &str {
-        self.error().as_ref()
-    }
-    fn description(&self) -> Option<&str> {
-        self.error_description().map(String::as_str)
-    }
-}
-
-/// What a failed token-endpoint call means for the caller. Never carries a token: the
-/// body of an answer that could not be read is left out (a 200 holds tokens).
-fn classify(call: &str, err: RequestTokenError<Transport, BasicErrorResponse>) -> PublishError {
-    match err {
-        RequestTokenError::Request(Transport::Unavailable { status, after }) => {
-            PublishError::Retryable {
-                after,
-                detail: format!("X token endpoint ({call}) answered {status}"),
-            }
-        }
-        RequestTokenError::Request(Transport::Send(detail)) => PublishError::Retryable {
+/// What a failed token-endpoint call means for the caller. Never carries a token.
+fn classify(call: &str, failure: TokenFailure) -> PublishError {
+    match failure {
+        TokenFailure::Unreachable(detail) => PublishError::Retryable {
             after: None,
             detail: format!("X token endpoint ({call}) unreachable: {detail}"),
         },
-        RequestTokenError::Request(Transport::Build(detail)) => PublishError::Permanent {
-            reason: format!("X token request ({call}) could not be built: {detail}"),
+        // An overloaded endpoint's body is never taken for an OAuth refusal.
+        TokenFailure::Answered {
+            status,
+            retry_after,
+            ..
+        } if status >= 500 || status == 429 => PublishError::Retryable {
+            after: retry_after,
+            detail: format!("X token endpoint ({call}) answered {status}"),
         },
-        RequestTokenError::ServerResponse(answer) => {
-            let code = answer.code();
-            let description = answer.description().unwrap_or("");
-            let detail = format!("X token endpoint ({call}) refused: {code} {description}")
-                .trim_end()
-                .to_owned();
-            if grant_is_gone(code, description) {
-                PublishError::AuthRevoked { detail }
-            } else {
-                PublishError::Permanent { reason: detail }
+        TokenFailure::Answered { status, body, .. } => {
+            match serde_json::from_str::<ErrorAnswer>(&body) {
+                Ok(answer) => {
+                    let detail = format!("X token endpoint ({call}) refused: {}", answer.summary());
+                    let description = answer.error_description.as_deref().unwrap_or("");
+                    if grant_is_gone(&answer.error, description) {
+                        PublishError::AuthRevoked { detail }
+                    } else {
+                        PublishError::Permanent { reason: detail }
+                    }
+                }
+                Err(_) => PublishError::Permanent {
+                    reason: format!(
+                        "unexpected answer from the X token endpoint ({call}): {status} without an OAuth error"
+                    ),
+                },
             }
         }
-        RequestTokenError::Parse(e, _body) => PublishError::Permanent {
-            reason: format!(
-                "unexpected answer from the X token endpoint ({call}) at `{}`",
-                e.path()
-            ),
-        },
-        RequestTokenError::Other(detail) => PublishError::Permanent {
+        TokenFailure::Unreadable(detail) => PublishError::Permanent {
             reason: format!("unexpected answer from the X token endpoint ({call}): {detail}"),
         },
     }
 }
 
 /// `invalid_grant`, or X's `invalid_request` about the token's value: the refresh token
-/// is used, expired or revoked.
+/// is used, expired or revoked (RFC 6749 section 5.2 names the codes).
 fn grant_is_gone(code: &str, description: &str) -> bool {
-    code == BasicErrorResponseType::InvalidGrant.as_ref()
-        || (code == BasicErrorResponseType::InvalidRequest.as_ref()
-            && description.contains("token was invalid"))
+    code == "invalid_grant"
+        || (code == "invalid_request" && description.contains("token was invalid"))
 }
 
 #[cfg(test)]
@@ -413,6 +313,7 @@ mod tests {
     use super::*;
     use crosspost_fakes::{FakeX, Fault, FaultRule};
     use serde_json::json;
+    use std::time::Duration;
 
     const ID: &str = "client-1";
     const SECRET: &str = "client-secret-1";
@@ -577,7 +478,7 @@ mod tests {
             .unwrap();
         x.register_redirect_uri(CALLBACK);
         x.sign_in("777", "linked_person");
-        let verifier = new_pkce_verifier();
+        let verifier = new_pkce_verifier().unwrap();
         let url = oauth
             .authorize_url(CALLBACK, &Secret::new("st-1"), &verifier)
             .unwrap();
@@ -616,7 +517,11 @@ mod tests {
     async fn a_wrong_verifier_or_redirect_uri_spends_the_code_for_nothing() {
         let (_x, oauth, verifier, code) = linking().await;
         let e = oauth
-            .exchange_code(&Secret::new(code.clone()), &new_pkce_verifier(), CALLBACK)
+            .exchange_code(
+                &Secret::new(code.clone()),
+                &new_pkce_verifier().unwrap(),
+                CALLBACK,
+            )
             .await
             .unwrap_err();
         assert_eq!(e.kind(), "permanent", "{e}");
@@ -664,7 +569,7 @@ mod tests {
             .build()
             .unwrap();
         let url = oauth
-            .authorize_url(CALLBACK, &Secret::new("s"), &new_pkce_verifier())
+            .authorize_url(CALLBACK, &Secret::new("s"), &new_pkce_verifier().unwrap())
             .unwrap();
         assert_eq!(http.get(&url).send().await.unwrap().status(), 400);
         x.register_redirect_uri(CALLBACK);

@@ -1,0 +1,172 @@
+//! X as the delivery worker sees it ([`Publisher`]): a part is a post, reconciliation
+//! reads the account's timeline, a delete removes one post.
+
+use super::error::classify;
+use super::media::XMediaUploader;
+use super::{read, XClient};
+use crate::{PublishError, RemotePost};
+use crosspost_core::{LinkedAccount, OutgoingPart, Publisher, Window};
+use serde::Deserialize;
+
+/// Pages of the timeline read when reconciling.
+const RECONCILE_PAGES: usize = 10;
+
+#[derive(Deserialize)]
+struct Timeline {
+    #[serde(default)]
+    data: Vec<TimelinePost>,
+    #[serde(default)]
+    meta: Option<TimelineMeta>,
+}
+
+#[derive(Deserialize)]
+struct TimelineMeta {
+    #[serde(default)]
+    next_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TimelinePost {
+    id: String,
+    text: String,
+}
+
+/// X as the delivery worker sees it: the API client, and the media uploader for the
+/// first part of a post.
+pub struct XPublisher {
+    api: XClient,
+    media: XMediaUploader,
+}
+
+impl XPublisher {
+    pub fn new(api: XClient, media: XMediaUploader) -> Self {
+        XPublisher { api, media }
+    }
+}
+
+impl Publisher for XPublisher {
+    /// `POST /2/tweets`; the first part carries the post's media, uploaded first (at
+    /// most 4 images, or 1 GIF, or 1 video); later parts reply to `reply_to`.
+    async fn publish_part(
+        &self,
+        account: &LinkedAccount,
+        part: OutgoingPart<'_>,
+        reply_to: Option<&str>,
+    ) -> Result<RemotePost, PublishError> {
+        let media_ids = if part.index == 0 && !part.media.is_empty() {
+            self.media
+                .upload_all(&account.access_token, part.media)
+                .await?
+        } else {
+            Vec::new()
+        };
+        self.api
+            .post_tweet(&account.access_token, part.text, reply_to, &media_ids)
+            .await
+    }
+
+    /// The account's post made within `window` (widened by 5 s each side) whose text
+    /// is `text` as X shows it: `GET /2/users/{id}/tweets` with start and end times,
+    /// following `next_token` for up to 10 pages of 100 (an account may have posted a
+    /// lot in that window). More than that is a retry, never a guess.
+    async fn reconcile(
+        &self,
+        account: &LinkedAccount,
+        text: &str,
+        window: Window,
+    ) -> Result<Option<RemotePost>, PublishError> {
+        let rfc3339 = |unix: i64| {
+            time::OffsetDateTime::from_unix_timestamp(unix)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_default()
+        };
+        // X refuses an end time in the future.
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let start = rfc3339(window.since_unix - 5);
+        let end = rfc3339((window.until_unix + 5).min(now - 1).max(window.since_unix));
+        let mut page_token: Option<String> = None;
+        for _ in 0..RECONCILE_PAGES {
+            let mut query = vec![
+                ("start_time", start.clone()),
+                ("end_time", end.clone()),
+                ("max_results", "100".to_owned()),
+            ];
+            if let Some(t) = page_token.take() {
+                query.push(("pagination_token", t));
+            }
+            let request = self
+                .api
+                .http
+                .get(format!(
+                    "{}/2/users/{}/tweets",
+                    self.api.base_url, account.account_id
+                ))
+                .bearer_auth(account.access_token.expose())
+                .query(&query);
+            let (status, headers, body) = read(request).await?;
+            if !status.is_success() {
+                return Err(match classify(status, &headers, &body) {
+                    // A lookup that failed cannot have posted anything.
+                    PublishError::Uncertain { detail } => PublishError::Retryable {
+                        after: None,
+                        detail,
+                    },
+                    other => other,
+                });
+            }
+            let timeline: Timeline =
+                serde_json::from_str(&body).map_err(|e| PublishError::Retryable {
+                    after: None,
+                    detail: format!("unexpected timeline from X ({e})"),
+                })?;
+            if let Some(p) = timeline
+                .data
+                .into_iter()
+                .find(|p| crosspost_core::reconcile::same_text(text, &p.text))
+            {
+                return Ok(Some(RemotePost {
+                    url: format!("https://x.com/i/web/status/{}", p.id),
+                    id: p.id,
+                    hold: None,
+                }));
+            }
+            match timeline.meta.and_then(|m| m.next_token) {
+                Some(t) => page_token = Some(t),
+                None => return Ok(None),
+            }
+        }
+        // More posts in the window than we read: not finding ours is not proof it is
+        // absent. Publishing again could double it, so try again later.
+        Err(PublishError::Retryable {
+            after: None,
+            detail: format!("more than {RECONCILE_PAGES} pages of posts in the reconcile window"),
+        })
+    }
+
+    /// `DELETE /2/tweets/{id}`; a post X no longer has (404) counts as deleted.
+    async fn delete_part(
+        &self,
+        account: &LinkedAccount,
+        remote_id: &str,
+    ) -> Result<(), PublishError> {
+        let resp = self
+            .api
+            .http
+            .delete(format!("{}/2/tweets/{remote_id}", self.api.base_url))
+            .bearer_auth(account.access_token.expose())
+            .send()
+            .await
+            .map_err(|e| crate::from_transport(&e))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        match status.as_u16() {
+            200 | 404 => Ok(()),
+            _ => Err(classify(status, &headers, &text)),
+        }
+    }
+}
