@@ -1,6 +1,8 @@
 //! What the end-to-end tests in `tests/tests/` share: bringing the local stack up
 //! through `crosspost_cli::Sandbox` (the same way `make demo` does) and reading what
 //! the AWS side holds afterwards.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_aws::aws_sdk_sqs::types::QueueAttributeName;
 use crosspost_cli::{Sandbox, SandboxOptions, DEMO_USER};

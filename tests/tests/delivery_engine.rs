@@ -1,6 +1,8 @@
 //! The delivery engine on the local stack (DESIGN sections 4 and 5): retries, rate
 //! limits, lost answers, crashed workers, doubled messages, permanent errors, expiry
 //! and revoked tokens, each against the fake networks' injected faults.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_aws::aws_sdk_dynamodb::types::AttributeValue;
 use crosspost_cli::sandbox::DEMO_X_ACCOUNT;

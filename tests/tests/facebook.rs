@@ -1,6 +1,8 @@
 //! Facebook Pages on the local stack: text + link, one-photo and several-photo posts
 //! with the calls Graph expects (each with a valid `appsecret_proof`), usage headers
 //! that make a Page wait, a revoked Page token, and deleting.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_aws::DeliveryRecord;
 use crosspost_cli::sandbox::DEMO_FACEBOOK_PAGE;

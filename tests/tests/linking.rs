@@ -2,6 +2,8 @@
 //! fake networks' consent pages, `GET /v1/oauth/{network}/callback`, publishing with the
 //! tokens the networks gave, linking again after NEEDS_REAUTH, and unlinking. The
 //! browser is played by following redirects one at a time.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_aws::aws_sdk_dynamodb::types::AttributeValue;
 use crosspost_cli::link::{self, Hop};

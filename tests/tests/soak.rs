@@ -2,6 +2,8 @@
 //! are faults of every kind. Every delivery must end, none may be lost, and no post may
 //! appear twice on a network. `make test` runs it small; `make soak` runs 500 posts
 //! (SOAK_POSTS sets the count).
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_cli::sandbox::{DEMO_FACEBOOK_PAGE, DEMO_X_ACCOUNT};
 use crosspost_cli::{Sandbox, DEMO_USER};

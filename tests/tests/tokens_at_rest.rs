@@ -4,6 +4,8 @@
 //! way, AccountsTable holds no plaintext token, and no function logged a token, an
 //! authorization code, a PKCE verifier, a state, a client or app secret, a signing
 //! secret or a webhook signature, even at TRACE.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_aws::aws_sdk_dynamodb::types::AttributeValue;
 use crosspost_cli::sandbox::{

@@ -1,5 +1,7 @@
 //! One post from the webhook to the fake X and the fake Facebook, on the real local
 //! AWS stack: DynamoDB Local, moto's SQS, the real function binaries.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_cli::sandbox::{DEMO_FACEBOOK_PAGE, DEMO_X_ACCOUNT, GRAPH_VERSION};
 use crosspost_cli::DEMO_USER;

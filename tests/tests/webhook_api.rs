@@ -1,5 +1,7 @@
 //! The webhook API on the local stack: signatures, replays, idempotency, validation,
 //! status, delete, retry and preview (DESIGN sections 7 and 8).
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_cli::client::SignedClient;
 use crosspost_cli::sandbox::{new_signing_secret, DEMO_X_ACCOUNT};

@@ -2,6 +2,8 @@
 //! first part of a thread, a GIF through initialize / append / finalize and STATUS
 //! polls, media that cannot be fetched (retried, then FAILED media_unavailable) and a
 //! file whose bytes are not what its host says (FAILED media_unsupported).
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_cli::sandbox::DEMO_X_ACCOUNT;
 use crosspost_cli::{Sandbox, SandboxOptions};

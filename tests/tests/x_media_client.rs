@@ -1,5 +1,7 @@
 //! The X media uploader against the fake X and a media host, without the stack:
 //! video streamed in 4 MB segments, and the refusals (size, type, scope, address).
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_core::media::MediaKind;
 use crosspost_core::{MediaItem, PublishError, Secret};

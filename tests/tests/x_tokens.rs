@@ -1,6 +1,8 @@
 //! X access tokens on the local stack (issue 5, tokens): refreshed before they run out,
 //! once per rotation however many deliveries need them, and a refused refresh token
 //! flags the account while an unavailable token endpoint only delays the post.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_cli::{Sandbox, DEMO_USER};
 use crosspost_core::{AccountStatus, DeliveryStatus, LinkedAccount, Network, PostId, Secret};

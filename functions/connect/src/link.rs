@@ -13,7 +13,6 @@ use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use url::Url;
 
@@ -232,7 +231,7 @@ impl App {
             &Started {
                 network,
                 authorize_url: consent.authorize_url,
-                expires_at: expires.format(&Rfc3339).unwrap_or_default(),
+                expires_at: crosspost_core::clock::rfc3339(expires),
             },
         )
     }

@@ -4,6 +4,8 @@
 //!
 //! Finds the library's Python through CROSSPOST_TOOLS (the Makefile exports it:
 //! `<tools>/venv/bin/python`) and fails, saying so, when it is not there.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
 use std::path::PathBuf;

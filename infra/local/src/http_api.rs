@@ -290,7 +290,9 @@ pub fn build_event(
         },
         "isBase64Encoded": false,
     });
-    let obj = event.as_object_mut().expect("object");
+    let Some(obj) = event.as_object_mut() else {
+        return event;
+    };
     if !cookies.is_empty() {
         obj.insert("cookies".into(), Value::Array(cookies));
     }

@@ -1,4 +1,6 @@
 //! Child processes: spawned so they cannot outlive us, output captured line by line.
+// Killing and reaping child processes needs libc calls; nothing else here is unsafe.
+#![allow(unsafe_code)]
 
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
@@ -20,7 +22,7 @@ pub struct LogBuffer {
 
 impl LogBuffer {
     pub fn push(&self, line: String) {
-        let mut lines = self.lines.lock().expect("log lock");
+        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
         if lines.len() >= MAX_LINES {
             lines.drain(..MAX_LINES / 10);
         }
@@ -28,12 +30,12 @@ impl LogBuffer {
     }
 
     pub fn lines(&self) -> Vec<String> {
-        self.lines.lock().expect("log lock").clone()
+        self.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The last `n` lines, joined, for error messages.
     pub fn tail(&self, n: usize) -> String {
-        let lines = self.lines.lock().expect("log lock");
+        let lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
         let start = lines.len().saturating_sub(n);
         lines[start..].join("\n")
     }
@@ -48,7 +50,7 @@ pub struct Registry {
 
 impl Registry {
     pub fn pids(&self) -> Vec<(String, u32)> {
-        let alive = self.alive.lock().expect("registry lock");
+        let alive = self.alive.lock().unwrap_or_else(|p| p.into_inner());
         alive
             .iter()
             .map(|(pid, name)| (name.clone(), *pid))
@@ -57,7 +59,7 @@ impl Registry {
 
     /// SIGKILL one child if it is still running (never a reaped pid).
     pub fn kill(&self, pid: u32) {
-        let alive = self.alive.lock().expect("registry lock");
+        let alive = self.alive.lock().unwrap_or_else(|p| p.into_inner());
         if alive.contains_key(&pid) {
             // SAFETY: plain syscall. The pid is our own child: it leaves the registry right
             // after it is reaped, so it cannot name an unrelated process (short of a pid
@@ -69,7 +71,7 @@ impl Registry {
     }
 
     pub fn kill_all(&self) {
-        let alive = self.alive.lock().expect("registry lock");
+        let alive = self.alive.lock().unwrap_or_else(|p| p.into_inner());
         for pid in alive.keys() {
             // SAFETY: as in `kill`.
             unsafe {
@@ -173,7 +175,7 @@ pub fn spawn(spec: SpawnSpec<'_>, registry: &Registry) -> Result<Child> {
         });
     }
     // Hold the registry lock across spawn so a concurrent kill_all cannot miss it.
-    let mut alive = registry.alive.lock().expect("registry lock");
+    let mut alive = registry.alive.lock().unwrap_or_else(|p| p.into_inner());
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start {} ({})", spec.name, spec.program.display()))?;
@@ -208,7 +210,10 @@ pub fn spawn(spec: SpawnSpec<'_>, registry: &Registry) -> Result<Child> {
     tokio::spawn(async move {
         let status = child.wait().await;
         // The child is reaped now: its pid may be reused, so forget it at once.
-        reg.alive.lock().expect("registry lock").remove(&pid);
+        reg.alive
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&pid);
         // Let the output already written reach the log before announcing the exit.
         for r in readers {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), r).await;

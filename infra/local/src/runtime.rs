@@ -162,7 +162,7 @@ impl FunctionHost {
     }
 
     fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
-        self.pool.lock().expect("pool lock")
+        self.pool.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn stopped(&self) -> bool {
@@ -328,7 +328,11 @@ impl FunctionHost {
             ),
         };
         self.discard(&inst).await;
-        let reported = state.init_error.lock().expect("init error lock").clone();
+        let reported = state
+            .init_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let mut message = problem;
         if let Some(r) = reported {
             message.push_str(&format!("; init error: {r}"));
@@ -484,13 +488,16 @@ async fn next(State(st): State<Arc<ApiState>>) -> Response {
     set("content-type", "application/json".into());
     st.pending
         .lock()
-        .expect("pending lock")
+        .unwrap_or_else(|p| p.into_inner())
         .insert(inv.id, inv.reply);
     (StatusCode::OK, headers, body).into_response()
 }
 
 fn take_pending(st: &ApiState, id: &str) -> Option<oneshot::Sender<Result<Value, InvokeError>>> {
-    st.pending.lock().expect("pending lock").remove(id)
+    st.pending
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(id)
 }
 
 /// The Runtime API's answer for an invocation id that is unknown or already answered.
@@ -556,7 +563,7 @@ async fn error(
 
 async fn init_error(State(st): State<Arc<ApiState>>, body: Bytes) -> Response {
     let text = String::from_utf8_lossy(&body).into_owned();
-    *st.init_error.lock().expect("init error lock") = Some(text);
+    *st.init_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
     accepted()
 }
 

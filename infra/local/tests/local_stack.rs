@@ -1,6 +1,10 @@
 //! Starts the real emulators from the real template.yaml (and from a small inline
 //! template for KMS and Secrets Manager), with the `echo-lambda` example standing in for
 //! every function binary.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// Checks that processes died, through libc.
+#![allow(unsafe_code)]
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use crosspost_local::{InvokeError, LocalStack, StackOptions};

@@ -11,11 +11,11 @@ use crate::seal::Sealer;
 use crate::StoreError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::Client;
+use crosspost_core::clock::rfc3339;
 use crosspost_core::{
     keys, AccountStatus, LinkedAccount, Network, SealedAccount, SealedToken, Secret,
 };
 use std::sync::Arc;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// The key of a linked account's item.
@@ -71,10 +71,7 @@ impl AccountsStore {
                 "sealed_access_token".to_owned(),
                 s(account.access_token.as_str()),
             ),
-            (
-                "linked_at".to_owned(),
-                s(now.format(&Rfc3339).unwrap_or_default()),
-            ),
+            ("linked_at".to_owned(), s(rfc3339(now))),
             ("token_version".to_owned(), n(account.token_version.max(1))),
         ]);
         if let Some(refresh) = &account.refresh_token {
@@ -328,7 +325,7 @@ impl AccountsStore {
             .expression_attribute_values(":name", s(&account.display_name))
             .expression_attribute_values(":active", s(AccountStatus::Active.as_str()))
             .expression_attribute_values(":access", s(account.access_token.as_str()))
-            .expression_attribute_values(":now", s(now.format(&Rfc3339).unwrap_or_default()))
+            .expression_attribute_values(":now", s(rfc3339(now)))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1));
         match &account.refresh_token {

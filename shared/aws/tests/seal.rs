@@ -1,5 +1,7 @@
 //! Sealing against a real KMS emulator (moto): a sealed token opens only for its own
 //! account, and never shows the token.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_aws::seal::Sealer;
 use crosspost_core::Secret;

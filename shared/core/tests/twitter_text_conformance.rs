@@ -1,6 +1,8 @@
 //! twitter-text's conformance suite (`tests/data/twitter-text/`, see its SOURCE.md) run
 //! against our X text rules: every case of the groups below must pass. Each test prints
 //! its pass count and fails naming every failing case.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 

@@ -335,7 +335,7 @@ fn store_failed(e: StoreError) -> PublishError {
 }
 
 fn unix_ms() -> i64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+    crosspost_core::clock::unix_ms(OffsetDateTime::now_utc())
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! The Facebook clients against the fake Graph API: what they send, and what they make
 //! of the answers.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_core::{
     AccountStatus, LinkedAccount, MediaItem, Network, Publisher, RateLimitScope, Secret, Window,

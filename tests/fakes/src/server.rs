@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::connect_info::{ConnectInfo, Connected};
@@ -547,17 +547,14 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    crosspost_core::clock::unix_ms(time::OffsetDateTime::now_utc()).max(0) as u64
 }
 
 /// Milliseconds since the Unix epoch of an RFC 3339 timestamp.
 pub(crate) fn parse_rfc3339_ms(text: &str) -> Option<i64> {
-    let at =
-        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+    crosspost_core::clock::parse_rfc3339(text)
+        .ok()
+        .map(crosspost_core::clock::unix_ms)
 }
 
 fn utc(ms: u64) -> time::OffsetDateTime {

@@ -1,4 +1,6 @@
 //! The fake Graph API seen from a client over HTTP.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_fakes::FakeFacebook;
 use serde_json::{json, Value};

@@ -1,4 +1,6 @@
 //! Injected faults, seen from a client over HTTP as a real client would see them.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

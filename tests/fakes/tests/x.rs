@@ -1,4 +1,6 @@
 //! The fake X seen from a client over HTTP.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_fakes::FakeX;
 use serde_json::{json, Value};

@@ -1,4 +1,6 @@
 //! The fake X's media endpoints seen from a client over HTTP.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_fakes::{tiny_gif, tiny_png, FakeX};
 use reqwest::multipart::{Form, Part};

@@ -27,7 +27,9 @@ impl Expr {
                 Self::parse_fn(name, &t.value)
             }
             Value::Mapping(m) if m.len() == 1 => {
-                let (k, inner) = m.iter().next().expect("one entry");
+                let Some((k, inner)) = m.iter().next() else {
+                    bail!("unsupported value {v:?}");
+                };
                 match k.as_str() {
                     Some("Ref") => Self::parse_fn("Ref", inner),
                     Some("Fn::GetAtt") => Self::parse_fn("GetAtt", inner),

@@ -76,13 +76,7 @@ impl Publisher for XPublisher {
         window: Window,
     ) -> Result<Option<RemotePost>, PublishError> {
         let rfc3339 = |unix: i64| {
-            time::OffsetDateTime::from_unix_timestamp(unix)
-                .ok()
-                .and_then(|t| {
-                    t.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-                .unwrap_or_default()
+            crosspost_core::clock::rfc3339(crosspost_core::clock::from_unix_ms(unix * 1000))
         };
         // X refuses an end time in the future.
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
