@@ -46,8 +46,26 @@ pub(crate) struct Emulators {
 
 impl Emulators {
     /// Starts both emulators on free loopback ports, in `work_dir`, and waits until each
-    /// answers a request.
+    /// answers a request. A port is free when chosen but another process may take it
+    /// before the emulator binds it: then both start again on new ports (three tries).
     pub(crate) async fn start(
+        tools: &EmulatorTools,
+        work_dir: &WorkDir,
+        registry: &Registry,
+    ) -> Result<Emulators> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Self::start_once(tools, work_dir, registry).await {
+                Err(e) if tries < 3 && format!("{e:#}").contains("Address already in use") => {
+                    tracing::warn!("an emulator's port was taken before it bound it; new ports");
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn start_once(
         tools: &EmulatorTools,
         work_dir: &WorkDir,
         registry: &Registry,
