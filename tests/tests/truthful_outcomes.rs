@@ -131,7 +131,10 @@ async fn a_server_error_after_the_post_was_made_leaves_one_post_recorded_publish
     for network in [Network::X, Network::Facebook] {
         let d = settled(&sb, &id, network).await;
         assert_eq!(d.status, DeliveryStatus::Published, "{network}: {d:?}");
-        assert_eq!(d.attempts, 2, "{network}: looked up on the second attempt");
+        // Looked up on the next attempt (X lists a post a moment after it made it, so
+        // an early lookup may need one more try: a resend is refused as a duplicate
+        // our own request explains, and the delivery looks again).
+        assert!(d.attempts >= 2, "{network}: {d:?}");
     }
     let tweets = sb.x.tweets();
     assert_eq!(tweets.len(), 1, "posted once");
