@@ -181,11 +181,11 @@ async fn text_link_one_photo_and_several_photos() {
         found.into_iter().map(|c| c.post.id).collect()
     };
     let found = c.reconcile(&account, lookup("一张照片")).await.unwrap();
-    assert_eq!(ids(found.clone()), [one.id.clone()]);
+    assert_eq!(ids(found.clone()), std::slice::from_ref(&one.id));
     // With when Graph says it was made, to the second.
     assert!((found[0].created_unix - now).abs() <= 60);
     let found = c.reconcile(&account, lookup("三张照片")).await.unwrap();
-    assert_eq!(ids(found), [three.id.clone()]);
+    assert_eq!(ids(found), std::slice::from_ref(&three.id));
     c.delete_part(&account, &one.id).await.unwrap();
     c.delete_part(&account, &one.id).await.unwrap();
     assert_eq!(fb.posts().len(), 2);
