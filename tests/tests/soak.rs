@@ -1,7 +1,10 @@
 //! A bounded soak: many posts to both networks while a fifth of the networks' answers
-//! are faults of every kind. Every delivery must end, none may be lost, and no post may
-//! appear twice on a network. `make test` runs it small; `make soak` runs 500 posts
-//! (SOAK_POSTS sets the count).
+//! are faults of every kind, including requests applied and then failed. One post in
+//! eight repeats an earlier post's text to the same account, as a person posting the
+//! same greeting twice does. Every delivery must end; none may be lost; no post may
+//! appear twice on a network; every PUBLISHED part must be a post its own delivery's
+//! request made, recorded by no other delivery; deletes remove only their own posts.
+//! `make test` runs it small; `make soak` runs 500 posts (SOAK_POSTS sets the count).
 // Test helpers: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -48,6 +51,8 @@ fn faults(seed: u64) -> Option<RandomFaults> {
             Fault::Slow(Duration::from_millis(800)),
             Fault::ResetConnection,
             Fault::AcceptThenHang,
+            Fault::AppliedThenServerError(503),
+            Fault::AppliedThenReset,
         ],
         method: None,
         path_contains: None,
@@ -78,8 +83,17 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
     sb.facebook.inject_randomly(faults(29));
     let started = Instant::now();
     let mut ids: Vec<PostId> = Vec::with_capacity(posts);
+    let mut texts: Vec<String> = Vec::with_capacity(posts);
     for i in 0..posts {
-        let mut body = post(&format!("浸泡测试第{i}条：在故障中也只发一次。 #soak{i}"));
+        // Every eighth post from the ninth on repeats the text of the post to the same
+        // accounts just before it.
+        let text = if i >= ACCOUNTS && i % ACCOUNTS == 3 {
+            texts[i - ACCOUNTS].clone()
+        } else {
+            format!("浸泡测试第{i}条：在故障中也只发一次。 #soak{i}")
+        };
+        texts.push(text.clone());
+        let mut body = post(&text);
         body["targets"] = json!([
             {"network": "x", "account_id": x_accounts[i % ACCOUNTS]},
             {"network": "facebook", "account_id": pages[i % ACCOUNTS]}
@@ -142,11 +156,75 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
             *m.entry(p.message.clone().unwrap_or_default()).or_default() += 1;
             m
         });
-    let duplicates: usize = tweets
-        .values()
-        .chain(page_messages.values())
-        .map(|n| n.saturating_sub(1))
-        .sum();
+    // A text may stand once per source post that has it.
+    let allowed: HashMap<String, usize> = texts.iter().fold(HashMap::new(), |mut m, t| {
+        *m.entry(t.clone()).or_default() += 1;
+        m
+    });
+    let copies_over = |counts: &HashMap<String, usize>| -> usize {
+        counts
+            .iter()
+            .map(|(text, n)| {
+                let stand = allowed
+                    .iter()
+                    .find(|(t, _)| text.contains(t.trim()))
+                    .map_or(1, |(_, a)| *a);
+                n.saturating_sub(stand)
+            })
+            .sum()
+    };
+    let duplicates = copies_over(&tweets) + copies_over(&page_messages);
+    let repeats = texts.len() - allowed.len();
+    // Misattributed: a PUBLISHED part whose remote post another delivery's request
+    // made (X names the request's idempotency key; a Facebook post made before the
+    // delivery existed cannot be its), or a remote id two deliveries recorded.
+    let x_made_by: HashMap<String, Option<String>> =
+        sb.x.tweets()
+            .into_iter()
+            .map(|t| (t.id, t.created_by))
+            .collect();
+    let page_made_at: HashMap<String, u64> = sb
+        .facebook
+        .posts()
+        .into_iter()
+        .map(|p| (p.id, p.created_at_ms))
+        .collect();
+    let mut recorded: HashMap<(Network, String), usize> = HashMap::new();
+    let mut misattributed = 0;
+    for d in deliveries
+        .iter()
+        .filter(|d| d.status == DeliveryStatus::Published)
+    {
+        for part in &d.parts {
+            *recorded
+                .entry((d.network, part.remote_id.clone()))
+                .or_default() += 1;
+            let own = match d.network {
+                Network::X => x_made_by.get(&part.remote_id).is_some_and(|by| {
+                    by.as_deref() == Some(format!("{}.{}", d.post_id, part.index).as_str())
+                }),
+                Network::Facebook => page_made_at.get(&part.remote_id).is_some_and(|ms| {
+                    *ms as i64 >= crosspost_core::clock::unix_ms(d.created_at) - 1000
+                }),
+            };
+            if !own {
+                println!(
+                    "soak: misattributed: {} {} part {} -> {}",
+                    d.post_id, d.network, part.index, part.remote_id
+                );
+                misattributed += 1;
+            }
+        }
+    }
+    misattributed += recorded.values().filter(|n| **n > 1).count();
+    let refused_as_duplicates = deliveries
+        .iter()
+        .filter(|d| {
+            d.last_error
+                .as_ref()
+                .is_some_and(|e| e.kind == "duplicate_content")
+        })
+        .count();
     let faulted =
         sb.x.requests()
             .iter()
@@ -154,7 +232,7 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
             .filter(|r| r.status == 0 || r.status == 429 || r.status >= 500)
             .count();
     println!(
-        "soak: {posts} posts, {} deliveries in {:.1}s: {terminal} terminal ({published} published), {lost} lost, {duplicates} duplicate remote posts; {faulted} answers were 5xx, 429 or none",
+        "soak: {posts} posts ({repeats} repeating an earlier text), {} deliveries in {:.1}s: {terminal} terminal ({published} published, {refused_as_duplicates} refused as duplicates), {lost} lost, {duplicates} duplicate remote posts, {misattributed} misattributed remote posts; {faulted} answers were 5xx, 429 or none",
         deliveries.len(),
         started.elapsed().as_secs_f64()
     );
@@ -202,5 +280,72 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
     assert_eq!(terminal, deliveries.len(), "every delivery ends");
     assert_eq!(lost, 0, "no delivery is lost");
     assert_eq!(duplicates, 0, "no post appears twice on a network");
+    assert_eq!(misattributed, 0, "every part is its own delivery's post");
+    // Only a repeated text may be refused as a duplicate.
+    for d in deliveries
+        .iter()
+        .filter(|d| d.status != DeliveryStatus::Published)
+    {
+        let i = ids.iter().position(|id| *id == d.post_id).unwrap();
+        assert!(
+            i >= ACCOUNTS && i % ACCOUNTS == 3,
+            "only repeats may fail: {d:?}"
+        );
+        assert_eq!(
+            d.last_error.as_ref().unwrap().kind,
+            "duplicate_content",
+            "{d:?}"
+        );
+    }
+
+    // Deletes remove only their own posts: delete the posts whose texts were repeated
+    // (the repeats may have been refused, or published where the network allows it).
+    let to_delete: Vec<PostId> = (0..posts)
+        .filter(|i| i + ACCOUNTS < posts && (i + ACCOUNTS) % ACCOUNTS == 3)
+        .map(|i| ids[i].clone())
+        .collect();
+    let own: std::collections::HashSet<String> = deliveries
+        .iter()
+        .filter(|d| to_delete.contains(&d.post_id))
+        .flat_map(|d| d.parts.iter().map(|p| p.remote_id.clone()))
+        .collect();
+    let before: std::collections::HashSet<String> =
+        tweet_ids.iter().chain(page_ids.iter()).cloned().collect();
+    for id in &to_delete {
+        let a = sb
+            .call("DELETE", &format!("/v1/posts/{id}"), None)
+            .await
+            .unwrap();
+        assert_eq!(a.status, 202, "{}", a.body);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut done = true;
+        for id in &to_delete {
+            let ds = sb.posts.deliveries(id).await.unwrap();
+            done &= ds.iter().all(|d| d.status != DeliveryStatus::Deleting);
+        }
+        if done || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let after: std::collections::HashSet<String> =
+        sb.x.tweets()
+            .into_iter()
+            .map(|t| t.id)
+            .chain(sb.facebook.posts().into_iter().map(|p| p.id))
+            .collect();
+    let removed: std::collections::HashSet<String> = before.difference(&after).cloned().collect();
+    println!(
+        "soak: deleted {} posts: {} remote posts removed, {} of them the deleted deliveries' own",
+        to_delete.len(),
+        removed.len(),
+        removed.intersection(&own).count()
+    );
+    assert_eq!(
+        removed, own,
+        "deletes removed exactly the deleted deliveries' posts"
+    );
     sb.stop().await;
 }

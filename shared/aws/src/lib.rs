@@ -47,3 +47,11 @@ where
     };
     StoreError::Backend { service, detail }
 }
+
+/// A DynamoDB request that could not be built (a required field missing).
+pub(crate) fn backend_build(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Backend {
+        service: "dynamodb",
+        detail: err.to_string(),
+    }
+}

@@ -58,6 +58,13 @@ pub fn network_pk(network: Network) -> String {
 
 pub const LIMITS_SK: &str = "LIMITS";
 
+/// PostsTable: who recorded a remote post (one delivery per remote post).
+pub fn remote_pk(network: Network, remote_id: &str) -> String {
+    format!("REMOTE#{}#{remote_id}", network.as_str())
+}
+
+pub const REMOTE_SK: &str = "REMOTE";
+
 /// A pending link, in AccountsTable: keyed by its state's digest
 /// ([`crate::linking::state_digest`]).
 pub fn oauth_pk(state_digest: &str) -> String {

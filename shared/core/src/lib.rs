@@ -33,5 +33,7 @@ pub use ports::{AccountStore, DeliveryStore, EventSink, StoreError};
 pub use post::{
     FieldError, IncomingTarget, MediaHosts, MediaItem, Overflow, PostId, ValidatedPost,
 };
-pub use publish::{OutgoingPart, PublishError, Publisher, RateLimitScope, RemotePost, Window};
+pub use publish::{
+    Candidate, Lookup, OutgoingPart, PublishError, Publisher, RateLimitScope, RemotePost, Window,
+};
 pub use secret::{SealedToken, Secret};

@@ -3,7 +3,7 @@
 //! the same conditions, for unit tests.
 
 use crate::delivery::{
-    Claim, Conclusion, DeliveryKey, DeliveryOp, Lease, PostRecord, PublishedPart,
+    Claim, Conclusion, DeliveryKey, DeliveryOp, Lease, PostRecord, PublishedPart, Recorded,
 };
 use crate::event::Envelope;
 use crate::{LinkedAccount, Network, PostId, SealedAccount};
@@ -53,13 +53,16 @@ pub trait DeliveryStore: Send + Sync {
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
 
     /// Records one confirmed part before the next is sent (and starts the next part's
-    /// `unconfirmed_since` at `now`). Conflict when the lease is no longer held.
+    /// `unconfirmed_since` at `now`), and makes its remote post this delivery's, in one
+    /// conditional write: a remote post another delivery recorded first is
+    /// [`Recorded::OwnedElsewhere`] and nothing is written. Conflict when the lease is
+    /// no longer held.
     fn record_part(
         &self,
         lease: &Lease,
         part: &PublishedPart,
         now: OffsetDateTime,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
 
     /// Writes how the leased attempt ended and frees the lease. Conflict when the lease
     /// is no longer held.

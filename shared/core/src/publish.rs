@@ -47,6 +47,16 @@ pub enum PublishError {
     /// The request was sent but no answer came: the post may exist.
     #[error("outcome unknown: {detail}")]
     Uncertain { detail: String },
+    /// The network refused the post as a duplicate of one the account already has (X's
+    /// 403 "duplicate content", Graph's error 506). Unless an unanswered request of this
+    /// delivery could have made that post, the delivery fails `duplicate_content`.
+    #[error("duplicate: {detail}")]
+    Duplicate { detail: String },
+    /// The network refused a thread reply because the post it replies to is deleted or
+    /// not visible yet (X says so for a moment about a post it has just created): tried
+    /// again a few times, then the delivery fails `reply_parent_unavailable`.
+    #[error("reply parent not visible: {detail}")]
+    ParentNotVisible { detail: String },
     /// A media file of the post could not be fetched (unreachable host, 5xx, timeout):
     /// retried like `Retryable`; once attempts run out the delivery fails with this kind.
     #[error("media unavailable: {detail}")]
@@ -63,6 +73,8 @@ impl PublishError {
             PublishError::Permanent { .. } => "permanent",
             PublishError::Uncertain { .. } => "uncertain",
             PublishError::MediaUnavailable { .. } => "media_unavailable",
+            PublishError::Duplicate { .. } => "duplicate_content",
+            PublishError::ParentNotVisible { .. } => "reply_parent_unavailable",
         }
     }
 }
@@ -78,6 +90,30 @@ pub struct OutgoingPart<'a> {
     /// The permalink back to the source post, where the network shows links apart from
     /// the text (a Facebook link post).
     pub link: Option<&'a str>,
+    /// Names this part of this delivery (`<post id>.<part index>`), sent as the
+    /// `Idempotency-Key` header: networks that honour it (DESIGN section 5) make the
+    /// post once, and the others ignore it (the local fakes record it, so tests can
+    /// tell which delivery's request made which post).
+    pub key: &'a str,
+}
+
+/// What reconciliation looks for: a post of this account with this text, replying to
+/// `reply_to` (thread parts after the first), carrying `media_count` media, made
+/// within `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lookup<'a> {
+    pub text: &'a str,
+    pub reply_to: Option<&'a str>,
+    pub media_count: usize,
+    pub window: Window,
+}
+
+/// A post the network shows that matches a [`Lookup`], and when the network says it
+/// was made (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub post: RemotePost,
+    pub created_unix: i64,
 }
 
 /// When a part whose outcome is unknown may have been published: from the first
@@ -101,14 +137,15 @@ pub trait Publisher: Send + Sync {
         reply_to: Option<&str>,
     ) -> impl Future<Output = Result<RemotePost, PublishError>> + Send;
 
-    /// Looks for a post of ours with this text made within `window` (the attempt whose
-    /// outcome is unknown): the network's id if it exists.
+    /// Every post of the account that matches `lookup` as far as the network's answer
+    /// can tell (text, reply parent, media count, made within the window), newest
+    /// first. Which one, if any, is this delivery's is the worker's decision: it adopts
+    /// only one no other delivery owns, made after this part was first sent.
     fn reconcile(
         &self,
         account: &LinkedAccount,
-        text: &str,
-        window: Window,
-    ) -> impl Future<Output = Result<Option<RemotePost>, PublishError>> + Send;
+        lookup: Lookup<'_>,
+    ) -> impl Future<Output = Result<Vec<Candidate>, PublishError>> + Send;
 
     /// Deletes one published part. A part the network no longer has counts as deleted.
     fn delete_part(

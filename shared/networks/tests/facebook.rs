@@ -171,10 +171,21 @@ async fn text_link_one_photo_and_several_photos() {
         since_unix: now - 60,
         until_unix: now + 60,
     };
-    let found = c.reconcile(&account, "一张照片", since).await.unwrap();
-    assert_eq!(found.map(|p| p.id), Some(one.id.clone()));
-    let found = c.reconcile(&account, "三张照片", since).await.unwrap();
-    assert_eq!(found.map(|p| p.id), Some(three.id.clone()));
+    let lookup = |text| crosspost_core::Lookup {
+        text,
+        reply_to: None,
+        media_count: 0,
+        window: since,
+    };
+    let ids = |found: Vec<crosspost_core::Candidate>| -> Vec<String> {
+        found.into_iter().map(|c| c.post.id).collect()
+    };
+    let found = c.reconcile(&account, lookup("一张照片")).await.unwrap();
+    assert_eq!(ids(found.clone()), std::slice::from_ref(&one.id));
+    // With when Graph says it was made, to the second.
+    assert!((found[0].created_unix - now).abs() <= 60);
+    let found = c.reconcile(&account, lookup("三张照片")).await.unwrap();
+    assert_eq!(ids(found), std::slice::from_ref(&three.id));
     c.delete_part(&account, &one.id).await.unwrap();
     c.delete_part(&account, &one.id).await.unwrap();
     assert_eq!(fb.posts().len(), 2);

@@ -49,6 +49,12 @@ pub enum Fault {
     /// Like [`Fault::RateLimited`], with the window ending this long after the request
     /// arrives (for faults injected ahead of time, e.g. at random).
     RateLimitedFor(Duration),
+    /// Apply the request (the post IS created), then answer this 5xx status with the
+    /// network's server-error body, as a network that fails after doing the work.
+    AppliedThenServerError(u16),
+    /// Apply the request, then reset the connection without an answer. Recorded with
+    /// status 0.
+    AppliedThenReset,
     /// Apply the request and answer normally, with these extra headers (replacing a
     /// header of the same name), e.g. Facebook usage headers at 95%.
     WithHeaders(Vec<(String, String)>),

@@ -376,6 +376,17 @@ async fn entry<A: Api>(
             record(api.recorder(), &incoming, 0);
             return connection.reset();
         }
+        Some(Fault::AppliedThenServerError(status)) => {
+            let _ = handle();
+            api.server_error(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            )
+        }
+        Some(Fault::AppliedThenReset) => {
+            let _ = handle();
+            record(api.recorder(), &incoming, 0);
+            return connection.reset();
+        }
         Some(Fault::AcceptThenHang) => {
             let _ = handle();
             record(api.recorder(), &incoming, 0);

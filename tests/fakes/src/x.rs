@@ -35,6 +35,9 @@ pub struct Tweet {
     pub in_reply_to: Option<String>,
     pub media_ids: Vec<String>,
     pub created_at_ms: u64,
+    /// The `Idempotency-Key` of the request that created it (our clients name each
+    /// part of each delivery so): who made what.
+    pub created_by: Option<String>,
 }
 
 /// Handle to a running fake X. Clones share the server; it stops when the last
@@ -103,7 +106,7 @@ impl FakeX {
     /// test starts, or one whose answer got lost). Returns its id.
     pub fn seed_tweet(&self, author_id: &str, text: &str, created_at_ms: u64) -> String {
         let mut state = lock(&self.api.state);
-        state.insert(author_id, text, None, Vec::new(), created_at_ms)
+        state.insert(author_id, text, None, Vec::new(), created_at_ms, None)
     }
 
     /// Live (not deleted) posts in creation order.
@@ -168,6 +171,7 @@ impl XState {
         in_reply_to: Option<String>,
         media_ids: Vec<String>,
         created_at_ms: u64,
+        created_by: Option<String>,
     ) -> String {
         let id = self.next_id(now_ms());
         self.tweets.push(StoredTweet {
@@ -178,6 +182,7 @@ impl XState {
                 in_reply_to,
                 media_ids,
                 created_at_ms,
+                created_by,
             },
             deleted: false,
         });
@@ -520,6 +525,8 @@ fn create_tweet(state: &mut XState, req: &Incoming) -> Answer {
         in_reply_to,
         media_ids.unwrap_or_default(),
         now_ms(),
+        req.header(http::HeaderName::from_static("idempotency-key"))
+            .map(str::to_owned),
     );
     Ok(Reply::json(
         201,
@@ -645,6 +652,8 @@ fn user_tweets(state: &XState, req: &Incoming, id: &str) -> Answer {
                         "created_at",
                         "author_id",
                         "edit_history_tweet_ids",
+                        "referenced_tweets",
+                        "attachments",
                     ],
                 )?;
             }
@@ -680,6 +689,17 @@ fn user_tweets(state: &XState, req: &Incoming, id: &str) -> Answer {
             }
             if fields.iter().any(|f| f == "author_id") {
                 item["author_id"] = json!(t.author_id);
+            }
+            // Like X, only present when there is something to say.
+            if let (true, Some(parent)) = (
+                fields.iter().any(|f| f == "referenced_tweets"),
+                &t.in_reply_to,
+            ) {
+                item["referenced_tweets"] = json!([{"type": "replied_to", "id": parent}]);
+            }
+            if fields.iter().any(|f| f == "attachments") && !t.media_ids.is_empty() {
+                let keys: Vec<String> = t.media_ids.iter().map(|m| format!("3_{m}")).collect();
+                item["attachments"] = json!({"media_keys": keys});
             }
             item
         })

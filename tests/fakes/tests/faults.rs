@@ -382,3 +382,36 @@ async fn removed_page_token_is_graph_190() {
     fb.add_page(PAGE, PAGE_TOKEN);
     assert_eq!(answer(feed(&fb, &client, "again")).await.0, 200);
 }
+
+#[tokio::test]
+async fn applied_then_failed_makes_the_post_and_answers_a_server_error() {
+    let x = fake_x().await;
+    x.inject(FaultRule::new(Fault::AppliedThenServerError(503)).on("POST", "/2/tweets"));
+    let client = reqwest::Client::new();
+    let (status, _, _) =
+        answer(tweet(&x, &client, "made anyway").header("idempotency-key", "p1.0")).await;
+    assert_eq!(status, 503);
+    let tweets = x.tweets();
+    assert_eq!(tweets.len(), 1, "the request was applied");
+    assert_eq!(tweets[0].created_by.as_deref(), Some("p1.0"));
+
+    let fb = fake_facebook().await;
+    fb.inject(FaultRule::new(Fault::AppliedThenServerError(500)).on("POST", "/feed"));
+    let resp = feed(&fb, &client, "made anyway").send().await.unwrap();
+    assert_eq!(resp.status(), 500);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], 1);
+    assert_eq!(fb.posts().len(), 1, "the request was applied");
+}
+
+#[tokio::test]
+async fn applied_then_reset_makes_the_post_and_gives_no_answer() {
+    let x = fake_x().await;
+    x.inject(FaultRule::new(Fault::AppliedThenReset).on("POST", "/2/tweets"));
+    let error = tweet(&x, &reqwest::Client::new(), "made, unanswered")
+        .send()
+        .await
+        .expect_err("no HTTP answer");
+    assert!(error.status().is_none(), "{error:?}");
+    assert_eq!(x.tweets().len(), 1);
+    assert_eq!(statuses(&x.requests()), [0]);
+}

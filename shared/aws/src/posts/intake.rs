@@ -65,10 +65,7 @@ impl PostsStore {
                 .set_item(Some(item))
                 .condition_expression("attribute_not_exists(pk)")
                 .build()
-                .map_err(|e| StoreError::Backend {
-                    service: "dynamodb",
-                    detail: e.to_string(),
-                })?;
+                .map_err(crate::backend_build)?;
             Ok(TransactWriteItem::builder().put(put).build())
         };
         let mut post_item = Item::from([

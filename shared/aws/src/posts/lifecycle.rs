@@ -4,12 +4,13 @@
 
 use super::codec::{error_attr, part_attr, read_delivery};
 use super::{PostsStore, ACCOUNT_DELIVERIES_INDEX, ACCOUNT_REF};
-use crate::attr::{n, query_index, s, ConditionalUpdate, Reader};
+use crate::attr::{n, query_index, s, ConditionalUpdate, Item, Reader};
 use crate::StoreError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use crosspost_core::clock::{rfc3339, unix_ms};
-use crosspost_core::delivery::{Claim, Conclusion, Lease};
+use crosspost_core::delivery::{Claim, Conclusion, Lease, Recorded};
 use crosspost_core::{
     keys, DeliveryKey, DeliveryOp, DeliveryRecord, DeliveryStatus, DeliveryStore, LastError,
     Network, PostId, PostRecord, PublishedPart,
@@ -244,21 +245,93 @@ impl DeliveryStore for PostsStore {
         lease: &Lease,
         part: &PublishedPart,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        self.update_leased(lease)
+    ) -> Result<Recorded, StoreError> {
+        let (post_id, key) = (lease.post_id(), lease.key());
+        let remote_key = Item::from([
+            (
+                "pk".to_owned(),
+                s(keys::remote_pk(key.network, &part.remote_id)),
+            ),
+            ("sk".to_owned(), s(keys::REMOTE_SK)),
+        ]);
+        let mut owner = remote_key.clone();
+        owner.extend([
+            ("post_id".to_owned(), s(post_id.as_str())),
+            ("account_id".to_owned(), s(&key.account_id)),
+            ("part_index".to_owned(), n(part.index)),
+            ("recorded_at".to_owned(), s(rfc3339(now))),
+        ]);
+        // The remote post is ours unless another delivery recorded it first.
+        let claim_remote = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(owner))
+            .condition_expression(
+                "attribute_not_exists(pk) OR (post_id = :post AND account_id = :account)",
+            )
+            .expression_attribute_values(":post", s(post_id.as_str()))
+            .expression_attribute_values(":account", s(&key.account_id))
+            .build()
+            .map_err(crate::backend_build)?;
+        let append_part = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(super::codec::delivery_key_attrs(post_id, key)))
+            .condition_expression("#status = :held AND lease_owner = :owner")
             .update_expression(
                 // The next part's uncertainty starts now.
                 "SET parts = list_append(if_not_exists(parts, :empty), :part), \
                  unconfirmed_since = :now_ms, updated_at = :now",
             )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":held", s(lease.held_status().as_str()))
+            .expression_attribute_values(":owner", s(lease.owner()))
             .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
             .expression_attribute_values(":part", AttributeValue::L(vec![part_attr(part)]))
             .expression_attribute_values(":now_ms", n(unix_ms(now)))
             .expression_attribute_values(":now", s(rfc3339(now)))
+            .build()
+            .map_err(crate::backend_build)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(claim_remote).build())
+            .transact_items(TransactWriteItem::builder().update(append_part).build())
             .send()
-            .await
-            .or_conflict("lease lost")?;
-        Ok(())
+            .await;
+        let Err(e) = result else {
+            return Ok(Recorded::Ours);
+        };
+        let e = e.into_service_error();
+        let TransactWriteItemsError::TransactionCanceledException(cancelled) = &e else {
+            return Err(crate::backend("dynamodb", e));
+        };
+        let failed = |i: usize| {
+            cancelled
+                .cancellation_reasons()
+                .get(i)
+                .and_then(|r| r.code())
+                .is_some_and(|c| c == "ConditionalCheckFailed")
+        };
+        if failed(1) {
+            return Err(StoreError::Conflict("lease lost".into()));
+        }
+        if !failed(0) {
+            return Err(crate::backend("dynamodb", e));
+        }
+        let item = self
+            .get_item(
+                keys::remote_pk(key.network, &part.remote_id),
+                keys::REMOTE_SK,
+            )
+            .await?
+            .ok_or_else(|| StoreError::Backend {
+                service: "dynamodb",
+                detail: "the remote post's owner vanished".into(),
+            })?;
+        let r = Reader::new(&item);
+        Ok(Recorded::OwnedElsewhere {
+            post_id: PostId::parse(&r.str("post_id")?).ok_or_else(|| r.corrupt("bad post_id"))?,
+            account_id: r.str("account_id")?,
+        })
     }
 
     async fn conclude(

@@ -4,7 +4,7 @@
 
 use super::{
     Claim, Conclusion, DeliveryKey, DeliveryOp, DeliveryRecord, DeliveryStatus, Lease, PostRecord,
-    PublishedPart,
+    PublishedPart, Recorded,
 };
 use crate::event::Envelope;
 use crate::ports::{AccountStore, DeliveryStore, EventSink, StoreError};
@@ -39,6 +39,8 @@ fn injected(failures: &AtomicUsize) -> Result<(), StoreError> {
 pub struct MemoryDeliveries {
     posts: Mutex<HashMap<PostId, PostRecord>>,
     deliveries: Mutex<HashMap<(PostId, DeliveryKey), DeliveryRecord>>,
+    /// Which delivery each remote post belongs to, by network and remote id.
+    remote_owners: Mutex<HashMap<(Network, String), (PostId, String)>>,
     failures: AtomicUsize,
 }
 
@@ -181,11 +183,24 @@ impl DeliveryStore for MemoryDeliveries {
         lease: &Lease,
         part: &PublishedPart,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Recorded, StoreError> {
+        let key = (lease.key().network, part.remote_id.clone());
+        let ours = (lease.post_id().clone(), lease.key().account_id.clone());
+        // The remote post's owner and the part are written together, as one
+        // transaction does in the table.
+        let mut owners = lock(&self.remote_owners);
+        if let Some((post_id, account_id)) = owners.get(&key).filter(|owner| **owner != ours) {
+            return Ok(Recorded::OwnedElsewhere {
+                post_id: post_id.clone(),
+                account_id: account_id.clone(),
+            });
+        }
         self.leased(lease, now, |d| {
             d.parts.push(part.clone());
             d.unconfirmed_since = Some(now);
-        })
+        })?;
+        owners.insert(key, ours);
+        Ok(Recorded::Ours)
     }
 
     async fn conclude(

@@ -15,6 +15,7 @@ mod tests_rules;
 pub use reason::{FailureReason, UnknownReason};
 pub use record::{
     Claim, Conclusion, DeliveryKey, DeliveryRecord, LastError, Lease, PostRecord, PublishedPart,
+    Recorded,
 };
 pub use rules::{Ending, Next};
 

@@ -34,10 +34,15 @@ pub enum FailureReason {
     TooManyAttempts,
     /// The text does not fit the network and the overflow policy is `reject`.
     ContentTooLong,
+    /// The network refused the post as a duplicate of one the account already has,
+    /// and no unanswered request of this delivery made that one.
+    DuplicateContent,
+    /// A thread reply's parent stayed deleted or invisible through every retry.
+    ReplyParentUnavailable,
 }
 
 impl FailureReason {
-    const NAMES: [(FailureReason, &'static str); 18] = [
+    const NAMES: [(FailureReason, &'static str); 20] = [
         (FailureReason::Retryable, "retryable"),
         (FailureReason::RateLimited, "rate_limited"),
         (FailureReason::AuthRevoked, "auth_revoked"),
@@ -59,6 +64,11 @@ impl FailureReason {
         (FailureReason::Expired, "expired"),
         (FailureReason::TooManyAttempts, "too_many_attempts"),
         (FailureReason::ContentTooLong, "content_too_long"),
+        (FailureReason::DuplicateContent, "duplicate_content"),
+        (
+            FailureReason::ReplyParentUnavailable,
+            "reply_parent_unavailable",
+        ),
     ];
 
     /// The wire name (`last_error.kind`).
@@ -79,6 +89,8 @@ impl FailureReason {
             PublishError::Permanent { .. } => FailureReason::Permanent,
             PublishError::Uncertain { .. } => FailureReason::Uncertain,
             PublishError::MediaUnavailable { .. } => FailureReason::MediaUnavailable,
+            PublishError::Duplicate { .. } => FailureReason::DuplicateContent,
+            PublishError::ParentNotVisible { .. } => FailureReason::ReplyParentUnavailable,
         }
     }
 
@@ -91,6 +103,10 @@ impl FailureReason {
             PublishError::Permanent { .. } => FailureReason::DeletePermanent,
             PublishError::Uncertain { .. } => FailureReason::DeleteUncertain,
             PublishError::MediaUnavailable { .. } => FailureReason::DeleteMediaUnavailable,
+            // A delete creates nothing: these answers mean the network refused it.
+            PublishError::Duplicate { .. } | PublishError::ParentNotVisible { .. } => {
+                FailureReason::DeletePermanent
+            }
         }
     }
 }

@@ -172,6 +172,15 @@ pub enum Claim {
     NotClaimable(Option<DeliveryRecord>),
 }
 
+/// What recording a part found: the remote post is now this delivery's, or another
+/// delivery recorded it first (each remote post belongs to at most one delivery) and
+/// nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    Ours,
+    OwnedElsewhere { post_id: PostId, account_id: String },
+}
+
 /// How a leased attempt ends, as written to the store (which also frees the lease).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Conclusion {

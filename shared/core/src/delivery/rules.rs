@@ -4,12 +4,19 @@
 
 use super::{Conclusion, DeliveryOp, DeliveryRecord, DeliveryStatus, FailureReason, LastError};
 use crate::retry::{RetryPolicy, MAX_VISIBILITY};
-use crate::{AccountStatus, PublishError, RateLimitScope, SealedAccount, Window};
+use crate::{AccountStatus, Candidate, PublishError, RateLimitScope, SealedAccount, Window};
 use std::time::Duration;
 use time::OffsetDateTime;
 
 /// How soon a copy of a message whose delivery another invocation holds looks again.
 pub const LEASED_RECHECK: Duration = Duration::from_secs(5);
+
+/// Attempts a reply whose parent is not visible yet gets before the delivery fails.
+pub const PARENT_NOT_VISIBLE_ATTEMPTS: u32 = 3;
+
+/// How far before a part's first send a post's creation time may be and still be that
+/// part (the networks give creation times to the second; our clock and theirs differ).
+pub const CREATION_SKEW_SECS: i64 = 1;
 
 /// What happens to the queue message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,9 +116,17 @@ pub struct Verdict {
 /// `attempts`-th attempt. A retry waits the network's time when it gave one, else the
 /// backoff drawn with `unit` (in [0, 1)); out of attempts, the delivery fails with the
 /// call's error. A rate limit without a reset time holds for the policy's cap.
+///
+/// `unanswered`: an earlier request of this delivery for this part got no answer and
+/// may have made a post that the network has not shown yet. Only then is a duplicate
+/// refusal a reason to look again (UNCERTAIN); otherwise the network refused our
+/// content because the account has it already, and the delivery fails
+/// `duplicate_content` at once. A reply whose parent is not visible is tried
+/// [`PARENT_NOT_VISIBLE_ATTEMPTS`] times.
 pub fn after_failure(
     err: &PublishError,
     attempts: u32,
+    unanswered: bool,
     policy: &RetryPolicy,
     unit: f64,
     now: OffsetDateTime,
@@ -175,7 +190,45 @@ pub fn after_failure(
             ending: retry(DeliveryStatus::Uncertain, None),
             effect: None,
         },
+        PublishError::Duplicate { .. } if unanswered => Verdict {
+            ending: retry(DeliveryStatus::Uncertain, None),
+            effect: None,
+        },
+        PublishError::Duplicate { .. } => Verdict {
+            ending: Ending::End {
+                status: DeliveryStatus::Failed,
+                error,
+            },
+            effect: None,
+        },
+        PublishError::ParentNotVisible { .. } if attempts >= PARENT_NOT_VISIBLE_ATTEMPTS => {
+            Verdict {
+                ending: Ending::End {
+                    status: DeliveryStatus::Failed,
+                    error,
+                },
+                effect: None,
+            }
+        }
+        PublishError::ParentNotVisible { .. } => Verdict {
+            ending: retry(DeliveryStatus::Retrying, None),
+            effect: None,
+        },
     }
+}
+
+/// The candidates a part may adopt as its own: made no earlier than the part's first
+/// send (`since`, less [`CREATION_SKEW_SECS`]), in the network's order. A post made
+/// before this part was first sent is someone else's, whatever its text.
+pub fn adoptable(candidates: Vec<Candidate>, since: Option<OffsetDateTime>) -> Vec<Candidate> {
+    let Some(since) = since else {
+        return candidates;
+    };
+    let earliest = since.unix_timestamp() - CREATION_SKEW_SECS;
+    candidates
+        .into_iter()
+        .filter(|c| c.created_unix >= earliest)
+        .collect()
 }
 
 /// Past the policy's maximum age, or out of attempts: the delivery ends, its last

@@ -18,6 +18,8 @@ fn secs(n: i64) -> time::Duration {
     time::Duration::seconds(n)
 }
 
+const ACCOUNT: &str = "42";
+
 fn key() -> DeliveryKey {
     DeliveryKey {
         network: Network::X,
@@ -149,7 +151,7 @@ fn pending_is_claimed_into_publishing_and_published_with_its_parts() {
 fn a_retryable_failure_waits_in_retrying_and_is_claimed_again_only_when_due() {
     let (store, post_id) = setup();
     let (lease, d) = claimed(&store, &post_id, "req-1", t0());
-    let verdict = rules::after_failure(&retryable(), d.attempts, &POLICY, 1.0, t0());
+    let verdict = rules::after_failure(&retryable(), d.attempts, false, &POLICY, 1.0, t0());
     assert_eq!(verdict.effect, None);
     let Ending::Retry { status, wait, .. } = &verdict.ending else {
         panic!("{verdict:?}");
@@ -187,7 +189,7 @@ fn an_unknown_outcome_waits_uncertain_and_the_next_claim_reconciles_first() {
     let err = PublishError::Uncertain {
         detail: "timed out".into(),
     };
-    let verdict = rules::after_failure(&err, d.attempts, &POLICY, 0.0, t0());
+    let verdict = rules::after_failure(&err, d.attempts, false, &POLICY, 0.0, t0());
     conclude(&store, &lease, verdict.ending.conclusion(t0()), t0()).unwrap();
     let (_, d) = claimed(&store, &post_id, "req-2", t0() + secs(1));
     assert!(d.needs_reconcile());
@@ -201,7 +203,7 @@ fn an_unknown_outcome_waits_uncertain_and_the_next_claim_reconciles_first() {
 
 #[test]
 fn a_lookup_that_fails_keeps_the_delivery_uncertain() {
-    let verdict = rules::after_failure(&retryable(), 1, &POLICY, 0.5, t0());
+    let verdict = rules::after_failure(&retryable(), 1, false, &POLICY, 0.5, t0());
     let Ending::Retry { status, .. } = verdict.ending.still_uncertain() else {
         panic!("ended");
     };
@@ -209,7 +211,7 @@ fn a_lookup_that_fails_keeps_the_delivery_uncertain() {
     let permanent = PublishError::Permanent {
         reason: "no".into(),
     };
-    let end = rules::after_failure(&permanent, 1, &POLICY, 0.5, t0()).ending;
+    let end = rules::after_failure(&permanent, 1, false, &POLICY, 0.5, t0()).ending;
     assert_eq!(end.clone().still_uncertain(), end);
 }
 
@@ -259,7 +261,7 @@ fn a_thread_resumes_after_its_last_confirmed_part() {
     let (store, post_id) = setup();
     let (lease, _) = claimed(&store, &post_id, "req-1", t0());
     block_on(store.record_part(&lease, &part(0, "1", t0()), t0() + secs(5))).unwrap();
-    let verdict = rules::after_failure(&retryable(), 1, &POLICY, 0.0, t0() + secs(6));
+    let verdict = rules::after_failure(&retryable(), 1, false, &POLICY, 0.0, t0() + secs(6));
     conclude(
         &store,
         &lease,
@@ -279,7 +281,7 @@ fn permanent_and_revoked_end_the_delivery_and_revoked_flags_the_account() {
     let permanent = PublishError::Permanent {
         reason: "too long".into(),
     };
-    let v = rules::after_failure(&permanent, 1, &POLICY, 0.5, t0());
+    let v = rules::after_failure(&permanent, 1, false, &POLICY, 0.5, t0());
     assert_eq!(v.ending.next(), Next::Done);
     assert!(
         matches!(&v.ending, Ending::End { status: DeliveryStatus::Failed, error } if error.kind == "permanent")
@@ -288,7 +290,7 @@ fn permanent_and_revoked_end_the_delivery_and_revoked_flags_the_account() {
     let revoked = PublishError::AuthRevoked {
         detail: "401".into(),
     };
-    let v = rules::after_failure(&revoked, 1, &POLICY, 0.5, t0());
+    let v = rules::after_failure(&revoked, 1, false, &POLICY, 0.5, t0());
     assert_eq!(v.effect, Some(Effect::NeedsReauth));
     assert!(
         matches!(&v.ending, Ending::End { status: DeliveryStatus::NeedsReauth, error } if error.kind == "auth_revoked")
@@ -303,7 +305,7 @@ fn a_rate_limit_holds_its_scope_until_the_reset_and_waits_that_long() {
             scope,
             detail: "429".into(),
         };
-        let v = rules::after_failure(&err, 1, &POLICY, 0.0, t0());
+        let v = rules::after_failure(&err, 1, false, &POLICY, 0.0, t0());
         assert_eq!(
             v.effect,
             Some(Effect::Hold {
@@ -319,7 +321,7 @@ fn a_rate_limit_holds_its_scope_until_the_reset_and_waits_that_long() {
         scope: RateLimitScope::Account,
         detail: "429".into(),
     };
-    let v = rules::after_failure(&err, 1, &POLICY, 0.0, t0());
+    let v = rules::after_failure(&err, 1, false, &POLICY, 0.0, t0());
     assert_eq!(v.ending.next(), Next::RetryIn(POLICY.cap));
 }
 
@@ -352,7 +354,7 @@ fn a_hold_gives_the_attempt_back_and_keeps_an_unknown_outcome_uncertain() {
 
 #[test]
 fn the_last_attempt_fails_instead_of_retrying() {
-    let v = rules::after_failure(&retryable(), POLICY.max_attempts, &POLICY, 0.5, t0());
+    let v = rules::after_failure(&retryable(), POLICY.max_attempts, false, &POLICY, 0.5, t0());
     assert!(
         matches!(&v.ending, Ending::End { status: DeliveryStatus::Failed, error } if error.kind == "retryable")
     );
@@ -492,4 +494,108 @@ fn a_message_for_no_delivery_is_acknowledged() {
         rules::when_unclaimable(DeliveryOp::Publish, None, t0()),
         Next::Done
     );
+}
+
+#[test]
+fn a_remote_post_belongs_to_the_first_delivery_that_records_it() {
+    let (store, first) = setup();
+    let second = PostId::parse("0190a0b0-0000-7000-8000-000000000002").unwrap();
+    let mut post = block_on(store.get_post(&first)).unwrap().unwrap();
+    post.post_id = second.clone();
+    store.insert_post(post, &[key()]);
+    let (a, _) = claimed(&store, &first, "req-1", t0());
+    let (b, _) = claimed(&store, &second, "req-2", t0());
+    let same = part(0, "777", t0());
+    assert_eq!(
+        block_on(store.record_part(&a, &same, t0())).unwrap(),
+        Recorded::Ours
+    );
+    assert_eq!(
+        block_on(store.record_part(&b, &same, t0())).unwrap(),
+        Recorded::OwnedElsewhere {
+            post_id: first.clone(),
+            account_id: ACCOUNT.into()
+        }
+    );
+    // Nothing was written for the second.
+    assert!(store.delivery(&second, &key()).unwrap().parts.is_empty());
+}
+
+#[test]
+fn a_duplicate_refusal_fails_at_once_unless_an_unanswered_request_explains_it() {
+    let dup = PublishError::Duplicate {
+        detail: "X answered 403: You are not allowed to create a Tweet with duplicate content."
+            .into(),
+    };
+    let v = rules::after_failure(&dup, 1, false, &POLICY, 0.5, t0());
+    let Ending::End { status, error } = &v.ending else {
+        panic!("{v:?}");
+    };
+    assert_eq!(*status, DeliveryStatus::Failed);
+    assert_eq!(error.kind, FailureReason::DuplicateContent);
+    assert!(
+        error.message.contains("duplicate content"),
+        "{}",
+        error.message
+    );
+    // Our own earlier request may have made it: look again.
+    let v = rules::after_failure(&dup, 1, true, &POLICY, 0.5, t0());
+    assert!(matches!(
+        v.ending,
+        Ending::Retry {
+            status: DeliveryStatus::Uncertain,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_reply_whose_parent_is_not_visible_is_retried_then_fails_with_its_own_kind() {
+    let err = PublishError::ParentNotVisible {
+        detail: "the Tweet you are replying to has been deleted or is not visible".into(),
+    };
+    for attempt in 1..rules::PARENT_NOT_VISIBLE_ATTEMPTS {
+        let v = rules::after_failure(&err, attempt, false, &POLICY, 0.5, t0());
+        assert!(matches!(
+            v.ending,
+            Ending::Retry {
+                status: DeliveryStatus::Retrying,
+                ..
+            }
+        ));
+    }
+    let v = rules::after_failure(
+        &err,
+        rules::PARENT_NOT_VISIBLE_ATTEMPTS,
+        false,
+        &POLICY,
+        0.5,
+        t0(),
+    );
+    assert!(
+        matches!(&v.ending, Ending::End { error, .. } if error.kind == "reply_parent_unavailable")
+    );
+}
+
+#[test]
+fn only_posts_made_after_the_first_send_may_be_adopted() {
+    let post = |id: &str, created_unix| crate::Candidate {
+        post: crate::RemotePost {
+            id: id.into(),
+            url: String::new(),
+            hold: None,
+        },
+        created_unix,
+    };
+    let sent = t0();
+    let found = vec![
+        post("new", sent.unix_timestamp() + 3),
+        post("same-second", sent.unix_timestamp()),
+        post("old", sent.unix_timestamp() - 60),
+    ];
+    let ids: Vec<String> = rules::adoptable(found, Some(sent))
+        .into_iter()
+        .map(|c| c.post.id)
+        .collect();
+    assert_eq!(ids, ["new", "same-second"]);
 }

@@ -3,7 +3,7 @@
 use super::DeliveryWorker;
 use crate::metrics::{self, Metric};
 use crosspost_core::delivery::rules::{self, Effect, Ending, Next};
-use crosspost_core::delivery::{Conclusion, Lease};
+use crosspost_core::delivery::{Conclusion, Lease, Recorded};
 use crosspost_core::preview::adapt;
 use crosspost_core::{
     AccountStore, Clock, DeliveryMessage, DeliveryOp, DeliveryRecord, DeliveryStore, Event,
@@ -11,6 +11,7 @@ use crosspost_core::{
     Publisher, RemotePost,
 };
 use crosspost_core::{DeliveryStatus, StoreError};
+use time::OffsetDateTime;
 
 /// Everything the parts need: the post, its parts as the network takes them, and the
 /// account with a token that works.
@@ -22,6 +23,15 @@ struct Prepared {
     refreshed: bool,
     /// Who holds the lease, named in a token refresh's own lease.
     owner: String,
+}
+
+/// What a lookup of a part with an unknown outcome found.
+enum Lookup {
+    /// A post the earlier attempt made, now recorded as this part.
+    Adopted(PublishedPart),
+    /// None this delivery may adopt; `foreign`: a match that is another delivery's or
+    /// older than the part's first send.
+    NotFound { foreign: bool },
 }
 
 /// How publishing the parts went.
@@ -121,7 +131,7 @@ where
             match tokens.fresh(&account, lease.owner(), false).await {
                 Ok(fresh) => account = fresh,
                 Err(e) => {
-                    let ending = self.after_failure(d, &account, e).await?;
+                    let ending = self.after_failure(d, &account, e, false).await?;
                     return Ok(Err((ending, Some(post))));
                 }
             }
@@ -151,41 +161,63 @@ where
             }
             let index = d.parts.len();
             let attempted_at = self.ports.clock.now();
-            let found = if std::mem::take(&mut reconcile) {
-                match self.reconcile_part(d, prepared, index).await {
-                    Ok(found) => found,
+            // An earlier request for this part got no answer: look for what it made
+            // before sending again.
+            let unanswered = std::mem::take(&mut reconcile);
+            let mut foreign_match = false;
+            if unanswered {
+                match self
+                    .reconcile_part(lease, d, prepared, index, attempted_at)
+                    .await?
+                {
+                    Ok(Lookup::Adopted(part)) => {
+                        d.parts.push(part);
+                        continue;
+                    }
+                    Ok(Lookup::NotFound { foreign }) => foreign_match = foreign,
                     // Whether the earlier attempt published is still unknown, so the
                     // next attempt must look again.
                     Err(e) => {
-                        let ending = self.after_failure(d, &prepared.account, e).await?;
+                        let ending = self.after_failure(d, &prepared.account, e, true).await?;
                         return Ok(PartsOutcome::Failed(ending.still_uncertain()));
                     }
                 }
-            } else {
-                None
+            }
+            let remote = match self.send_part(d, prepared, index).await {
+                Ok(remote) => remote,
+                Err(e) => {
+                    // A duplicate refusal is ours to look into only if our own
+                    // unanswered request could have made the post it duplicates, and
+                    // the lookup found nobody else's post that explains it.
+                    let explained = unanswered && !foreign_match;
+                    let ending = self
+                        .after_failure(d, &prepared.account, e, explained)
+                        .await?;
+                    return Ok(PartsOutcome::Failed(ending));
+                }
             };
-            let remote = match found {
-                Some(remote) => remote,
-                None => match self.send_part(d, prepared, index).await {
-                    Ok(remote) => remote,
-                    Err(e) => {
-                        let ending = self.after_failure(d, &prepared.account, e).await?;
-                        return Ok(PartsOutcome::Failed(ending));
-                    }
-                },
-            };
+            let hold = remote.hold;
             let part = PublishedPart {
                 index: index as u32,
                 remote_id: remote.id,
                 url: Some(remote.url),
                 attempted_at,
             };
-            self.ports
+            let recorded = self
+                .ports
                 .deliveries
                 .record_part(lease, &part, self.ports.clock.now())
                 .await?;
+            if let Recorded::OwnedElsewhere { post_id, .. } = recorded {
+                // The network gave a post it had just made for us an id another
+                // delivery holds: the table, not the network, is wrong.
+                return Err(StoreError::Corrupt {
+                    key: format!("remote post {}", part.remote_id),
+                    detail: format!("new, yet recorded by post {post_id}"),
+                });
+            }
             // Published, but the network is near a limit: later calls wait, as after a 429.
-            if let Some((until, scope)) = remote.hold {
+            if let Some((until, scope)) = hold {
                 tracing::info!(
                     until_unix = until,
                     ?scope,
@@ -200,26 +232,72 @@ where
     }
 
     /// Looks on the network for part `index` made by an earlier attempt whose outcome
-    /// is unknown.
+    /// is unknown, and records the first match this delivery may adopt: made after the
+    /// part was first sent, and recorded by no other delivery. The outer Result is the
+    /// store's; the inner one the network's.
     async fn reconcile_part(
         &self,
+        lease: &Lease,
         d: &DeliveryRecord,
         prepared: &mut Prepared,
         index: usize,
-    ) -> Result<Option<RemotePost>, PublishError> {
+        attempted_at: OffsetDateTime,
+    ) -> Result<Result<Lookup, PublishError>, StoreError> {
         let window = rules::reconcile_window(d, self.ports.clock.now());
         let text = prepared.parts[index].clone();
+        let reply_to = d.parts.last().map(|p| p.remote_id.clone());
+        let media_count = if index == 0 {
+            prepared.post.media.len()
+        } else {
+            0
+        };
         let found = self
-            .call_refreshing(prepared, async |p, a| p.reconcile(a, &text, window).await)
-            .await?;
-        if let Some(remote) = &found {
-            tracing::info!(part = index, remote_id = %remote.id, "reconciled: the earlier attempt had published");
-            metrics::emit(Metric::Reconciled, self.network.as_str(), 1.0);
+            .call_refreshing(prepared, async |p, a| {
+                let lookup = crosspost_core::Lookup {
+                    text: &text,
+                    reply_to: reply_to.as_deref(),
+                    media_count,
+                    window,
+                };
+                p.reconcile(a, lookup).await
+            })
+            .await;
+        let candidates = match found {
+            Ok(candidates) => candidates,
+            Err(e) => return Ok(Err(e)),
+        };
+        let matched = candidates.len();
+        let adoptable = rules::adoptable(candidates, d.unconfirmed_since);
+        let mut foreign = adoptable.len() < matched;
+        for candidate in adoptable {
+            let part = PublishedPart {
+                index: index as u32,
+                remote_id: candidate.post.id,
+                url: Some(candidate.post.url),
+                attempted_at,
+            };
+            match self
+                .ports
+                .deliveries
+                .record_part(lease, &part, self.ports.clock.now())
+                .await?
+            {
+                Recorded::Ours => {
+                    tracing::info!(part = index, remote_id = %part.remote_id, "reconciled: the earlier attempt had published");
+                    metrics::emit(Metric::Reconciled, self.network.as_str(), 1.0);
+                    return Ok(Ok(Lookup::Adopted(part)));
+                }
+                Recorded::OwnedElsewhere { post_id, .. } => {
+                    tracing::info!(remote_id = %part.remote_id, owner = %post_id, "a matching post is another delivery's");
+                    foreign = true;
+                }
+            }
         }
-        Ok(found)
+        Ok(Ok(Lookup::NotFound { foreign }))
     }
 
-    /// Sends part `index`, as a reply to the part before it.
+    /// Sends part `index`, as a reply to the part before it, named by its
+    /// idempotency key `<post id>.<index>`.
     async fn send_part(
         &self,
         d: &DeliveryRecord,
@@ -234,12 +312,14 @@ where
             Vec::new()
         };
         let link = prepared.post.link.clone();
+        let key = format!("{}.{index}", d.post_id);
         self.call_refreshing(prepared, async |p, a| {
             let part = OutgoingPart {
                 index,
                 text: &text,
                 media: &media,
                 link: link.as_deref(),
+                key: &key,
             };
             p.publish_part(a, part, reply_to.as_deref()).await
         })
@@ -275,11 +355,13 @@ where
         d: &DeliveryRecord,
         account: &LinkedAccount,
         err: PublishError,
+        unanswered: bool,
     ) -> Result<Ending, StoreError> {
         tracing::warn!(kind = err.kind(), error = %err, "network call failed");
         let verdict = rules::after_failure(
             &err,
             d.attempts,
+            unanswered,
             &self.policy,
             (self.jitter)(),
             self.ports.clock.now(),

@@ -11,6 +11,7 @@ use crosspost_core::{
     Event, LinkedAccount, Network, OutgoingPart, Overflow, PostId, PostRecord, PublishError,
     Publisher, RateLimitScope, RemotePost, Secret, Window,
 };
+use crosspost_core::{Candidate, Lookup};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -22,13 +23,21 @@ struct ScriptedNetwork {
     /// The answers to the next publish calls; an empty script publishes.
     publish: Mutex<VecDeque<Result<(), PublishError>>>,
     /// The answers to the next reconcile calls; an empty script finds nothing.
-    reconcile: Mutex<VecDeque<Result<Option<RemotePost>, PublishError>>>,
+    reconcile: Mutex<VecDeque<Result<Vec<Candidate>, PublishError>>>,
     /// The answers to the next delete calls; an empty script deletes.
     delete: Mutex<VecDeque<Result<(), PublishError>>>,
     /// Every part sent: its text and the part it replied to.
     sent: Mutex<Vec<(String, Option<String>)>>,
-    looked_up: Mutex<Vec<Window>>,
+    looked_up: Mutex<Vec<(Window, Option<String>)>>,
     deleted: Mutex<Vec<String>>,
+}
+
+/// A post the network lists, made at `created`.
+fn candidate(id: &str, created: OffsetDateTime) -> Candidate {
+    Candidate {
+        post: remote(id),
+        created_unix: created.unix_timestamp(),
+    }
 }
 
 fn remote(id: &str) -> RemotePost {
@@ -56,15 +65,18 @@ impl Publisher for ScriptedNetwork {
     async fn reconcile(
         &self,
         _: &LinkedAccount,
-        _: &str,
-        window: Window,
-    ) -> Result<Option<RemotePost>, PublishError> {
-        self.looked_up.lock().unwrap().push(window);
+        lookup: Lookup<'_>,
+    ) -> Result<Vec<Candidate>, PublishError> {
+        let reply_to = lookup.reply_to.map(str::to_owned);
+        self.looked_up
+            .lock()
+            .unwrap()
+            .push((lookup.window, reply_to));
         self.reconcile
             .lock()
             .unwrap()
             .pop_front()
-            .unwrap_or(Ok(None))
+            .unwrap_or(Ok(Vec::new()))
     }
 
     async fn delete_part(&self, _: &LinkedAccount, remote_id: &str) -> Result<(), PublishError> {
@@ -262,7 +274,7 @@ async fn an_unknown_outcome_is_looked_up_and_a_found_post_is_adopted_not_sent_ag
     net.reconcile
         .lock()
         .unwrap()
-        .push_back(Ok(Some(remote("already-there"))));
+        .push_back(Ok(vec![candidate("already-there", t0())]));
     let w = worker(net);
     let id = post(&w, 3, "早安");
     assert!(matches!(
@@ -282,7 +294,7 @@ async fn an_unknown_outcome_is_looked_up_and_a_found_post_is_adopted_not_sent_ag
     assert!(w.publisher.sent.lock().unwrap().is_empty());
     // The lookup covered the first attempt.
     let windows = w.publisher.looked_up.lock().unwrap().clone();
-    assert_eq!(windows[0].since_unix, t0().unix_timestamp());
+    assert_eq!(windows[0].0.since_unix, t0().unix_timestamp());
 }
 
 #[tokio::test]
@@ -620,4 +632,155 @@ async fn a_delete_for_an_unlinked_account_keeps_the_post_published() {
         )
     );
     assert!(w.publisher.deleted.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_same_text_twice_fails_the_second_as_a_duplicate_and_never_takes_the_first_post() {
+    let w = worker(ScriptedNetwork::default());
+    let first = post(&w, 20, "早安，今天也要加油！");
+    work(&w, &first, DeliveryOp::Publish, "req-1").await;
+    assert_eq!(delivery(&w, &first).parts[0].remote_id, "r1");
+
+    advance(&w, 5);
+    let second = post(&w, 21, "早安，今天也要加油！");
+    w.publisher
+        .publish
+        .lock()
+        .unwrap()
+        .push_back(Err(PublishError::Duplicate {
+            detail: "X answered 403: You are not allowed to create a Tweet with duplicate content."
+                .into(),
+        }));
+    assert_eq!(
+        work(&w, &second, DeliveryOp::Publish, "req-2").await,
+        Next::Done
+    );
+    let d = delivery(&w, &second);
+    assert_eq!(d.status, DeliveryStatus::Failed);
+    let error = d.last_error.unwrap();
+    assert_eq!(error.kind, "duplicate_content");
+    assert!(
+        error.message.contains("duplicate content"),
+        "{}",
+        error.message
+    );
+    assert!(d.parts.is_empty());
+    assert_eq!(event_kinds(&w), ["delivery.published", "delivery.failed"]);
+}
+
+#[tokio::test]
+async fn a_lookup_never_adopts_another_deliverys_post_or_one_older_than_the_first_send() {
+    let w = worker(ScriptedNetwork::default());
+    let first = post(&w, 22, "早安");
+    work(&w, &first, DeliveryOp::Publish, "req-1").await;
+
+    advance(&w, 30);
+    let second = post(&w, 23, "早安");
+    let sent = w.ports().clock.now();
+    w.publisher
+        .publish
+        .lock()
+        .unwrap()
+        .push_back(Err(PublishError::Uncertain {
+            detail: "timed out".into(),
+        }));
+    work(&w, &second, DeliveryOp::Publish, "req-2").await;
+    assert_eq!(delivery(&w, &second).status, DeliveryStatus::Uncertain);
+
+    // The lookup lists the first delivery's post (as if made after our send) and an
+    // older post of the account: neither is ours. The send then meets the duplicate
+    // refusal, which those posts explain: FAILED, not retried.
+    w.publisher.reconcile.lock().unwrap().push_back(Ok(vec![
+        candidate("r1", sent + time::Duration::seconds(1)),
+        candidate("older", sent - time::Duration::seconds(120)),
+    ]));
+    w.publisher
+        .publish
+        .lock()
+        .unwrap()
+        .push_back(Err(PublishError::Duplicate {
+            detail: "duplicate content".into(),
+        }));
+    advance(&w, 10);
+    assert_eq!(
+        work(&w, &second, DeliveryOp::Publish, "req-3").await,
+        Next::Done
+    );
+    let d = delivery(&w, &second);
+    assert_eq!(
+        (d.status, d.last_error.unwrap().kind),
+        (DeliveryStatus::Failed, "duplicate_content".parse().unwrap())
+    );
+    assert!(d.parts.is_empty());
+    assert_eq!(delivery(&w, &first).parts[0].remote_id, "r1");
+}
+
+#[tokio::test]
+async fn a_duplicate_after_our_own_unanswered_request_is_looked_for_again() {
+    let net = ScriptedNetwork::default();
+    net.publish.lock().unwrap().extend([
+        Err(PublishError::Uncertain {
+            detail: "reset after send".into(),
+        }),
+        Err(PublishError::Duplicate {
+            detail: "duplicate content".into(),
+        }),
+    ]);
+    let w = worker(net);
+    let id = post(&w, 24, "早安");
+    work(&w, &id, DeliveryOp::Publish, "req-1").await;
+    advance(&w, 10);
+    // The lookup finds nothing yet (the network shows its posts a little late), and
+    // the send meets the duplicate our own first request made: look again later.
+    assert!(matches!(
+        work(&w, &id, DeliveryOp::Publish, "req-2").await,
+        Next::RetryIn(_)
+    ));
+    assert_eq!(delivery(&w, &id).status, DeliveryStatus::Uncertain);
+    // Now the network shows it: adopted, not sent again.
+    let made = t0() + time::Duration::seconds(1);
+    w.publisher
+        .reconcile
+        .lock()
+        .unwrap()
+        .push_back(Ok(vec![candidate("made-by-us", made)]));
+    advance(&w, 900);
+    assert_eq!(
+        work(&w, &id, DeliveryOp::Publish, "req-3").await,
+        Next::Done
+    );
+    let d = delivery(&w, &id);
+    assert_eq!(
+        (d.status, d.parts[0].remote_id.as_str()),
+        (DeliveryStatus::Published, "made-by-us")
+    );
+    assert!(w.publisher.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_reply_whose_parent_is_not_visible_yet_is_retried_and_published() {
+    let net = ScriptedNetwork::default();
+    net.publish.lock().unwrap().extend([
+        Ok(()),
+        Err(PublishError::ParentNotVisible {
+            detail: "X answered 400: the Tweet you are replying to has been deleted or is not visible to you.".into(),
+        }),
+    ]);
+    let w = worker(net);
+    let id = post(&w, 25, &three_part_text());
+    assert!(matches!(
+        work(&w, &id, DeliveryOp::Publish, "req-1").await,
+        Next::RetryIn(_)
+    ));
+    let d = delivery(&w, &id);
+    assert_eq!((d.status, d.parts.len()), (DeliveryStatus::Retrying, 1));
+    assert_eq!(d.last_error.unwrap().kind, "reply_parent_unavailable");
+    advance(&w, 900);
+    assert_eq!(
+        work(&w, &id, DeliveryOp::Publish, "req-2").await,
+        Next::Done
+    );
+    let sent = w.publisher.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent[1].1.as_deref(), Some("r1"));
 }

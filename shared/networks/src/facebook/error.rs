@@ -47,35 +47,49 @@ pub(super) struct GraphError {
     pub code: i64,
     #[serde(default)]
     pub error_subcode: Option<i64>,
+    /// The words Graph meant for a person, when it has them.
+    #[serde(default)]
+    pub error_user_title: Option<String>,
+    #[serde(default)]
+    pub error_user_msg: Option<String>,
 }
 
 /// Turns a Graph API error answer into what the caller must do (NETWORKS.md codes).
+/// The detail keeps Graph's own words: `message`, `error_subcode` and the
+/// `error_user_title`/`error_user_msg` meant for a person.
+///
+/// For a create call, codes 1 and 2 and a 5xx mean the post may exist (Graph can fail
+/// after applying the request): [`PublishError::Uncertain`], so the next attempt
+/// looks first; read-only calls turn that back into a retry
+/// ([`crate::nothing_published`]). 506 is a duplicate of a post the Page has.
 pub(super) fn classify(status: u16, headers: &HeaderMap, body: &str) -> PublishError {
     let Ok(GraphErrorBody { error }) = serde_json::from_str::<GraphErrorBody>(body) else {
         let detail = format!("Facebook answered {status}: {}", excerpt(body, 200));
         return if status >= 500 {
-            PublishError::Retryable {
-                after: None,
-                detail,
-            }
+            PublishError::Uncertain { detail }
         } else {
             PublishError::Permanent { reason: detail }
         };
     };
-    let detail = match error.error_subcode {
+    let mut detail = match error.error_subcode {
         Some(sub) => format!("Facebook error {}/{sub}: {}", error.code, error.message),
         None => format!("Facebook error {}: {}", error.code, error.message),
     };
+    for words in [&error.error_user_title, &error.error_user_msg]
+        .into_iter()
+        .flatten()
+        .filter(|w| !w.is_empty())
+    {
+        detail.push_str(" — ");
+        detail.push_str(words);
+    }
     let rate_limited = |scope| PublishError::RateLimited {
         until_unix: regain_access_at(headers),
         scope,
         detail: detail.clone(),
     };
     match error.code {
-        1 | 2 => PublishError::Retryable {
-            after: None,
-            detail,
-        },
+        1 | 2 => PublishError::Uncertain { detail },
         // 4: the app's limit; 17, 32, 613: this user's or this Page's.
         4 => rate_limited(RateLimitScope::App),
         17 | 32 | 613 => rate_limited(RateLimitScope::Account),
@@ -90,12 +104,8 @@ pub(super) fn classify(status: u16, headers: &HeaderMap, body: &str) -> PublishE
         368 => PublishError::Permanent {
             reason: format!("blocked by Facebook for its policies ({detail})"),
         },
-        // A duplicate of a recent post: possibly ours, whose answer was lost.
-        506 => PublishError::Uncertain { detail },
-        _ if status >= 500 => PublishError::Retryable {
-            after: None,
-            detail,
-        },
+        506 => PublishError::Duplicate { detail },
+        _ if status >= 500 => PublishError::Uncertain { detail },
         _ => PublishError::Permanent { reason: detail },
     }
 }
@@ -186,7 +196,8 @@ mod tests {
     fn graph_codes_are_classified() {
         let h = HeaderMap::new();
         assert_eq!(classify(400, &h, &err(190)).kind(), "auth_revoked");
-        assert_eq!(classify(400, &h, &err(2)).kind(), "retryable");
+        // Graph may have applied the request: the next attempt looks first.
+        assert_eq!(classify(400, &h, &err(2)).kind(), "uncertain");
         assert!(matches!(
             classify(400, &h, &err(32)),
             PublishError::RateLimited {
@@ -202,9 +213,9 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(classify(400, &h, &err(506)).kind(), "uncertain");
+        assert_eq!(classify(400, &h, &err(506)).kind(), "duplicate_content");
         assert_eq!(classify(400, &h, &err(100)).kind(), "permanent");
-        assert_eq!(classify(503, &h, "busy").kind(), "retryable");
+        assert_eq!(classify(503, &h, "busy").kind(), "uncertain");
         assert_eq!(classify(400, &h, "??").kind(), "permanent");
         for code in [10, 200, 299] {
             let PublishError::Permanent { reason } = classify(403, &h, &err(code)) else {
@@ -257,6 +268,16 @@ mod tests {
             usage_hold(&headers(&[("x-app-usage", "not json")])),
             None,
             "an unreadable header holds nothing back"
+        );
+    }
+
+    #[test]
+    fn graph_words_for_a_person_are_kept() {
+        let body = r#"{"error":{"message":"Invalid parameter","type":"OAuthException","code":100,"error_subcode":1366046,"error_user_title":"Can't Upload Photo","error_user_msg":"Your photo couldn't be uploaded. Photos should be smaller than 4 MB.","fbtrace_id":"x"}}"#;
+        let e = classify(400, &HeaderMap::new(), body);
+        assert_eq!(
+            e.to_string(),
+            "rejected: Facebook error 100/1366046: Invalid parameter — Can't Upload Photo — Your photo couldn't be uploaded. Photos should be smaller than 4 MB."
         );
     }
 }

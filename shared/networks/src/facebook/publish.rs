@@ -5,7 +5,7 @@
 use super::error::{classify, GraphErrorBody};
 use super::{parse, remote_post, FacebookClient};
 use crate::{nothing_published, PublishError, RemotePost};
-use crosspost_core::{LinkedAccount, OutgoingPart, Publisher, Window};
+use crosspost_core::{Candidate, LinkedAccount, Lookup, OutgoingPart, Publisher};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -19,6 +19,20 @@ struct PublishedPost {
     id: String,
     #[serde(default)]
     message: Option<String>,
+    /// ISO 8601 with a `+0000` offset, as Graph writes it.
+    #[serde(default)]
+    created_time: Option<String>,
+}
+
+/// Graph's `created_time` (`2026-11-30T05:30:50+0000`, ISO 8601 with a colon-less
+/// offset) as Unix seconds.
+fn graph_time(text: &str) -> Option<i64> {
+    let split = text.len().checked_sub(2)?;
+    let (head, minutes) = (text.get(..split)?, text.get(split..)?);
+    let rfc3339 = format!("{head}:{minutes}");
+    crosspost_core::clock::parse_rfc3339(&rfc3339)
+        .ok()
+        .map(time::OffsetDateTime::unix_timestamp)
 }
 
 impl Publisher for FacebookClient {
@@ -40,15 +54,16 @@ impl Publisher for FacebookClient {
         .await
     }
 
-    /// The Page's post made within `window` (widened by 5 s each side) whose message is
-    /// `message`: `GET /{page-id}/published_posts`, up to 100. Photo posts are listed
-    /// with their caption.
+    /// The Page's posts made within the lookup's window (widened by 5 s each side)
+    /// whose message is the lookup's text: `GET /{page-id}/published_posts` with
+    /// `created_time`, up to 100. Photo posts are listed with their caption. A Page has
+    /// no threads, so there is no reply parent to match.
     async fn reconcile(
         &self,
         page: &LinkedAccount,
-        message: &str,
-        window: Window,
-    ) -> Result<Option<RemotePost>, PublishError> {
+        lookup: Lookup<'_>,
+    ) -> Result<Vec<Candidate>, PublishError> {
+        let (message, window) = (lookup.text, lookup.window);
         let since = (window.since_unix - 5).to_string();
         let until = (window.until_unix + 5).to_string();
         let request = self
@@ -64,15 +79,29 @@ impl Publisher for FacebookClient {
             .send_publishing_nothing(request, &page.access_token)
             .await?;
         let published: Published = parse(&answer.body).map_err(nothing_published)?;
-        Ok(published
+        published
             .data
             .into_iter()
-            .find(|p| {
+            .filter(|p| {
                 p.message
                     .as_deref()
                     .is_some_and(|m| crosspost_core::reconcile::same_text(message, m))
             })
-            .map(|p| remote_post(p.id, &answer.headers)))
+            .map(|p| {
+                let created_unix =
+                    p.created_time
+                        .as_deref()
+                        .and_then(graph_time)
+                        .ok_or_else(|| PublishError::Retryable {
+                            after: None,
+                            detail: format!("Facebook listed post {} without a created_time", p.id),
+                        })?;
+                Ok(Candidate {
+                    post: remote_post(p.id, &answer.headers),
+                    created_unix,
+                })
+            })
+            .collect()
     }
 
     /// `DELETE /{post-id}`; a post Facebook no longer has counts as deleted.

@@ -47,13 +47,16 @@ impl XClient {
     }
 
     /// `POST /2/tweets`, as a reply to `reply_to` when given, with media uploaded
-    /// before (`media_ids`, at most 4).
+    /// before (`media_ids`, at most 4), named by `key` (sent as `Idempotency-Key`; X
+    /// ignores it). A success that spends a 24-hour cap (`x-user-limit-24hour-*`,
+    /// `x-app-limit-24hour-*`) holds the account or the app until its reset.
     pub async fn post_tweet(
         &self,
         token: &Secret,
         text: &str,
         reply_to: Option<&str>,
         media_ids: &[String],
+        key: Option<&str>,
     ) -> Result<RemotePost, PublishError> {
         let mut body = json!({ "text": text });
         if let Some(parent) = reply_to {
@@ -62,11 +65,15 @@ impl XClient {
         if !media_ids.is_empty() {
             body["media"] = json!({ "media_ids": media_ids });
         }
-        let resp = self
+        let mut request = self
             .http
             .post(format!("{}/2/tweets", self.base_url))
             .bearer_auth(token.expose())
-            .json(&body)
+            .json(&body);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let resp = request
             .send()
             .await
             .map_err(|e| crate::from_transport(&e))?;
@@ -84,7 +91,7 @@ impl XClient {
             return Ok(RemotePost {
                 url: format!("https://x.com/i/web/status/{id}"),
                 id,
-                hold: None,
+                hold: error::daily_cap(&headers),
             });
         }
         Err(classify(status, &headers, &text))

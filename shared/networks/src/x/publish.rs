@@ -5,7 +5,7 @@ use super::error::classify;
 use super::media::XMediaUploader;
 use super::{read, XClient};
 use crate::{PublishError, RemotePost};
-use crosspost_core::{LinkedAccount, OutgoingPart, Publisher, Window};
+use crosspost_core::{Candidate, LinkedAccount, Lookup, OutgoingPart, Publisher};
 use serde::Deserialize;
 
 /// Pages of the timeline read when reconciling.
@@ -29,6 +29,42 @@ struct TimelineMeta {
 struct TimelinePost {
     id: String,
     text: String,
+    /// RFC 3339.
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
+    referenced_tweets: Vec<Reference>,
+    #[serde(default)]
+    attachments: Option<Attachments>,
+}
+
+#[derive(Deserialize)]
+struct Reference {
+    #[serde(rename = "type")]
+    kind: String,
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct Attachments {
+    #[serde(default)]
+    media_keys: Vec<String>,
+}
+
+impl TimelinePost {
+    /// Whether this post is the one `lookup` describes, as far as X shows: the same
+    /// text (after X's rewriting), a reply to the same parent, as many media.
+    fn matches(&self, lookup: &Lookup<'_>) -> bool {
+        let parent = self
+            .referenced_tweets
+            .iter()
+            .find(|r| r.kind == "replied_to")
+            .map(|r| r.id.as_str());
+        let media = self.attachments.as_ref().map_or(0, |a| a.media_keys.len());
+        crosspost_core::reconcile::same_text(lookup.text, &self.text)
+            && parent == lookup.reply_to
+            && media == lookup.media_count
+    }
 }
 
 /// X as the delivery worker sees it: the API client, and the media uploader for the
@@ -61,20 +97,28 @@ impl Publisher for XPublisher {
             Vec::new()
         };
         self.api
-            .post_tweet(&account.access_token, part.text, reply_to, &media_ids)
+            .post_tweet(
+                &account.access_token,
+                part.text,
+                reply_to,
+                &media_ids,
+                Some(part.key),
+            )
             .await
     }
 
-    /// The account's post made within `window` (widened by 5 s each side) whose text
-    /// is `text` as X shows it: `GET /2/users/{id}/tweets` with start and end times,
-    /// following `next_token` for up to 10 pages of 100 (an account may have posted a
-    /// lot in that window). More than that is a retry, never a guess.
+    /// The account's posts made within the lookup's window (widened by 5 s each side)
+    /// with its text as X shows it, replying to its parent, with as many media:
+    /// `GET /2/users/{id}/tweets` with start and end times and `tweet.fields`
+    /// `created_at,referenced_tweets,attachments`, following `next_token` for up to 10
+    /// pages of 100 (an account may have posted a lot in that window). More than that
+    /// is a retry, never a guess.
     async fn reconcile(
         &self,
         account: &LinkedAccount,
-        text: &str,
-        window: Window,
-    ) -> Result<Option<RemotePost>, PublishError> {
+        lookup: Lookup<'_>,
+    ) -> Result<Vec<Candidate>, PublishError> {
+        let window = lookup.window;
         let rfc3339 = |unix: i64| {
             crosspost_core::clock::rfc3339(crosspost_core::clock::from_unix_ms(unix * 1000))
         };
@@ -83,11 +127,16 @@ impl Publisher for XPublisher {
         let start = rfc3339(window.since_unix - 5);
         let end = rfc3339((window.until_unix + 5).min(now - 1).max(window.since_unix));
         let mut page_token: Option<String> = None;
+        let mut found = Vec::new();
         for _ in 0..RECONCILE_PAGES {
             let mut query = vec![
                 ("start_time", start.clone()),
                 ("end_time", end.clone()),
                 ("max_results", "100".to_owned()),
+                (
+                    "tweet.fields",
+                    "created_at,referenced_tweets,attachments".to_owned(),
+                ),
             ];
             if let Some(t) = page_token.take() {
                 query.push(("pagination_token", t));
@@ -103,34 +152,36 @@ impl Publisher for XPublisher {
                 .query(&query);
             let (status, headers, body) = read(request).await?;
             if !status.is_success() {
-                return Err(match classify(status, &headers, &body) {
-                    // A lookup that failed cannot have posted anything.
-                    PublishError::Uncertain { detail } => PublishError::Retryable {
-                        after: None,
-                        detail,
-                    },
-                    other => other,
-                });
+                // A lookup that failed cannot have posted anything.
+                return Err(crate::nothing_published(classify(status, &headers, &body)));
             }
             let timeline: Timeline =
                 serde_json::from_str(&body).map_err(|e| PublishError::Retryable {
                     after: None,
                     detail: format!("unexpected timeline from X ({e})"),
                 })?;
-            if let Some(p) = timeline
-                .data
-                .into_iter()
-                .find(|p| crosspost_core::reconcile::same_text(text, &p.text))
-            {
-                return Ok(Some(RemotePost {
-                    url: format!("https://x.com/i/web/status/{}", p.id),
-                    id: p.id,
-                    hold: None,
-                }));
+            for p in timeline.data.into_iter().filter(|p| p.matches(&lookup)) {
+                let created_unix = p
+                    .created_at
+                    .as_deref()
+                    .and_then(|t| crosspost_core::clock::parse_rfc3339(t).ok())
+                    .map(time::OffsetDateTime::unix_timestamp)
+                    .ok_or_else(|| PublishError::Retryable {
+                        after: None,
+                        detail: format!("X's timeline gave post {} without created_at", p.id),
+                    })?;
+                found.push(Candidate {
+                    post: RemotePost {
+                        url: format!("https://x.com/i/web/status/{}", p.id),
+                        id: p.id,
+                        hold: None,
+                    },
+                    created_unix,
+                });
             }
             match timeline.meta.and_then(|m| m.next_token) {
                 Some(t) => page_token = Some(t),
-                None => return Ok(None),
+                None => return Ok(found),
             }
         }
         // More posts in the window than we read: not finding ours is not proof it is
