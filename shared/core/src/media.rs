@@ -136,8 +136,8 @@ pub struct DroppedMedia {
     pub reason: String,
 }
 
-/// One media item the network refuses: the delivery fails (kind `permanent`, the
-/// message `media_unsupported: ` and this reason).
+/// One media item the network refuses: the delivery fails (`last_error` kind
+/// `permanent`, message `rejected: media_unsupported: ` and this reason).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RefusedMedia {
     pub index: usize,
@@ -159,7 +159,7 @@ pub struct MediaPlan {
 
 impl MediaPlan {
     /// Why the delivery fails, when the network refuses an item: the first refusal's
-    /// reason, as the delivery's `last_error.message` carries it.
+    /// reason as a `PublishError::Permanent` carries it (`media_unsupported: …`).
     pub fn refusal(&self) -> Option<String> {
         self.refused
             .first()
