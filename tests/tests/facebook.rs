@@ -8,7 +8,9 @@ use crosspost_aws::DeliveryRecord;
 use crosspost_cli::sandbox::DEMO_FACEBOOK_PAGE;
 use crosspost_cli::{Sandbox, DEMO_USER};
 use crosspost_core::{AccountStatus, DeliveryStatus, Network, PostId};
-use crosspost_fakes::{FakeFacebook, Fault, FaultRule, RecordedRequest};
+use crosspost_fakes::{
+    tiny_jpeg_header, FakeFacebook, Fault, FaultRule, MediaHost, RecordedRequest,
+};
 use crosspost_tests::{accepted, post, sandbox, wait_for};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -22,9 +24,22 @@ fn to_page(page: &str, text: &str) -> Value {
     body
 }
 
-fn photo(n: u32, alt: Option<&str>) -> Value {
+/// A media host serving JPEGs at `/photos/1.jpg` … `/photos/4.jpg`.
+async fn photo_host() -> MediaHost {
+    let host = MediaHost::start().await.unwrap();
+    for n in 1..=4 {
+        host.serve(
+            &format!("/photos/{n}.jpg"),
+            "image/jpeg",
+            tiny_jpeg_header(),
+        );
+    }
+    host
+}
+
+fn photo(host: &MediaHost, n: u32, alt: Option<&str>) -> Value {
     let mut item = json!({
-        "url": format!("https://cdn.example.com/photos/{n}.jpg"),
+        "url": host.url(&format!("/photos/{n}.jpg")),
         "content_type": "image/jpeg",
     });
     if let Some(alt) = alt {
@@ -89,6 +104,7 @@ async fn delete(sb: &Sandbox, id: &PostId) {
 #[tokio::test(flavor = "multi_thread")]
 async fn text_link_one_photo_and_three_photo_posts_publish_with_the_right_calls_and_delete() {
     let sb = sandbox().await;
+    let host = photo_host().await;
     let feed = format!("/{VERSION}/{DEMO_FACEBOOK_PAGE}/feed");
     let photos = format!("/{VERSION}/{DEMO_FACEBOOK_PAGE}/photos");
 
@@ -110,7 +126,7 @@ async fn text_link_one_photo_and_three_photo_posts_publish_with_the_right_calls_
 
     // One photo: `/photos` with url and caption; the delivery keeps the post id.
     let mut body = to_page(DEMO_FACEBOOK_PAGE, "西湖的秋天");
-    body["media"] = json!([photo(1, Some("湖面上的小船"))]);
+    body["media"] = json!([photo(&host, 1, Some("湖面上的小船"))]);
     let from = sb.facebook.requests().len();
     let one_id = accepted(&sb, &body).await;
     let one = published(&sb, &one_id).await;
@@ -118,7 +134,7 @@ async fn text_link_one_photo_and_three_photo_posts_publish_with_the_right_calls_
     assert_eq!(calls.len(), 1);
     let (r, p) = &calls[0];
     assert_eq!(r.path, photos);
-    assert_eq!(get(p, "url"), Some("https://cdn.example.com/photos/1.jpg"));
+    assert_eq!(get(p, "url"), Some(&*host.url("/photos/1.jpg")));
     assert_eq!(get(p, "caption"), Some("西湖的秋天"));
     assert_eq!(get(p, "alt_text_custom"), Some("湖面上的小船"));
     assert_eq!(get(p, "published"), None);
@@ -129,9 +145,9 @@ async fn text_link_one_photo_and_three_photo_posts_publish_with_the_right_calls_
     // Three photos: each uploaded unpublished, then one feed post attaching them.
     let mut body = to_page(DEMO_FACEBOOK_PAGE, "周末爬山 ⛰️ 三张照片");
     body["media"] = json!([
-        photo(2, Some("山顶")),
-        photo(3, None),
-        photo(4, Some("日落"))
+        photo(&host, 2, Some("山顶")),
+        photo(&host, 3, None),
+        photo(&host, 4, Some("日落"))
     ]);
     let from = sb.facebook.requests().len();
     let three_id = accepted(&sb, &body).await;
@@ -145,10 +161,7 @@ async fn text_link_one_photo_and_three_photo_posts_publish_with_the_right_calls_
         .zip(calls.iter().zip(&uploaded))
     {
         assert_eq!(get(p, "published"), Some("false"));
-        assert_eq!(
-            get(p, "url"),
-            Some(&*format!("https://cdn.example.com/photos/{n}.jpg"))
-        );
+        assert_eq!(get(p, "url"), Some(&*host.url(&format!("/photos/{n}.jpg"))));
         assert_eq!(get(p, "alt_text_custom"), alt);
         assert_eq!(stored.post_id.as_deref(), Some(&*three.parts[0].remote_id));
     }

@@ -1,7 +1,7 @@
 //! Media on X through the local stack: images by simple upload with alt text on the
 //! first part of a thread, a GIF through initialize / append / finalize and STATUS
 //! polls, media that cannot be fetched (retried, then FAILED media_unavailable) and a
-//! file whose bytes are not what its host says (FAILED media_unsupported).
+//! file whose bytes are no image or video (FAILED media_unsupported).
 // Test helpers: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -109,7 +109,8 @@ async fn a_long_chinese_post_with_two_images_is_a_thread_with_media_on_its_first
     assert_eq!(requests(&sb, "POST", "/2/media/metadata").len(), 2);
     assert_eq!(requests(&sb, "POST", "/2/tweets").len(), expected.len());
     assert!(sb.x.requests().iter().all(|r| r.status < 300));
-    assert_eq!((host.hits("/photos/1.png"), host.hits("/photos/2")), (1, 1));
+    // Each file's first bytes read once for the plan, then downloaded once.
+    assert_eq!((host.hits("/photos/1.png"), host.hits("/photos/2")), (2, 2));
 
     // Deleting the post removes every part.
     let deleted = sb
@@ -135,7 +136,10 @@ async fn a_long_chinese_post_with_two_images_is_a_thread_with_media_on_its_first
 
     // The preview shows the media plan: the first four images, the fifth left out.
     let media: Vec<Value> = (1..=5)
-        .map(|i| json!({"url": format!("https://cdn.example.com/{i}.jpg")}))
+        .map(|i| {
+            host.serve(&format!("/{i}.jpg"), "image/png", tiny_png_with("p"));
+            json!({"url": host.url(&format!("/{i}.jpg"))})
+        })
         .collect();
     let body = json!({"text": "五张图", "media": media, "networks": ["x"]});
     let preview = sb
@@ -236,7 +240,7 @@ async fn a_web_page_served_as_a_png_fails_as_unsupported_at_once() {
     let err = d.last_error.as_ref().unwrap();
     assert_eq!(err.kind, "permanent");
     assert!(err.message.contains("media_unsupported"), "{err:?}");
-    assert!(err.message.contains("image/png"), "{err:?}");
+    assert!(err.message.contains("its bytes are text/html"), "{err:?}");
     assert!(sb.x.uploaded_media().is_empty());
     assert!(sb.x.tweets().is_empty());
     queues_drain(&sb).await;

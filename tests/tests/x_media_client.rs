@@ -3,7 +3,7 @@
 // Test helpers: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crosspost_core::media::MediaKind;
+use crosspost_core::media::{MediaKind, Sniffed};
 use crosspost_core::{MediaItem, PublishError, Secret};
 use crosspost_fakes::{tiny_png, FakeX, MediaHost};
 use crosspost_networks::media::{MediaBody, MediaFetcher};
@@ -75,6 +75,78 @@ async fn a_video_is_streamed_in_four_megabyte_segments() {
 }
 
 #[tokio::test]
+async fn the_plan_goes_by_the_bytes_not_the_url_or_the_content_type() {
+    let (x, host, uploader, fetcher) = setup(true).await;
+    let token = Secret::new(TOKEN);
+    host.serve("/clip.jpg", "", fake_mp4(2000));
+    host.serve("/photo.mp4", "video/mp4", tiny_png());
+    let sniffed = fetcher
+        .sniff_each(&[
+            item(host.url("/clip.jpg"), Some("image/jpeg")),
+            item(host.url("/photo.mp4"), None),
+        ])
+        .await;
+    assert_eq!(
+        sniffed.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+        [
+            Sniffed::Media {
+                kind: MediaKind::Video,
+                mime: "video/mp4"
+            },
+            Sniffed::Media {
+                kind: MediaKind::Image,
+                mime: "image/png"
+            }
+        ]
+    );
+
+    // A video called a JPEG goes up as a video, alone.
+    let ids = uploader
+        .upload_all(
+            &token,
+            &[
+                item(host.url("/clip.jpg"), Some("image/jpeg")),
+                item(host.url("/photo.mp4"), None),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 1);
+    let video = x.media(&ids[0]).unwrap();
+    assert_eq!(
+        (video.media_category.as_str(), video.media_type.as_str()),
+        ("tweet_video", "video/mp4")
+    );
+    // A PNG at a .mp4 URL goes up as an image.
+    let ids = uploader
+        .upload_all(&token, &[item(host.url("/photo.mp4"), Some("video/mp4"))])
+        .await
+        .unwrap();
+    assert_eq!(x.media(&ids[0]).unwrap().media_category, "tweet_image");
+
+    // A file that is no media fails before anything is uploaded.
+    host.serve(
+        "/page.png",
+        "image/png",
+        b"<html><body>gone</body></html>".to_vec(),
+    );
+    let before = x.uploaded_media().len();
+    let err = uploader
+        .upload_all(&token, &[item(host.url("/page.png"), None)])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        reason(err),
+        format!(
+            "media_unsupported: media[0] ({}) is not a JPEG, PNG, GIF, WEBP, MP4 or \
+             QuickTime file: its bytes are text/html",
+            host.url("/page.png")
+        )
+    );
+    assert_eq!(x.uploaded_media().len(), before);
+}
+
+#[tokio::test]
 async fn oversized_mismatched_internal_and_unauthorised_media_are_refused() {
     let (x, host, uploader, fetcher) = setup(true).await;
     let token = Secret::new(TOKEN);
@@ -88,23 +160,28 @@ async fn oversized_mismatched_internal_and_unauthorised_media_are_refused() {
         .unwrap_err();
     assert!(reason(err).starts_with("media_too_large"));
 
+    // The host's Content-Type is a hint like the post's: the bytes decide.
     host.serve("/png-as-video", "video/mp4", tiny_png());
-    let err = fetcher
+    let fetched = fetcher
         .fetch(&host.url("/png-as-video"), MediaKind::Image)
         .await
-        .unwrap_err();
-    let why = reason(err);
-    assert!(
-        why.starts_with("media_unsupported") && why.contains("video/mp4"),
-        "{why}"
+        .unwrap();
+    assert_eq!(
+        (fetched.kind, fetched.mime),
+        (MediaKind::Image, "image/png")
     );
 
+    // A file that is no longer what the plan found is refused.
     host.serve("/untyped", "", fake_mp4(1000));
     let err = fetcher
         .fetch(&host.url("/untyped"), MediaKind::Image)
         .await
         .unwrap_err();
-    assert!(reason(err).contains("taken for an image, but the file is a video"));
+    let why = reason(err);
+    assert!(
+        why.contains("was an image when the post's media were planned, but is now a video"),
+        "{why}"
+    );
 
     host.fail("/gone.png", 404);
     let err = fetcher

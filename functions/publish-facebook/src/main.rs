@@ -6,7 +6,9 @@ use crosspost_core::Network;
 use crosspost_lambda::Env;
 use crosspost_networks::facebook::oauth::AppCredentials;
 use crosspost_networks::facebook::{FacebookClient, Graph};
+use crosspost_networks::media::MediaFetcher;
 use lambda_runtime::Error;
+use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -17,6 +19,10 @@ async fn main() -> Result<(), Error> {
         env.required("FACEBOOK_GRAPH_VERSION")?,
     );
     let http = crosspost_networks::http_client(env.http_timeout()?)?;
+    // Each media file's first bytes tell what it is before Graph is called; the local
+    // stack serves media from loopback, as for X.
+    let allow_local = env.media_hosts()? == crosspost_core::MediaHosts::AllowLocal;
+    let media = MediaFetcher::new(http.clone(), allow_local, Duration::from_secs(20));
     let secret_id = env.required("FACEBOOK_APP_SECRET_ID")?;
     let sdk = crosspost_aws::load_sdk_config().await;
     // Read once per cold start.
@@ -24,6 +30,6 @@ async fn main() -> Result<(), Error> {
         .await
         .map_err(|e| format!("reading the Facebook app secret: {e}"))?;
     let app_secret = AppCredentials::parse(&raw, &secret_id)?.app_secret;
-    let publisher = FacebookClient::new(http, graph, app_secret);
+    let publisher = FacebookClient::new(http, graph, app_secret, media);
     crosspost_lambda::run_worker(Network::Facebook, &sdk, publisher).await
 }

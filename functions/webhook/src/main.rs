@@ -12,8 +12,10 @@ use crosspost_aws::{AccountsStore, DeliveryQueues, PostsStore};
 use crosspost_core::signing::SigningSecret;
 use crosspost_core::{MediaHosts, Network};
 use crosspost_lambda::Env;
+use crosspost_networks::media::MediaFetcher;
 use lambda_http::{service_fn, Error};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Everything a request needs, built once per cold start.
 pub struct App {
@@ -22,6 +24,8 @@ pub struct App {
     pub queues: DeliveryQueues,
     pub secrets: Vec<SigningSecret>,
     pub media_hosts: MediaHosts,
+    /// Reads the first bytes of a previewed post's media, as the workers do.
+    pub media: MediaFetcher,
 }
 
 #[tokio::main]
@@ -36,6 +40,13 @@ async fn main() -> Result<(), Error> {
     ]);
     let secrets_id = env.required("WEBHOOK_SECRETS_ID")?;
     let media_hosts = env.media_hosts()?;
+    // A preview waits for its media's first bytes, a few seconds at most.
+    let http = crosspost_networks::http_client(Duration::from_secs(5))?;
+    let media = MediaFetcher::new(
+        http,
+        media_hosts == MediaHosts::AllowLocal,
+        Duration::from_secs(5),
+    );
     let sdk = crosspost_aws::load_sdk_config().await;
     let secret_text = crosspost_aws::secrets::read_secret(&sdk, &secrets_id)
         .await
@@ -49,6 +60,7 @@ async fn main() -> Result<(), Error> {
         queues: DeliveryQueues::new(crosspost_aws::aws_sdk_sqs::Client::new(&sdk), queue_urls),
         secrets,
         media_hosts,
+        media,
     };
     let app = &app;
     lambda_http::run(service_fn(move |req| async move {

@@ -1,7 +1,11 @@
-//! `POST /v1/preview`: what each network would receive, nothing stored.
+//! `POST /v1/preview`: what each network would receive, nothing stored. The media's
+//! first bytes are read through the workers' own fetcher and planned by the same rule
+//! (`crosspost_core::media::plan`), so the preview tells what the workers will do; a
+//! file that cannot be read now is planned from its hints, with a note saying why.
 
 use crate::intake::{parse_json, Refusal};
 use crate::App;
+use crosspost_core::media::{plan, Sniffed};
 use crosspost_core::preview::{preview, NetworkPreview};
 use crosspost_core::{FieldError, MediaHosts, MediaItem, Network, Overflow, ValidatedPost};
 use crosspost_lambda::problem::json;
@@ -24,7 +28,7 @@ struct PreviewRequest {
     networks: Vec<Network>,
 }
 
-fn parse(value: &Value) -> Result<PreviewRequest, Vec<FieldError>> {
+fn parse(value: &Value, media_hosts: MediaHosts) -> Result<PreviewRequest, Vec<FieldError>> {
     let Some(obj) = value.as_object() else {
         return Err(vec![FieldError {
             pointer: String::new(),
@@ -49,7 +53,7 @@ fn parse(value: &Value) -> Result<PreviewRequest, Vec<FieldError>> {
             as_post.insert(k.into(), v.clone());
         }
     }
-    let post = match ValidatedPost::parse(&Value::Object(as_post), MediaHosts::PublicOnly) {
+    let post = match ValidatedPost::parse(&Value::Object(as_post), media_hosts) {
         Ok(p) => Some(p),
         Err(e) => {
             errors.extend(e);
@@ -97,20 +101,33 @@ fn parse(value: &Value) -> Result<PreviewRequest, Vec<FieldError>> {
 }
 
 impl App {
-    pub fn preview(&self, body: &[u8]) -> Response<Body> {
+    pub async fn preview(&self, body: &[u8]) -> Response<Body> {
         let value = match parse_json(body) {
             Ok(v) => v,
             Err(refusal) => return refusal.into_response(),
         };
-        let req = match parse(&value) {
+        let req = match parse(&value, self.media_hosts) {
             Ok(r) => r,
             Err(errors) => return Refusal::Unprocessable(errors).into_response(),
         };
+        // Each file is read once, whatever the number of networks.
+        let sniffed: Vec<Sniffed> = self
+            .media
+            .sniff_each(&req.media)
+            .await
+            .into_iter()
+            .map(|found| {
+                found.unwrap_or_else(|e| Sniffed::Unread {
+                    reason: e.to_string(),
+                })
+            })
+            .collect();
         let networks = req
             .networks
             .iter()
             .map(|n| {
-                preview(*n, &req.text, req.link.as_deref(), req.overflow).with_media(&req.media)
+                preview(*n, &req.text, req.link.as_deref(), req.overflow)
+                    .with_media(plan(*n, &req.media, &sniffed))
             })
             .collect();
         json(StatusCode::OK, &PreviewAnswer { networks })

@@ -94,7 +94,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         Endpoint::GetPost => app.get_post(&id).await,
         Endpoint::DeletePost => app.delete_post(&id, now).await,
         Endpoint::RetryPost => app.retry_post(&id, now).await,
-        Endpoint::Preview => app.preview(body),
+        Endpoint::Preview => app.preview(body).await,
         Endpoint::ListAccounts => app.list_accounts(&id).await,
     };
     note_undocumented(route, &resp);

@@ -1,13 +1,20 @@
 //! Which of a post's media each network attaches: the media plan.
 //!
-//! X takes at most 4 images, or 1 GIF, or 1 video, never a mix. When a post carries
-//! more than that, the plan keeps what the person most likely meant and says what it
-//! leaves out:
-//! - the first item decides: when it is an image, the first 4 images are attached and
-//!   every GIF or video is left out; when it is a GIF or a video, it is attached alone;
-//! - an item whose kind neither its `content_type` nor its URL's extension tells is
-//!   planned as an image (the commonest case); the worker checks the downloaded bytes
-//!   and refuses the item as `media_unsupported` when they are something else.
+//! A file's kind comes from its bytes, never from what the post or the URL says: the
+//! publishers and `POST /v1/preview` read each file's first bytes through one function
+//! (`crosspost_networks::media::MediaFetcher::sniff_each`) and hand what they showed
+//! ([`Sniffed`]) to [`plan`], so the preview and the worker act on the same plan. The
+//! post's `content_type` and the URL's extension are hints only: when the bytes say
+//! otherwise, the bytes win and the plan says so in the item's `note`; a file whose
+//! bytes could not be read (preview only) is planned from its hints, saying so.
+//!
+//! Every network refuses a file that is no image or video we know (an HTML page, a
+//! PDF, a HEIC photo): the delivery fails (`refused`). Then per network:
+//! - X takes at most 4 images, or 1 GIF, or 1 video, never a mix. The first item
+//!   decides: when it is an image, the first 4 images are attached and every GIF or
+//!   video is left out (`dropped`); when it is a GIF or a video, it is attached alone.
+//! - Facebook Pages take photos (JPEG, PNG, GIF, WEBP); a video is refused, so the
+//!   delivery fails, until Page videos are published (`POST /{page-id}/videos`).
 //!
 //! Sizes are not known until download, so the plan only carries each kind's limit.
 
@@ -47,7 +54,8 @@ impl MediaKind {
         }
     }
 
-    /// The kind of a post's media item: its declared `content_type`, else its URL.
+    /// What a post's media item's hints say it is: its declared `content_type`, else
+    /// its URL's extension. Only a hint: [`plan`] goes by the file's bytes.
     pub fn of_item(item: &MediaItem) -> Option<MediaKind> {
         item.content_type
             .as_deref()
@@ -85,6 +93,21 @@ impl MediaKind {
 /// Most images X attaches to one post.
 pub const X_MAX_IMAGES: usize = 4;
 
+/// What a media file's first bytes show it to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sniffed {
+    /// A type the networks take: its kind and the MIME type of its bytes.
+    Media { kind: MediaKind, mime: &'static str },
+    /// Bytes of a type no network takes from us: its MIME type when known
+    /// (`text/html`, `image/heif`, `application/pdf`), None when the bytes are of no
+    /// known type at all.
+    Other { mime: Option<&'static str> },
+    /// The file could not be read (host unreachable, an error answer, an internal
+    /// address). Only a preview plans with this, from the item's hints; the worker
+    /// retries or fails instead.
+    Unread { reason: String },
+}
+
 /// One media item the network will attach.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedMedia {
@@ -92,18 +115,36 @@ pub struct PlannedMedia {
     pub index: usize,
     pub url: String,
     pub kind: MediaKind,
+    /// The MIME type the file's bytes show; absent when they could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mime: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alt: Option<String>,
     /// The largest file the network takes for this kind, when it has a limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_bytes: Option<u64>,
+    /// A hint the bytes contradict, or why the kind comes from the hints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
-/// One media item the network will not attach, and why.
+/// One media item the network will not attach, and why; the post goes out without it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DroppedMedia {
     pub index: usize,
     pub url: String,
+    pub reason: String,
+}
+
+/// One media item the network refuses: the delivery fails (`last_error` kind
+/// `permanent`, message `rejected: media_unsupported: ` and this reason).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefusedMedia {
+    pub index: usize,
+    pub url: String,
+    /// The MIME type the file's bytes show, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mime: Option<&'static str>,
     pub reason: String,
 }
 
@@ -112,70 +153,199 @@ pub struct DroppedMedia {
 pub struct MediaPlan {
     pub attached: Vec<PlannedMedia>,
     pub dropped: Vec<DroppedMedia>,
+    /// When not empty, the delivery fails with the first one's reason.
+    pub refused: Vec<RefusedMedia>,
 }
 
-/// The media plan of a post for a network.
-pub fn plan(network: Network, media: &[MediaItem]) -> MediaPlan {
+impl MediaPlan {
+    /// Why the delivery fails, when the network refuses an item: the first refusal's
+    /// reason as a `PublishError::Permanent` carries it (`media_unsupported: …`).
+    pub fn refusal(&self) -> Option<String> {
+        self.refused
+            .first()
+            .map(|r| format!("media_unsupported: {}", r.reason))
+    }
+}
+
+/// One item with what its bytes (or, unread, its hints) make of it.
+struct Judged<'a> {
+    index: usize,
+    item: &'a MediaItem,
+    /// None: bytes of a type no network takes.
+    kind: Option<MediaKind>,
+    mime: Option<&'static str>,
+    note: Option<String>,
+}
+
+fn with_article(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Image => "an image",
+        MediaKind::Gif => "a GIF",
+        MediaKind::Video => "a video",
+    }
+}
+
+/// Which hint names a kind, and the kind it names.
+fn hint(item: &MediaItem) -> Option<(String, MediaKind)> {
+    if let Some(ct) = item.content_type.as_deref() {
+        if let Some(kind) = MediaKind::from_mime(ct) {
+            return Some((format!("content_type {ct}"), kind));
+        }
+    }
+    MediaKind::from_url(&item.url).map(|kind| ("URL's extension".to_owned(), kind))
+}
+
+fn judge<'a>(index: usize, item: &'a MediaItem, sniffed: Option<&Sniffed>) -> Judged<'a> {
+    let mut judged = Judged {
+        index,
+        item,
+        kind: None,
+        mime: None,
+        note: None,
+    };
+    match sniffed {
+        Some(Sniffed::Media { kind, mime }) => {
+            judged.kind = Some(*kind);
+            judged.mime = Some(mime);
+            if let Some((source, said)) = hint(item).filter(|(_, said)| said != kind) {
+                judged.note = Some(format!(
+                    "its {source} says {}, but its bytes are {mime}: sent as {}",
+                    with_article(said),
+                    with_article(*kind)
+                ));
+            }
+        }
+        Some(Sniffed::Other { mime }) => judged.mime = *mime,
+        Some(Sniffed::Unread { reason }) => {
+            let (kind, source) = match hint(item) {
+                Some((source, kind)) => (kind, format!("its {source}")),
+                None => (MediaKind::Image, "default".to_owned()),
+            };
+            judged.kind = Some(kind);
+            judged.note = Some(format!(
+                "not read ({reason}); taken for {} by {source}",
+                with_article(kind)
+            ));
+        }
+        None => {
+            let kind = hint(item).map_or(MediaKind::Image, |(_, k)| k);
+            judged.kind = Some(kind);
+            judged.note = Some(format!("not read; taken for {}", with_article(kind)));
+        }
+    }
+    judged
+}
+
+impl Judged<'_> {
+    fn name(&self) -> String {
+        format!("media[{}] ({})", self.index, self.item.url)
+    }
+
+    fn attach(&self, kind: MediaKind, max_bytes: Option<u64>) -> PlannedMedia {
+        PlannedMedia {
+            index: self.index,
+            url: self.item.url.clone(),
+            kind,
+            mime: self.mime,
+            alt: self.item.alt.clone(),
+            max_bytes,
+            note: self.note.clone(),
+        }
+    }
+
+    fn drop_because(&self, reason: String) -> DroppedMedia {
+        DroppedMedia {
+            index: self.index,
+            url: self.item.url.clone(),
+            reason,
+        }
+    }
+
+    fn refuse_because(&self, reason: String) -> RefusedMedia {
+        RefusedMedia {
+            index: self.index,
+            url: self.item.url.clone(),
+            mime: self.mime,
+            reason,
+        }
+    }
+
+    /// The refusal of a file that is no image or video.
+    fn not_media(&self) -> RefusedMedia {
+        let what = match self.mime {
+            Some(mime) => format!("its bytes are {mime}"),
+            None => "its bytes are of no known type".to_owned(),
+        };
+        self.refuse_because(format!(
+            "{} is not a JPEG, PNG, GIF, WEBP, MP4 or QuickTime file: {what}",
+            self.name()
+        ))
+    }
+}
+
+/// The media plan of a post for a network: `sniffed[i]` is what the bytes of
+/// `media[i]` showed (an item without one is planned from its hints, saying so).
+pub fn plan(network: Network, media: &[MediaItem], sniffed: &[Sniffed]) -> MediaPlan {
+    let judged: Vec<Judged<'_>> = media
+        .iter()
+        .enumerate()
+        .map(|(i, item)| judge(i, item, sniffed.get(i)))
+        .collect();
     match network {
-        Network::X => plan_for_x(media),
-        // Facebook's own rules belong with its publisher; until they are written here
-        // the preview lists every item as attached.
-        Network::Facebook => MediaPlan {
-            attached: media
-                .iter()
-                .enumerate()
-                .map(|(index, item)| PlannedMedia {
-                    index,
-                    url: item.url.clone(),
-                    kind: MediaKind::of_item(item).unwrap_or(MediaKind::Image),
-                    alt: item.alt.clone(),
-                    max_bytes: None,
-                })
-                .collect(),
-            dropped: Vec::new(),
-        },
+        Network::X => plan_for_x(&judged),
+        Network::Facebook => plan_for_facebook(&judged),
     }
 }
 
 /// X: the first item decides between up to 4 images and one GIF or video alone.
-pub fn plan_for_x(media: &[MediaItem]) -> MediaPlan {
+fn plan_for_x(judged: &[Judged<'_>]) -> MediaPlan {
     let mut plan = MediaPlan::default();
-    let kinds: Vec<MediaKind> = media
-        .iter()
-        .map(|m| MediaKind::of_item(m).unwrap_or(MediaKind::Image))
-        .collect();
-    let Some(&first) = kinds.first() else {
-        return plan;
-    };
-    for (index, (item, kind)) in media.iter().zip(kinds).enumerate() {
+    let first = judged.iter().find_map(|j| j.kind);
+    let mut decided = false;
+    for j in judged {
+        let Some(kind) = j.kind else {
+            plan.refused.push(j.not_media());
+            continue;
+        };
         let reason = match (first, kind) {
-            (MediaKind::Image, MediaKind::Image) if plan.attached.len() < X_MAX_IMAGES => None,
-            (MediaKind::Image, MediaKind::Image) => Some(format!(
+            (Some(MediaKind::Image), MediaKind::Image) if plan.attached.len() < X_MAX_IMAGES => {
+                None
+            }
+            (Some(MediaKind::Image), MediaKind::Image) => Some(format!(
                 "X attaches at most {X_MAX_IMAGES} images to a post"
             )),
-            (MediaKind::Image, other) => Some(format!(
+            (Some(MediaKind::Image), other) => Some(format!(
                 "X does not attach a {} to a post with images",
                 other.as_str()
             )),
-            _ if index == 0 => None,
-            (only, _) => Some(format!(
+            _ if !decided => None,
+            (Some(only), _) => Some(format!(
                 "X attaches a {} alone, without other media",
                 only.as_str()
             )),
+            (None, _) => None,
         };
+        decided = true;
         match reason {
-            None => plan.attached.push(PlannedMedia {
-                index,
-                url: item.url.clone(),
-                kind,
-                alt: item.alt.clone(),
-                max_bytes: Some(kind.x_max_bytes()),
-            }),
-            Some(reason) => plan.dropped.push(DroppedMedia {
-                index,
-                url: item.url.clone(),
-                reason,
-            }),
+            None => plan.attached.push(j.attach(kind, Some(kind.x_max_bytes()))),
+            Some(reason) => plan.dropped.push(j.drop_because(reason)),
+        }
+    }
+    plan
+}
+
+/// Facebook Pages: every image and GIF as a photo; a video refused for now.
+fn plan_for_facebook(judged: &[Judged<'_>]) -> MediaPlan {
+    let mut plan = MediaPlan::default();
+    for j in judged {
+        match j.kind {
+            None => plan.refused.push(j.not_media()),
+            Some(MediaKind::Video) => plan.refused.push(j.refuse_because(format!(
+                "{} is a video ({}), and Crosspost publishes only photos to Facebook Pages for now",
+                j.name(),
+                j.mime.unwrap_or("by its hints")
+            ))),
+            Some(kind) => plan.attached.push(j.attach(kind, None)),
         }
     }
     plan
@@ -193,15 +363,29 @@ mod tests {
         }
     }
 
-    fn indexes(plan: &MediaPlan) -> (Vec<usize>, Vec<usize>) {
+    const PNG: Sniffed = Sniffed::Media {
+        kind: MediaKind::Image,
+        mime: "image/png",
+    };
+    const GIF: Sniffed = Sniffed::Media {
+        kind: MediaKind::Gif,
+        mime: "image/gif",
+    };
+    const MP4: Sniffed = Sniffed::Media {
+        kind: MediaKind::Video,
+        mime: "video/mp4",
+    };
+
+    fn indexes(plan: &MediaPlan) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
         (
             plan.attached.iter().map(|m| m.index).collect(),
             plan.dropped.iter().map(|m| m.index).collect(),
+            plan.refused.iter().map(|m| m.index).collect(),
         )
     }
 
     #[test]
-    fn kinds_come_from_the_content_type_then_the_extension() {
+    fn hints_come_from_the_content_type_then_the_extension() {
         let k = |url, ct| MediaKind::of_item(&item(url, ct));
         assert_eq!(
             k("https://a.example/x", Some("image/png")),
@@ -242,14 +426,16 @@ mod tests {
         let media: Vec<_> = (0..6)
             .map(|i| item(&format!("https://a.example/{i}.jpg"), None))
             .collect();
-        let plan = plan_for_x(&media);
-        assert_eq!(indexes(&plan), (vec![0, 1, 2, 3], vec![4, 5]));
+        let plan = plan(Network::X, &media, &[PNG; 6]);
+        assert_eq!(indexes(&plan), (vec![0, 1, 2, 3], vec![4, 5], vec![]));
         assert_eq!(
             plan.attached[1].alt.as_deref(),
             Some("alt of https://a.example/1.jpg")
         );
         assert_eq!(plan.attached[0].max_bytes, Some(5_242_880));
+        assert_eq!(plan.attached[0].mime, Some("image/png"));
         assert!(plan.dropped[0].reason.contains("at most 4 images"));
+        assert_eq!(plan.refusal(), None);
     }
 
     #[test]
@@ -260,8 +446,8 @@ mod tests {
             item("https://a.example/c.webp", None),
             item("https://a.example/d.gif", None),
         ];
-        let plan = plan_for_x(&media);
-        assert_eq!(indexes(&plan), (vec![0, 2], vec![1, 3]));
+        let plan = plan(Network::X, &media, &[PNG, MP4, PNG, GIF]);
+        assert_eq!(indexes(&plan), (vec![0, 2], vec![1, 3], vec![]));
         assert!(plan.dropped[0].reason.contains("video"), "{plan:?}");
     }
 
@@ -272,30 +458,114 @@ mod tests {
             item("https://a.example/b.png", None),
             item("https://a.example/c.gif", None),
         ];
-        let plan = plan_for_x(&media);
-        assert_eq!(indexes(&plan), (vec![0], vec![1, 2]));
+        let plan = plan(Network::X, &media, &[GIF, PNG, GIF]);
+        assert_eq!(indexes(&plan), (vec![0], vec![1, 2], vec![]));
         assert_eq!(plan.attached[0].kind, MediaKind::Gif);
         assert!(plan.dropped[1].reason.contains("gif alone"), "{plan:?}");
 
-        let video = plan_for_x(&[item("https://a.example/v", Some("video/quicktime"))]);
+        let video = super::plan(
+            Network::X,
+            &[item("https://a.example/v", Some("video/quicktime"))],
+            &[MP4],
+        );
         assert_eq!(video.attached[0].kind, MediaKind::Video);
         assert_eq!(video.attached[0].max_bytes, Some(536_870_912));
     }
 
     #[test]
-    fn an_untyped_item_is_planned_as_an_image() {
-        let plan = plan_for_x(&[item("https://a.example/image?id=7", None)]);
-        assert_eq!(plan.attached[0].kind, MediaKind::Image);
-        assert!(plan_for_x(&[]).attached.is_empty());
+    fn the_bytes_decide_the_kind_whatever_the_hints_say() {
+        // An untyped .mp4 that is a video, and a PNG the post calls video/mp4.
+        let media = [
+            item("https://a.example/clip.mp4", None),
+            item("https://a.example/photo", Some("video/mp4")),
+        ];
+        let x = plan(Network::X, &media[1..], &[PNG]);
+        assert_eq!(x.attached[0].kind, MediaKind::Image);
+        assert_eq!(x.attached[0].max_bytes, Some(5_242_880));
+        let note = x.attached[0].note.as_deref().unwrap();
+        assert!(
+            note.contains("content_type video/mp4 says a video")
+                && note.contains("its bytes are image/png")
+                && note.contains("sent as an image"),
+            "{note}"
+        );
+
+        // The first item decides by its bytes: a video, so X attaches it alone.
+        let x = plan(Network::X, &media, &[MP4, PNG]);
+        assert_eq!(indexes(&x), (vec![0], vec![1], vec![]));
+        assert_eq!(x.attached[0].note, None, "the extension agreed");
+        let fb = plan(Network::Facebook, &media, &[MP4, PNG]);
+        assert_eq!(indexes(&fb), (vec![1], vec![], vec![0]));
+        assert_eq!(fb.attached[0].kind, MediaKind::Image);
     }
 
     #[test]
-    fn facebook_lists_every_item() {
+    fn facebook_refuses_a_video_naming_it_and_its_type() {
+        let media = [item("https://a.example/clip.mp4", None)];
+        let fb = plan(Network::Facebook, &media, &[MP4]);
+        assert!(fb.attached.is_empty());
+        assert_eq!(fb.refused[0].mime, Some("video/mp4"));
+        let why = fb.refusal().unwrap();
+        assert_eq!(
+            why,
+            "media_unsupported: media[0] (https://a.example/clip.mp4) is a video (video/mp4), \
+             and Crosspost publishes only photos to Facebook Pages for now"
+        );
+    }
+
+    #[test]
+    fn facebook_attaches_every_image_and_gif() {
         let media: Vec<_> = (0..6)
             .map(|i| item(&format!("https://a.example/{i}.jpg"), None))
             .collect();
-        let plan = plan(Network::Facebook, &media);
+        let plan = plan(Network::Facebook, &media, &[PNG, PNG, GIF, PNG, PNG, PNG]);
         assert_eq!(plan.attached.len(), 6);
-        assert!(plan.dropped.is_empty());
+        assert_eq!(plan.attached[2].kind, MediaKind::Gif);
+        assert!(plan.dropped.is_empty() && plan.refused.is_empty());
+    }
+
+    #[test]
+    fn a_file_that_is_no_media_is_refused_on_every_network() {
+        let media = [
+            item("https://a.example/a.png", Some("image/png")),
+            item("https://a.example/b.png", None),
+        ];
+        let sniffed = [
+            PNG,
+            Sniffed::Other {
+                mime: Some("text/html"),
+            },
+        ];
+        for network in Network::ALL {
+            let p = plan(network, &media, &sniffed);
+            assert_eq!(indexes(&p), (vec![0], vec![], vec![1]), "{network:?}");
+            assert_eq!(
+                p.refusal().unwrap(),
+                "media_unsupported: media[1] (https://a.example/b.png) is not a JPEG, PNG, \
+                 GIF, WEBP, MP4 or QuickTime file: its bytes are text/html"
+            );
+        }
+        let unknown = plan(Network::X, &media[..1], &[Sniffed::Other { mime: None }]);
+        assert!(unknown.refused[0].reason.ends_with("of no known type"));
+    }
+
+    #[test]
+    fn an_unread_file_is_planned_from_its_hints_saying_so() {
+        let media = [
+            item("https://a.example/image?id=7", None),
+            item("https://a.example/v", Some("video/mp4")),
+        ];
+        let unread = || Sniffed::Unread {
+            reason: "the media host answered 503".into(),
+        };
+        let fb = plan(Network::Facebook, &media, &[unread(), unread()]);
+        assert_eq!(indexes(&fb), (vec![0], vec![], vec![1]));
+        assert_eq!(fb.attached[0].mime, None);
+        assert_eq!(
+            fb.attached[0].note.as_deref(),
+            Some("not read (the media host answered 503); taken for an image by default")
+        );
+        assert!(fb.refused[0].reason.contains("is a video (by its hints)"));
+        assert!(plan(Network::X, &[], &[]).attached.is_empty());
     }
 }

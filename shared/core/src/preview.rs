@@ -3,7 +3,7 @@
 
 use crate::media::MediaPlan;
 use crate::text::{self, ContentTooLong, Part};
-use crate::{MediaItem, Network, Overflow};
+use crate::{Network, Overflow};
 use serde::Serialize;
 
 /// A text adapted to one network's rules under an overflow policy.
@@ -26,14 +26,15 @@ pub struct NetworkPreview {
     pub parts: Vec<Part>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The media the network would attach (to the first part) and what it leaves out.
+    /// The media the network would attach (to the first part), what it leaves out and
+    /// what it refuses.
     pub media: MediaPlan,
 }
 
 impl NetworkPreview {
-    /// This preview with the network's media plan for `media`.
-    pub fn with_media(mut self, media: &[MediaItem]) -> Self {
-        self.media = crate::media::plan(self.network, media);
+    /// This preview with the network's media plan (see [`crate::media::plan`]).
+    pub fn with_media(mut self, plan: MediaPlan) -> Self {
+        self.media = plan;
         self
     }
 }
@@ -80,6 +81,8 @@ mod tests {
 
     #[test]
     fn the_media_plan_rides_along() {
+        use crate::media::{plan, MediaKind, Sniffed};
+        use crate::MediaItem;
         let media: Vec<MediaItem> = (0..5)
             .map(|i| MediaItem {
                 url: format!("https://a.example/{i}.png"),
@@ -87,11 +90,21 @@ mod tests {
                 content_type: None,
             })
             .collect();
-        let x = preview(Network::X, "图", None, Overflow::Thread).with_media(&media);
+        let png = Sniffed::Media {
+            kind: MediaKind::Image,
+            mime: "image/png",
+        };
+        let x = preview(Network::X, "图", None, Overflow::Thread).with_media(plan(
+            Network::X,
+            &media,
+            &vec![png; 5],
+        ));
         assert_eq!(x.media.attached.len(), 4);
         assert_eq!(x.media.dropped[0].index, 4);
         let json = serde_json::to_value(&x).unwrap();
         assert_eq!(json["media"]["attached"][0]["kind"], "image");
+        assert_eq!(json["media"]["attached"][0]["mime"], "image/png");
+        assert_eq!(json["media"]["refused"], serde_json::json!([]));
         assert_eq!(json["parts"][0]["text"], "图");
     }
 }

@@ -1,11 +1,17 @@
-//! Fetching a post's media for upload to a network.
+//! Fetching a post's media: what each file is, and its bytes for upload to a network.
+//!
+//! What a file is comes from its bytes, in one place: [`sniff`], which every
+//! publisher and the preview reach through [`MediaFetcher::sniff_each`] (the first
+//! bytes only) before [`crosspost_core::media::plan`] decides what each network does
+//! with it. The post's `content_type`, the URL's extension and the host's Content-Type
+//! are hints: the bytes win.
 //!
 //! A file is refused for good (`Permanent`) when it is larger than the network takes
 //! for its kind (`media_too_large`), when its bytes are not a JPEG, PNG, GIF, WEBP, MP4
-//! or QuickTime file, or are not what the host or the post says (`media_unsupported`),
-//! or when its host is an internal address (`media_refused`). A host that cannot be
-//! reached, answers with an error or too slowly is `MediaUnavailable`: the worker tries
-//! again later.
+//! or QuickTime file, or changed kind between the plan and the download
+//! (`media_unsupported`), or when its host is an internal address (`media_refused`). A
+//! host that cannot be reached, answers with an error or too slowly is
+//! `MediaUnavailable`: the worker tries again later.
 //!
 //! Images are read whole (5 MB at most). GIFs and videos are handed on in chunks as
 //! they arrive, so a 512 MB video is never held in memory; when the host does not say
@@ -13,16 +19,17 @@
 //! temporary file first.
 
 use crate::{PublishError, WithoutUrl};
-use crosspost_core::media::MediaKind;
+use crosspost_core::media::{MediaKind, MediaPlan, Sniffed};
 use crosspost_core::post::is_internal_address;
+use crosspost_core::{MediaItem, Network};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Bytes needed to recognise every supported type.
-const SNIFF_BYTES: usize = 16;
+/// Bytes read to tell a file's type: enough for an MP4's or HEIF's whole `ftyp` box.
+const SNIFF_BYTES: usize = 256;
 
 /// Fetches media URLs with the function's one HTTP client.
 #[derive(Clone, Debug)]
@@ -30,6 +37,15 @@ pub struct MediaFetcher {
     http: reqwest::Client,
     allow_local: bool,
     timeout: Duration,
+}
+
+/// A response whose first bytes are read.
+struct Opened {
+    resp: reqwest::Response,
+    /// The host's Content-Type, empty when it sent none.
+    header_type: String,
+    length: Option<u64>,
+    head: Vec<u8>,
 }
 
 /// A fetched file: what it is, how long, and its bytes.
@@ -107,33 +123,23 @@ fn too_large(kind: MediaKind) -> PublishError {
     )
 }
 
-/// What the first bytes of a file show it to be.
-pub fn sniff(head: &[u8]) -> Option<(MediaKind, &'static str)> {
-    if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        return Some((MediaKind::Image, "image/jpeg"));
-    }
-    if head.starts_with(b"\x89PNG\r\n\x1a\n") {
-        return Some((MediaKind::Image, "image/png"));
-    }
-    if head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a") {
-        return Some((MediaKind::Gif, "image/gif"));
-    }
-    if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP" {
-        return Some((MediaKind::Image, "image/webp"));
-    }
-    if head.len() >= 12 && &head[4..8] == b"ftyp" {
-        let mime = if &head[8..12] == b"qt  " {
-            "video/quicktime"
-        } else {
-            "video/mp4"
-        };
-        return Some((MediaKind::Video, mime));
-    }
-    // QuickTime files written without a `ftyp` box start with one of these atoms.
-    if head.len() >= 8 && [b"moov", b"mdat", b"wide"].contains(&&head[4..8].try_into().ok()?) {
-        return Some((MediaKind::Video, "video/quicktime"));
-    }
-    None
+/// What the first bytes of a file (256 are plenty) show it to be, by their magic
+/// numbers (the `infer` crate): a JPEG, PNG or WEBP image, a GIF, an MP4 (M4V
+/// included) or QuickTime video, or something else, named when `infer` knows it
+/// (`image/heif`, `text/html`, `application/pdf`).
+pub fn sniff(head: &[u8]) -> Sniffed {
+    let Some(found) = infer::get(head) else {
+        return Sniffed::Other { mime: None };
+    };
+    let (kind, mime) = match found.mime_type() {
+        mime @ ("image/jpeg" | "image/png" | "image/webp") => (MediaKind::Image, mime),
+        mime @ "image/gif" => (MediaKind::Gif, mime),
+        mime @ ("video/mp4" | "video/quicktime") => (MediaKind::Video, mime),
+        // An M4V is an MP4 with Apple's brand; the networks take it as one.
+        "video/x-m4v" => (MediaKind::Video, "video/mp4"),
+        other => return Sniffed::Other { mime: Some(other) },
+    };
+    Sniffed::Media { kind, mime }
 }
 
 fn with_article(kind: MediaKind) -> &'static str {
@@ -187,8 +193,48 @@ impl MediaFetcher {
         Ok(())
     }
 
-    /// Downloads `url`, expected to be of kind `planned` (the media plan's view of it).
-    pub async fn fetch(&self, url: &str, planned: MediaKind) -> Result<FetchedMedia, PublishError> {
+    /// What the file at `url` is, from its first bytes (the rest is not downloaded).
+    /// Errors as [`MediaFetcher::fetch`]'s: an unreachable host is `MediaUnavailable`,
+    /// an internal address `Permanent` (`media_refused`).
+    pub async fn sniff_url(&self, url: &str) -> Result<Sniffed, PublishError> {
+        let opened = self.open(url).await?;
+        Ok(sniff(&opened.head))
+    }
+
+    /// [`MediaFetcher::sniff_url`] for each of `media`, all at once, in their order.
+    pub async fn sniff_each(&self, media: &[MediaItem]) -> Vec<Result<Sniffed, PublishError>> {
+        futures::future::join_all(media.iter().map(|item| self.sniff_url(&item.url))).await
+    }
+
+    /// The media plan a publisher acts on: every item sniffed, then
+    /// [`crosspost_core::media::plan`]. The first file that cannot be read fails it (as
+    /// [`MediaFetcher::sniff_url`] fails), and so does a file the network refuses
+    /// (`Permanent`, with [`MediaPlan::refusal`]'s reason). Dropped items are logged.
+    pub async fn plan(
+        &self,
+        network: Network,
+        media: &[MediaItem],
+    ) -> Result<MediaPlan, PublishError> {
+        let sniffed = self
+            .sniff_each(media)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+        let plan = crosspost_core::media::plan(network, media, &sniffed);
+        if let Some(reason) = plan.refusal() {
+            return Err(PublishError::Permanent { reason });
+        }
+        for planned in plan.attached.iter().filter(|p| p.note.is_some()) {
+            tracing::info!(index = planned.index, note = planned.note.as_deref().unwrap_or(""), %network, "media kind from its bytes");
+        }
+        for dropped in &plan.dropped {
+            tracing::warn!(index = dropped.index, reason = %dropped.reason, %network, "media left out");
+        }
+        Ok(plan)
+    }
+
+    /// Sends the GET and reads the first bytes: the one way a media URL is opened.
+    async fn open(&self, url: &str) -> Result<Opened, PublishError> {
         let parsed = reqwest::Url::parse(url)
             .map_err(|e| refused("media_unsupported", format!("not a URL: {e}")))?;
         self.check_host(&parsed).await?;
@@ -232,7 +278,25 @@ impl MediaFetcher {
                 None => break,
             }
         }
-        let Some((kind, mime)) = sniff(&head) else {
+        Ok(Opened {
+            resp,
+            header_type,
+            length,
+            head,
+        })
+    }
+
+    /// Downloads `url`, expected to be of kind `planned` (the media plan's view of it,
+    /// from its bytes when the plan was made: a file that has changed kind since is
+    /// refused).
+    pub async fn fetch(&self, url: &str, planned: MediaKind) -> Result<FetchedMedia, PublishError> {
+        let Opened {
+            resp,
+            header_type,
+            length,
+            head,
+        } = self.open(url).await?;
+        let Sniffed::Media { kind, mime } = sniff(&head) else {
             return Err(refused(
                 "media_unsupported",
                 format!(
@@ -242,16 +306,14 @@ impl MediaFetcher {
             ));
         };
         if !is_generic(&header_type) && MediaKind::from_mime(&header_type) != Some(kind) {
-            return Err(refused(
-                "media_unsupported",
-                format!("the host calls the file {header_type}, but its bytes are {mime}"),
-            ));
+            // The host's word is a hint like the post's: the bytes decide.
+            tracing::info!(host_says = %header_type, bytes_are = mime, "the media host misnames a file");
         }
         if kind != planned {
             return Err(refused(
                 "media_unsupported",
                 format!(
-                    "the post's media was taken for {}, but the file is {} ({mime}); give its content_type",
+                    "the file was {} when the post's media were planned, but is now {} ({mime})",
                     with_article(planned),
                     with_article(kind)
                 ),
@@ -428,39 +490,95 @@ impl MediaChunks {
 mod tests {
     use super::*;
 
+    fn media(kind: MediaKind, mime: &'static str) -> Sniffed {
+        Sniffed::Media { kind, mime }
+    }
+
+    /// An ISO base media file's `ftyp` box: major brand, then compatible brands.
+    fn ftyp(major: &[u8; 4], compatible: &[&[u8; 4]]) -> Vec<u8> {
+        let len = 16 + 4 * compatible.len();
+        let mut b = (len as u32).to_be_bytes().to_vec();
+        b.extend_from_slice(b"ftyp");
+        b.extend_from_slice(major);
+        b.extend_from_slice(&[0, 0, 2, 0]);
+        for brand in compatible {
+            b.extend_from_slice(*brand);
+        }
+        b.extend_from_slice(b"\0\0\0\x08free");
+        b
+    }
+
     #[test]
-    fn types_are_told_from_the_bytes() {
+    fn images_gifs_and_videos_are_told_from_their_bytes() {
         assert_eq!(
-            sniff(b"\xFF\xD8\xFF\xE0\0\x10JFIF\0"),
-            Some((MediaKind::Image, "image/jpeg"))
+            sniff(b"\xFF\xD8\xFF\xE0\0\x10JFIF\0\x01\x01\0\0\x01"),
+            media(MediaKind::Image, "image/jpeg")
         );
         assert_eq!(
-            sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
-            Some((MediaKind::Image, "image/png"))
+            sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01"),
+            media(MediaKind::Image, "image/png")
         );
         assert_eq!(
-            sniff(b"GIF89a\x01\0\x01\0"),
-            Some((MediaKind::Gif, "image/gif"))
+            sniff(b"GIF89a\x01\0\x01\0\x80\0\0"),
+            media(MediaKind::Gif, "image/gif")
         );
         assert_eq!(
-            sniff(b"RIFF\x24\0\0\0WEBPVP8 "),
-            Some((MediaKind::Image, "image/webp"))
+            sniff(b"RIFF\x24\0\0\0WEBPVP8 \x18\0\0\0"),
+            media(MediaKind::Image, "image/webp")
         );
         assert_eq!(
-            sniff(b"\0\0\0\x20ftypisom\0\0\x02\0"),
-            Some((MediaKind::Video, "video/mp4"))
+            sniff(&ftyp(b"isom", &[b"isom", b"iso2", b"avc1", b"mp41"])),
+            media(MediaKind::Video, "video/mp4")
         );
         assert_eq!(
-            sniff(b"\0\0\0\x14ftypqt  \0\0\0\0"),
-            Some((MediaKind::Video, "video/quicktime"))
+            sniff(&ftyp(b"mp42", &[b"mp42", b"isom"])),
+            media(MediaKind::Video, "video/mp4")
         );
         assert_eq!(
-            sniff(b"\0\0\0\x08wide\0\0\0\0"),
-            Some((MediaKind::Video, "video/quicktime"))
+            sniff(&ftyp(b"M4V ", &[b"M4V ", b"mp42", b"isom"])),
+            media(MediaKind::Video, "video/mp4"),
+            "an M4V is sent as the MP4 it is"
         );
-        assert_eq!(sniff(b"<!DOCTYPE html><html>"), None);
-        assert_eq!(sniff(b"GIF8"), None);
-        assert_eq!(sniff(b""), None);
+        assert_eq!(
+            sniff(&ftyp(b"qt  ", &[b"qt  "])),
+            media(MediaKind::Video, "video/quicktime")
+        );
+        // An old QuickTime file without `ftyp`: a `wide` atom, then the media data.
+        assert_eq!(
+            sniff(b"\0\0\0\x08wide\x01\x2F\x5A\x10mdat\0\0"),
+            media(MediaKind::Video, "video/quicktime")
+        );
+    }
+
+    #[test]
+    fn other_files_are_named_when_known_and_never_taken_for_media() {
+        // HEIC and AVIF photos are ISO files too: no video, and no type the networks take.
+        assert_eq!(
+            sniff(&ftyp(b"heic", &[b"mif1", b"heic"])),
+            Sniffed::Other {
+                mime: Some("image/heif")
+            }
+        );
+        assert_eq!(
+            sniff(&ftyp(b"avif", &[b"avif", b"mif1", b"miaf"])),
+            Sniffed::Other {
+                mime: Some("image/avif")
+            }
+        );
+        assert_eq!(
+            sniff(b"<!DOCTYPE html><html><body>Login required</body></html>"),
+            Sniffed::Other {
+                mime: Some("text/html")
+            }
+        );
+        assert_eq!(
+            sniff(b"%PDF-1.7\n%\xE2\xE3\xCF\xD3"),
+            Sniffed::Other {
+                mime: Some("application/pdf")
+            }
+        );
+        assert_eq!(sniff(b"just some text"), Sniffed::Other { mime: None });
+        assert_eq!(sniff(b""), Sniffed::Other { mime: None });
     }
 
     #[test]

@@ -6,11 +6,14 @@
 use crosspost_core::{
     AccountStatus, LinkedAccount, MediaItem, Network, Publisher, RateLimitScope, Secret, Window,
 };
-use crosspost_fakes::{FakeFacebook, Fault, FaultRule, RecordedRequest};
+use crosspost_fakes::{
+    tiny_jpeg_header, tiny_png, FakeFacebook, Fault, FaultRule, MediaHost, RecordedRequest,
+};
 use crosspost_networks::facebook::oauth::{
     AppCredentials, FacebookLogin, LinkError, LoginSettings,
 };
 use crosspost_networks::facebook::{appsecret_proof, FacebookClient, Graph};
+use crosspost_networks::media::MediaFetcher;
 use crosspost_networks::PublishError;
 use std::time::Duration;
 
@@ -31,16 +34,28 @@ async fn fake() -> FakeFacebook {
 
 fn client(fb: &FakeFacebook, app_secret: &str) -> FacebookClient {
     let http = crosspost_networks::http_client(Duration::from_secs(5)).unwrap();
+    // The media host is on loopback.
+    let media = MediaFetcher::new(http.clone(), true, Duration::from_secs(5));
     FacebookClient::new(
         http,
         Graph::new(fb.base_url(), VERSION),
         Secret::new(app_secret),
+        media,
     )
 }
 
-fn photo(n: u32, alt: Option<&str>) -> MediaItem {
+/// A media host serving JPEGs at `/1.jpg` … `/4.jpg`.
+async fn photo_host() -> MediaHost {
+    let host = MediaHost::start().await.unwrap();
+    for n in 1..=4 {
+        host.serve(&format!("/{n}.jpg"), "image/jpeg", tiny_jpeg_header());
+    }
+    host
+}
+
+fn photo(host: &MediaHost, n: u32, alt: Option<&str>) -> MediaItem {
     MediaItem {
-        url: format!("https://cdn.example.com/{n}.jpg"),
+        url: host.url(&format!("/{n}.jpg")),
         alt: alt.map(str::to_owned),
         content_type: Some("image/jpeg".into()),
     }
@@ -83,6 +98,7 @@ fn assert_proofs_valid(fb: &FakeFacebook) {
 #[tokio::test]
 async fn text_link_one_photo_and_several_photos() {
     let fb = fake().await;
+    let host = photo_host().await;
     let c = client(&fb, APP_SECRET);
     let token = Secret::new(TOKEN);
 
@@ -98,7 +114,13 @@ async fn text_link_one_photo_and_several_photos() {
         .unwrap();
     assert_eq!(text.hold, None);
     let one = c
-        .publish(PAGE, &token, "一张照片", None, &[photo(1, Some("西湖"))])
+        .publish(
+            PAGE,
+            &token,
+            "一张照片",
+            None,
+            &[photo(&host, 1, Some("西湖"))],
+        )
         .await
         .unwrap();
     let three = c
@@ -107,7 +129,11 @@ async fn text_link_one_photo_and_several_photos() {
             &token,
             "三张照片",
             Some("https://src.example.com/p/3"),
-            &[photo(1, Some("一")), photo(2, None), photo(3, Some("三"))],
+            &[
+                photo(&host, 1, Some("一")),
+                photo(&host, 2, None),
+                photo(&host, 3, Some("三")),
+            ],
         )
         .await
         .unwrap();
@@ -125,7 +151,7 @@ async fn text_link_one_photo_and_several_photos() {
     assert_eq!(get(&p, "link"), Some("https://src.example.com/p/1"));
 
     let p = params(&requests[1]);
-    assert_eq!(get(&p, "url"), Some("https://cdn.example.com/1.jpg"));
+    assert_eq!(get(&p, "url"), Some(&*host.url("/1.jpg")));
     assert_eq!(get(&p, "caption"), Some("一张照片"));
     assert_eq!(get(&p, "alt_text_custom"), Some("西湖"));
     assert_eq!(get(&p, "published"), None);
@@ -215,6 +241,7 @@ async fn a_wrong_app_secret_is_refused_and_nothing_is_posted() {
 #[tokio::test]
 async fn usage_headers_on_a_success_ask_the_page_to_wait() {
     let fb = fake().await;
+    let host = photo_host().await;
     let c = client(&fb, APP_SECRET);
     let usage = format!(
         r#"{{"{PAGE}":[{{"type":"pages","call_count":95,"total_cputime":10,"total_time":10,"estimated_time_to_regain_access":2}}]}}"#
@@ -249,7 +276,7 @@ async fn usage_headers_on_a_success_ask_the_page_to_wait() {
             &Secret::new(TOKEN),
             "app busy",
             None,
-            &[photo(1, None)],
+            &[photo(&host, 1, None)],
         )
         .await
         .unwrap();
@@ -287,22 +314,83 @@ async fn graph_errors_reach_the_worker_classified() {
         ),
         "{err:?}"
     );
-    // A photo Facebook would not take makes the post fail, not hang.
+}
+
+fn untyped(host: &MediaHost, path: &str) -> MediaItem {
+    MediaItem {
+        url: host.url(path),
+        alt: None,
+        content_type: None,
+    }
+}
+
+#[tokio::test]
+async fn media_go_by_their_bytes_and_a_video_never_reaches_photos() {
+    let fb = fake().await;
+    let c = client(&fb, APP_SECRET);
+    let token = Secret::new(TOKEN);
+    let host = MediaHost::start().await.unwrap();
+    let mp4 = b"\0\0\0\x18ftypisom\0\0\x02\0isommp41\0\0\0\x08free".to_vec();
+    host.serve("/clip.mp4", "", mp4.clone());
+    host.serve("/clip.jpg", "image/jpeg", mp4);
+    host.serve("/login.png", "image/png", b"<!DOCTYPE html><html>".to_vec());
+    host.serve("/photo", "video/mp4", tiny_png());
+
+    // A video, whatever its URL or content_type say: refused before any Graph call.
+    for item in [
+        untyped(&host, "/clip.mp4"),
+        MediaItem {
+            content_type: Some("image/jpeg".into()),
+            ..untyped(&host, "/clip.jpg")
+        },
+    ] {
+        let err = c
+            .publish(PAGE, &token, "视频", None, std::slice::from_ref(&item))
+            .await
+            .unwrap_err();
+        let PublishError::Permanent { reason } = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            reason,
+            format!(
+                "media_unsupported: media[0] ({}) is a video (video/mp4), and Crosspost \
+                 publishes only photos to Facebook Pages for now",
+                item.url
+            )
+        );
+    }
+    // A web page where a photo should be: refused the same way, naming its type.
     let err = c
-        .publish(
-            PAGE,
-            &Secret::new(TOKEN),
-            "bad",
-            None,
-            &[MediaItem {
-                url: "ftp://cdn.example.com/a.jpg".into(),
-                alt: None,
-                content_type: None,
-            }],
-        )
+        .publish(PAGE, &token, "网页", None, &[untyped(&host, "/login.png")])
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), "permanent", "{err:?}");
+    assert_eq!(err.kind(), "permanent");
+    assert!(err.to_string().contains("its bytes are text/html"), "{err}");
+    assert!(fb.requests().is_empty(), "Graph was never called");
+
+    // A PNG the post calls video/mp4 goes to /photos as the image it is.
+    let png = MediaItem {
+        content_type: Some("video/mp4".into()),
+        ..untyped(&host, "/photo")
+    };
+    let post = c.publish(PAGE, &token, "照片", None, &[png]).await.unwrap();
+    let photos = fb.photos();
+    assert_eq!(photos.len(), 1);
+    assert_eq!(photos[0].url, host.url("/photo"));
+    assert_eq!(photos[0].post_id.as_deref(), Some(post.id.as_str()));
+    // Sniffed by us once, fetched by Graph once.
+    assert_eq!(host.hits("/photo"), 2);
+
+    // A host that is down: tried again later, nothing sent to Graph.
+    host.fail("/down.jpg", 503);
+    let before = fb.requests().len();
+    let err = c
+        .publish(PAGE, &token, "挂了", None, &[untyped(&host, "/down.jpg")])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "media_unavailable", "{err:?}");
+    assert_eq!(fb.requests().len(), before);
 }
 
 fn login(fb: &FakeFacebook, app_secret: &str) -> FacebookLogin {

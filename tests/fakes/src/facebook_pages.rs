@@ -10,6 +10,7 @@ use super::{
     authenticate, check_names, fields, graph_error, invalid_parameter, param, parameters, Answer,
     FakeFacebook, GraphState,
 };
+use crate::media_host::Fetched;
 use crate::server::{graph_time, is_digits, lock, now_ms, parse_rfc3339_ms, Incoming, Reply};
 
 /// Longest `message` the Graph API accepts on a feed post (characters).
@@ -287,8 +288,9 @@ pub(super) fn feed_post(state: &mut GraphState, req: &Incoming, page_id: &str) -
     Ok(Reply::json(200, json!({ "id": id })))
 }
 
-/// `POST /{version}/{page_id}/photos` with `url` (Facebook fetches it; the fake only
-/// checks it is an http(s) URL). Published: a post with the caption →
+/// `POST /{version}/{page_id}/photos` with `url`, which Facebook fetches: the fake
+/// fetches it from the test media hosts of this process and refuses what is not an
+/// image ([`fetched_photo`]). Published: a post with the caption →
 /// `{"id","post_id"}`. With `published=false`: a photo to attach to a feed post → `{"id"}`.
 pub(super) fn photo_post(state: &mut GraphState, req: &Incoming, page_id: &str) -> Answer {
     let params = post_on_own_page(
@@ -314,6 +316,7 @@ pub(super) fn photo_post(state: &mut GraphState, req: &Incoming, page_id: &str) 
     if !valid_url {
         return Err(invalid_parameter("url should represent a valid URL"));
     }
+    fetched_photo(url)?;
     let caption = param(&params, "caption").filter(|c| !c.is_empty());
     if caption.is_some_and(|c| c.chars().count() > MAX_MESSAGE_CHARS) {
         return Err(invalid_parameter(&format!(
@@ -354,6 +357,54 @@ pub(super) fn photo_post(state: &mut GraphState, req: &Incoming, page_id: &str) 
         200,
         json!({ "id": photo_id, "post_id": post_id }),
     ))
+}
+
+/// The format of an image file Graph takes as a photo, from its first bytes: the
+/// formats its photo guide lists (JPEG, BMP, PNG, GIF, TIFF), and WEBP, which Crosspost
+/// sends as a photo too (not in that list; unverified against the real Graph).
+fn photo_format(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("jpeg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("png")
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("gif")
+    } else if bytes.starts_with(b"BM") && bytes.len() > 14 {
+        Some("bmp")
+    } else if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
+        Some("tiff")
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("webp")
+    } else {
+        None
+    }
+}
+
+/// Fetches a photo's `url` as Graph does and refuses, as Graph does, a URL that cannot
+/// be fetched or does not hold an image: OAuthException 324 "Missing or invalid image
+/// file" (Graph's answer for a photo that is not an image; the `error_user_msg` that
+/// tells the two cases apart is the fake's own wording).
+fn fetched_photo(url: &str) -> Result<&'static str, Reply> {
+    let refuse = |user_msg: String| {
+        let mut reply = graph_error(400, 324, None, "(#324) Missing or invalid image file");
+        if let Some(error) = reply.body.get_mut("error") {
+            error["error_user_msg"] = json!(user_msg);
+        }
+        reply
+    };
+    match crate::media_host::fetch(url) {
+        Fetched::File { bytes, .. } => photo_format(&bytes).ok_or_else(|| {
+            refuse(format!(
+                "The file at {url} is not an image (JPEG, PNG, GIF, BMP, TIFF or WEBP)."
+            ))
+        }),
+        Fetched::Status(status) => Err(refuse(format!(
+            "The image at {url} could not be fetched: the server answered {status}."
+        ))),
+        Fetched::Unreachable => Err(refuse(format!(
+            "The image at {url} could not be fetched: the server could not be reached."
+        ))),
+    }
 }
 
 /// `attached_media[i]={"media_fbid":"<id>"}` (form) or `attached_media=[{...}]` (JSON).
@@ -485,4 +536,77 @@ pub(super) fn published_posts(state: &GraphState, req: &Incoming, page_id: &str)
         })
         .collect();
     Ok(Reply::json(200, json!({ "data": data })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{tiny_gif, tiny_jpeg_header, tiny_png, MediaHost};
+
+    const PAGE: &str = "104857600123456";
+    const TOKEN: &str = "page-token";
+
+    /// `POST /photos` with `url`; the answer's status and body.
+    async fn post_photo(fb: &FakeFacebook, url: &str) -> (u16, Value) {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/v26.0/{PAGE}/photos", fb.base_url()))
+            .bearer_auth(TOKEN)
+            .form(&[("url", url), ("caption", "a photo")])
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap())
+    }
+
+    #[test]
+    fn photo_formats_are_graphs() {
+        assert_eq!(photo_format(&tiny_jpeg_header()), Some("jpeg"));
+        assert_eq!(photo_format(&tiny_png()), Some("png"));
+        assert_eq!(photo_format(&tiny_gif()), Some("gif"));
+        assert_eq!(photo_format(b"II*\0\x08\0\0\0"), Some("tiff"));
+        assert_eq!(photo_format(b"\0\0\0\x18ftypisom\0\0\x02\0isommp41"), None);
+        assert_eq!(photo_format(b"<!DOCTYPE html>"), None);
+    }
+
+    #[tokio::test]
+    async fn photos_is_fetched_and_only_an_image_is_taken() {
+        let fb = FakeFacebook::start("v26.0").await.unwrap();
+        fb.add_page(PAGE, TOKEN);
+        let host = MediaHost::start().await.unwrap();
+        let mp4 = b"\0\0\0\x18ftypisom\0\0\x02\0isommp41\0\0\0\x08free".to_vec();
+        // Whatever the names and types say, Graph goes by the bytes it fetches.
+        host.serve("/clip.mp4", "", mp4.clone());
+        host.serve("/photo.jpg", "image/jpeg", mp4);
+        host.serve("/real.mp4", "video/mp4", tiny_png());
+        host.fail("/down.png", 503);
+
+        for (path, says) in [
+            ("/clip.mp4", "is not an image"),
+            ("/photo.jpg", "is not an image"),
+            ("/down.png", "could not be fetched: the server answered 503"),
+            (
+                "/missing.png",
+                "could not be fetched: the server answered 404",
+            ),
+        ] {
+            let (status, body) = post_photo(&fb, &host.url(path)).await;
+            assert_eq!(status, 400, "{path}: {body}");
+            assert_eq!(body["error"]["code"], 324, "{path}: {body}");
+            assert_eq!(body["error"]["type"], "OAuthException");
+            assert_eq!(
+                body["error"]["message"],
+                "(#324) Missing or invalid image file"
+            );
+            let user_msg = body["error"]["error_user_msg"].as_str().unwrap();
+            assert!(user_msg.contains(says), "{path}: {user_msg}");
+        }
+        let (status, body) = post_photo(&fb, "https://cdn.example.com/a.png").await;
+        assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(324)));
+        assert!(fb.photos().is_empty() && fb.posts().is_empty());
+
+        let (status, body) = post_photo(&fb, &host.url("/real.mp4")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(fb.photos()[0].url, host.url("/real.mp4"));
+        assert_eq!(host.hits("/real.mp4"), 1, "Graph fetched it once");
+    }
 }

@@ -1,5 +1,6 @@
 //! A small static file server for media URLs in tests, and tiny valid image files
-//! made in code.
+//! made in code. The fake networks that fetch a URL themselves (Graph's `/photos`)
+//! reach every media host running in the same process through `fetch`.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -11,7 +12,7 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -39,6 +40,62 @@ struct Files {
     hits: HashMap<String, usize>,
 }
 
+/// Every media host started in this process, by base URL: what a fake network can
+/// fetch. A fake's handlers are not async, so they read the files here rather than
+/// over HTTP (which, on a test's single-threaded runtime, would wait on itself).
+static RUNNING: Mutex<Vec<(String, Weak<Mutex<Files>>)>> = Mutex::new(Vec::new());
+
+/// What a fake network gets when it fetches a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fetched {
+    /// The file and the Content-Type it is served with (empty: none).
+    File {
+        content_type: String,
+        bytes: Arc<Vec<u8>>,
+    },
+    /// An error status (no media host serves the URL: 404).
+    Status(u16),
+    /// No media host of this process has this base URL: the fetch finds nobody.
+    Unreachable,
+}
+
+/// Fetches `url` from the media host of this process that serves it, counting a hit
+/// as a GET does.
+pub(crate) fn fetch(url: &str) -> Fetched {
+    let files = {
+        let mut running = lock(&RUNNING);
+        running.retain(|(_, files)| files.strong_count() > 0);
+        running
+            .iter()
+            .filter(|(base, _)| url.starts_with(base.as_str()))
+            .find_map(|(base, files)| {
+                let path = &url[base.len()..];
+                (path.starts_with('/')).then(|| files.upgrade()).flatten()
+            })
+    };
+    let Some(files) = files else {
+        return Fetched::Unreachable;
+    };
+    let path = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+        .unwrap_or("/");
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    let mut files = lock(&files);
+    *files.hits.entry(path.to_owned()).or_default() += 1;
+    match files.entries.get(path) {
+        Some(Entry::File {
+            content_type,
+            bytes,
+        }) => Fetched::File {
+            content_type: content_type.clone(),
+            bytes: bytes.clone(),
+        },
+        Some(Entry::Status(status)) => Fetched::Status(*status),
+        None => Fetched::Status(404),
+    }
+}
+
 /// A running media server on `127.0.0.1:0`; stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct MediaHost {
@@ -52,6 +109,7 @@ impl MediaHost {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let base_url = format!("http://{}", listener.local_addr()?);
         let files = Arc::new(Mutex::new(Files::default()));
+        lock(&RUNNING).push((base_url.clone(), Arc::downgrade(&files)));
         let app = Router::new().fallback(answer).with_state(files.clone());
         let (stop, mut stopped) = watch::channel(false);
         tokio::spawn(async move {
@@ -251,5 +309,26 @@ mod tests {
                 .status(),
             404
         );
+    }
+
+    #[tokio::test]
+    async fn a_fake_network_fetches_what_the_host_serves() {
+        let host = MediaHost::start().await.unwrap();
+        host.serve("/a.png", "image/png", tiny_png());
+        host.fail("/down.png", 503);
+        assert_eq!(
+            fetch(&host.url("/a.png?w=100")),
+            Fetched::File {
+                content_type: "image/png".into(),
+                bytes: Arc::new(tiny_png())
+            }
+        );
+        assert_eq!(host.hits("/a.png"), 1);
+        assert_eq!(fetch(&host.url("/down.png")), Fetched::Status(503));
+        assert_eq!(fetch(&host.url("/nothing")), Fetched::Status(404));
+        assert_eq!(fetch("https://cdn.example.com/a.png"), Fetched::Unreachable);
+        // Port 80 is not the host's port: a prefix of its base URL is no match.
+        let base = host.url("");
+        assert_eq!(fetch(&format!("{base}0/a.png")), Fetched::Unreachable);
     }
 }

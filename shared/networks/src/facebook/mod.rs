@@ -4,15 +4,18 @@
 //! function's [`crosspost_core::linking::Linker`] for Facebook.
 //!
 //! Every call carries the Page token and its `appsecret_proof`, so a leaked Page token
-//! is of no use without the app secret.
+//! is of no use without the app secret. A post's media are sniffed before any call
+//! ([`MediaFetcher::plan`]): only what its bytes show to be an image or GIF goes to
+//! `/photos`; a video fails the delivery for now.
 
 mod error;
 mod link;
 pub mod oauth;
 mod publish;
 
+use crate::media::MediaFetcher;
 use crate::{excerpt, nothing_published, PublishError, RemotePost};
-use crosspost_core::{MediaItem, RateLimitScope, Secret};
+use crosspost_core::{MediaItem, Network, RateLimitScope, Secret};
 use error::{classify, later, usage_hold};
 use hmac::{KeyInit, Mac};
 use reqwest::header::HeaderMap;
@@ -64,6 +67,8 @@ pub struct FacebookClient {
     http: reqwest::Client,
     graph: Graph,
     app_secret: Secret,
+    /// Reads each media file's first bytes, to know what it is before Graph sees it.
+    media: MediaFetcher,
 }
 
 /// One answer, read whole.
@@ -92,12 +97,19 @@ struct PhotoCreated {
 }
 
 impl FacebookClient {
-    /// Every call goes to `graph` and carries the `appsecret_proof` of `app_secret`.
-    pub fn new(http: reqwest::Client, graph: Graph, app_secret: Secret) -> Self {
+    /// Every call goes to `graph` and carries the `appsecret_proof` of `app_secret`;
+    /// `media` tells what each of a post's media files is.
+    pub fn new(
+        http: reqwest::Client,
+        graph: Graph,
+        app_secret: Secret,
+        media: MediaFetcher,
+    ) -> Self {
         FacebookClient {
             http,
             graph,
             app_secret,
+            media,
         }
     }
 
@@ -153,7 +165,9 @@ impl FacebookClient {
     }
 
     /// Publishes one post to a Page: a text or link post, one photo with its caption,
-    /// or several photos in one post. Alt text goes with each photo.
+    /// or several photos in one post. Alt text goes with each photo. The media are
+    /// sniffed first: a file that is a video or no media at all fails the post
+    /// (`Permanent`, naming the item and its type) before anything is sent to Graph.
     pub async fn publish(
         &self,
         page_id: &str,
@@ -162,16 +176,13 @@ impl FacebookClient {
         link: Option<&str>,
         media: &[MediaItem],
     ) -> Result<RemotePost, PublishError> {
-        if let Some(other) = media.iter().find(|m| !is_photo(m)) {
-            return Err(PublishError::Permanent {
-                reason: format!(
-                    "Facebook posts take photos only for now; {} is {}",
-                    other.url,
-                    other.content_type.as_deref().unwrap_or("not an image")
-                ),
-            });
-        }
-        match media {
+        let plan = self.media.plan(Network::Facebook, media).await?;
+        let photos: Vec<&MediaItem> = plan
+            .attached
+            .iter()
+            .filter_map(|planned| media.get(planned.index))
+            .collect();
+        match photos.as_slice() {
             [] => self.post_feed(page_id, token, message, link, &[]).await,
             [photo] => self.post_photo(page_id, token, message, photo).await,
             photos => {
@@ -274,13 +285,6 @@ fn photo_form(photo: &MediaItem) -> Vec<(&'static str, &str)> {
     form
 }
 
-/// Media without a type are taken for photos: intake only lets images and videos in.
-fn is_photo(item: &MediaItem) -> bool {
-    item.content_type
-        .as_deref()
-        .is_none_or(|t| t.to_ascii_lowercase().starts_with("image/"))
-}
-
 fn remote_post(id: String, headers: &HeaderMap) -> RemotePost {
     RemotePost {
         url: format!("https://www.facebook.com/{id}"),
@@ -310,17 +314,5 @@ mod tests {
             appsecret_proof(&Secret::new("app-secret"), &Secret::new("page-token")),
             "d8b448b9cc7d64c51098271805b3cc20b5b715e52bd587eb71b610259587c856"
         );
-    }
-
-    #[test]
-    fn only_images_go_to_photos() {
-        let item = |ct: Option<&str>| MediaItem {
-            url: "https://cdn.example.com/a".into(),
-            alt: None,
-            content_type: ct.map(str::to_owned),
-        };
-        assert!(is_photo(&item(None)));
-        assert!(is_photo(&item(Some("image/JPEG"))));
-        assert!(!is_photo(&item(Some("video/mp4"))));
     }
 }

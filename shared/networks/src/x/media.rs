@@ -8,8 +8,8 @@
 
 use crate::media::{FetchedMedia, MediaBody, MediaFetcher};
 use crate::{excerpt, nothing_published, PublishError};
-use crosspost_core::media::{plan_for_x, MediaKind};
-use crosspost_core::{MediaItem, Secret};
+use crosspost_core::media::MediaKind;
+use crosspost_core::{MediaItem, Network, Secret};
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -44,17 +44,16 @@ impl XMediaUploader {
         }
     }
 
-    /// Uploads what X's media plan attaches of `media`, alt text included, and returns
-    /// the media ids in the post's order. What the plan leaves out is logged.
+    /// Uploads what X's media plan attaches of `media` (kinds from their bytes, see
+    /// [`MediaFetcher::plan`]), alt text included, and returns the media ids in the
+    /// post's order. What the plan leaves out is logged; what it refuses fails the
+    /// upload before anything is sent to X.
     pub async fn upload_all(
         &self,
         token: &Secret,
         media: &[MediaItem],
     ) -> Result<Vec<String>, PublishError> {
-        let plan = plan_for_x(media);
-        for dropped in &plan.dropped {
-            tracing::warn!(index = dropped.index, reason = %dropped.reason, "media left out for X");
-        }
+        let plan = self.fetcher.plan(Network::X, media).await?;
         let mut ids = Vec::with_capacity(plan.attached.len());
         for planned in &plan.attached {
             let fetched = self.fetcher.fetch(&planned.url, planned.kind).await?;
