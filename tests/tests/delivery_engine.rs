@@ -275,7 +275,7 @@ async fn a_permanent_error_fails_once_and_a_malformed_message_fails_alone() {
     sb.x.inject(
         FaultRule::new(Fault::Respond {
             status: 400,
-            body: json!({"title": "Invalid Request", "detail": "One or more parameters to your request was invalid.", "type": "https://api.twitter.com/2/problems/invalid-request"}),
+            body: json!({"title": "Invalid Request", "detail": "One or more parameters to your request was invalid.", "type": "https://api.x.com/2/problems/invalid-request"}),
             headers: vec![],
         })
         .on("POST", "/2/tweets"),
