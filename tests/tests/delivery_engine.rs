@@ -164,6 +164,11 @@ async fn a_post_whose_answer_is_lost_is_reconciled_not_posted_twice() {
             .filter(|r| r.method == "GET" && r.path.ends_with("/tweets"))
             .count();
     assert!(lookups >= 1, "reconciled through the timeline");
+    let checked = sb.x.contract_operations();
+    assert!(
+        checked.iter().any(|c| c == "GET /2/users/{id}/tweets"),
+        "the timeline read was checked against X's OpenAPI description: {checked:?}"
+    );
     let logs = sb.stack.function_logs("PublishXFunction").join("\n");
     assert!(
         logs.contains("\"Reconciled\":1"),

@@ -119,6 +119,13 @@ impl Contract {
         self.operation(method, path).is_some()
     }
 
+    /// The operation the description holds for this method and path, as
+    /// `METHOD /template` (e.g. `DELETE /2/tweets/{id}`).
+    pub fn operation_name(&self, method: &str, path: &str) -> Option<String> {
+        self.operation(method, path)
+            .map(|m| format!("{} /{}", m.operation.method, m.operation.template.join("/")))
+    }
+
     /// Every way `request` breaks the description (empty when it keeps it, or when the
     /// description does not hold its path).
     pub fn check_request(&self, request: &ContractRequest<'_>) -> Vec<String> {

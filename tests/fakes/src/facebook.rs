@@ -16,7 +16,8 @@ use serde_json::{json, Value};
 
 use crate::fault::Faults;
 use crate::server::{
-    lock, now_ms, parse_form, trace_id, Api, Controls, Incoming, RecordedRequest, Recorder, Reply,
+    lock, now_ms, parse_form, trace_id, Api, ContractCheck, Controls, Incoming, RecordedRequest,
+    Recorder, Reply,
 };
 
 #[path = "facebook_login.rs"]
@@ -188,15 +189,15 @@ impl Api for GraphApi {
         result.unwrap_or_else(|reply| reply)
     }
 
-    fn contract_violations(&self, req: &Incoming, _answer: Option<&Reply>) -> Vec<String> {
+    fn check_contract(&self, req: &Incoming, _answer: Option<&Reply>) -> ContractCheck {
         let segments = req.segments();
         let Some((_, rest)) = segments.split_first() else {
-            return Vec::new();
+            return ContractCheck::default();
         };
         let (Some(call), Ok(params)) = (spec_call(req, rest), parameters(req)) else {
-            return Vec::new();
+            return ContractCheck::default();
         };
-        spec::edge_violations(&call, &params)
+        let violations = spec::edge_violations(&call, &params)
             .into_iter()
             .map(|v| {
                 format!(
@@ -204,7 +205,11 @@ impl Api for GraphApi {
                     req.method, req.path, v.message
                 )
             })
-            .collect()
+            .collect();
+        ContractCheck {
+            operation: Some(call.name()),
+            violations,
+        }
     }
 
     fn recorder(&self) -> &Recorder {

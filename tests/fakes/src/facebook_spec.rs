@@ -117,6 +117,16 @@ pub(super) enum Call<'a> {
     DeletePost,
 }
 
+impl Call<'_> {
+    /// `POST /{page-id}/feed`, `DELETE /{post-id}`.
+    pub fn name(&self) -> String {
+        match self {
+            Call::PageEdge { method, edge } => format!("{method} /{{page-id}}/{edge}"),
+            Call::DeletePost => "DELETE /{post-id}".to_owned(),
+        }
+    }
+}
+
 /// One parameter the spec does not take, in Graph's own wording after `(#100) `
 /// (which names the parameter).
 #[derive(Debug)]

@@ -250,17 +250,28 @@ pub(crate) trait Api: Send + Sync + 'static {
     /// The network's answer for a request over a rate limit that resets at
     /// `reset_unix` ([`Fault::RateLimited`]).
     fn rate_limited(&self, req: &Incoming, reset_unix: i64) -> Reply;
-    /// Every way a request, and the answer the fake gave it (None when it gave none),
-    /// break the network's own API description; empty for a fake without one.
-    fn contract_violations(&self, _req: &Incoming, _answer: Option<&Reply>) -> Vec<String> {
-        Vec::new()
+    /// Checks a request, and the answer the fake gave it (None when it gave none),
+    /// against the network's own API description; nothing for a fake without one.
+    fn check_contract(&self, _req: &Incoming, _answer: Option<&Reply>) -> ContractCheck {
+        ContractCheck::default()
     }
+}
+
+/// What checking one request against a network's API description found.
+#[derive(Default)]
+pub(crate) struct ContractCheck {
+    /// The operation the description holds for it (`POST /2/media/upload/{id}/append`),
+    /// None when it holds none.
+    pub operation: Option<String>,
+    /// Every way the request or the answer broke it.
+    pub violations: Vec<String>,
 }
 
 #[derive(Default)]
 pub(crate) struct Recorder {
     requests: Mutex<Vec<RecordedRequest>>,
     violations: Mutex<Vec<String>>,
+    checked: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Recorder {
@@ -276,11 +287,18 @@ impl Recorder {
         lock(&self.requests).clear();
     }
 
-    fn violated(&self, violations: Vec<String>) {
-        for violation in &violations {
+    fn checked(&self, check: ContractCheck) {
+        if let Some(operation) = check.operation {
+            lock(&self.checked).insert(operation);
+        }
+        for violation in &check.violations {
             tracing::warn!(%violation, "API contract broken");
         }
-        lock(&self.violations).extend(violations);
+        lock(&self.violations).extend(check.violations);
+    }
+
+    fn operations(&self) -> Vec<String> {
+        lock(&self.checked).iter().cloned().collect()
     }
 
     fn violations(&self) -> Vec<String> {
@@ -352,6 +370,13 @@ impl Controls {
     /// with [`Fault::Respond`] is the test's, and not checked.
     pub fn contract_violations(&self) -> Vec<String> {
         self.api.recorder().violations()
+    }
+
+    /// The operations of the network's API description that requests received so far
+    /// were checked against (e.g. `POST /2/media/upload/{id}/append`), sorted; shows
+    /// what a test's contract check covered.
+    pub fn contract_operations(&self) -> Vec<String> {
+        self.api.recorder().operations()
     }
 
     /// Adds a fault for the next `rule.times` requests matching `rule`, after the rules
@@ -442,7 +467,7 @@ async fn entry<A: Api>(
     }
     let check = |answer: Option<&Reply>| {
         api.recorder()
-            .violated(api.contract_violations(&incoming, answer));
+            .checked(api.check_contract(&incoming, answer));
     };
     let reply = match fault {
         None => handle(),

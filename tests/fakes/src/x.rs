@@ -9,7 +9,8 @@ use serde_json::{json, Map, Value};
 use crate::contract::{Contract, ContractAnswer, ContractRequest};
 use crate::fault::Faults;
 use crate::server::{
-    is_digits, lock, now_ms, parse_rfc3339_ms, x_time, Api, Controls, Incoming, Recorder, Reply,
+    is_digits, lock, now_ms, parse_rfc3339_ms, x_time, Api, ContractCheck, Controls, Incoming,
+    Recorder, Reply,
 };
 
 // Token refresh and revocation live in their own file, beside the API they guard.
@@ -243,7 +244,7 @@ impl Api for XApi {
         &self.faults
     }
 
-    fn contract_violations(&self, req: &Incoming, answer: Option<&Reply>) -> Vec<String> {
+    fn check_contract(&self, req: &Incoming, answer: Option<&Reply>) -> ContractCheck {
         let contract = FakeX::contract();
         let query = req.query_pairs();
         let method = req.method.as_str();
@@ -265,7 +266,10 @@ impl Api for XApi {
                 },
             ));
         }
-        violations
+        ContractCheck {
+            operation: contract.operation_name(method, &req.path),
+            violations,
+        }
     }
 
     fn unreadable_body(&self) -> Reply {
