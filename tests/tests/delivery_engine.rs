@@ -166,6 +166,11 @@ async fn a_post_whose_answer_is_lost_is_reconciled_not_posted_twice() {
             .filter(|r| r.method == "GET" && r.path.ends_with("/tweets"))
             .count();
     assert!(lookups >= 1, "reconciled through the timeline");
+    let checked = sb.x.contract_operations();
+    assert!(
+        checked.iter().any(|c| c == "GET /2/users/{id}/tweets"),
+        "the timeline read was checked against X's OpenAPI description: {checked:?}"
+    );
     let logs = sb.stack.function_logs("PublishXFunction").join("\n");
     assert!(
         logs.contains("\"Reconciled\":1"),
@@ -277,7 +282,7 @@ async fn a_permanent_error_fails_once_and_a_malformed_message_fails_alone() {
     sb.x.inject(
         FaultRule::new(Fault::Respond {
             status: 400,
-            body: json!({"title": "Invalid Request", "detail": "One or more parameters to your request was invalid.", "type": "https://api.twitter.com/2/problems/invalid-request"}),
+            body: json!({"title": "Invalid Request", "detail": "One or more parameters to your request was invalid.", "type": "https://api.x.com/2/problems/invalid-request"}),
             headers: vec![],
         })
         .on("POST", "/2/tweets"),

@@ -195,6 +195,16 @@ async fn text_link_one_photo_and_three_photo_posts_publish_with_the_right_calls_
     );
     let left: Vec<String> = sb.facebook.posts().into_iter().map(|p| p.id).collect();
     assert_eq!(left, [one.parts[0].remote_id.clone()]);
+    // Every call above was checked against Meta's Graph specs (`sb.stop` fails the
+    // test on a parameter they do not list).
+    assert_eq!(
+        sb.facebook.contract_operations(),
+        [
+            "DELETE /{post-id}",
+            "POST /{page-id}/feed",
+            "POST /{page-id}/photos"
+        ]
+    );
     sb.stop().await;
 }
 

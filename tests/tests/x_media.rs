@@ -150,6 +150,21 @@ async fn a_long_chinese_post_with_two_images_is_a_thread_with_media_on_its_first
     let plan = &preview.body["networks"][0]["media"];
     assert_eq!(plan["attached"].as_array().unwrap().len(), 4, "{plan}");
     assert_eq!(plan["dropped"][0]["index"], 4, "{plan}");
+    // Every call above was checked against X's OpenAPI description (`sb.stop` fails
+    // the test on any violation): these are the operations it covered.
+    let checked = sb.x.contract_operations();
+    for operation in [
+        "GET /2/users/me",
+        "POST /2/media/upload",
+        "POST /2/media/metadata",
+        "POST /2/tweets",
+        "DELETE /2/tweets/{id}",
+    ] {
+        assert!(
+            checked.iter().any(|c| c == operation),
+            "{operation}: {checked:?}"
+        );
+    }
     sb.stop().await;
 }
 
@@ -191,6 +206,18 @@ async fn a_gif_goes_up_in_chunks_and_is_posted_once_processed() {
     assert!(polls.iter().all(|p| p.query.contains("command=STATUS")));
     assert!(requests(&sb, "POST", "/2/media/upload").is_empty());
     queues_drain(&sb).await;
+    let checked = sb.x.contract_operations();
+    for operation in [
+        "POST /2/media/upload/initialize",
+        "POST /2/media/upload/{id}/append",
+        "POST /2/media/upload/{id}/finalize",
+        "GET /2/media/upload",
+    ] {
+        assert!(
+            checked.iter().any(|c| c == operation),
+            "{operation}: {checked:?}"
+        );
+    }
     sb.stop().await;
 }
 

@@ -72,6 +72,8 @@ async fn a_video_is_streamed_in_four_megabyte_segments() {
     assert_eq!(media.size, video.len() as u64);
     assert_eq!(media.segments, 3, "4 MB + 4 MB + the rest");
     assert_eq!(media.state, "succeeded");
+    // Initialize, append, finalize and STATUS, as X's OpenAPI description has them.
+    assert_eq!(x.contract_violations(), Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -209,4 +211,5 @@ async fn oversized_mismatched_internal_and_unauthorised_media_are_refused() {
         .unwrap_err();
     assert!(reason(err).contains("media.write"));
     assert!(x.uploaded_media().is_empty());
+    assert_eq!(x.contract_violations(), Vec::<String>::new());
 }

@@ -291,7 +291,14 @@ async fn with_sandbox(command: Command) -> Result<bool> {
         } => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
-    sandbox.stop().await;
+    let violations = sandbox.contract_violations();
+    sandbox.shutdown().await;
+    if !violations.is_empty() {
+        anyhow::bail!(
+            "the fake networks saw their API descriptions broken:\n{}",
+            violations.join("\n")
+        );
+    }
     outcome
 }
 

@@ -351,10 +351,38 @@ impl Sandbox {
         }
     }
 
-    pub async fn stop(self) {
+    /// Every way the requests the fake networks received, and their answers, broke
+    /// the networks' own API descriptions (X's OpenAPI, Meta's Graph specs), each
+    /// prefixed by the fake that saw it.
+    pub fn contract_violations(&self) -> Vec<String> {
+        let mut violations = self.x.contract_violations();
+        violations.extend(self.facebook.contract_violations());
+        violations
+    }
+
+    /// Brings everything down.
+    pub async fn shutdown(self) {
         self.stack.stop().await;
         self.x.shutdown();
         self.facebook.shutdown();
         self.events.shutdown();
+    }
+
+    /// Brings everything down, then fails the test if any request a fake network
+    /// received, or any answer it gave, broke the network's API description: this is
+    /// where every end-to-end test checks the contracts.
+    ///
+    /// # Panics
+    ///
+    /// When [`Sandbox::contract_violations`] is not empty, listing them.
+    pub async fn stop(self) {
+        let violations = self.contract_violations();
+        self.shutdown().await;
+        assert!(
+            violations.is_empty(),
+            "the fake networks saw {} violation(s) of their API descriptions:\n{}",
+            violations.len(),
+            violations.join("\n")
+        );
     }
 }

@@ -16,13 +16,16 @@ use serde_json::{json, Value};
 
 use crate::fault::Faults;
 use crate::server::{
-    lock, now_ms, parse_form, trace_id, Api, Controls, Incoming, RecordedRequest, Recorder, Reply,
+    lock, now_ms, parse_form, trace_id, Api, ContractCheck, Controls, Incoming, RecordedRequest,
+    Recorder, Reply,
 };
 
 #[path = "facebook_login.rs"]
 mod login;
 #[path = "facebook_pages.rs"]
 mod pages;
+#[path = "facebook_spec.rs"]
+mod spec;
 
 pub use pages::{PagePhoto, PagePost};
 
@@ -156,6 +159,8 @@ impl Api for GraphApi {
                     self.version
                 ),
             ))
+        } else if let Some(refused) = refuse_unlisted(req, rest) {
+            Err(refused)
         } else {
             match (req.method.as_str(), rest) {
                 ("GET", ["oauth", "access_token"]) => login::access_token(&mut state, req),
@@ -182,6 +187,29 @@ impl Api for GraphApi {
             }
         };
         result.unwrap_or_else(|reply| reply)
+    }
+
+    fn check_contract(&self, req: &Incoming, _answer: Option<&Reply>) -> ContractCheck {
+        let segments = req.segments();
+        let Some((_, rest)) = segments.split_first() else {
+            return ContractCheck::default();
+        };
+        let (Some(call), Ok(params)) = (spec_call(req, rest), parameters(req)) else {
+            return ContractCheck::default();
+        };
+        let violations = spec::edge_violations(&call, &params)
+            .into_iter()
+            .map(|v| {
+                format!(
+                    "Facebook Graph: {} {}: (#100) {}",
+                    req.method, req.path, v.message
+                )
+            })
+            .collect();
+        ContractCheck {
+            operation: Some(call.name()),
+            violations,
+        }
     }
 
     fn recorder(&self) -> &Recorder {
@@ -237,6 +265,28 @@ impl Api for GraphApi {
 }
 
 type Answer = Result<Reply, Reply>;
+
+/// The call Meta's specs describe at this path (after the version), if any: a Page's
+/// edge, or deleting a post.
+fn spec_call<'a>(req: &'a Incoming, rest: &[&'a str]) -> Option<spec::Call<'a>> {
+    let call = match (req.method.as_str(), rest) {
+        (method, [page_id, edge]) if crate::server::is_digits(page_id) => {
+            spec::Call::PageEdge { method, edge }
+        }
+        ("DELETE", [post_id]) if !post_id.is_empty() => spec::Call::DeletePost,
+        _ => return None,
+    };
+    spec::describes(&call).then_some(call)
+}
+
+/// Graph's answer to a call with a parameter its edge does not take, or of the wrong
+/// type: error 100 naming the first one.
+fn refuse_unlisted(req: &Incoming, rest: &[&str]) -> Option<Reply> {
+    let call = spec_call(req, rest)?;
+    let params = parameters(req).ok()?;
+    let first = spec::edge_violations(&call, &params).into_iter().next()?;
+    Some(invalid_parameter(&first.message))
+}
 
 /// `{"error":{"message","type","code","error_subcode"?,"fbtrace_id"}}`
 fn graph_error(status: u16, code: u32, subcode: Option<u32>, message: &str) -> Reply {

@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+mod contract;
 mod events;
 mod facebook;
 mod fault;
@@ -25,6 +26,7 @@ mod media_host;
 mod server;
 mod x;
 
+pub use contract::{Contract, ContractAnswer, ContractRequest};
 pub use events::EventsReceiver;
 pub use facebook::{FakeFacebook, PagePhoto, PagePost};
 pub use fault::{Fault, FaultRule, RandomFaults};

@@ -112,6 +112,73 @@ pub(crate) fn parse_form(raw: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(raw).into_owned().collect()
 }
 
+/// One part of a multipart body.
+pub(crate) struct FormPart {
+    pub name: String,
+    pub data: Vec<u8>,
+}
+
+fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    haystack
+        .get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
+}
+
+/// Parses a `multipart/form-data` body (RFC 7578) sent with `content_type`; the error
+/// says what is malformed.
+pub(crate) fn multipart(content_type: &str, raw: &[u8]) -> Result<Vec<FormPart>, String> {
+    let bad = |why: &str| why.to_owned();
+    let boundary = content_type
+        .split(';')
+        .filter_map(|p| p.trim().strip_prefix("boundary="))
+        .next()
+        .map(|b| b.trim_matches('"'))
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| bad("The multipart body has no boundary."))?;
+    let mut body = b"\r\n".to_vec();
+    body.extend_from_slice(raw);
+    let delimiter = [b"\r\n--", boundary.as_bytes()].concat();
+    let mut parts = Vec::new();
+    let mut at = find(&body, &delimiter, 0).ok_or_else(|| bad("The multipart body is empty."))?;
+    loop {
+        let start = at + delimiter.len();
+        if body[start..].starts_with(b"--") {
+            return Ok(parts);
+        }
+        let next = find(&body, &delimiter, start)
+            .ok_or_else(|| bad("The multipart body is not terminated."))?;
+        let part = body
+            .get(start..next)
+            .and_then(|p| p.strip_prefix(b"\r\n"))
+            .ok_or_else(|| bad("A multipart part is malformed."))?;
+        let split = find(part, b"\r\n\r\n", 0).ok_or_else(|| bad("A part has no headers."))?;
+        let headers = String::from_utf8_lossy(&part[..split]);
+        let mut name = None;
+        for line in headers.split("\r\n") {
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            if key.trim().eq_ignore_ascii_case("content-disposition") {
+                name = value
+                    .split(';')
+                    .filter_map(|p| p.trim().strip_prefix("name="))
+                    .next()
+                    .map(|n| n.trim_matches('"').to_owned());
+            }
+        }
+        parts.push(FormPart {
+            name: name.ok_or_else(|| bad("A part has no name."))?,
+            data: part[split + 4..].to_vec(),
+        });
+        at = next;
+    }
+}
+
+/// The Content-Type of the fakes' answers unless a reply sets its own.
+const JSON: &str = "application/json; charset=utf-8";
+
 /// What a fake answers.
 pub(crate) struct Reply {
     pub status: StatusCode,
@@ -143,6 +210,16 @@ impl Reply {
         self
     }
 
+    /// The Content-Type the answer goes out with.
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(name, _)| name == header::CONTENT_TYPE)
+            .and_then(|(_, value)| value.to_str().ok())
+            .unwrap_or(JSON)
+    }
+
     fn with_headers(self, headers: &[(String, String)]) -> Reply {
         headers
             .iter()
@@ -153,10 +230,7 @@ impl Reply {
         let mut response = Response::new(Body::from(self.body.to_string()));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
         for (name, value) in self.headers {
             headers.insert(name, value);
         }
@@ -176,22 +250,59 @@ pub(crate) trait Api: Send + Sync + 'static {
     /// The network's answer for a request over a rate limit that resets at
     /// `reset_unix` ([`Fault::RateLimited`]).
     fn rate_limited(&self, req: &Incoming, reset_unix: i64) -> Reply;
+    /// Checks a request, and the answer the fake gave it (None when it gave none),
+    /// against the network's own API description; nothing for a fake without one.
+    fn check_contract(&self, _req: &Incoming, _answer: Option<&Reply>) -> ContractCheck {
+        ContractCheck::default()
+    }
+}
+
+/// What checking one request against a network's API description found.
+#[derive(Default)]
+pub(crate) struct ContractCheck {
+    /// The operation the description holds for it (`POST /2/media/upload/{id}/append`),
+    /// None when it holds none.
+    pub operation: Option<String>,
+    /// Every way the request or the answer broke it.
+    pub violations: Vec<String>,
 }
 
 #[derive(Default)]
-pub(crate) struct Recorder(Mutex<Vec<RecordedRequest>>);
+pub(crate) struct Recorder {
+    requests: Mutex<Vec<RecordedRequest>>,
+    violations: Mutex<Vec<String>>,
+    checked: Mutex<std::collections::BTreeSet<String>>,
+}
 
 impl Recorder {
     pub fn push(&self, request: RecordedRequest) {
-        lock(&self.0).push(request);
+        lock(&self.requests).push(request);
     }
 
     pub fn all(&self) -> Vec<RecordedRequest> {
-        lock(&self.0).clone()
+        lock(&self.requests).clone()
     }
 
     pub fn clear(&self) {
-        lock(&self.0).clear();
+        lock(&self.requests).clear();
+    }
+
+    fn checked(&self, check: ContractCheck) {
+        if let Some(operation) = check.operation {
+            lock(&self.checked).insert(operation);
+        }
+        for violation in &check.violations {
+            tracing::warn!(%violation, "API contract broken");
+        }
+        lock(&self.violations).extend(check.violations);
+    }
+
+    fn operations(&self) -> Vec<String> {
+        lock(&self.checked).iter().cloned().collect()
+    }
+
+    fn violations(&self) -> Vec<String> {
+        lock(&self.violations).clone()
     }
 }
 
@@ -251,6 +362,21 @@ impl Controls {
 
     pub fn clear_requests(&self) {
         self.api.recorder().clear();
+    }
+
+    /// Every way the requests received so far, and the fake's own answers to them,
+    /// broke the network's published API description (see `crate::contract`); empty
+    /// for a fake without one. Kept by `clear_requests`. An answer a test injected
+    /// with [`Fault::Respond`] is the test's, and not checked.
+    pub fn contract_violations(&self) -> Vec<String> {
+        self.api.recorder().violations()
+    }
+
+    /// The operations of the network's API description that requests received so far
+    /// were checked against (e.g. `POST /2/media/upload/{id}/append`), sorted; shows
+    /// what a test's contract check covered.
+    pub fn contract_operations(&self) -> Vec<String> {
+        self.api.recorder().operations()
     }
 
     /// Adds a fault for the next `rule.times` requests matching `rule`, after the rules
@@ -339,13 +465,22 @@ async fn entry<A: Api>(
     if let Some(fault) = &fault {
         tracing::debug!(method = %incoming.method, path = %incoming.path, ?fault, "fault injected");
     }
+    let check = |answer: Option<&Reply>| {
+        api.recorder()
+            .checked(api.check_contract(&incoming, answer));
+    };
     let reply = match fault {
         None => handle(),
         Some(Fault::Respond {
             status,
             body,
             headers,
-        }) => Reply::json(status, body).with_headers(&headers),
+        }) => {
+            check(None);
+            let reply = Reply::json(status, body).with_headers(&headers);
+            record(api.recorder(), &incoming, reply.status.as_u16());
+            return reply.into_response();
+        }
         Some(Fault::ServerError(status)) => api.server_error(
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         ),
@@ -358,6 +493,7 @@ async fn entry<A: Api>(
             api.rate_limited(&incoming, (now + window.as_secs_f64()).ceil() as i64)
         }
         Some(Fault::Hang) => {
+            check(None);
             record(api.recorder(), &incoming, 0);
             shared.stopping().await;
             return connection.reset();
@@ -365,6 +501,7 @@ async fn entry<A: Api>(
         Some(Fault::WithHeaders(headers)) => handle().with_headers(&headers),
         Some(Fault::Slow(delay)) => {
             let reply = handle();
+            check(Some(&reply));
             record(api.recorder(), &incoming, reply.status.as_u16());
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
@@ -373,6 +510,7 @@ async fn entry<A: Api>(
             return reply.into_response();
         }
         Some(Fault::ResetConnection) => {
+            check(None);
             record(api.recorder(), &incoming, 0);
             return connection.reset();
         }
@@ -388,12 +526,14 @@ async fn entry<A: Api>(
             return connection.reset();
         }
         Some(Fault::AcceptThenHang) => {
-            let _ = handle();
+            let reply = handle();
+            check(Some(&reply));
             record(api.recorder(), &incoming, 0);
             shared.stopping().await;
             return connection.reset();
         }
     };
+    check(Some(&reply));
     record(api.recorder(), &incoming, reply.status.as_u16());
     reply.into_response()
 }

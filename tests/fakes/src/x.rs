@@ -6,9 +6,11 @@ use std::sync::{Arc, Mutex};
 use http::StatusCode;
 use serde_json::{json, Map, Value};
 
+use crate::contract::{Contract, ContractAnswer, ContractRequest};
 use crate::fault::Faults;
 use crate::server::{
-    is_digits, lock, now_ms, parse_rfc3339_ms, x_time, Api, Controls, Incoming, Recorder, Reply,
+    is_digits, lock, now_ms, parse_rfc3339_ms, x_time, Api, ContractCheck, Controls, Incoming,
+    Recorder, Reply,
 };
 
 // Token refresh and revocation live in their own file, beside the API they guard.
@@ -23,8 +25,15 @@ pub use media::UploadedMedia;
 const MAX_WEIGHTED_LENGTH: usize = 280;
 /// X's snowflake epoch (ms since the Unix epoch).
 const SNOWFLAKE_EPOCH_MS: u64 = 1_288_834_974_657;
-const INVALID_REQUEST: &str = "https://api.twitter.com/2/problems/invalid-request";
-const NOT_FOUND: &str = "https://api.twitter.com/2/problems/resource-not-found";
+// Problem types as X's OpenAPI description lists them (`components/schemas/Problem`).
+const INVALID_REQUEST: &str = "https://api.x.com/2/problems/invalid-request";
+const NOT_FOUND: &str = "https://api.x.com/2/problems/resource-not-found";
+const INTERNAL_ERROR: &str = "https://api.x.com/2/problems/internal-error";
+const PROBLEM_JSON: &str = "application/problem+json";
+
+/// X's own OpenAPI description of API v2, copied unchanged from X's SDK generator
+/// (`tests/data/x-api/`, see its `SOURCE.md`).
+const X_OPENAPI: &str = include_str!("../../data/x-api/openapi.json");
 
 /// A post stored by the fake X.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +68,20 @@ impl std::ops::Deref for FakeX {
 }
 
 impl FakeX {
+    /// X's OpenAPI description as a [`Contract`], loaded once: the fake checks every
+    /// request it receives and every answer it gives against it (see
+    /// [`Controls::contract_violations`]).
+    ///
+    /// # Panics
+    ///
+    /// When the copied description does not load (a broken checkout).
+    pub fn contract() -> &'static Contract {
+        static CONTRACT: std::sync::OnceLock<Contract> = std::sync::OnceLock::new();
+        CONTRACT.get_or_init(|| {
+            Contract::load("X API", X_OPENAPI).unwrap_or_else(|why| panic!("{why}"))
+        })
+    }
+
     pub async fn start() -> std::io::Result<FakeX> {
         let api = Arc::new(XApi::default());
         let controls = Controls::start(api.clone()).await?;
@@ -226,6 +249,34 @@ impl Api for XApi {
         &self.faults
     }
 
+    fn check_contract(&self, req: &Incoming, answer: Option<&Reply>) -> ContractCheck {
+        let contract = FakeX::contract();
+        let query = req.query_pairs();
+        let method = req.method.as_str();
+        let mut violations = contract.check_request(&ContractRequest {
+            method,
+            path: &req.path,
+            query: &query,
+            content_type: req.header(http::header::CONTENT_TYPE),
+            body: &req.body,
+        });
+        if let Some(answer) = answer {
+            violations.extend(contract.check_answer(
+                method,
+                &req.path,
+                &ContractAnswer {
+                    status: answer.status.as_u16(),
+                    content_type: answer.content_type(),
+                    body: &answer.body,
+                },
+            ));
+        }
+        ContractCheck {
+            operation: contract.operation_name(method, &req.path),
+            violations,
+        }
+    }
+
     fn unreadable_body(&self) -> Reply {
         invalid_request(vec!["The request body could not be read.".to_owned()])
     }
@@ -234,8 +285,9 @@ impl Api for XApi {
         let title = status.canonical_reason().unwrap_or("Server Error");
         Reply::json(
             status.as_u16(),
-            json!({"title": title, "detail": title, "type": "about:blank", "status": status.as_u16()}),
+            json!({"title": title, "detail": title, "type": INTERNAL_ERROR, "status": status.as_u16()}),
         )
+        .with_header("content-type", PROBLEM_JSON)
     }
 
     fn rate_limited(&self, req: &Incoming, reset_unix: i64) -> Reply {
@@ -246,9 +298,12 @@ impl Api for XApi {
             ("GET", ["2", "users", "me"]) => 75,
             _ => 900,
         };
-        Reply::json(
+        blank_error(
             429,
-            json!({"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429}),
+            "Too Many Requests",
+            "Too Many Requests",
+            88,
+            "Rate limit exceeded",
         )
         .with_header("x-rate-limit-limit", &limit.to_string())
         .with_header("x-rate-limit-remaining", "0")
@@ -260,10 +315,32 @@ type Answer = Result<Reply, Reply>;
 
 // ---- error bodies -------------------------------------------------------------
 
-fn unauthorized() -> Reply {
+/// An error X answers as an `about:blank` problem (401, 403, 429). X's OpenAPI
+/// description lists no such problem type: what it documents for a failed request is
+/// either one of its typed problems or, as `application/json`, an `Error` with `code`
+/// and `message`. The spec wins over what X is seen to send, so these carry X's
+/// classic error code and message beside the problem's fields, as `application/json`.
+fn blank_error(status: u16, title: &str, detail: &str, code: u16, message: &str) -> Reply {
     Reply::json(
+        status,
+        json!({
+            "title": title,
+            "detail": detail,
+            "type": "about:blank",
+            "status": status,
+            "code": code,
+            "message": message,
+        }),
+    )
+}
+
+fn unauthorized() -> Reply {
+    blank_error(
         401,
-        json!({"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}),
+        "Unauthorized",
+        "Unauthorized",
+        89,
+        "Invalid or expired token.",
     )
 }
 
@@ -279,15 +356,14 @@ fn invalid_request(messages: Vec<String>) -> Reply {
             "title": "Invalid Request",
             "detail": "One or more parameters to your request was invalid.",
             "type": INVALID_REQUEST,
+            "status": 400,
         }),
     )
+    .with_header("content-type", PROBLEM_JSON)
 }
 
 fn forbidden(detail: &str) -> Reply {
-    Reply::json(
-        403,
-        json!({"detail": detail, "type": "about:blank", "title": "Forbidden", "status": 403}),
-    )
+    blank_error(403, "Forbidden", detail, 187, detail)
 }
 
 fn route_not_found() -> Reply {
@@ -310,6 +386,7 @@ fn tweet_not_found(id: &str) -> Reply {
             "parameter": "id",
         }),
     )
+    .with_header("content-type", PROBLEM_JSON)
 }
 
 // ---- helpers ------------------------------------------------------------------
@@ -586,7 +663,7 @@ fn user_tweets(state: &XState, req: &Incoming, id: &str) -> Answer {
             "until_id",
             "max_results",
             "pagination_token",
-            "tweet.fields",
+            "post.fields",
         ],
     )?;
     if !is_digits(id) || id.len() > 19 {
@@ -679,7 +756,7 @@ fn user_tweets(state: &XState, req: &Incoming, id: &str) -> Answer {
     if matching.is_empty() {
         return Ok(Reply::json(200, json!({"meta": {"result_count": 0}})));
     }
-    // Like X, only `id`, `text` and `edit_history_tweet_ids` unless `tweet.fields` asks for more.
+    // Like X, only `id`, `text` and `edit_history_tweet_ids` unless `post.fields` (the name in X's OpenAPI description; X's docs still say `tweet.fields`) asks for more.
     let data: Vec<Value> = matching
         .iter()
         .map(|t| {

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{json, Value};
 
 use super::{authenticate, forbidden, invalid_request, kind, Answer, FakeX, XState};
-use crate::server::{is_digits, lock, now_ms, Incoming, Reply};
+use crate::server::{is_digits, lock, now_ms, FormPart, Incoming, Reply};
 
 const MB: u64 = 1024 * 1024;
 /// Largest APPEND segment X takes.
@@ -80,71 +80,15 @@ impl FakeX {
     }
 }
 
-/// One part of a multipart body.
-struct FormPart {
-    name: String,
-    data: Vec<u8>,
-}
-
-fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    haystack
-        .get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
-}
-
-/// Parses a `multipart/form-data` body (RFC 7578).
+/// Parses the request's `multipart/form-data` body.
 fn multipart(req: &Incoming) -> Result<Vec<FormPart>, Reply> {
-    let bad = |why: &str| invalid_request(vec![why.to_owned()]);
     if !req.content_type_is("multipart/form-data") {
-        return Err(bad("The request body must be multipart/form-data."));
+        return Err(invalid_request(vec![
+            "The request body must be multipart/form-data.".to_owned(),
+        ]));
     }
     let ct = req.header(http::header::CONTENT_TYPE).unwrap_or("");
-    let boundary = ct
-        .split(';')
-        .filter_map(|p| p.trim().strip_prefix("boundary="))
-        .next()
-        .map(|b| b.trim_matches('"'))
-        .filter(|b| !b.is_empty())
-        .ok_or_else(|| bad("The multipart body has no boundary."))?;
-    let mut body = b"\r\n".to_vec();
-    body.extend_from_slice(&req.body);
-    let delimiter = [b"\r\n--", boundary.as_bytes()].concat();
-    let mut parts = Vec::new();
-    let mut at = find(&body, &delimiter, 0).ok_or_else(|| bad("The multipart body is empty."))?;
-    loop {
-        let start = at + delimiter.len();
-        if body[start..].starts_with(b"--") {
-            return Ok(parts);
-        }
-        let next = find(&body, &delimiter, start)
-            .ok_or_else(|| bad("The multipart body is not terminated."))?;
-        let part = body
-            .get(start..next)
-            .and_then(|p| p.strip_prefix(b"\r\n"))
-            .ok_or_else(|| bad("A multipart part is malformed."))?;
-        let split = find(part, b"\r\n\r\n", 0).ok_or_else(|| bad("A part has no headers."))?;
-        let headers = String::from_utf8_lossy(&part[..split]);
-        let mut name = None;
-        for line in headers.split("\r\n") {
-            let Some((key, value)) = line.split_once(':') else {
-                continue;
-            };
-            if key.trim().eq_ignore_ascii_case("content-disposition") {
-                name = value
-                    .split(';')
-                    .filter_map(|p| p.trim().strip_prefix("name="))
-                    .next()
-                    .map(|n| n.trim_matches('"').to_owned());
-            }
-        }
-        parts.push(FormPart {
-            name: name.ok_or_else(|| bad("A part has no name."))?,
-            data: part[split + 4..].to_vec(),
-        });
-        at = next;
-    }
+    crate::server::multipart(ct, &req.body).map_err(|why| invalid_request(vec![why]))
 }
 
 fn field<'a>(parts: &'a [FormPart], name: &str) -> Option<&'a FormPart> {

@@ -34,8 +34,10 @@ async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
         .to_str()
         .unwrap()
         .to_owned();
+    // X's description lists typed problems as `application/problem+json`.
+    let problem = status >= 400 && content_type == "application/problem+json";
     assert!(
-        content_type.starts_with("application/json"),
+        content_type.starts_with("application/json") || problem,
         "{content_type}"
     );
     (status, response.json().await.expect("JSON answer"))
@@ -89,8 +91,7 @@ async fn accepted_post_with_the_right_token() {
 #[tokio::test]
 async fn missing_or_wrong_token_is_401() {
     let x = fake().await;
-    let unauthorized =
-        json!({"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"});
+    let unauthorized = json!({"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized","code":89,"message":"Invalid or expired token."});
     assert_eq!(
         post(&x, None, json!({"text": "hi"})).await,
         (401, unauthorized.clone())
@@ -126,10 +127,7 @@ async fn unknown_or_malformed_fields_are_400() {
         body["detail"],
         "One or more parameters to your request was invalid."
     );
-    assert_eq!(
-        body["type"],
-        "https://api.twitter.com/2/problems/invalid-request"
-    );
+    assert_eq!(body["type"], "https://api.x.com/2/problems/invalid-request");
     assert!(errors_mention(&body, "$.status"), "{body}");
 
     for bad in [
@@ -228,7 +226,7 @@ async fn duplicate_content_is_403() {
         (status, body),
         (
             403,
-            json!({"detail":"You are not allowed to create a Tweet with duplicate content.","type":"about:blank","title":"Forbidden","status":403})
+            json!({"detail":"You are not allowed to create a Tweet with duplicate content.","type":"about:blank","title":"Forbidden","status":403,"code":187,"message":"You are not allowed to create a Tweet with duplicate content."})
         )
     );
     // Another author may say the same thing.
@@ -302,7 +300,7 @@ async fn delete() {
     assert_eq!(body["title"], "Not Found Error");
     assert_eq!(
         body["type"],
-        "https://api.twitter.com/2/problems/resource-not-found"
+        "https://api.x.com/2/problems/resource-not-found"
     );
     let unknown = format!("{}/2/tweets/42", x.base_url());
     assert_eq!(
@@ -382,7 +380,7 @@ async fn recent_posts_listing() {
     let query = [
         ("start_time", "2021-01-01T00:00:00Z"),
         ("max_results", "5"),
-        ("tweet.fields", "created_at"),
+        ("post.fields", "created_at"),
     ];
     let (status, body) = answer(client.get(&url).query(&query).bearer_auth(ALICE_TOKEN)).await;
     assert_eq!(status, 200, "{body}");
@@ -400,7 +398,7 @@ async fn recent_posts_listing() {
     assert!(created.len() == 24 && created.ends_with('Z'), "{created}");
     assert_eq!(body["meta"]["result_count"], 2);
 
-    // Without tweet.fields X sends no created_at; without start_time the old one is there too.
+    // Without post.fields X sends no created_at; without start_time the old one is there too.
     let (_, body) = answer(client.get(&url).bearer_auth(ALICE_TOKEN)).await;
     let data = body["data"].as_array().unwrap();
     assert_eq!(data.len(), 3);
@@ -428,7 +426,7 @@ async fn recent_posts_listing() {
         .collect();
     assert_eq!(
         listed[1].0,
-        "start_time=2021-01-01T00%3A00%3A00Z&max_results=5&tweet.fields=created_at"
+        "start_time=2021-01-01T00%3A00%3A00Z&max_results=5&post.fields=created_at"
     );
     let statuses: Vec<u16> = listed.iter().map(|l| l.1).collect();
     assert_eq!(statuses, [200, 200, 200, 400, 400, 400, 400, 403]);
