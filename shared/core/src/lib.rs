@@ -3,6 +3,7 @@
 //! or randomness it was not handed.
 
 pub mod account;
+pub mod address;
 pub mod clock;
 pub mod delivery;
 pub mod event;
