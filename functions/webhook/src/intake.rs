@@ -119,7 +119,7 @@ impl App {
         let post =
             ValidatedPost::parse(&value, self.media_hosts).map_err(Refusal::Unprocessable)?;
         if self.media_hosts == MediaHosts::PublicOnly {
-            let errors = crate::media_hosts::internal_media_hosts(&post.media).await;
+            let errors = crate::media_hosts::refused_media_hosts(&self.fetcher, &post.media).await;
             if !errors.is_empty() {
                 return Err(Refusal::Unprocessable(errors));
             }

@@ -12,6 +12,7 @@ use crosspost_aws::{AccountsStore, DeliveryQueues, PostsStore};
 use crosspost_core::signing::SigningSecret;
 use crosspost_core::{MediaHosts, Network};
 use crosspost_lambda::Env;
+use crosspost_networks::fetch::{CheckedFetcher, FetchRules};
 use lambda_http::{service_fn, Error};
 use std::collections::BTreeMap;
 
@@ -22,6 +23,8 @@ pub struct App {
     pub queues: DeliveryQueues,
     pub secrets: Vec<SigningSecret>,
     pub media_hosts: MediaHosts,
+    /// Checks media hosts by the rules the workers fetch by.
+    pub fetcher: CheckedFetcher,
 }
 
 #[tokio::main]
@@ -36,6 +39,8 @@ async fn main() -> Result<(), Error> {
     ]);
     let secrets_id = env.required("WEBHOOK_SECRETS_ID")?;
     let media_hosts = env.media_hosts()?;
+    let rules = FetchRules::configured(media_hosts, env.optional("MEDIA_STAND_INS").as_deref())?;
+    let fetcher = CheckedFetcher::new(rules, std::time::Duration::from_secs(5))?;
     let sdk = crosspost_aws::load_sdk_config().await;
     let secret_text = crosspost_aws::secrets::read_secret(&sdk, &secrets_id)
         .await
@@ -49,6 +54,7 @@ async fn main() -> Result<(), Error> {
         queues: DeliveryQueues::new(crosspost_aws::aws_sdk_sqs::Client::new(&sdk), queue_urls),
         secrets,
         media_hosts,
+        fetcher,
     };
     let app = &app;
     lambda_http::run(service_fn(move |req| async move {

@@ -4,6 +4,7 @@
 
 pub mod facebook;
 pub mod facebook_oauth;
+pub mod fetch;
 pub mod media;
 pub mod x;
 pub mod x_media;
