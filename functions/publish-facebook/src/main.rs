@@ -1,6 +1,9 @@
 //! The Facebook worker: consumes the Facebook delivery queue and publishes each
 //! delivery to its Page.
 
+/// The AWS actions this function calls, kept with the code and checked against template.yaml.
+#[cfg(test)]
+mod iam;
 use crosspost_core::{
     LinkedAccount, Network, OutgoingPart, PublishError, Publisher, RemotePost, Window,
 };

@@ -1,5 +1,8 @@
 //! The X worker: consumes the X delivery queue and publishes each delivery to X.
 
+/// The AWS actions this function calls, kept with the code and checked against template.yaml.
+#[cfg(test)]
+mod iam;
 use crosspost_core::{
     LinkedAccount, Network, OutgoingPart, PublishError, Publisher, RemotePost, Window,
 };

@@ -2,6 +2,10 @@
 //! call is signed; posts are validated, recorded with one PENDING delivery per target in
 //! one transaction, and queued; status, delete, retry and preview read the same truth.
 
+/// The AWS actions this function calls, kept with the code and checked against template.yaml.
+#[cfg(test)]
+mod iam;
+
 mod intake;
 mod manage;
 mod media_hosts;

@@ -7,6 +7,7 @@ pub mod address;
 pub mod clock;
 pub mod delivery;
 pub mod event;
+pub mod json;
 pub mod keys;
 pub mod linking;
 pub mod media;
