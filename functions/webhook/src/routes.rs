@@ -139,6 +139,12 @@ mod tests {
             find("GET", "/v1/users/u1/accounts"),
             Some((Endpoint::ListAccounts, Some("u1".into())))
         );
+        assert_eq!(
+            find("GET", "/v1/users/u1%23K%2Fb/accounts"),
+            Some((Endpoint::ListAccounts, Some("u1#K/b".into()))),
+            "path parameters are percent-decoded"
+        );
+        assert!(find("GET", "/v1/users/%FF/accounts").is_none());
     }
 
     /// Every route and status is in the OpenAPI document, and template.yaml routes

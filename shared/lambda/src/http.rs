@@ -48,7 +48,9 @@ pub struct Route<E> {
     pub statuses: &'static [u16],
 }
 
-/// The route of a request, with the values of its `{…}` segments in order.
+/// The route of a request, with the values of its `{…}` segments in order,
+/// percent-decoded (an id holding `#` or `/` arrives as `%23` or `%2F`). A segment
+/// that does not decode to UTF-8 matches no route.
 pub fn find_route<'r, E>(
     routes: &'r [Route<E>],
     method: &str,
@@ -70,7 +72,8 @@ pub fn find_route<'r, E>(
                 if g.is_empty() {
                     return None;
                 }
-                params.push((*g).to_owned());
+                let decoded = percent_encoding::percent_decode_str(g).decode_utf8().ok()?;
+                params.push(decoded.into_owned());
             } else if p != g {
                 return None;
             }
