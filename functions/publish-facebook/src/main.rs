@@ -10,9 +10,12 @@ use crosspost_core::{
 use crosspost_lambda::Env;
 use crosspost_networks::facebook::FacebookClient;
 use crosspost_networks::facebook_oauth::AppCredentials;
+use crosspost_networks::fetch::{CheckedFetcher, FetchError, FetchRules};
 use lambda_runtime::Error;
 
-struct FacebookPublisher(FacebookClient);
+/// Facebook fetches a post's photos itself; each URL is still checked by the rules
+/// every media fetch of ours follows, so no network gets an address we would refuse.
+struct FacebookPublisher(FacebookClient, CheckedFetcher);
 
 impl Publisher for FacebookPublisher {
     async fn publish_part(
@@ -21,6 +24,13 @@ impl Publisher for FacebookPublisher {
         part: OutgoingPart<'_>,
         _reply_to: Option<&str>,
     ) -> Result<RemotePost, PublishError> {
+        for item in part.media {
+            if let Err(e @ FetchError::Refused { .. }) = self.1.check(&item.url).await {
+                return Err(PublishError::MediaUnavailable {
+                    detail: format!("media_refused: {e}"),
+                });
+            }
+        }
         // Pages have no threads: a post is one part (up to 63,206 characters).
         self.0
             .publish(
@@ -65,6 +75,14 @@ async fn main() -> Result<(), Error> {
         .await
         .map_err(|e| format!("reading the Facebook app secret: {e}"))?;
     let app_secret = AppCredentials::parse(&raw, &secret_id)?.app_secret;
-    let publisher = FacebookPublisher(FacebookClient::new(http, base_url, version, app_secret));
+    let rules = FetchRules::configured(
+        env.media_hosts()?,
+        env.optional("MEDIA_STAND_INS").as_deref(),
+    )?;
+    let checked = CheckedFetcher::new(rules, std::time::Duration::from_secs(5))?;
+    let publisher = FacebookPublisher(
+        FacebookClient::new(http, base_url, version, app_secret),
+        checked,
+    );
     crosspost_lambda::run_worker(Network::Facebook, &sdk, publisher).await
 }
