@@ -123,12 +123,6 @@ fn field_error(pointer: impl Into<String>, detail: impl Into<String>) -> FieldEr
     }
 }
 
-/// True for addresses a server must never fetch on a caller's behalf: every address
-/// that is not public by [`crate::address`]'s table.
-pub fn is_internal_address(ip: IpAddr) -> bool {
-    !crate::address::is_public(ip)
-}
-
 /// Accumulates every failing field of a body, then yields the post or the list.
 struct Checker<'a> {
     obj: &'a Map<String, Value>,
@@ -652,10 +646,10 @@ mod tests {
             "fc00::1",
             "100.64.0.1",
         ] {
-            assert!(is_internal_address(ip.parse().unwrap()), "{ip}");
+            assert!(!crate::address::is_public(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["93.184.216.34", "2606:2800:220:1::1", "8.8.8.8"] {
-            assert!(!is_internal_address(ip.parse().unwrap()), "{ip}");
+            assert!(crate::address::is_public(ip.parse().unwrap()), "{ip}");
         }
     }
 }

@@ -308,7 +308,8 @@ impl CheckedFetcher {
             hop: "the URL".into(),
             why: format!("not a URL: {e}"),
         })?;
-        for n in 0..=MAX_REDIRECTS {
+        let mut n = 0;
+        loop {
             self.check_hop(n, &current)?;
             let resp = self
                 .client
@@ -333,15 +334,15 @@ impl CheckedFetcher {
                 hop: format!("redirect {} from {}", n + 1, hop_name(n, &current)),
                 why: format!("its Location is not a URL: {e}"),
             })?;
-            if n == MAX_REDIRECTS {
+            n += 1;
+            if n > MAX_REDIRECTS {
                 return Err(FetchError::Refused {
-                    hop: hop_name(n + 1, &next),
+                    hop: hop_name(n, &next),
                     why: format!("more than {MAX_REDIRECTS} redirects"),
                 });
             }
             current = next;
         }
-        unreachable!("the loop returns by its last turn")
     }
 
     /// A failed request: refused when the resolver refused the host's addresses.
