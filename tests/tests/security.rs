@@ -401,3 +401,75 @@ async fn ids_holding_key_delimiters_do_not_collide_and_duplicate_keys_are_refuse
         .all(|t| t.text != "one" && t.text != "two"));
     sb.stop().await;
 }
+
+/// Signs `body` with the stock Standard Webhooks library (`standardwebhooks` from the
+/// tools venv, found through CROSSPOST_TOOLS as the Makefile exports it).
+fn stock_library_signs(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    const SIGN: &str = r#"
+import json, sys
+from datetime import datetime, timezone
+from standardwebhooks.webhooks import Webhook
+req = json.load(sys.stdin)
+ts = datetime.fromtimestamp(req["timestamp"], tz=timezone.utc)
+print(Webhook(req["secret"]).sign(req["id"], ts, req["body"]))
+"#;
+    let tools = std::env::var_os("CROSSPOST_TOOLS")
+        .expect("CROSSPOST_TOOLS is not set: run this test through `make e2e`");
+    let python = std::path::PathBuf::from(tools).join("venv/bin/python");
+    let mut child = Command::new(&python)
+        .args(["-c", SIGN])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} does not run ({e}): `make tools`", python.display()));
+    let request = json!({"secret": secret, "id": id, "timestamp": timestamp, "body": body});
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the standardwebhooks library failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stock_standard_webhooks_library_signs_the_intake_and_nothing_else() {
+    let sb = crosspost_tests::sandbox().await;
+    let body = post("用标准库签名").to_string();
+    let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sig = stock_library_signs(sb.signing[0].expose(), &id, ts, &body);
+    let ts_text = ts.to_string();
+    let headers = [
+        ("webhook-id", id.as_str()),
+        ("webhook-timestamp", ts_text.as_str()),
+        ("webhook-signature", sig.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let a = sb
+        .client
+        .call_with_headers("POST", "/v1/posts", body.as_bytes(), &headers)
+        .await
+        .unwrap();
+    assert_eq!(a.status, 202, "{}", a.body);
+    // What the library signs for an empty body opens no other route.
+    let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+    let sig = stock_library_signs(sb.signing[0].expose(), &id, ts, "");
+    let headers = [
+        ("webhook-id", id.as_str()),
+        ("webhook-timestamp", ts_text.as_str()),
+        ("webhook-signature", sig.as_str()),
+    ];
+    let list = format!("/v1/users/{DEMO_USER}/accounts");
+    let a = sb
+        .client
+        .call_with_headers("GET", &list, b"", &headers)
+        .await
+        .unwrap();
+    assert_eq!(a.status, 401, "{}", a.body);
+    sb.stop().await;
+}
