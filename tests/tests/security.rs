@@ -4,7 +4,7 @@
 //! another body, ids that used to collide in keys, and duplicate JSON keys.
 
 use crosspost_aws::{DeliveryKey, DeliveryQueues, IntakeRecord, NewPost, StoredAnswer};
-use crosspost_cli::sandbox::{DEMO_USER, DEMO_X_ACCOUNT};
+use crosspost_cli::sandbox::{DEMO_FACEBOOK_PAGE, DEMO_USER, DEMO_X_ACCOUNT};
 use crosspost_cli::{Sandbox, SandboxOptions};
 use crosspost_core::{DeliveryStatus, MediaHosts, Network, PostId, ValidatedPost};
 use crosspost_fakes::{tiny_png, MediaHost};
@@ -44,19 +44,24 @@ fn public_url(public: &MediaHost, path: &str) -> String {
 /// intake would have (intake itself takes only https media URLs, which the test's
 /// media server does not serve).
 async fn queue_post_with_media(sb: &Sandbox, url: &str) -> PostId {
+    queue_post_to(sb, Network::X, DEMO_X_ACCOUNT, url).await
+}
+
+/// [`queue_post_with_media`] for the demo account on `network`.
+async fn queue_post_to(sb: &Sandbox, network: Network, account: &str, url: &str) -> PostId {
     let body = json!({
         "id": format!("src-{}", uuid::Uuid::now_v7().simple()),
         "user_id": DEMO_USER,
         "text": "图片在这里",
         "media": [{"url": url, "content_type": "image/png"}],
-        "targets": [{"network": "x", "account_id": DEMO_X_ACCOUNT}],
+        "targets": [{"network": network.as_str(), "account_id": account}],
     });
     let content = ValidatedPost::parse(&body, MediaHosts::AllowLocal).unwrap();
     let id = PostId::from_uuid(uuid::Uuid::now_v7());
     let now = time::OffsetDateTime::now_utc();
     let key = DeliveryKey {
-        network: Network::X,
-        account_id: DEMO_X_ACCOUNT.into(),
+        network,
+        account_id: account.into(),
     };
     sb.posts
         .create_post(
@@ -80,16 +85,20 @@ async fn queue_post_with_media(sb: &Sandbox, url: &str) -> PostId {
         )
         .await
         .unwrap();
+    let queue = match network {
+        Network::X => "XQueue",
+        Network::Facebook => "FacebookQueue",
+    };
     let queues = DeliveryQueues::new(
         crosspost_aws::aws_sdk_sqs::Client::new(&sb.stack.sdk_config()),
-        BTreeMap::from([(Network::X, sb.stack.queue_url("XQueue").unwrap().to_owned())]),
+        BTreeMap::from([(network, sb.stack.queue_url(queue).unwrap().to_owned())]),
     );
     queues
         .enqueue(&[crosspost_core::DeliveryMessage {
             op: crosspost_core::DeliveryOp::Publish,
             post_id: id.clone(),
-            network: Network::X,
-            account_id: DEMO_X_ACCOUNT.into(),
+            network,
+            account_id: account.into(),
         }])
         .await
         .unwrap();
@@ -173,6 +182,21 @@ async fn media_redirects_into_our_network_reach_nothing_and_fail_naming_the_hop(
     let ds = sb.wait_until_settled(&id, SETTLE).await.unwrap();
     assert_eq!(ds[0].status, DeliveryStatus::Published, "{:?}", ds[0]);
     assert_eq!(public.hits("/final.png"), 1);
+
+    // Facebook fetches photos itself, but only from URLs the same rules let through.
+    let id = queue_post_to(
+        &sb,
+        Network::Facebook,
+        DEMO_FACEBOOK_PAGE,
+        "https://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
+    )
+    .await;
+    let ds = sb.wait_until_settled(&id, SETTLE).await.unwrap();
+    assert_eq!(ds[0].status, DeliveryStatus::Failed, "{:?}", ds[0]);
+    let err = ds[0].last_error.as_ref().unwrap();
+    assert_eq!(err.kind, "media_unavailable", "{err:?}");
+    assert!(err.message.contains("reaches 169.254.169.254"), "{err:?}");
+    assert!(sb.facebook.photos().is_empty() && sb.facebook.posts().is_empty());
 
     // Intake refuses every address of the attack, naming the block.
     for (url, why) in [
