@@ -18,9 +18,9 @@ settings from the environment:
 Signing is Standard Webhooks (https://www.standardwebhooks.com/): `webhook-id`,
 `webhook-timestamp`, and `webhook-signature: v1,<base64 HMAC-SHA256>` of
 `{id}.{timestamp}.{body}`, keyed with the base64 key after `whsec_`. It is computed by
-a `requests` auth hook, on the request exactly as it leaves (the serialised body), so
-issue 13 (binding the method and path into what is signed) changes `signed_content`
-alone.
+a `requests` auth hook, on the request exactly as it leaves (the serialised body);
+every route but `POST /v1/posts` binds its method, path and query too
+(`signed_content`).
 """
 
 import base64
@@ -44,11 +44,17 @@ def signing_key(secret: str) -> bytes:
 
 
 def signed_content(webhook_id: str, timestamp: str, request) -> bytes:
-    """What a signature covers today: `{id}.{timestamp}.{body}`."""
+    """What a signature covers (README "Security"): for `POST /v1/posts`, plain
+    Standard Webhooks, `{id}.{timestamp}.{body}`; for every other route, the request
+    signature `{id}.{timestamp}.{METHOD} {path}[?{query}]\n{body}`, the path and query
+    exactly as sent."""
     body = request.body or b""
     if isinstance(body, str):
         body = body.encode()
-    return f"{webhook_id}.{timestamp}.".encode() + body
+    target = request.path_url
+    if request.method.upper() == "POST" and target.split("?", 1)[0] == "/v1/posts":
+        return f"{webhook_id}.{timestamp}.".encode() + body
+    return f"{webhook_id}.{timestamp}.{request.method.upper()} {target}\n".encode() + body
 
 
 class StandardWebhooksAuth:

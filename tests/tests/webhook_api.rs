@@ -579,6 +579,7 @@ async fn a_post_recorded_but_never_queued_is_queued_by_the_repeated_request() {
                     body: answer.to_string(),
                 },
                 webhook_id: None,
+                request_hash: None,
                 enqueue_lease_until: now - time::Duration::seconds(1),
             },
         )

@@ -6,6 +6,7 @@
 use crosspost_core::media::{MediaKind, Sniffed};
 use crosspost_core::{MediaItem, PublishError, Secret};
 use crosspost_fakes::{tiny_png, FakeX, MediaHost};
+use crosspost_networks::fetch::{CheckedFetcher, FetchRules};
 use crosspost_networks::media::{MediaBody, MediaFetcher};
 use crosspost_networks::x::media::XMediaUploader;
 use std::time::Duration;
@@ -18,7 +19,12 @@ async fn setup(allow_local: bool) -> (FakeX, MediaHost, XMediaUploader, MediaFet
     x.add_account(USER, TOKEN);
     let host = MediaHost::start().await.unwrap();
     let http = crosspost_networks::http_client(Duration::from_secs(10)).unwrap();
-    let fetcher = MediaFetcher::new(http.clone(), allow_local, Duration::from_secs(30));
+    let rules = FetchRules {
+        allow_local,
+        stand_ins: Vec::new(),
+    };
+    let checked = CheckedFetcher::new(rules, Duration::from_secs(5)).unwrap();
+    let fetcher = MediaFetcher::new(checked, Duration::from_secs(30));
     let uploader =
         XMediaUploader::new(http, x.base_url(), fetcher.clone(), Duration::from_secs(10));
     (x, host, uploader, fetcher)
@@ -200,7 +206,15 @@ async fn oversized_mismatched_internal_and_unauthorised_media_are_refused() {
         .fetch(&host.url("/ok.png"), MediaKind::Image)
         .await
         .unwrap_err();
-    assert!(reason(err).starts_with("media_refused"));
+    match err {
+        PublishError::MediaUnavailable { detail } => {
+            assert!(
+                detail.starts_with("media_refused: the URL http://127.0.0.1:"),
+                "{detail}"
+            );
+        }
+        other => panic!("media_unavailable expected, got {other:?}"),
+    }
     assert_eq!(host.hits("/ok.png"), before);
 
     // A token without media.write: X answers 403, a permanent refusal.

@@ -10,6 +10,10 @@
 //! (signed) revokes at the network where it can, removes the account and fails the
 //! deliveries still waiting for it.
 
+/// The AWS actions this function calls, kept with the code and checked against template.yaml.
+#[cfg(test)]
+mod iam;
+
 mod link;
 mod routes;
 mod unlink;

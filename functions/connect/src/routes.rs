@@ -4,7 +4,8 @@
 use crate::App;
 use crosspost_core::linking::Linker;
 use crosspost_lambda::http::{
-    body_bytes, find_route, note_undocumented, refuse_content_type, refuse_unsigned, Route,
+    body_bytes, find_route, note_undocumented, refuse_content_type, refuse_duplicate_keys,
+    refuse_replayed, refuse_unsigned, Route, Signing,
 };
 use crosspost_lambda::problem::problem;
 use lambda_http::http::StatusCode;
@@ -22,7 +23,7 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::StartLink,
         method: "POST",
         path: "/v1/connect/{network}",
-        signed: true,
+        signing: Signing::Request,
         json_body: true,
         statuses: &[200, 400, 401, 404, 413, 415, 422, 503],
     },
@@ -30,7 +31,7 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::Callback,
         method: "GET",
         path: "/v1/oauth/{network}/callback",
-        signed: false,
+        signing: Signing::Unsigned,
         json_body: false,
         statuses: &[302, 400, 404, 503],
     },
@@ -38,7 +39,7 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::Unlink,
         method: "DELETE",
         path: "/v1/users/{user_id}/accounts/{network}/{account_id}",
-        signed: true,
+        signing: Signing::Request,
         json_body: false,
         statuses: &[200, 401, 404, 413, 503],
     },
@@ -73,11 +74,19 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let body = body_bytes(req.body());
     let headers = req.headers();
     let now = time::OffsetDateTime::now_utc();
-    if route.signed {
-        if let Some(refused) = refuse_unsigned(&app.secrets, headers, body, now.unix_timestamp()) {
+    if route.signing != Signing::Unsigned {
+        if let Some(refused) =
+            refuse_unsigned(&app.secrets, route.signing, &req, now.unix_timestamp())
+        {
+            return refused;
+        }
+        if let Some(refused) = refuse_replayed(&app.posts, route.signing, &req, now).await {
             return refused;
         }
         if let Some(refused) = refuse_content_type(route, headers) {
+            return refused;
+        }
+        if let Some(refused) = refuse_duplicate_keys(route, body) {
             return refused;
         }
     }
@@ -109,11 +118,12 @@ mod tests {
         assert_eq!(p, ["u1", "x", "42"]);
         assert!(find_route(ROUTES, "GET", "/v1/connect/x").is_none());
         assert!(find_route(ROUTES, "DELETE", "/v1/users/u1/accounts/x").is_none());
-        assert!(
-            !find_route(ROUTES, "GET", "/v1/oauth/x/callback")
+        assert_eq!(
+            find_route(ROUTES, "GET", "/v1/oauth/x/callback")
                 .unwrap()
                 .0
-                .signed
+                .signing,
+            Signing::Unsigned
         );
     }
 

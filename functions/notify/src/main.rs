@@ -5,6 +5,10 @@
 //! the old or the new one. A failed send comes back with backoff; after the queue's
 //! maxReceiveCount it rests in the events DLQ.
 
+/// The AWS actions this function calls, kept with the code and checked against template.yaml.
+#[cfg(test)]
+mod iam;
+
 use aws_lambda_events::sqs::SqsEvent;
 use crosspost_aws::WorkQueue;
 use crosspost_core::retry::RetryPolicy;

@@ -2,10 +2,15 @@
 //! delivery to its Page. A composition root: configuration read once, one HTTP client,
 //! the Graph client (Facebook's publisher) built once and handed to the delivery worker.
 
+/// The AWS actions this function calls, kept with the code and checked against template.yaml.
+#[cfg(test)]
+mod iam;
+
 use crosspost_core::Network;
 use crosspost_lambda::Env;
 use crosspost_networks::facebook::oauth::AppCredentials;
 use crosspost_networks::facebook::{FacebookClient, Graph};
+use crosspost_networks::fetch::{CheckedFetcher, FetchRules};
 use crosspost_networks::media::MediaFetcher;
 use lambda_runtime::Error;
 use std::time::Duration;
@@ -19,10 +24,15 @@ async fn main() -> Result<(), Error> {
         env.required("FACEBOOK_GRAPH_VERSION")?,
     );
     let http = crosspost_networks::http_client(env.http_timeout()?)?;
-    // Each media file's first bytes tell what it is before Graph is called; the local
-    // stack serves media from loopback, as for X.
-    let allow_local = env.media_hosts()? == crosspost_core::MediaHosts::AllowLocal;
-    let media = MediaFetcher::new(http.clone(), allow_local, Duration::from_secs(20));
+    // Each media file's first bytes tell what it is before Graph is called, read by the
+    // rules every media fetch follows (every hop checked), so Graph is never handed a
+    // URL we would refuse.
+    let rules = FetchRules::configured(
+        env.media_hosts()?,
+        env.optional("MEDIA_STAND_INS").as_deref(),
+    )?;
+    let checked = CheckedFetcher::new(rules, env.http_timeout()?.min(Duration::from_secs(5)))?;
+    let media = MediaFetcher::new(checked, Duration::from_secs(20));
     let secret_id = env.required("FACEBOOK_APP_SECRET_ID")?;
     let sdk = crosspost_aws::load_sdk_config().await;
     // Read once per cold start.

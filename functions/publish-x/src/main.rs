@@ -2,8 +2,13 @@
 //! composition root: configuration read once, one HTTP client, X's publisher and token
 //! refresher built once and handed to the delivery worker.
 
+/// The AWS actions this function calls, kept with the code and checked against template.yaml.
+#[cfg(test)]
+mod iam;
+
 use crosspost_core::Network;
 use crosspost_lambda::Env;
+use crosspost_networks::fetch::{CheckedFetcher, FetchRules};
 use crosspost_networks::media::MediaFetcher;
 use crosspost_networks::x::media::XMediaUploader;
 use crosspost_networks::x::oauth::{ClientCredentials, XOAuth};
@@ -17,11 +22,15 @@ async fn main() -> Result<(), Error> {
     let env = Env::process();
     let base_url = env.base_url("X_API_BASE_URL")?;
     let http = crosspost_networks::http_client(env.http_timeout()?)?;
-    // Like the webhook: the local stack serves media from loopback.
-    let allow_local = env.media_hosts()? == crosspost_core::MediaHosts::AllowLocal;
+    // Media are fetched by the same rules as at intake: every hop checked.
+    let rules = FetchRules::configured(
+        env.media_hosts()?,
+        env.optional("MEDIA_STAND_INS").as_deref(),
+    )?;
+    let checked = CheckedFetcher::new(rules, env.http_timeout()?.min(Duration::from_secs(5)))?;
     // A download or X's processing may take longer than one API call, but must end
     // well inside the function's 60 s.
-    let fetcher = MediaFetcher::new(http.clone(), allow_local, Duration::from_secs(40));
+    let fetcher = MediaFetcher::new(checked, Duration::from_secs(40));
     let media = XMediaUploader::new(http.clone(), &base_url, fetcher, Duration::from_secs(20));
     let sdk = crosspost_aws::load_sdk_config().await;
     // The OAuth client's credentials, read once per cold start, refresh expiring tokens.

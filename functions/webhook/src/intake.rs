@@ -2,7 +2,10 @@
 //! exactly once however often the same post arrives.
 
 use crate::App;
-use crosspost_aws::{DeliveryKey, IntakeRecord, NewPost, SourceGuard, StoreError, StoredAnswer};
+use crosspost_aws::{
+    DeliveryKey, IntakeRecord, NewPost, SourceGuard, StoreError, StoredAnswer, WebhookUse,
+};
+use crosspost_core::signing::body_digest;
 use crosspost_core::{
     AccountStatus, DeliveryMessage, DeliveryOp, DeliveryStatus, FieldError, IncomingTarget,
     MediaHosts, PostId, ValidatedPost,
@@ -97,13 +100,15 @@ impl App {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Response<Body> {
-        // A replayed webhook id gets the first answer again, before anything else.
-        match self.posts.webhook_answer(webhook_id, now).await {
-            Ok(Some(first)) => return stored(&first, status_of(first.status)),
+        // A replayed webhook id gets the first answer again, before anything else; the
+        // same id with another body is a conflict, not a repeat.
+        let request_hash = body_digest(body);
+        match self.posts.webhook_use(webhook_id, now).await {
+            Ok(Some(used)) => return repeated_webhook_id(webhook_id, used, &request_hash),
             Ok(None) => {}
             Err(e) => return unavailable(&e),
         }
-        match self.accept(webhook_id, body, now).await {
+        match self.accept(webhook_id, &request_hash, body, now).await {
             Ok(resp) => resp,
             Err(refusal) => refusal.into_response(),
         }
@@ -112,6 +117,7 @@ impl App {
     async fn accept(
         &self,
         webhook_id: &str,
+        request_hash: &str,
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<Response<Body>, Refusal> {
@@ -119,7 +125,7 @@ impl App {
         let post =
             ValidatedPost::parse(&value, self.media_hosts).map_err(Refusal::Unprocessable)?;
         if self.media_hosts == MediaHosts::PublicOnly {
-            let errors = crate::media_hosts::internal_media_hosts(&post.media).await;
+            let errors = crate::media_hosts::refused_media_hosts(&self.fetcher, &post.media).await;
             if !errors.is_empty() {
                 return Err(Refusal::Unprocessable(errors));
             }
@@ -156,6 +162,7 @@ impl App {
             body_hash: hash.clone(),
             answer: answer.clone(),
             webhook_id: Some(webhook_id.to_owned()).filter(|w| !w.is_empty()),
+            request_hash: Some(request_hash.to_owned()),
             enqueue_lease_until: now + ENQUEUE_LEASE,
         };
         let record = NewPost {
@@ -166,7 +173,9 @@ impl App {
         match self.posts.create_post(&record, &deliveries, &intake).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => {
-                return self.lost_race(webhook_id, &post, &hash, now).await
+                return self
+                    .lost_race(webhook_id, request_hash, &post, &hash, now)
+                    .await
             }
             Err(e) => return Err(e.into()),
         }
@@ -187,6 +196,7 @@ impl App {
     async fn lost_race(
         &self,
         webhook_id: &str,
+        request_hash: &str,
         post: &ValidatedPost,
         hash: &str,
         now: OffsetDateTime,
@@ -199,8 +209,8 @@ impl App {
             {
                 return self.repeated(post, &guard, hash, now).await;
             }
-            if let Some(first) = self.posts.webhook_answer(webhook_id, now).await? {
-                return Ok(stored(&first, status_of(first.status)));
+            if let Some(used) = self.posts.webhook_use(webhook_id, now).await? {
+                return Ok(repeated_webhook_id(webhook_id, used, request_hash));
             }
             // The winner's transaction may not be visible yet.
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -339,6 +349,29 @@ impl App {
         } else {
             Err(Refusal::Unprocessable(errors))
         }
+    }
+}
+
+/// A webhook id seen before: the first answer when it brought this same body, 409
+/// when it brought another body or signed another route.
+fn repeated_webhook_id(webhook_id: &str, used: WebhookUse, request_hash: &str) -> Response<Body> {
+    match used.answer {
+        Some(first)
+            if used
+                .request_hash
+                .as_deref()
+                .is_none_or(|h| h == request_hash) =>
+        {
+            stored(&first, status_of(first.status))
+        }
+        Some(_) => Refusal::Conflict(format!(
+            "webhook-id {webhook_id} was already used for another body"
+        ))
+        .into_response(),
+        None => Refusal::Conflict(format!(
+            "webhook-id {webhook_id} was already used for another request"
+        ))
+        .into_response(),
     }
 }
 

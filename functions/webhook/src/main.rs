@@ -2,6 +2,9 @@
 //! call is signed; posts are validated, recorded with one PENDING delivery per target in
 //! one transaction, and queued; status, delete, retry and preview read the same truth.
 
+/// The AWS actions this function calls, kept with the code and checked against template.yaml.
+#[cfg(test)]
+mod iam;
 mod intake;
 mod manage;
 mod media_hosts;
@@ -12,6 +15,7 @@ use crosspost_aws::{AccountsStore, DeliveryQueues, PostsStore};
 use crosspost_core::signing::SigningSecret;
 use crosspost_core::{MediaHosts, Network};
 use crosspost_lambda::Env;
+use crosspost_networks::fetch::{CheckedFetcher, FetchRules};
 use crosspost_networks::media::MediaFetcher;
 use lambda_http::{service_fn, Error};
 use std::collections::BTreeMap;
@@ -24,6 +28,8 @@ pub struct App {
     pub queues: DeliveryQueues,
     pub secrets: Vec<SigningSecret>,
     pub media_hosts: MediaHosts,
+    /// Checks media hosts by the rules the workers fetch by.
+    pub fetcher: CheckedFetcher,
     /// Reads the first bytes of a previewed post's media, as the workers do.
     pub media: MediaFetcher,
 }
@@ -40,13 +46,10 @@ async fn main() -> Result<(), Error> {
     ]);
     let secrets_id = env.required("WEBHOOK_SECRETS_ID")?;
     let media_hosts = env.media_hosts()?;
+    let rules = FetchRules::configured(media_hosts, env.optional("MEDIA_STAND_INS").as_deref())?;
+    let fetcher = CheckedFetcher::new(rules, Duration::from_secs(5))?;
     // A preview waits for its media's first bytes, a few seconds at most.
-    let http = crosspost_networks::http_client(Duration::from_secs(5))?;
-    let media = MediaFetcher::new(
-        http,
-        media_hosts == MediaHosts::AllowLocal,
-        Duration::from_secs(5),
-    );
+    let media = MediaFetcher::new(fetcher.clone(), Duration::from_secs(5));
     let sdk = crosspost_aws::load_sdk_config().await;
     let secret_text = crosspost_aws::secrets::read_secret(&sdk, &secrets_id)
         .await
@@ -60,6 +63,7 @@ async fn main() -> Result<(), Error> {
         queues: DeliveryQueues::new(crosspost_aws::aws_sdk_sqs::Client::new(&sdk), queue_urls),
         secrets,
         media_hosts,
+        fetcher,
         media,
     };
     let app = &app;

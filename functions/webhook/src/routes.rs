@@ -3,7 +3,8 @@
 
 use crate::App;
 use crosspost_lambda::http::{
-    body_bytes, find_route, note_undocumented, refuse_content_type, refuse_unsigned, Route,
+    body_bytes, find_route, note_undocumented, refuse_content_type, refuse_duplicate_keys,
+    refuse_replayed, refuse_unsigned, Route, Signing,
 };
 use crosspost_lambda::problem::problem;
 use lambda_http::http::StatusCode;
@@ -24,7 +25,7 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::CreatePost,
         method: "POST",
         path: "/v1/posts",
-        signed: true,
+        signing: Signing::Body,
         json_body: true,
         statuses: &[200, 202, 400, 401, 409, 413, 415, 422, 503],
     },
@@ -32,7 +33,7 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::GetPost,
         method: "GET",
         path: "/v1/posts/{id}",
-        signed: true,
+        signing: Signing::Request,
         json_body: false,
         statuses: &[200, 401, 404, 413, 503],
     },
@@ -40,7 +41,7 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::DeletePost,
         method: "DELETE",
         path: "/v1/posts/{id}",
-        signed: true,
+        signing: Signing::Request,
         json_body: false,
         statuses: &[202, 401, 404, 409, 413, 503],
     },
@@ -48,7 +49,7 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::RetryPost,
         method: "POST",
         path: "/v1/posts/{id}/retry",
-        signed: true,
+        signing: Signing::Request,
         json_body: false,
         statuses: &[202, 401, 404, 413, 503],
     },
@@ -56,7 +57,7 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::ListAccounts,
         method: "GET",
         path: "/v1/users/{user_id}/accounts",
-        signed: true,
+        signing: Signing::Request,
         json_body: false,
         statuses: &[200, 401, 413, 503],
     },
@@ -64,7 +65,7 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::Preview,
         method: "POST",
         path: "/v1/preview",
-        signed: true,
+        signing: Signing::Request,
         json_body: true,
         statuses: &[200, 400, 401, 413, 415, 422],
     },
@@ -74,14 +75,23 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let body = body_bytes(req.body());
     let headers = req.headers();
     let now = time::OffsetDateTime::now_utc();
-    // Every route is signed: an unsigned caller learns nothing, not even the routes.
-    if let Some(refused) = refuse_unsigned(&app.secrets, headers, body, now.unix_timestamp()) {
+    let found = find_route(ROUTES, req.method().as_str(), req.uri().path());
+    // Every route is signed: an unsigned caller learns nothing, not even the routes (an
+    // unknown one is checked as a request signature).
+    let signing = found.as_ref().map_or(Signing::Request, |(r, _)| r.signing);
+    if let Some(refused) = refuse_unsigned(&app.secrets, signing, &req, now.unix_timestamp()) {
         return refused;
     }
-    let Some((route, params)) = find_route(ROUTES, req.method().as_str(), req.uri().path()) else {
+    let Some((route, params)) = found else {
         return problem(StatusCode::NOT_FOUND, "no such route", &[]);
     };
+    if let Some(refused) = refuse_replayed(&app.posts, signing, &req, now).await {
+        return refused;
+    }
     if let Some(refused) = refuse_content_type(route, headers) {
+        return refused;
+    }
+    if let Some(refused) = refuse_duplicate_keys(route, body) {
         return refused;
     }
     let webhook_id = headers
@@ -129,6 +139,12 @@ mod tests {
             find("GET", "/v1/users/u1/accounts"),
             Some((Endpoint::ListAccounts, Some("u1".into())))
         );
+        assert_eq!(
+            find("GET", "/v1/users/u1%23K%2Fb/accounts"),
+            Some((Endpoint::ListAccounts, Some("u1#K/b".into()))),
+            "path parameters are percent-decoded"
+        );
+        assert!(find("GET", "/v1/users/%FF/accounts").is_none());
     }
 
     /// Every route and status is in the OpenAPI document, and template.yaml routes

@@ -15,7 +15,7 @@ pub mod seal;
 pub mod secrets;
 
 pub use accounts::{AccountsStore, PendingLink, TokenVault};
-pub use posts::{IntakeRecord, NewPost, PostsStore, SourceGuard, StoredAnswer};
+pub use posts::{IntakeRecord, NewPost, PostsStore, SourceGuard, StoredAnswer, WebhookUse};
 // The delivery model is core's; these names stay reachable from here for callers that
 // read the tables.
 pub use crosspost_core::delivery::{

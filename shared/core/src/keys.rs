@@ -1,6 +1,30 @@
 //! DynamoDB keys of every item, in one place (DESIGN section 3).
+//!
+//! A key joins ids with `#` (and a seal key joins two keys with `/`), so every id that
+//! can hold any character (user ids, source post ids, account ids) is written through
+//! [`component`]: `%`, `#` and `/` become `%25`, `%23` and `%2F`. Two different ids
+//! never make one key (user `u1` posting `K#z` and user `u1#K` posting `z` used to),
+//! and an id without those three characters keeps the key it always had.
 
 use crate::{Network, PostId};
+use std::borrow::Cow;
+
+/// An id as it is written inside a key: `%`, `#` and `/` percent-encoded.
+pub fn component(id: &str) -> Cow<'_, str> {
+    if !id.contains(['%', '#', '/']) {
+        return Cow::Borrowed(id);
+    }
+    let mut out = String::with_capacity(id.len() + 6);
+    for c in id.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '#' => out.push_str("%23"),
+            '/' => out.push_str("%2F"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
 
 pub const POST_SK: &str = "POST";
 
@@ -9,17 +33,17 @@ pub fn post_pk(post_id: &PostId) -> String {
 }
 
 pub fn delivery_sk(network: Network, account_id: &str) -> String {
-    format!("DELIVERY#{network}#{account_id}")
+    format!("DELIVERY#{network}#{}", component(account_id))
 }
 
 pub const DELIVERY_SK_PREFIX: &str = "DELIVERY#";
 
 pub fn user_pk(user_id: &str) -> String {
-    format!("USER#{user_id}")
+    format!("USER#{}", component(user_id))
 }
 
 pub fn account_sk(network: Network, account_id: &str) -> String {
-    format!("ACCOUNT#{network}#{account_id}")
+    format!("ACCOUNT#{network}#{}", component(account_id))
 }
 
 /// What a linked account's sealed tokens are bound to (the AES-GCM associated data and
@@ -40,13 +64,13 @@ pub fn account_sk_prefix(network: Network) -> String {
 }
 
 pub fn source_pk(user_id: &str, source_id: &str) -> String {
-    format!("SOURCE#{user_id}#{source_id}")
+    format!("SOURCE#{}#{}", component(user_id), component(source_id))
 }
 
 pub const SOURCE_SK: &str = "SOURCE";
 
 pub fn webhook_pk(webhook_id: &str) -> String {
-    format!("WEBHOOK#{webhook_id}")
+    format!("WEBHOOK#{}", component(webhook_id))
 }
 
 pub const WEBHOOK_SK: &str = "WEBHOOK";
@@ -72,3 +96,39 @@ pub fn oauth_pk(state_digest: &str) -> String {
 }
 
 pub const OAUTH_SK: &str = "OAUTH";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_holding_delimiters_never_share_a_key() {
+        assert_ne!(source_pk("u1", "K#z"), source_pk("u1#K", "z"));
+        assert_eq!(source_pk("u1", "K#z"), "SOURCE#u1#K%23z");
+        assert_eq!(source_pk("u1#K", "z"), "SOURCE#u1%23K#z");
+        assert_ne!(source_pk("u1", "K%23z"), source_pk("u1", "K#z"));
+        assert_ne!(
+            account_seal_key("a/USER#b", Network::X, "1"),
+            account_seal_key("a", Network::X, "1/USER#b")
+        );
+        assert_ne!(
+            delivery_sk(Network::X, "1#2"),
+            delivery_sk(Network::X, "1%232")
+        );
+        assert_ne!(user_pk("u#1"), user_pk("u%231"));
+    }
+
+    #[test]
+    fn plain_ids_keep_the_keys_they_always_had() {
+        assert_eq!(source_pk("u1", "src-1"), "SOURCE#u1#src-1");
+        assert_eq!(
+            account_sk(Network::Facebook, "1048"),
+            "ACCOUNT#facebook#1048"
+        );
+        assert_eq!(
+            account_seal_key("u1", Network::X, "42"),
+            "USER#u1/ACCOUNT#x#42"
+        );
+        assert_eq!(webhook_pk("msg_1"), "WEBHOOK#msg_1");
+    }
+}

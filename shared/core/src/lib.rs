@@ -3,9 +3,11 @@
 //! or randomness it was not handed.
 
 pub mod account;
+pub mod address;
 pub mod clock;
 pub mod delivery;
 pub mod event;
+pub mod json;
 pub mod keys;
 pub mod linking;
 pub mod media;

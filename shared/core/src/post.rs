@@ -123,33 +123,6 @@ fn field_error(pointer: impl Into<String>, detail: impl Into<String>) -> FieldEr
     }
 }
 
-/// True for addresses a server must never fetch on a caller's behalf: loopback,
-/// private, link-local (cloud metadata at 169.254.169.254 included), unspecified,
-/// and the IPv6 equivalents.
-pub fn is_internal_address(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 0
-                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_internal_address(IpAddr::V4(v4));
-            }
-            let seg0 = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (seg0 & 0xfe00) == 0xfc00 // unique local
-                || (seg0 & 0xffc0) == 0xfe80 // link-local
-        }
-    }
-}
-
 /// Accumulates every failing field of a body, then yields the post or the list.
 struct Checker<'a> {
     obj: &'a Map<String, Value>,
@@ -215,16 +188,19 @@ fn check_url(text: &str, hosts: MediaHosts) -> Result<Url, String> {
     }
     let host = url.host().ok_or("the URL has no host")?;
     if hosts == MediaHosts::PublicOnly {
-        let internal = match host {
-            Host::Ipv4(ip) => is_internal_address(IpAddr::V4(ip)),
-            Host::Ipv6(ip) => is_internal_address(IpAddr::V6(ip)),
+        let literal = match host {
+            Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+            Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
             Host::Domain(d) => {
                 let d = d.trim_end_matches('.').to_ascii_lowercase();
-                d == "localhost" || d.ends_with(".localhost") || d.ends_with(".internal")
+                if d == "localhost" || d.ends_with(".localhost") || d.ends_with(".internal") {
+                    return Err("the URL's host is a local name".into());
+                }
+                None
             }
         };
-        if internal {
-            return Err("the URL's host is loopback, private or link-local".into());
+        if let Some(Err(refused)) = literal.map(crate::address::check) {
+            return Err(format!("the URL's host is not a public address: {refused}"));
         }
     }
     Ok(url)
@@ -597,6 +573,16 @@ mod tests {
             ("https://[::1]/a.jpg", false),
             ("https://[fd00::1]/a.jpg", false),
             ("https://localhost/a.jpg", false),
+            ("https://[::127.0.0.1]/a.jpg", false),
+            ("https://[64:ff9b::a9fe:a9fe]/a.jpg", false),
+            ("https://[2002:7f00:1::]/a.jpg", false),
+            ("https://[fec0::1]/a.jpg", false),
+            ("https://192.0.0.192/a.jpg", false),
+            ("https://198.18.0.1/a.jpg", false),
+            ("https://224.0.0.1/a.jpg", false),
+            ("https://192.0.2.1/a.jpg", false),
+            ("https://[64:ff9b::808:808]/a.jpg", true),
+            ("https://8.8.8.8/a.jpg", true),
             ("https://user:pw@cdn.example.com/a.jpg", false),
             ("not a url", false),
         ] {
@@ -660,10 +646,10 @@ mod tests {
             "fc00::1",
             "100.64.0.1",
         ] {
-            assert!(is_internal_address(ip.parse().unwrap()), "{ip}");
+            assert!(!crate::address::is_public(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["93.184.216.34", "2606:2800:220:1::1", "8.8.8.8"] {
-            assert!(!is_internal_address(ip.parse().unwrap()), "{ip}");
+            assert!(crate::address::is_public(ip.parse().unwrap()), "{ip}");
         }
     }
 }

@@ -8,6 +8,15 @@
 //! The rules are those of the `standardwebhooks` reference library, which an
 //! interoperability test runs against ours (`functions/notify/tests/`): a secret's
 //! base64 may leave out its `=` padding, signatures are standard padded base64.
+//!
+//! A signature over the body alone would authorise any route with that body, so only
+//! the intake (`POST /v1/posts`, whose body is the whole request) takes plain Standard
+//! Webhooks signatures. Every other signed route takes a *request signature*
+//! ([`request_content`]): the same headers and HMAC, over
+//! `{webhook-id}.{webhook-timestamp}.{METHOD} {path}[?{query}]\n{body}`, so it
+//! authorises one method, path, query and body. The two never stand for each other: a
+//! request's signed content starts, after the timestamp, with an upper-case method and a
+//! space, which no JSON body does.
 
 use crate::Secret;
 use base64::alphabet;
@@ -118,6 +127,41 @@ pub fn sign_all(secrets: &[SigningSecret], id: &str, timestamp: i64, body: &[u8]
             .collect::<Vec<_>>()
             .join(" "),
     )
+}
+
+/// What a request signature covers besides the body: `{METHOD} {target}\n{body}`,
+/// where `target` is the request's path and, when it has one, `?` and its query,
+/// exactly as sent (percent-encoding untouched).
+pub fn request_content(method: &str, target: &str, body: &[u8]) -> Vec<u8> {
+    let mut content = Vec::with_capacity(method.len() + target.len() + 2 + body.len());
+    content.extend_from_slice(method.to_ascii_uppercase().as_bytes());
+    content.push(b' ');
+    content.extend_from_slice(target.as_bytes());
+    content.push(b'\n');
+    content.extend_from_slice(body);
+    content
+}
+
+/// The `webhook-signature` of a request signature ([`request_content`]).
+pub fn sign_request(
+    secret: &SigningSecret,
+    id: &str,
+    timestamp: i64,
+    method: &str,
+    target: &str,
+    body: &[u8],
+) -> Secret {
+    secret.sign(id, timestamp, &request_content(method, target, body))
+}
+
+/// Hex SHA-256 of a request body: what a webhook id is remembered with, so that the
+/// same id with another body is told apart from a repeat.
+pub fn body_digest(body: &[u8]) -> String {
+    use sha2::Digest;
+    Sha256::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Why a request's signature was refused. Never shown to the caller (they get a bare
@@ -389,6 +433,62 @@ mod tests {
             SecretError::None
         );
         assert_eq!(format!("{:?}", secret(1)), "SigningSecret([REDACTED])");
+    }
+
+    #[test]
+    fn a_request_signature_authorises_one_method_target_and_body() {
+        let s = secret(4);
+        let ts = NOW.to_string();
+        let content = |m, t, b: &[u8]| request_content(m, t, b);
+        let sig = sign_request(&s, "m", NOW, "GET", "/v1/users/u1/accounts", b"")
+            .expose()
+            .to_owned();
+        let ok = |m, t, b: &[u8]| {
+            verify(
+                std::slice::from_ref(&s),
+                headers("m", &ts, &sig),
+                &content(m, t, b),
+                NOW,
+            )
+            .is_ok()
+        };
+        assert!(ok("GET", "/v1/users/u1/accounts", b""));
+        assert!(!ok(
+            "DELETE",
+            "/v1/posts/0190a0b0-0000-7000-8000-000000000000",
+            b""
+        ));
+        assert!(!ok("POST", "/v1/posts/p/retry", b""));
+        assert!(!ok("GET", "/v1/users/u2/accounts", b""));
+        assert!(!ok("GET", "/v1/users/u1/accounts?x=1", b""));
+        assert!(!ok("GET", "/v1/users/u1/accounts", b"{}"));
+        // A plain Standard Webhooks signature of the same body is not a request signature.
+        let plain = s.sign("m", NOW, b"").expose().to_owned();
+        assert_eq!(
+            verify(
+                std::slice::from_ref(&s),
+                headers("m", &ts, &plain),
+                &content("GET", "/v1/users/u1/accounts", b""),
+                NOW
+            ),
+            Err(SignatureError::NoMatch)
+        );
+        assert_eq!(
+            content("post", "/v1/connect/x?a=%20", b"{}"),
+            b"POST /v1/connect/x?a=%20\n{}".to_vec()
+        );
+    }
+
+    #[test]
+    fn body_digests_are_hex_sha256() {
+        assert_eq!(
+            body_digest(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_ne!(
+            body_digest(b"{\"text\":\"one\"}"),
+            body_digest(b"{\"text\":\"two\"}")
+        );
     }
 
     #[test]

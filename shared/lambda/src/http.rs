@@ -1,11 +1,37 @@
 //! What the HTTP functions share: a route table (which dispatch, the OpenAPI
 //! document's test and the template's test all read), the request checks every call
-//! passes first (size, signature, content type), and reading the request.
+//! passes first (size, signature, webhook id used once, content type, duplicate JSON
+//! keys), and reading the request.
 
 use crate::problem::problem;
+use crosspost_aws::PostsStore;
 use crosspost_core::signing::{self, SignedHeaders, SigningSecret};
 use lambda_http::http::{header, HeaderMap, StatusCode};
-use lambda_http::{Body, Response};
+use lambda_http::{Body, Request, Response};
+
+/// How a route's caller proves who it is (`crosspost_core::signing` has the schemes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signing {
+    /// Not signed: a browser's OAuth callback, where the state is the proof.
+    Unsigned,
+    /// Plain Standard Webhooks over the body: the intake, which source apps sign with a
+    /// stock library. A repeated webhook id is the intake's own business (the first
+    /// answer again, or 409 for another body).
+    Body,
+    /// A request signature (method, path, query and body), and the webhook id works once.
+    Request,
+}
+
+impl Signing {
+    /// The OpenAPI `securitySchemes` entry of this scheme.
+    pub fn scheme_name(self) -> Option<&'static str> {
+        match self {
+            Signing::Unsigned => None,
+            Signing::Body => Some("standardWebhooks"),
+            Signing::Request => Some("requestSignature"),
+        }
+    }
+}
 
 /// Bodies above this are refused before anything else is read.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -16,13 +42,15 @@ pub struct Route<E> {
     pub endpoint: E,
     pub method: &'static str,
     pub path: &'static str,
-    /// Signed with the source app's webhook secret (a browser's callback is not).
-    pub signed: bool,
+    /// How the source app signs it (a browser's callback is not signed).
+    pub signing: Signing,
     pub json_body: bool,
     pub statuses: &'static [u16],
 }
 
-/// The route of a request, with the values of its `{…}` segments in order.
+/// The route of a request, with the values of its `{…}` segments in order,
+/// percent-decoded (an id holding `#` or `/` arrives as `%23` or `%2F`). A segment
+/// that does not decode to UTF-8 matches no route.
 pub fn find_route<'r, E>(
     routes: &'r [Route<E>],
     method: &str,
@@ -44,7 +72,8 @@ pub fn find_route<'r, E>(
                 if g.is_empty() {
                     return None;
                 }
-                params.push((*g).to_owned());
+                let decoded = percent_encoding::percent_decode_str(g).decode_utf8().ok()?;
+                params.push(decoded.into_owned());
             } else if p != g {
                 return None;
             }
@@ -72,14 +101,24 @@ pub fn is_json(headers: &HeaderMap) -> bool {
         .unwrap_or(false)
 }
 
-/// The size and signature checks of a signed call: the problem answer when it fails
-/// (413, or 401 with no detail: the reason goes to the log only), None when it passes.
+/// The request's path and, when it has one, `?` and its query, as sent.
+pub fn request_target(req: &Request) -> String {
+    match req.uri().query() {
+        Some(q) if !q.is_empty() => format!("{}?{q}", req.uri().path()),
+        _ => req.uri().path().to_owned(),
+    }
+}
+
+/// The size and signature checks of a call signed by `signing`: the problem answer
+/// when it fails (413, or 401 with no detail: the reason goes to the log only), None
+/// when it passes.
 pub fn refuse_unsigned(
     secrets: &[SigningSecret],
-    headers: &HeaderMap,
-    body: &[u8],
+    signing: Signing,
+    req: &Request,
     now_unix: i64,
 ) -> Option<Response<Body>> {
+    let body = body_bytes(req.body());
     if body.len() > MAX_BODY_BYTES {
         return Some(problem(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -87,14 +126,66 @@ pub fn refuse_unsigned(
             &[],
         ));
     }
+    let headers = req.headers();
     let signed = SignedHeaders {
         id: header_str(headers, "webhook-id"),
         timestamp: header_str(headers, "webhook-timestamp"),
         signature: header_str(headers, "webhook-signature"),
     };
-    let reason = signing::verify(secrets, signed, body, now_unix).err()?;
+    let verified = match signing {
+        Signing::Unsigned => return None,
+        Signing::Body => signing::verify(secrets, signed, body, now_unix),
+        Signing::Request => {
+            let content =
+                signing::request_content(req.method().as_str(), &request_target(req), body);
+            signing::verify(secrets, signed, &content, now_unix)
+        }
+    };
+    let reason = verified.err()?;
     tracing::warn!(%reason, "signature refused");
     Some(problem(StatusCode::UNAUTHORIZED, "", &[]))
+}
+
+/// A request-signed call's webhook id is claimed for 24 h: the same headers again (on
+/// this route or any other) get 401. Storage down is 503; nothing was done.
+pub async fn refuse_replayed(
+    posts: &PostsStore,
+    signing: Signing,
+    req: &Request,
+    now: time::OffsetDateTime,
+) -> Option<Response<Body>> {
+    if signing != Signing::Request {
+        return None;
+    }
+    let id = header_str(req.headers(), "webhook-id").unwrap_or_default();
+    let digest = signing::body_digest(body_bytes(req.body()));
+    match posts.claim_webhook_id(id, &digest, now).await {
+        Ok(true) => None,
+        Ok(false) => {
+            tracing::warn!(webhook_id = id, "a webhook id was used again");
+            Some(problem(StatusCode::UNAUTHORIZED, "", &[]))
+        }
+        Err(e) => Some(crate::problem::unavailable(&e)),
+    }
+}
+
+/// 422 naming the first key a JSON body of a JSON route repeats in one object (JSON
+/// parsers disagree on which value wins, so neither is taken). A body that is not JSON
+/// is left to the route, which says so.
+pub fn refuse_duplicate_keys<E>(route: &Route<E>, body: &[u8]) -> Option<Response<Body>> {
+    if !route.json_body {
+        return None;
+    }
+    let duplicate = crosspost_core::json::find_duplicate_key(body)?;
+    let detail = format!("the key `{}` appears twice in one object", duplicate.key);
+    Some(problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &detail,
+        &[crate::problem::FieldError {
+            pointer: duplicate.pointer,
+            detail: detail.clone(),
+        }],
+    ))
 }
 
 /// 415 when a route that takes JSON got something else.
@@ -159,15 +250,29 @@ pub fn check_openapi<E>(
                 route.method, route.path
             ));
         }
-        let signed = !op["security"].as_array().is_some_and(|s| {
-            s.iter()
-                .all(|r| r.as_object().is_some_and(|o| o.is_empty()))
-        });
-        if signed != route.signed {
+        // An operation without `security` has the document's.
+        let security = match &op["security"] {
+            serde_json::Value::Null => &doc["security"],
+            own => own,
+        };
+        let schemes: Vec<&str> = security
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_object())
+            .flat_map(|o| o.keys().map(String::as_str))
+            .collect();
+        let expected: Vec<&str> = route.signing.scheme_name().into_iter().collect();
+        if schemes != expected {
             return Err(format!(
-                "{} {}: openapi.yaml's security says signed={signed}",
+                "{} {}: openapi.yaml's security is {schemes:?}, the route is signed by {expected:?}",
                 route.method, route.path
             ));
+        }
+        for scheme in &schemes {
+            if !doc["components"]["securitySchemes"][scheme].is_object() {
+                return Err(format!("openapi.yaml has no securitySchemes.{scheme}"));
+            }
         }
     }
     let documented = doc["paths"]

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod config;
 pub mod events;
 pub mod http;
+pub mod iam;
 pub mod metrics;
 pub mod problem;
 pub mod tokens;

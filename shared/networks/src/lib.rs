@@ -3,6 +3,7 @@
 //! caller must do next.
 
 pub mod facebook;
+pub mod fetch;
 pub mod media;
 pub mod oauth;
 pub mod x;

@@ -9,20 +9,21 @@
 //! A file is refused for good (`Permanent`) when it is larger than the network takes
 //! for its kind (`media_too_large`), when its bytes are not a JPEG, PNG, GIF, WEBP, MP4
 //! or QuickTime file, or changed kind between the plan and the download
-//! (`media_unsupported`), or when its host is an internal address (`media_refused`). A
-//! host that cannot be reached, answers with an error or too slowly is
-//! `MediaUnavailable`: the worker tries again later.
+//! (`media_unsupported`). A URL the [`crate::fetch`] rules refuse (`media_refused`,
+//! naming the hop: an internal address, http, too many redirects), and a host that
+//! cannot be reached, answers with an error or too slowly, are `MediaUnavailable`: the
+//! worker tries again later (DNS answers change), then fails the delivery as
+//! `media_unavailable`.
 //!
 //! Images are read whole (5 MB at most). GIFs and videos are handed on in chunks as
 //! they arrive, so a 512 MB video is never held in memory; when the host does not say
 //! the length up front (X needs it before the first chunk), the file is spooled to a
 //! temporary file first.
 
+use crate::fetch::{CheckedFetcher, FetchError};
 use crate::{PublishError, WithoutUrl};
 use crosspost_core::media::{MediaKind, MediaPlan, Sniffed};
-use crosspost_core::post::is_internal_address;
 use crosspost_core::{MediaItem, Network};
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -31,11 +32,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Bytes read to tell a file's type: enough for an MP4's or HEIF's whole `ftyp` box.
 const SNIFF_BYTES: usize = 256;
 
-/// Fetches media URLs with the function's one HTTP client.
+/// Fetches media URLs through the [`CheckedFetcher`].
 #[derive(Clone, Debug)]
 pub struct MediaFetcher {
-    http: reqwest::Client,
-    allow_local: bool,
+    checked: CheckedFetcher,
     timeout: Duration,
 }
 
@@ -159,38 +159,9 @@ fn is_generic(mime: &str) -> bool {
 }
 
 impl MediaFetcher {
-    /// `allow_local` lets loopback and private hosts through (the local stack's own
-    /// media server); `timeout` bounds one whole download.
-    pub fn new(http: reqwest::Client, allow_local: bool, timeout: Duration) -> Self {
-        MediaFetcher {
-            http,
-            allow_local,
-            timeout,
-        }
-    }
-
-    /// Refuses a host that resolves to an internal address (DNS answers may have
-    /// changed since intake checked).
-    async fn check_host(&self, url: &reqwest::Url) -> Result<(), PublishError> {
-        if self.allow_local {
-            return Ok(());
-        }
-        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
-            return Err(refused("media_refused", "the media URL has no host"));
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let addrs: Vec<IpAddr> = tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|e| unavailable(format!("the media host {host} does not resolve: {e}")))?
-            .map(|a| a.ip())
-            .collect();
-        if addrs.into_iter().any(is_internal_address) {
-            return Err(refused(
-                "media_refused",
-                format!("the media host {host} resolves to an internal address"),
-            ));
-        }
-        Ok(())
+    /// `timeout` bounds one whole download.
+    pub fn new(checked: CheckedFetcher, timeout: Duration) -> Self {
+        MediaFetcher { checked, timeout }
     }
 
     /// What the file at `url` is, from its first bytes (the rest is not downloaded).
@@ -235,27 +206,14 @@ impl MediaFetcher {
 
     /// Sends the GET and reads the first bytes: the one way a media URL is opened.
     async fn open(&self, url: &str) -> Result<Opened, PublishError> {
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| refused("media_unsupported", format!("not a URL: {e}")))?;
-        self.check_host(&parsed).await?;
         let mut resp = self
-            .http
-            .get(parsed)
-            .timeout(self.timeout)
-            .send()
+            .checked
+            .get(url, self.timeout)
             .await
-            .map_err(|e| unavailable(format!("fetching media: {}", e.without_url_ref())))?;
-        if !self.allow_local {
-            // Also catches a redirect to an internal address.
-            if let Some(addr) = resp.remote_addr() {
-                if is_internal_address(addr.ip()) {
-                    return Err(refused(
-                        "media_refused",
-                        "the media host is an internal address",
-                    ));
-                }
-            }
-        }
+            .map_err(|e| match e {
+                FetchError::Refused { .. } => unavailable(format!("media_refused: {e}")),
+                FetchError::Unreachable { .. } => unavailable(format!("fetching media: {e}")),
+            })?;
         let status = resp.status();
         if !status.is_success() {
             return Err(unavailable(format!(

@@ -35,7 +35,14 @@ async fn fake() -> FakeFacebook {
 fn client(fb: &FakeFacebook, app_secret: &str) -> FacebookClient {
     let http = crosspost_networks::http_client(Duration::from_secs(5)).unwrap();
     // The media host is on loopback.
-    let media = MediaFetcher::new(http.clone(), true, Duration::from_secs(5));
+    let rules = crosspost_networks::fetch::FetchRules::configured(
+        crosspost_core::MediaHosts::AllowLocal,
+        None,
+    )
+    .unwrap();
+    let checked =
+        crosspost_networks::fetch::CheckedFetcher::new(rules, Duration::from_secs(5)).unwrap();
+    let media = MediaFetcher::new(checked, Duration::from_secs(5));
     FacebookClient::new(
         http,
         Graph::new(fb.base_url(), VERSION),

@@ -31,6 +31,10 @@ enum Entry {
         bytes: Arc<Vec<u8>>,
     },
     Status(u16),
+    Redirect {
+        status: u16,
+        location: String,
+    },
 }
 
 #[derive(Default)]
@@ -92,6 +96,8 @@ pub(crate) fn fetch(url: &str) -> Fetched {
             bytes: bytes.clone(),
         },
         Some(Entry::Status(status)) => Fetched::Status(*status),
+        // The fake Graph does not follow redirects: a redirect is no image.
+        Some(Entry::Redirect { status, .. }) => Fetched::Status(*status),
         None => Fetched::Status(404),
     }
 }
@@ -150,6 +156,30 @@ impl MediaHost {
             .insert(path.to_owned(), Entry::Status(status));
     }
 
+    /// Answers `status` (301, 302, 303, 307 or 308) with `Location: location` at `path`.
+    pub fn redirect(&self, path: &str, status: u16, location: &str) {
+        lock(&self.files).entries.insert(
+            path.to_owned(),
+            Entry::Redirect {
+                status,
+                location: location.to_owned(),
+            },
+        );
+    }
+
+    /// The server's address (`127.0.0.1:PORT`).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        let authority = self.base_url.trim_start_matches("http://");
+        authority
+            .parse()
+            .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Requests received for any path.
+    pub fn total_hits(&self) -> usize {
+        lock(&self.files).hits.values().sum()
+    }
+
     /// GET requests received for `path`.
     pub fn hits(&self, path: &str) -> usize {
         lock(&self.files).hits.get(path).copied().unwrap_or(0)
@@ -179,6 +209,12 @@ async fn answer(State(files): State<Arc<Mutex<Files>>>, request: Request) -> Res
         Some(Entry::Status(status)) => {
             *response.status_mut() =
                 StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        }
+        Some(Entry::Redirect { status, location }) => {
+            *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND);
+            if let Ok(value) = location.parse() {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
         }
         None => *response.status_mut() = StatusCode::NOT_FOUND,
     }

@@ -36,12 +36,23 @@ pub struct SourceGuard {
     pub enqueued: bool,
 }
 
+/// A webhook id seen before: the answer of the post it brought (none when it signed
+/// another route), and the digest of the body it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookUse {
+    pub answer: Option<StoredAnswer>,
+    pub request_hash: Option<String>,
+}
+
 /// Everything a repeated request is recognised by.
 #[derive(Debug, Clone)]
 pub struct IntakeRecord {
     pub body_hash: String,
     pub answer: StoredAnswer,
     pub webhook_id: Option<String>,
+    /// A digest of the raw request body ([`crosspost_core::signing::body_digest`]),
+    /// kept with the webhook id: the same id with another body is a conflict.
+    pub request_hash: Option<String>,
     /// How long the writer holds the right to enqueue before a repeat may take it over.
     pub enqueue_lease_until: OffsetDateTime,
 }
@@ -115,6 +126,9 @@ impl PostsStore {
                 ),
             ]);
             answer_attrs(&mut hook);
+            if let Some(h) = &intake.request_hash {
+                hook.insert("request_hash".into(), s(h));
+            }
             items.push(put(hook)?);
         }
         for key in deliveries {
@@ -155,12 +169,12 @@ impl PostsStore {
         Ok(())
     }
 
-    /// The answer first given for a webhook id, if that id was seen in the last 24 h.
-    pub async fn webhook_answer(
+    /// How a webhook id was used in the last 24 h, if it was.
+    pub async fn webhook_use(
         &self,
         webhook_id: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<StoredAnswer>, StoreError> {
+    ) -> Result<Option<WebhookUse>, StoreError> {
         let Some(item) = self
             .get_item(keys::webhook_pk(webhook_id), keys::WEBHOOK_SK)
             .await?
@@ -174,7 +188,47 @@ impl PostsStore {
         {
             return Ok(None);
         }
-        Ok(Some(read_answer(&r)?))
+        let answer = match item.contains_key("post_id") {
+            true => Some(read_answer(&r)?),
+            false => None,
+        };
+        Ok(Some(WebhookUse {
+            answer,
+            request_hash: r.opt_str("request_hash")?,
+        }))
+    }
+
+    /// Claims a webhook id for one signed request other than a post's intake: true
+    /// the first time in 24 h, false when the id was used already (a replay).
+    pub async fn claim_webhook_id(
+        &self,
+        webhook_id: &str,
+        request_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(keys::webhook_pk(webhook_id)))
+            .item("sk", s(keys::WEBHOOK_SK))
+            .item("request_hash", s(request_hash))
+            .item("expires_at", n((now + WEBHOOK_ID_MEMORY).unix_timestamp()))
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    Ok(false)
+                } else {
+                    Err(crate::backend("dynamodb", e))
+                }
+            }
+        }
     }
 
     /// The guard of a user's source post, if that post was accepted before.

@@ -7,7 +7,7 @@ mod codec;
 mod intake;
 mod lifecycle;
 
-pub use intake::{IntakeRecord, NewPost, SourceGuard, StoredAnswer};
+pub use intake::{IntakeRecord, NewPost, SourceGuard, StoredAnswer, WebhookUse};
 
 use crate::attr::{query_prefix, s, Item};
 use crate::StoreError;

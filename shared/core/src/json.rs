@@ -1,0 +1,143 @@
+//! Duplicate keys in a JSON body. RFC 8259 (section 4) leaves their meaning to each
+//! parser, and parsers disagree (serde_json keeps the last value, others the first), so
+//! a body that repeats a key in one object is refused instead of guessed at.
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::collections::HashSet;
+use std::fmt;
+
+/// A key written twice in one object: the key and the JSON pointer of its second use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateKey {
+    pub key: String,
+    pub pointer: String,
+}
+
+/// The first key `body` repeats within one object, walking the body in order; None for
+/// a body without one, or one that is not JSON at all (its parser says what is wrong).
+pub fn find_duplicate_key(body: &[u8]) -> Option<DuplicateKey> {
+    let mut found = None;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let _ = Walk {
+        pointer: String::new(),
+        found: &mut found,
+    }
+    .deserialize(&mut de);
+    found
+}
+
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// Visits one value at `pointer`, recording the first duplicate key below it.
+struct Walk<'a> {
+    pointer: String,
+    found: &'a mut Option<DuplicateKey>,
+}
+
+impl<'de> DeserializeSeed<'de> for Walk<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        loop {
+            let item = Walk {
+                pointer: format!("{}/{i}", self.pointer),
+                found: &mut *self.found,
+            };
+            if seq.next_element_seed(item)?.is_none() {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let pointer = format!("{}/{}", self.pointer, escape(&key));
+            if !seen.insert(key.clone()) {
+                *self.found = Some(DuplicateKey { key, pointer });
+                return Err(de::Error::custom("duplicate key"));
+            }
+            map.next_value_seed(Walk {
+                pointer,
+                found: &mut *self.found,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dup(body: &str) -> Option<(String, String)> {
+        find_duplicate_key(body.as_bytes()).map(|d| (d.key, d.pointer))
+    }
+
+    #[test]
+    fn a_repeated_key_is_found_with_its_pointer() {
+        assert_eq!(
+            dup(r#"{"text":"one","text":"two"}"#),
+            Some(("text".into(), "/text".into()))
+        );
+        assert_eq!(
+            dup(r#"{"media":[{"url":"a"},{"url":"b","alt":"x","url":"c"}]}"#),
+            Some(("url".into(), "/media/1/url".into()))
+        );
+        assert_eq!(
+            dup(r#"{"a/b~":{"k":1,"k":2}}"#),
+            Some(("k".into(), "/a~1b~0/k".into()))
+        );
+        // Escaped forms of one key are the same key.
+        assert_eq!(
+            dup(r#"{"text":"one","te\u0078t":"two"}"#),
+            Some(("text".into(), "/text".into()))
+        );
+    }
+
+    #[test]
+    fn the_same_key_in_different_objects_is_fine_and_non_json_is_left_alone() {
+        assert_eq!(
+            dup(r#"{"a":{"id":1},"b":{"id":1},"id":[{"id":2},{"id":3}]}"#),
+            None
+        );
+        assert_eq!(dup(r#"[1, "two", null, true, 3.5, {"x": -1}]"#), None);
+        assert_eq!(dup("not json"), None);
+        assert_eq!(dup(""), None);
+    }
+}
