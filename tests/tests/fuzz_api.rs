@@ -10,6 +10,8 @@
 //! - unsigned: every operation that requires a signature must answer 401.
 //!
 //! Any failure fails the test with Schemathesis's report (signatures cut out).
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -2,6 +2,8 @@
 //! (`MEDIA_HOSTS=public`): media redirects into our network, internal addresses at
 //! intake, signed headers replayed onto other routes or twice, a webhook id reused with
 //! another body, ids that used to collide in keys, and duplicate JSON keys.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_aws::{DeliveryKey, DeliveryQueues, IntakeRecord, NewPost, StoredAnswer};
 use crosspost_cli::sandbox::{DEMO_FACEBOOK_PAGE, DEMO_USER, DEMO_X_ACCOUNT};

@@ -5,6 +5,8 @@
 //!
 //! Kept beside the client: when an answer type in `src/facebook*` reads a new field,
 //! or asks a read for one through `fields=`, add it here.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 

@@ -1,5 +1,7 @@
 //! X's own OpenAPI description as a contract: what it refuses and what it accepts,
 //! and the fake X checking itself and its callers against it over HTTP.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_fakes::{tiny_png, ContractAnswer, ContractRequest, FakeX};
 use reqwest::multipart::{Form, Part};
