@@ -176,18 +176,18 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
     let duplicates = copies_over(&tweets) + copies_over(&page_messages);
     let repeats = texts.len() - allowed.len();
     // Misattributed: a PUBLISHED part whose remote post another delivery's request
-    // made (X names the request's idempotency key; a Facebook post made before the
-    // delivery existed cannot be its), or a remote id two deliveries recorded.
+    // made (each fake records the creating request's idempotency key), or a remote id
+    // two deliveries recorded.
     let x_made_by: HashMap<String, Option<String>> =
         sb.x.tweets()
             .into_iter()
             .map(|t| (t.id, t.created_by))
             .collect();
-    let page_made_at: HashMap<String, u64> = sb
+    let page_made_by: HashMap<String, Option<String>> = sb
         .facebook
         .posts()
         .into_iter()
-        .map(|p| (p.id, p.created_at_ms))
+        .map(|p| (p.id, p.created_by))
         .collect();
     let mut recorded: HashMap<(Network, String), usize> = HashMap::new();
     let mut misattributed = 0;
@@ -199,14 +199,15 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
             *recorded
                 .entry((d.network, part.remote_id.clone()))
                 .or_default() += 1;
-            let own = match d.network {
-                Network::X => x_made_by.get(&part.remote_id).is_some_and(|by| {
-                    by.as_deref() == Some(format!("{}.{}", d.post_id, part.index).as_str())
-                }),
-                Network::Facebook => page_made_at.get(&part.remote_id).is_some_and(|ms| {
-                    *ms as i64 >= crosspost_core::clock::unix_ms(d.created_at) - 1000
-                }),
+            // The request that made the post named this delivery's part.
+            let key = format!("{}.{}", d.post_id, part.index);
+            let made_by = match d.network {
+                Network::X => &x_made_by,
+                Network::Facebook => &page_made_by,
             };
+            let own = made_by
+                .get(&part.remote_id)
+                .is_some_and(|by| by.as_deref() == Some(key.as_str()));
             if !own {
                 println!(
                     "soak: misattributed: {} {} part {} -> {}",

@@ -36,6 +36,9 @@ pub struct PagePost {
     /// The photos the post shows: the `media_fbid`s from `attached_media`, or the
     /// photo of a post made through `POST /{page_id}/photos`.
     pub attached_media: Vec<String>,
+    /// The `Idempotency-Key` of the request that created it (our client names each
+    /// part of each delivery so; Graph ignores it): who made what.
+    pub created_by: Option<String>,
 }
 
 /// A photo stored by the fake Facebook.
@@ -72,6 +75,7 @@ impl FakeFacebook {
             published: true,
             scheduled_publish_time: None,
             attached_media: Vec::new(),
+            created_by: None,
         })
     }
 
@@ -279,6 +283,7 @@ pub(super) fn feed_post(state: &mut GraphState, req: &Incoming, page_id: &str) -
         published,
         scheduled_publish_time,
         attached_media: attached_media.clone(),
+        created_by: created_by(req),
     });
     for photo in &mut state.photos {
         if attached_media.contains(&photo.id) {
@@ -350,6 +355,7 @@ pub(super) fn photo_post(state: &mut GraphState, req: &Incoming, page_id: &str) 
         published: true,
         scheduled_publish_time: None,
         attached_media: vec![photo_id.clone()],
+        created_by: created_by(req),
     });
     photo.post_id = Some(post_id.clone());
     state.photos.push(photo);
@@ -536,6 +542,12 @@ pub(super) fn published_posts(state: &GraphState, req: &Incoming, page_id: &str)
         })
         .collect();
     Ok(Reply::json(200, json!({ "data": data })))
+}
+
+/// The request's `Idempotency-Key`, naming which delivery's part made a post.
+fn created_by(req: &Incoming) -> Option<String> {
+    req.header(http::HeaderName::from_static("idempotency-key"))
+        .map(str::to_owned)
 }
 
 #[cfg(test)]

@@ -69,6 +69,8 @@ pub struct FacebookClient {
     app_secret: Secret,
     /// Reads each media file's first bytes, to know what it is before Graph sees it.
     media: MediaFetcher,
+    /// The `Idempotency-Key` its create calls carry (see [`FacebookClient::keyed`]).
+    key: Option<String>,
 }
 
 /// One answer, read whole.
@@ -110,6 +112,7 @@ impl FacebookClient {
             graph,
             app_secret,
             media,
+            key: None,
         }
     }
 
@@ -200,6 +203,25 @@ impl FacebookClient {
         }
     }
 
+    /// The same client, whose create calls (`/feed`, a published `/photos`) carry
+    /// `Idempotency-Key: key` (a delivery's part, `<post id>.<index>`). Graph ignores
+    /// it; the local fake records it, so tests can tell which request made which post.
+    pub fn keyed(&self, key: &str) -> FacebookClient {
+        FacebookClient {
+            key: Some(key.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// A create call's request, with the idempotency key when there is one.
+    fn create(&self, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.post(self.url(path));
+        match &self.key {
+            Some(key) => request.header("idempotency-key", key),
+            None => request,
+        }
+    }
+
     /// `POST /{page-id}/feed` with a message, an optional link and photos uploaded
     /// unpublished (`attached_media`).
     pub async fn post_feed(
@@ -223,7 +245,7 @@ impl FacebookClient {
                 serde_json::json!({ "media_fbid": id }).to_string(),
             ));
         }
-        let request = self.http.post(self.url(&format!("{page_id}/feed")));
+        let request = self.create(&format!("{page_id}/feed"));
         let answer = self.send(request.form(&form), token).await?;
         if !answer.ok() {
             return Err(classify(answer.status, &answer.headers, &answer.body));
@@ -245,7 +267,7 @@ impl FacebookClient {
         if !message.is_empty() {
             form.push(("caption", message));
         }
-        let request = self.http.post(self.url(&format!("{page_id}/photos")));
+        let request = self.create(&format!("{page_id}/photos"));
         let answer = self.send(request.form(&form), token).await?;
         if !answer.ok() {
             return Err(classify(answer.status, &answer.headers, &answer.body));

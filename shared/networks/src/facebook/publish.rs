@@ -44,14 +44,15 @@ impl Publisher for FacebookClient {
         part: OutgoingPart<'_>,
         _reply_to: Option<&str>,
     ) -> Result<RemotePost, PublishError> {
-        self.publish(
-            &page.account_id,
-            &page.access_token,
-            part.text,
-            part.link,
-            part.media,
-        )
-        .await
+        self.keyed(part.key)
+            .publish(
+                &page.account_id,
+                &page.access_token,
+                part.text,
+                part.link,
+                part.media,
+            )
+            .await
     }
 
     /// The Page's posts made within the lookup's window (widened by 5 s each side)
