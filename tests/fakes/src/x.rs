@@ -664,6 +664,7 @@ fn user_tweets(state: &XState, req: &Incoming, id: &str) -> Answer {
             "max_results",
             "pagination_token",
             "post.fields",
+            "expansions",
         ],
     )?;
     if !is_digits(id) || id.len() > 19 {
@@ -684,6 +685,7 @@ fn user_tweets(state: &XState, req: &Incoming, id: &str) -> Answer {
     let mut before_id = u64::MAX; // from pagination_token
     let mut max_results = 10usize;
     let mut fields = Vec::new();
+    let mut expansions = Vec::new();
     for (name, value) in &pairs {
         let bad = |why: &str| invalid_request(vec![format!("Invalid '{name}':'{value}'. {why}")]);
         match name.as_str() {
@@ -719,19 +721,19 @@ fn user_tweets(state: &XState, req: &Incoming, id: &str) -> Answer {
                         )])
                     })?;
             }
+            "expansions" => {
+                // The ones X's OpenAPI lists that this fake answers.
+                expansions = check_field_list(
+                    name,
+                    value,
+                    &["author_id", "referenced_posts", "attachments.media_keys"],
+                )?;
+            }
             _ => {
                 fields = check_field_list(
                     name,
                     value,
-                    &[
-                        "id",
-                        "text",
-                        "created_at",
-                        "author_id",
-                        "edit_history_tweet_ids",
-                        "referenced_tweets",
-                        "attachments",
-                    ],
+                    &["id", "text", "created_at", "author_id", "attachments"],
                 )?;
             }
         }
@@ -769,10 +771,10 @@ fn user_tweets(state: &XState, req: &Incoming, id: &str) -> Answer {
             }
             // Like X, only present when there is something to say.
             if let (true, Some(parent)) = (
-                fields.iter().any(|f| f == "referenced_tweets"),
+                expansions.iter().any(|f| f == "referenced_posts"),
                 &t.in_reply_to,
             ) {
-                item["referenced_tweets"] = json!([{"type": "replied_to", "id": parent}]);
+                item["referenced_posts"] = json!([{"type": "replied_to", "id": parent}]);
             }
             if fields.iter().any(|f| f == "attachments") && !t.media_ids.is_empty() {
                 let keys: Vec<String> = t.media_ids.iter().map(|m| format!("3_{m}")).collect();

@@ -33,7 +33,7 @@ struct TimelinePost {
     #[serde(default)]
     created_at: Option<String>,
     #[serde(default)]
-    referenced_tweets: Vec<Reference>,
+    referenced_posts: Vec<Reference>,
     #[serde(default)]
     attachments: Option<Attachments>,
 }
@@ -56,7 +56,7 @@ impl TimelinePost {
     /// text (after X's rewriting), a reply to the same parent, as many media.
     fn matches(&self, lookup: &Lookup<'_>) -> bool {
         let parent = self
-            .referenced_tweets
+            .referenced_posts
             .iter()
             .find(|r| r.kind == "replied_to")
             .map(|r| r.id.as_str());
@@ -109,8 +109,8 @@ impl Publisher for XPublisher {
 
     /// The account's posts made within the lookup's window (widened by 5 s each side)
     /// with its text as X shows it, replying to its parent, with as many media:
-    /// `GET /2/users/{id}/tweets` with start and end times and `tweet.fields`
-    /// `created_at,referenced_tweets,attachments`, following `next_token` for up to 10
+    /// `GET /2/users/{id}/tweets` with start and end times and `post.fields`
+    /// `created_at,attachments` and the `referenced_posts` expansion, following `next_token` for up to 10
     /// pages of 100 (an account may have posted a lot in that window). More than that
     /// is a retry, never a guess.
     async fn reconcile(
@@ -133,10 +133,10 @@ impl Publisher for XPublisher {
                 ("start_time", start.clone()),
                 ("end_time", end.clone()),
                 ("max_results", "100".to_owned()),
-                (
-                    "tweet.fields",
-                    "created_at,referenced_tweets,attachments".to_owned(),
-                ),
+                // The names in X's OpenAPI description (2.167): `post.fields`, and
+                // the reply parent through the `referenced_posts` expansion.
+                ("post.fields", "created_at,attachments".to_owned()),
+                ("expansions", "referenced_posts".to_owned()),
             ];
             if let Some(t) = page_token.take() {
                 query.push(("pagination_token", t));
