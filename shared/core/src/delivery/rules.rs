@@ -270,13 +270,20 @@ pub fn usable_account(account: Option<SealedAccount>) -> Result<SealedAccount, E
     }
 }
 
-/// When a part whose outcome is unknown may have been published: from the first
-/// attempt since the last confirmed part (a day back if that is not known) until now.
+/// How far before a part's first send a lookup also reads: older posts with the same
+/// text are never adopted ([`adoptable`]), but seeing one tells a duplicate refusal
+/// apart from our own unanswered request.
+pub const DUPLICATE_LOOKBACK_SECS: i64 = 3600;
+
+/// What a lookup of a part whose outcome is unknown reads: from
+/// [`DUPLICATE_LOOKBACK_SECS`] before the first attempt since the last confirmed part
+/// (a day back if that is not known) until now. Only posts made since that first
+/// attempt may be adopted.
 pub fn reconcile_window(d: &DeliveryRecord, now: OffsetDateTime) -> Window {
     Window {
         since_unix: d
             .unconfirmed_since
-            .map(OffsetDateTime::unix_timestamp)
+            .map(|t| t.unix_timestamp() - DUPLICATE_LOOKBACK_SECS)
             .unwrap_or_else(|| now.unix_timestamp() - 24 * 3600),
         until_unix: now.unix_timestamp(),
     }

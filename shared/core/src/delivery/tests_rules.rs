@@ -193,11 +193,15 @@ fn an_unknown_outcome_waits_uncertain_and_the_next_claim_reconciles_first() {
     conclude(&store, &lease, verdict.ending.conclusion(t0()), t0()).unwrap();
     let (_, d) = claimed(&store, &post_id, "req-2", t0() + secs(1));
     assert!(d.needs_reconcile());
-    // The lookup covers every attempt since the last confirmed part.
+    // The lookup covers every attempt since the last confirmed part, and an hour
+    // before it, to see an older post a duplicate refusal would be about.
     let w = rules::reconcile_window(&d, t0() + secs(1));
     assert_eq!(
         (w.since_unix, w.until_unix),
-        (t0().unix_timestamp(), t0().unix_timestamp() + 1)
+        (
+            t0().unix_timestamp() - rules::DUPLICATE_LOOKBACK_SECS,
+            t0().unix_timestamp() + 1
+        )
     );
 }
 

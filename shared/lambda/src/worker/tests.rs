@@ -294,7 +294,10 @@ async fn an_unknown_outcome_is_looked_up_and_a_found_post_is_adopted_not_sent_ag
     assert!(w.publisher.sent.lock().unwrap().is_empty());
     // The lookup covered the first attempt.
     let windows = w.publisher.looked_up.lock().unwrap().clone();
-    assert_eq!(windows[0].0.since_unix, t0().unix_timestamp());
+    assert_eq!(
+        windows[0].0.since_unix,
+        t0().unix_timestamp() - crosspost_core::delivery::rules::DUPLICATE_LOOKBACK_SECS
+    );
 }
 
 #[tokio::test]
@@ -783,4 +786,38 @@ async fn a_reply_whose_parent_is_not_visible_yet_is_retried_and_published() {
     let sent = w.publisher.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 3);
     assert_eq!(sent[1].1.as_deref(), Some("r1"));
+}
+
+#[tokio::test]
+async fn a_duplicate_of_an_older_post_seen_by_the_lookup_fails_at_once() {
+    let net = ScriptedNetwork::default();
+    net.publish.lock().unwrap().extend([
+        Err(PublishError::Uncertain {
+            detail: "reset after send".into(),
+        }),
+        Err(PublishError::Duplicate {
+            detail: "(#506) Duplicate status message".into(),
+        }),
+    ]);
+    let w = worker(net);
+    let id = post(&w, 26, "早安");
+    work(&w, &id, DeliveryOp::Publish, "req-1").await;
+    // The lookup reads back past the first send and sees an older post of that text:
+    // the refusal is about that post, not ours.
+    let older = t0() - time::Duration::seconds(600);
+    w.publisher
+        .reconcile
+        .lock()
+        .unwrap()
+        .push_back(Ok(vec![candidate("older", older)]));
+    advance(&w, 10);
+    assert_eq!(
+        work(&w, &id, DeliveryOp::Publish, "req-2").await,
+        Next::Done
+    );
+    let d = delivery(&w, &id);
+    assert_eq!(
+        (d.status, d.last_error.unwrap().kind),
+        (DeliveryStatus::Failed, "duplicate_content".parse().unwrap())
+    );
 }
