@@ -122,6 +122,71 @@ async fn the_same_greeting_twice_fails_the_second_as_a_duplicate_and_deletes_sta
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_same_greeting_twice_at_once_with_lost_answers_is_one_post_recorded_by_its_maker() {
+    let sb = sandbox().await;
+    // The first two create calls on each network are applied (or refused as a
+    // duplicate) and their answers lost: both deliveries could be left unsure.
+    sb.x.inject(
+        FaultRule::new(Fault::AppliedThenReset)
+            .on("POST", "/2/tweets")
+            .times(2),
+    );
+    sb.facebook.inject(
+        FaultRule::new(Fault::AppliedThenReset)
+            .on("POST", "/feed")
+            .times(2),
+    );
+    let greeting = "晚安，明天见！";
+    let a = accepted(&sb, &to(greeting, both())).await;
+    let b = accepted(&sb, &to(greeting, both())).await;
+    for network in [Network::X, Network::Facebook] {
+        let ds = [
+            settled(&sb, &a, network).await,
+            settled(&sb, &b, network).await,
+        ];
+        let made_by: Vec<(String, Option<String>)> = match network {
+            Network::X => {
+                sb.x.tweets()
+                    .into_iter()
+                    .map(|t| (t.id, t.created_by))
+                    .collect()
+            }
+            Network::Facebook => sb
+                .facebook
+                .posts()
+                .into_iter()
+                .map(|p| (p.id, p.created_by))
+                .collect(),
+        };
+        assert_eq!(made_by.len(), 1, "{network}: posted once: {made_by:?}");
+        let published: Vec<&DeliveryRecord> = ds
+            .iter()
+            .filter(|d| d.status == DeliveryStatus::Published)
+            .collect();
+        assert_eq!(published.len(), 1, "{network}: {ds:?}");
+        let maker = published[0];
+        assert_eq!(maker.parts[0].remote_id, made_by[0].0, "{network}");
+        assert_eq!(
+            made_by[0].1.as_deref(),
+            Some(format!("{}.0", maker.post_id).as_str()),
+            "{network}: the post is recorded by the delivery whose request made it"
+        );
+        let other = ds.iter().find(|d| d.post_id != maker.post_id).unwrap();
+        assert_eq!(
+            (
+                other.status,
+                other.last_error.as_ref().map(|e| e.kind.as_str())
+            ),
+            (DeliveryStatus::Failed, Some("duplicate_content")),
+            "{network}: {other:?}"
+        );
+        assert!(other.parts.is_empty());
+    }
+    assert_queues_empty(&sb).await;
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_server_error_after_the_post_was_made_leaves_one_post_recorded_published() {
     let sb = sandbox().await;
     sb.x.inject(FaultRule::new(Fault::AppliedThenServerError(503)).on("POST", "/2/tweets"));

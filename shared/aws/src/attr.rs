@@ -156,9 +156,9 @@ async fn query_pages(
     Ok(found)
 }
 
-/// What a conditional UpdateItem's answer means: the write happened, or its condition
-/// did not hold; anything else is a backend failure. One place for every conditional
-/// write of both tables.
+/// What a conditional UpdateItem's or PutItem's answer means: the write happened, or
+/// its condition did not hold; anything else is a backend failure. One place for every
+/// conditional write of both tables.
 pub trait ConditionalUpdate {
     /// True when written, false when the condition did not hold.
     fn held(self) -> Result<bool, StoreError>;
@@ -166,33 +166,33 @@ pub trait ConditionalUpdate {
     fn or_conflict(self, what: &str) -> Result<(), StoreError>;
 }
 
-impl<O> ConditionalUpdate
-    for Result<
-        O,
-        aws_sdk_dynamodb::error::SdkError<
-            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
-        >,
-    >
-{
-    fn held(self) -> Result<bool, StoreError> {
-        match self {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Ok(false)
+macro_rules! conditional_write {
+    ($error:ty) => {
+        impl<O> ConditionalUpdate for Result<O, aws_sdk_dynamodb::error::SdkError<$error>> {
+            fn held(self) -> Result<bool, StoreError> {
+                match self {
+                    Ok(_) => Ok(true),
+                    Err(e) => {
+                        let e = e.into_service_error();
+                        if e.is_conditional_check_failed_exception() {
+                            Ok(false)
+                        } else {
+                            Err(crate::backend("dynamodb", e))
+                        }
+                    }
+                }
+            }
+
+            fn or_conflict(self, what: &str) -> Result<(), StoreError> {
+                if self.held()? {
+                    Ok(())
                 } else {
-                    Err(crate::backend("dynamodb", e))
+                    Err(StoreError::Conflict(what.to_owned()))
                 }
             }
         }
-    }
-
-    fn or_conflict(self, what: &str) -> Result<(), StoreError> {
-        if self.held()? {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict(what.to_owned()))
-        }
-    }
+    };
 }
+
+conditional_write!(aws_sdk_dynamodb::operation::update_item::UpdateItemError);
+conditional_write!(aws_sdk_dynamodb::operation::put_item::PutItemError);

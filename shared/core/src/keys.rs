@@ -89,6 +89,18 @@ pub fn remote_pk(network: Network, remote_id: &str) -> String {
 
 pub const REMOTE_SK: &str = "REMOTE";
 
+/// PostsTable: which delivery may send a first part with this text (its
+/// [`crate::delivery::first_part_digest`]) to this remote account: one at a time.
+pub fn first_part_pk(network: Network, account_id: &str, digest: &str) -> String {
+    format!(
+        "FIRST_PART#{}#{}#{digest}",
+        network.as_str(),
+        component(account_id)
+    )
+}
+
+pub const FIRST_PART_SK: &str = "FIRST_PART";
+
 /// A pending link, in AccountsTable: keyed by its state's digest
 /// ([`crate::linking::state_digest`]).
 pub fn oauth_pk(state_digest: &str) -> String {

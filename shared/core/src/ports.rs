@@ -3,7 +3,8 @@
 //! the same conditions, for unit tests.
 
 use crate::delivery::{
-    Claim, Conclusion, DeliveryKey, DeliveryOp, Lease, PostRecord, PublishedPart, Recorded,
+    Claim, Conclusion, DeliveryKey, DeliveryOp, FirstPartLease, Lease, PostRecord, PublishedPart,
+    Recorded,
 };
 use crate::event::Envelope;
 use crate::{LinkedAccount, Network, PostId, SealedAccount};
@@ -63,6 +64,22 @@ pub trait DeliveryStore: Send + Sync {
         part: &PublishedPart,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+
+    /// Takes, for the leased delivery, the right to send its first part with text
+    /// `digest` ([`crate::delivery::first_part_digest`]) to its account, kept until
+    /// `expires_at`: one delivery at a time per (network, account, text). Taken when no
+    /// one holds it, this delivery holds it already, the holding lease expired, or the
+    /// holder is done with it ([`crate::delivery::rules::first_part_settled`]: its
+    /// delivery gone, ended, or its first part recorded; then taken over from it in a
+    /// write conditional on that holder). Otherwise [`FirstPartLease::HeldBy`] the
+    /// holder's post.
+    fn take_first_part_lease(
+        &self,
+        lease: &Lease,
+        digest: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<FirstPartLease, StoreError>> + Send;
 
     /// Writes how the leased attempt ended and frees the lease. Conflict when the lease
     /// is no longer held.

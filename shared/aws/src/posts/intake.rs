@@ -206,8 +206,7 @@ impl PostsStore {
         request_hash: &str,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let out = self
-            .client
+        self.client
             .put_item()
             .table_name(&self.table)
             .item("pk", s(keys::webhook_pk(webhook_id)))
@@ -217,18 +216,8 @@ impl PostsStore {
             .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
             .expression_attribute_values(":now", n(now.unix_timestamp()))
             .send()
-            .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Ok(false)
-                } else {
-                    Err(crate::backend("dynamodb", e))
-                }
-            }
-        }
+            .await
+            .held()
     }
 
     /// The guard of a user's source post, if that post was accepted before.

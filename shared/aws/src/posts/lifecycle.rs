@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use crosspost_core::clock::{rfc3339, unix_ms};
-use crosspost_core::delivery::{Claim, Conclusion, Lease, Recorded};
+use crosspost_core::delivery::{rules, Claim, Conclusion, FirstPartLease, Lease, Recorded};
 use crosspost_core::{
     keys, DeliveryKey, DeliveryOp, DeliveryRecord, DeliveryStatus, DeliveryStore, LastError,
     Network, PostId, PostRecord, PublishedPart,
@@ -237,6 +237,62 @@ impl DeliveryStore for PostsStore {
                     Err(crate::backend("dynamodb", e))
                 }
             }
+        }
+    }
+
+    async fn take_first_part_lease(
+        &self,
+        lease: &Lease,
+        digest: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<FirstPartLease, StoreError> {
+        let key = lease.key();
+        let pk = keys::first_part_pk(key.network, &key.account_id, digest);
+        let ours = lease.post_id().as_str();
+        let put = |condition: &str| {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(&pk))
+                .item("sk", s(keys::FIRST_PART_SK))
+                .item("post_id", s(ours))
+                .item("expires_at", n(expires_at.unix_timestamp()))
+                .condition_expression(condition.to_owned())
+        };
+        // Free, ours already, or expired: one write.
+        let taken = put("attribute_not_exists(pk) OR post_id = :post OR expires_at <= :now")
+            .expression_attribute_values(":post", s(ours))
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .send()
+            .await
+            .held()?;
+        if taken {
+            return Ok(FirstPartLease::Taken);
+        }
+        // Held by another post's delivery: taken over only once that one is done with it.
+        let Some(item) = self.get_item(pk.clone(), keys::FIRST_PART_SK).await? else {
+            return Err(StoreError::Conflict(
+                "first-part lease changed hands".into(),
+            ));
+        };
+        let r = Reader::new(&item);
+        let holder = PostId::parse(&r.str("post_id")?).ok_or_else(|| r.corrupt("bad post_id"))?;
+        let holder_delivery = self.get_delivery(&holder, key).await?;
+        if !rules::first_part_settled(holder_delivery.as_ref()) {
+            return Ok(FirstPartLease::HeldBy(holder));
+        }
+        let taken_over = put("post_id = :holder")
+            .expression_attribute_values(":holder", s(holder.as_str()))
+            .send()
+            .await
+            .held()?;
+        if taken_over {
+            Ok(FirstPartLease::Taken)
+        } else {
+            Err(StoreError::Conflict(
+                "first-part lease changed hands".into(),
+            ))
         }
     }
 

@@ -3,8 +3,8 @@
 //! state machine and the worker. Built for tests and with the `memory` feature.
 
 use super::{
-    Claim, Conclusion, DeliveryKey, DeliveryOp, DeliveryRecord, DeliveryStatus, Lease, PostRecord,
-    PublishedPart, Recorded,
+    rules, Claim, Conclusion, DeliveryKey, DeliveryOp, DeliveryRecord, DeliveryStatus,
+    FirstPartLease, Lease, PostRecord, PublishedPart, Recorded,
 };
 use crate::event::Envelope;
 use crate::ports::{AccountStore, DeliveryStore, EventSink, StoreError};
@@ -41,6 +41,8 @@ pub struct MemoryDeliveries {
     deliveries: Mutex<HashMap<(PostId, DeliveryKey), DeliveryRecord>>,
     /// Which delivery each remote post belongs to, by network and remote id.
     remote_owners: Mutex<HashMap<(Network, String), (PostId, String)>>,
+    /// First-part leases by key: the holder's post and when the lease expires.
+    first_parts: Mutex<HashMap<String, (PostId, OffsetDateTime)>>,
     failures: AtomicUsize,
 }
 
@@ -176,6 +178,32 @@ impl DeliveryStore for MemoryDeliveries {
         d.updated_at = now;
         let lease = Lease::granted(post_id.clone(), key.clone(), owner, op, lease_until);
         Ok(Claim::Claimed(lease, d.clone()))
+    }
+
+    async fn take_first_part_lease(
+        &self,
+        lease: &Lease,
+        digest: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<FirstPartLease, StoreError> {
+        injected(&self.failures)?;
+        let key = lease.key();
+        let pk = crate::keys::first_part_pk(key.network, &key.account_id, digest);
+        let mut leases = lock(&self.first_parts);
+        if let Some((holder, until)) = leases.get(&pk) {
+            let holder_delivery = lock(&self.deliveries)
+                .get(&(holder.clone(), key.clone()))
+                .cloned();
+            if holder != lease.post_id()
+                && *until > now
+                && !rules::first_part_settled(holder_delivery.as_ref())
+            {
+                return Ok(FirstPartLease::HeldBy(holder.clone()));
+            }
+        }
+        leases.insert(pk, (lease.post_id().clone(), expires_at));
+        Ok(FirstPartLease::Taken)
     }
 
     async fn record_part(

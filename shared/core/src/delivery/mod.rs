@@ -14,10 +14,18 @@ mod tests_rules;
 
 pub use reason::{FailureReason, UnknownReason};
 pub use record::{
-    Claim, Conclusion, DeliveryKey, DeliveryRecord, LastError, Lease, PostRecord, PublishedPart,
-    Recorded,
+    Claim, Conclusion, DeliveryKey, DeliveryRecord, FirstPartLease, LastError, Lease, PostRecord,
+    PublishedPart, Recorded,
 };
 pub use rules::{Ending, Next};
+
+/// The digest a first-part lease is keyed by: SHA-256 of the part's text, hex, first
+/// 32 characters (128 bits).
+pub fn first_part_digest(text: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
 
 use crate::{Network, PostId};
 use serde::{Deserialize, Serialize};

@@ -181,6 +181,18 @@ pub enum Recorded {
     OwnedElsewhere { post_id: PostId, account_id: String },
 }
 
+/// What taking a delivery's first-part lease found (see
+/// [`crate::DeliveryStore::take_first_part_lease`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirstPartLease {
+    /// This delivery may send its first part.
+    Taken,
+    /// The delivery of another post, with the same first-part
+    /// text to the same account, has sent it with an outcome not yet settled: this one
+    /// waits, so a lookup can never adopt the other's post.
+    HeldBy(PostId),
+}
+
 /// How a leased attempt ends, as written to the store (which also frees the lease).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Conclusion {

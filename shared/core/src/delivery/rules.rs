@@ -231,6 +231,19 @@ pub fn adoptable(candidates: Vec<Candidate>, since: Option<OffsetDateTime>) -> V
         .collect()
 }
 
+/// How long a delivery waits, without an attempt, while another post's delivery holds
+/// the first-part lease for the same text and account (seconds).
+pub const FIRST_PART_WAIT_SECS: i64 = 15;
+
+/// Whether a first-part lease's holder is done with it: its delivery is gone, has
+/// ended, or has recorded its first part (that post is the holder's, and a lookup never
+/// adopts a recorded post or one older than its own first send). While the holder's
+/// first part is unsettled, a second send of the same text to the same account could
+/// make a post either lookup might adopt, so the other delivery waits.
+pub fn first_part_settled(holder: Option<&DeliveryRecord>) -> bool {
+    holder.is_none_or(|d| d.status.is_terminal() || !d.parts.is_empty())
+}
+
 /// Past the policy's maximum age, or out of attempts: the delivery ends, its last
 /// error kept (an expiry names it in its message).
 pub fn expiry(d: &DeliveryRecord, policy: &RetryPolicy, now: OffsetDateTime) -> Option<Ending> {

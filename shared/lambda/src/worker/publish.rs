@@ -3,15 +3,19 @@
 use super::DeliveryWorker;
 use crate::metrics::{self, Metric};
 use crosspost_core::delivery::rules::{self, Effect, Ending, Next};
-use crosspost_core::delivery::{Conclusion, Lease, Recorded};
+use crosspost_core::delivery::{first_part_digest, Conclusion, FirstPartLease, Lease, Recorded};
 use crosspost_core::preview::adapt;
 use crosspost_core::{
     AccountStore, Clock, DeliveryMessage, DeliveryOp, DeliveryRecord, DeliveryStore, Event,
-    EventSink, FailureReason, LinkedAccount, OutgoingPart, PostRecord, PublishError, PublishedPart,
-    Publisher, RemotePost,
+    EventSink, FailureReason, LinkedAccount, OutgoingPart, PostId, PostRecord, PublishError,
+    PublishedPart, Publisher, RemotePost,
 };
 use crosspost_core::{DeliveryStatus, StoreError};
 use time::OffsetDateTime;
+
+/// How long a first-part lease outlives its delivery's maximum age, after which the
+/// delivery has ended whatever happened.
+const FIRST_PART_LEASE_MARGIN: time::Duration = time::Duration::hours(1);
 
 /// Everything the parts need: the post, its parts as the network takes them, and the
 /// account with a token that works.
@@ -40,6 +44,9 @@ enum PartsOutcome {
     Published,
     /// A rate limit holds the account until this Unix second: not an attempt.
     Held(i64),
+    /// Another post's delivery is sending the same first part to the same account,
+    /// its outcome not yet settled: this one waits, not an attempt.
+    Waiting(PostId),
     /// A call failed: the attempt ends so.
     Failed(Ending),
 }
@@ -83,6 +90,11 @@ where
                     .await
             }
             PartsOutcome::Held(until) => self.hold(&lease, &delivery, until).await,
+            PartsOutcome::Waiting(holder) => {
+                tracing::info!(%holder, "the same text is being sent to this account by another post; waiting for its outcome");
+                let until = self.ports.clock.now().unix_timestamp() + rules::FIRST_PART_WAIT_SECS;
+                self.hold(&lease, &delivery, until).await
+            }
             PartsOutcome::Failed(ending) => {
                 self.conclude_ending(&lease, &delivery, ending, Some(&prepared.post))
                     .await
@@ -181,6 +193,20 @@ where
                         let ending = self.after_failure(d, &prepared.account, e, true).await?;
                         return Ok(PartsOutcome::Failed(ending.still_uncertain()));
                     }
+                }
+            }
+            // One delivery at a time sends a given first part to an account, so a
+            // lookup can never adopt another post's delivery's post.
+            if index == 0 {
+                let digest = first_part_digest(&prepared.parts[0]);
+                let expires_at = d.created_at + self.policy.max_age + FIRST_PART_LEASE_MARGIN;
+                let taken = self
+                    .ports
+                    .deliveries
+                    .take_first_part_lease(lease, &digest, expires_at, attempted_at)
+                    .await?;
+                if let FirstPartLease::HeldBy(holder) = taken {
+                    return Ok(PartsOutcome::Waiting(holder));
                 }
             }
             let remote = match self.send_part(d, prepared, index).await {

@@ -719,6 +719,75 @@ async fn a_lookup_never_adopts_another_deliverys_post_or_one_older_than_the_firs
 }
 
 #[tokio::test]
+async fn a_same_text_post_waits_while_another_posts_first_part_is_unsettled() {
+    let w = worker(ScriptedNetwork::default());
+    let first = post(&w, 24, "早安，今天也要加油！");
+    let first_sent = w.ports().clock.now();
+    w.publisher
+        .publish
+        .lock()
+        .unwrap()
+        .push_back(Err(PublishError::Uncertain {
+            detail: "connection reset".into(),
+        }));
+    work(&w, &first, DeliveryOp::Publish, "req-1").await;
+    assert_eq!(delivery(&w, &first).status, DeliveryStatus::Uncertain);
+
+    // The same greeting again, while the first's outcome is unknown: it waits, without
+    // an attempt and without calling the network. Another text to the account goes out.
+    advance(&w, 2);
+    let second = post(&w, 25, "早安，今天也要加油！");
+    let other = post(&w, 26, "晚安");
+    work(&w, &second, DeliveryOp::Publish, "req-2").await;
+    let waiting = delivery(&w, &second);
+    assert_eq!(
+        (waiting.status, waiting.attempts, waiting.parts.len()),
+        (DeliveryStatus::Retrying, 0, 0)
+    );
+    assert_eq!(
+        waiting.next_attempt_at,
+        Some(w.ports().clock.now() + time::Duration::seconds(15))
+    );
+    work(&w, &other, DeliveryOp::Publish, "req-3").await;
+    assert_eq!(delivery(&w, &other).status, DeliveryStatus::Published);
+    assert_eq!(
+        w.publisher.sent.lock().unwrap().len(),
+        1,
+        "only 晚安 was sent"
+    );
+
+    // The first finds its post and adopts it; the second, sent then, meets X's
+    // duplicate refusal and fails so, never holding the first one's post.
+    w.publisher
+        .reconcile
+        .lock()
+        .unwrap()
+        .push_back(Ok(vec![candidate("r9", first_sent)]));
+    advance(&w, 15);
+    work(&w, &first, DeliveryOp::Publish, "req-4").await;
+    assert_eq!(delivery(&w, &first).parts[0].remote_id, "r9");
+    assert_eq!(delivery(&w, &first).status, DeliveryStatus::Published);
+    w.publisher
+        .publish
+        .lock()
+        .unwrap()
+        .push_back(Err(PublishError::Duplicate {
+            detail: "duplicate content".into(),
+        }));
+    work(&w, &second, DeliveryOp::Publish, "req-5").await;
+    let d = delivery(&w, &second);
+    assert_eq!(
+        (d.status, d.attempts, d.last_error.unwrap().kind),
+        (
+            DeliveryStatus::Failed,
+            1,
+            "duplicate_content".parse().unwrap()
+        )
+    );
+    assert!(d.parts.is_empty());
+}
+
+#[tokio::test]
 async fn a_duplicate_after_our_own_unanswered_request_is_looked_for_again() {
     let net = ScriptedNetwork::default();
     net.publish.lock().unwrap().extend([
