@@ -32,6 +32,23 @@ struct ScriptedNetwork {
     deleted: Mutex<Vec<String>>,
 }
 
+impl ScriptedNetwork {
+    /// The next publish call not yet scripted answers `answer`.
+    fn then_publish(&self, answer: Result<(), PublishError>) {
+        self.publish.lock().unwrap().push_back(answer);
+    }
+
+    /// The next lookup not yet scripted answers `answer`.
+    fn then_reconcile(&self, answer: Result<Vec<Candidate>, PublishError>) {
+        self.reconcile.lock().unwrap().push_back(answer);
+    }
+
+    /// The next delete call not yet scripted answers `answer`.
+    fn then_delete(&self, answer: Result<(), PublishError>) {
+        self.delete.lock().unwrap().push_back(answer);
+    }
+}
+
 /// A post the network lists, made at `created`.
 fn candidate(id: &str, created: OffsetDateTime) -> Candidate {
     Candidate {
@@ -265,16 +282,10 @@ async fn a_thread_replies_part_to_part_and_resumes_after_its_last_recorded_part(
 #[tokio::test]
 async fn an_unknown_outcome_is_looked_up_and_a_found_post_is_adopted_not_sent_again() {
     let net = ScriptedNetwork::default();
-    net.publish
-        .lock()
-        .unwrap()
-        .push_back(Err(PublishError::Uncertain {
-            detail: "timed out".into(),
-        }));
-    net.reconcile
-        .lock()
-        .unwrap()
-        .push_back(Ok(vec![candidate("already-there", t0())]));
+    net.then_publish(Err(PublishError::Uncertain {
+        detail: "timed out".into(),
+    }));
+    net.then_reconcile(Ok(vec![candidate("already-there", t0())]));
     let w = worker(net);
     let id = post(&w, 3, "早安");
     assert!(matches!(
@@ -303,19 +314,13 @@ async fn an_unknown_outcome_is_looked_up_and_a_found_post_is_adopted_not_sent_ag
 #[tokio::test]
 async fn a_failed_lookup_keeps_the_delivery_uncertain_and_sends_nothing() {
     let net = ScriptedNetwork::default();
-    net.publish
-        .lock()
-        .unwrap()
-        .push_back(Err(PublishError::Uncertain {
-            detail: "reset".into(),
-        }));
-    net.reconcile
-        .lock()
-        .unwrap()
-        .push_back(Err(PublishError::Retryable {
-            after: None,
-            detail: "503".into(),
-        }));
+    net.then_publish(Err(PublishError::Uncertain {
+        detail: "reset".into(),
+    }));
+    net.then_reconcile(Err(PublishError::Retryable {
+        after: None,
+        detail: "503".into(),
+    }));
     let w = worker(net);
     let id = post(&w, 4, "早安");
     work(&w, &id, DeliveryOp::Publish, "req-1").await;
@@ -339,14 +344,11 @@ async fn a_failed_lookup_keeps_the_delivery_uncertain_and_sends_nothing() {
 async fn a_rate_limit_holds_the_account_and_its_other_deliveries_wait_without_calling() {
     let reset = t0().unix_timestamp() + 600;
     let net = ScriptedNetwork::default();
-    net.publish
-        .lock()
-        .unwrap()
-        .push_back(Err(PublishError::RateLimited {
-            until_unix: Some(reset),
-            scope: RateLimitScope::Account,
-            detail: "429".into(),
-        }));
+    net.then_publish(Err(PublishError::RateLimited {
+        until_unix: Some(reset),
+        scope: RateLimitScope::Account,
+        detail: "429".into(),
+    }));
     let w = worker(net);
     let first = post(&w, 5, "一");
     let second = post(&w, 6, "二");
@@ -386,14 +388,11 @@ async fn a_rate_limit_holds_the_account_and_its_other_deliveries_wait_without_ca
 #[tokio::test]
 async fn an_app_wide_limit_holds_every_account() {
     let net = ScriptedNetwork::default();
-    net.publish
-        .lock()
-        .unwrap()
-        .push_back(Err(PublishError::RateLimited {
-            until_unix: Some(t0().unix_timestamp() + 60),
-            scope: RateLimitScope::App,
-            detail: "app 429".into(),
-        }));
+    net.then_publish(Err(PublishError::RateLimited {
+        until_unix: Some(t0().unix_timestamp() + 60),
+        scope: RateLimitScope::App,
+        detail: "app 429".into(),
+    }));
     let w = worker(net);
     let first = post(&w, 7, "一");
     work(&w, &first, DeliveryOp::Publish, "req-1").await;
@@ -414,12 +413,9 @@ async fn an_app_wide_limit_holds_every_account() {
 #[tokio::test]
 async fn a_refused_token_flags_the_account_and_ends_needs_reauth_with_two_events() {
     let net = ScriptedNetwork::default();
-    net.publish
-        .lock()
-        .unwrap()
-        .push_back(Err(PublishError::AuthRevoked {
-            detail: "401".into(),
-        }));
+    net.then_publish(Err(PublishError::AuthRevoked {
+        detail: "401".into(),
+    }));
     let w = worker(net);
     let id = post(&w, 9, "早安");
     assert_eq!(
@@ -463,12 +459,9 @@ async fn an_account_unlinked_before_or_during_the_attempt_fails_account_unlinked
 #[tokio::test]
 async fn expiry_post_loss_and_a_permanent_refusal_end_the_delivery_failed() {
     let net = ScriptedNetwork::default();
-    net.publish
-        .lock()
-        .unwrap()
-        .push_back(Err(PublishError::Permanent {
-            reason: "not allowed".into(),
-        }));
+    net.then_publish(Err(PublishError::Permanent {
+        reason: "not allowed".into(),
+    }));
     let w = worker(net);
     let refused = post(&w, 12, "早安");
     work(&w, &refused, DeliveryOp::Publish, "req-1").await;
@@ -576,26 +569,18 @@ async fn a_delete_removes_every_part_newest_first_or_says_why_not() {
 
     // A temporary failure keeps it DELETING; a refusal leaves it PUBLISHED.
     mark_deleting(&w);
-    w.publisher
-        .delete
-        .lock()
-        .unwrap()
-        .push_back(Err(PublishError::Retryable {
-            after: None,
-            detail: "503".into(),
-        }));
+    w.publisher.then_delete(Err(PublishError::Retryable {
+        after: None,
+        detail: "503".into(),
+    }));
     assert!(matches!(
         work(&w, &id, DeliveryOp::Delete, "del-1").await,
         Next::RetryIn(_)
     ));
     assert_eq!(delivery(&w, &id).status, DeliveryStatus::Deleting);
-    w.publisher
-        .delete
-        .lock()
-        .unwrap()
-        .push_back(Err(PublishError::Permanent {
-            reason: "no".into(),
-        }));
+    w.publisher.then_delete(Err(PublishError::Permanent {
+        reason: "no".into(),
+    }));
     assert_eq!(work(&w, &id, DeliveryOp::Delete, "del-2").await, Next::Done);
     let d = delivery(&w, &id);
     assert_eq!(
@@ -646,14 +631,10 @@ async fn the_same_text_twice_fails_the_second_as_a_duplicate_and_never_takes_the
 
     advance(&w, 5);
     let second = post(&w, 21, "早安，今天也要加油！");
-    w.publisher
-        .publish
-        .lock()
-        .unwrap()
-        .push_back(Err(PublishError::Duplicate {
-            detail: "X answered 403: You are not allowed to create a Tweet with duplicate content."
-                .into(),
-        }));
+    w.publisher.then_publish(Err(PublishError::Duplicate {
+        detail: "X answered 403: You are not allowed to create a Tweet with duplicate content."
+            .into(),
+    }));
     assert_eq!(
         work(&w, &second, DeliveryOp::Publish, "req-2").await,
         Next::Done
@@ -680,30 +661,22 @@ async fn a_lookup_never_adopts_another_deliverys_post_or_one_older_than_the_firs
     advance(&w, 30);
     let second = post(&w, 23, "早安");
     let sent = w.ports().clock.now();
-    w.publisher
-        .publish
-        .lock()
-        .unwrap()
-        .push_back(Err(PublishError::Uncertain {
-            detail: "timed out".into(),
-        }));
+    w.publisher.then_publish(Err(PublishError::Uncertain {
+        detail: "timed out".into(),
+    }));
     work(&w, &second, DeliveryOp::Publish, "req-2").await;
     assert_eq!(delivery(&w, &second).status, DeliveryStatus::Uncertain);
 
     // The lookup lists the first delivery's post (as if made after our send) and an
     // older post of the account: neither is ours. The send then meets the duplicate
     // refusal, which those posts explain: FAILED, not retried.
-    w.publisher.reconcile.lock().unwrap().push_back(Ok(vec![
+    w.publisher.then_reconcile(Ok(vec![
         candidate("r1", sent + time::Duration::seconds(1)),
         candidate("older", sent - time::Duration::seconds(120)),
     ]));
-    w.publisher
-        .publish
-        .lock()
-        .unwrap()
-        .push_back(Err(PublishError::Duplicate {
-            detail: "duplicate content".into(),
-        }));
+    w.publisher.then_publish(Err(PublishError::Duplicate {
+        detail: "duplicate content".into(),
+    }));
     advance(&w, 10);
     assert_eq!(
         work(&w, &second, DeliveryOp::Publish, "req-3").await,
@@ -723,13 +696,9 @@ async fn a_same_text_post_waits_while_another_posts_first_part_is_unsettled() {
     let w = worker(ScriptedNetwork::default());
     let first = post(&w, 24, "早安，今天也要加油！");
     let first_sent = w.ports().clock.now();
-    w.publisher
-        .publish
-        .lock()
-        .unwrap()
-        .push_back(Err(PublishError::Uncertain {
-            detail: "connection reset".into(),
-        }));
+    w.publisher.then_publish(Err(PublishError::Uncertain {
+        detail: "connection reset".into(),
+    }));
     work(&w, &first, DeliveryOp::Publish, "req-1").await;
     assert_eq!(delivery(&w, &first).status, DeliveryStatus::Uncertain);
 
@@ -759,21 +728,14 @@ async fn a_same_text_post_waits_while_another_posts_first_part_is_unsettled() {
     // The first finds its post and adopts it; the second, sent then, meets X's
     // duplicate refusal and fails so, never holding the first one's post.
     w.publisher
-        .reconcile
-        .lock()
-        .unwrap()
-        .push_back(Ok(vec![candidate("r9", first_sent)]));
+        .then_reconcile(Ok(vec![candidate("r9", first_sent)]));
     advance(&w, 15);
     work(&w, &first, DeliveryOp::Publish, "req-4").await;
     assert_eq!(delivery(&w, &first).parts[0].remote_id, "r9");
     assert_eq!(delivery(&w, &first).status, DeliveryStatus::Published);
-    w.publisher
-        .publish
-        .lock()
-        .unwrap()
-        .push_back(Err(PublishError::Duplicate {
-            detail: "duplicate content".into(),
-        }));
+    w.publisher.then_publish(Err(PublishError::Duplicate {
+        detail: "duplicate content".into(),
+    }));
     work(&w, &second, DeliveryOp::Publish, "req-5").await;
     let d = delivery(&w, &second);
     assert_eq!(
@@ -812,10 +774,7 @@ async fn a_duplicate_after_our_own_unanswered_request_is_looked_for_again() {
     // Now the network shows it: adopted, not sent again.
     let made = t0() + time::Duration::seconds(1);
     w.publisher
-        .reconcile
-        .lock()
-        .unwrap()
-        .push_back(Ok(vec![candidate("made-by-us", made)]));
+        .then_reconcile(Ok(vec![candidate("made-by-us", made)]));
     advance(&w, 900);
     assert_eq!(
         work(&w, &id, DeliveryOp::Publish, "req-3").await,
@@ -875,10 +834,7 @@ async fn a_duplicate_of_an_older_post_seen_by_the_lookup_fails_at_once() {
     // the refusal is about that post, not ours.
     let older = t0() - time::Duration::seconds(600);
     w.publisher
-        .reconcile
-        .lock()
-        .unwrap()
-        .push_back(Ok(vec![candidate("older", older)]));
+        .then_reconcile(Ok(vec![candidate("older", older)]));
     advance(&w, 10);
     assert_eq!(
         work(&w, &id, DeliveryOp::Publish, "req-2").await,
