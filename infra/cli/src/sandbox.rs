@@ -44,6 +44,8 @@ pub struct SandboxOptions {
     pub env_overrides: BTreeMap<String, String>,
     /// Template changes that compress time for a test (see `StackOptions`).
     pub template_patches: Vec<(String, String)>,
+    /// Count the functions' AWS calls (see `LocalStack::aws_calls`).
+    pub count_aws_calls: bool,
 }
 
 impl SandboxOptions {
@@ -63,6 +65,7 @@ impl SandboxOptions {
             parameter_overrides: BTreeMap::new(),
             env_overrides: BTreeMap::new(),
             template_patches: Vec::new(),
+            count_aws_calls: false,
         }
     }
 }
@@ -136,6 +139,7 @@ impl Sandbox {
         env.insert("HTTP_TIMEOUT_MS".into(), "3000".into());
         env.extend(options.env_overrides);
         stack_options.template_patches = options.template_patches;
+        stack_options.count_aws_calls = options.count_aws_calls;
         let signing = [new_signing_secret()?, new_signing_secret()?];
         let events_secret = new_signing_secret()?;
         stack_options.secret_values.insert(

@@ -16,6 +16,7 @@
 //! only once it is restarted ([`LocalStack::restart_function`] or
 //! [`LocalStack::restart_functions`]).
 
+pub mod call_count;
 mod emulators;
 mod http_api;
 mod process;
@@ -69,6 +70,9 @@ pub struct StackOptions {
     /// compress time (a 360 s visibility timeout, a 60 s lease) without a second
     /// template.
     pub template_patches: Vec<(String, String)>,
+    /// Put a counting proxy between each function and the emulators, so
+    /// [`LocalStack::aws_calls`] tells which AWS calls each function made.
+    pub count_aws_calls: bool,
 }
 
 /// `max_instances` of [`StackOptions::from_env`] unless `CROSSPOST_LOCAL_MAX_INSTANCES` is set.
@@ -133,6 +137,7 @@ impl StackOptions {
             max_instances: env_count("CROSSPOST_LOCAL_MAX_INSTANCES", DEFAULT_MAX_INSTANCES)?,
             poller_concurrency: env_count("CROSSPOST_LOCAL_POLLERS", DEFAULT_POLLER_CONCURRENCY)?,
             template_patches: Vec::new(),
+            count_aws_calls: false,
         })
     }
 }
@@ -153,6 +158,10 @@ pub struct LocalStack {
     server: Option<JoinHandle<()>>,
     stop_tx: watch::Sender<bool>,
     registry: Registry,
+    /// Present when the stack counts the functions' AWS calls.
+    calls: Option<call_count::CallCounts>,
+    /// Every SQS event source of the template, enabled or not.
+    event_sources: Vec<sqs_poller::Poller>,
     _work_dir: WorkDir,
     // Last field: kills whatever is left when the stack is dropped, even mid-start.
     _kill_guard: KillOnDrop,
@@ -175,10 +184,19 @@ impl LocalStack {
         let emulators = Emulators::start(&tools, &work_dir, &registry).await?;
         let resolver =
             create_resources(&emulators, &template, parameters, &opts.secret_values).await?;
-        let functions =
-            start_functions(&opts, &template, &resolver, &emulators, &registry, &stop_rx).await?;
+        let calls = opts.count_aws_calls.then(call_count::CallCounts::default);
+        let functions = start_functions(
+            &opts,
+            &template,
+            &resolver,
+            &emulators,
+            &registry,
+            calls.as_ref(),
+            &stop_rx,
+        )
+        .await?;
         let (api_url, server) = serve_http_api(&template, &functions, &stop_rx).await?;
-        let pollers = start_pollers(
+        let (pollers, event_sources) = start_pollers(
             &template,
             &resolver,
             &functions,
@@ -214,6 +232,8 @@ impl LocalStack {
             server: Some(server),
             stop_tx,
             registry,
+            calls,
+            event_sources,
             _work_dir: work_dir,
             _kill_guard: kill_guard,
         })
@@ -304,6 +324,23 @@ impl LocalStack {
         Ok(())
     }
 
+    /// The AWS calls each function made since the stack started or the last
+    /// [`LocalStack::reset_aws_calls`], counted by the proxies
+    /// ([`StackOptions::count_aws_calls`]); empty when the stack does not count.
+    pub fn aws_calls(&self) -> BTreeMap<call_count::AwsCall, u64> {
+        self.calls
+            .as_ref()
+            .map(call_count::CallCounts::snapshot)
+            .unwrap_or_default()
+    }
+
+    /// Forgets the calls counted so far.
+    pub fn reset_aws_calls(&self) {
+        if let Some(calls) = &self.calls {
+            calls.reset();
+        }
+    }
+
     /// Logical ids of the functions.
     pub fn functions(&self) -> Vec<String> {
         self.functions.keys().cloned().collect()
@@ -334,6 +371,43 @@ impl LocalStack {
             .get(function_logical_id)
             .ok_or_else(|| anyhow!("no function {function_logical_id} in the template"))?;
         Ok(f.invoke(payload).await?)
+    }
+
+    /// Works one batch of the function's SQS event source by hand, as Lambda's poller
+    /// would: gathers `n` (at most 10) messages from its queue, waiting up to `within`,
+    /// invokes the function once with them, and deletes those it reports done. Meant
+    /// for a source disabled in the template (`Enabled: false` through
+    /// [`StackOptions::template_patches`]), so no poller of the stack takes its
+    /// messages. Returns (messages in the batch, messages deleted); fewer than `n` in
+    /// the batch when `within` ran out first.
+    pub async fn invoke_batch(
+        &self,
+        function_logical_id: &str,
+        n: usize,
+        within: Duration,
+    ) -> Result<(usize, usize)> {
+        let source = self
+            .event_sources
+            .iter()
+            .find(|p| p.function.name() == function_logical_id)
+            .ok_or_else(|| anyhow!("{function_logical_id} has no SQS event source"))?;
+        let deadline = tokio::time::Instant::now() + within;
+        let mut messages = Vec::new();
+        while messages.len() < n.min(10) && tokio::time::Instant::now() < deadline {
+            let more = source
+                .receive(n.min(10) - messages.len(), 1)
+                .await
+                .map_err(|e| anyhow!(e))?;
+            messages.extend(more);
+        }
+        if messages.is_empty() {
+            return Ok((0, 0));
+        }
+        let deleted = source
+            .invoke_batch(&messages)
+            .await
+            .map_err(|e| anyhow!(e))?;
+        Ok((messages.len(), deleted))
     }
 
     /// SIGKILLs every instance (process) of the function now and waits for them to exit;
@@ -475,16 +549,32 @@ async fn start_functions(
     resolver: &Resolver,
     emulators: &Emulators,
     registry: &Registry,
+    calls: Option<&call_count::CallCounts>,
     stop_rx: &watch::Receiver<bool>,
 ) -> Result<BTreeMap<String, Arc<FunctionHost>>> {
     let mut functions = BTreeMap::new();
     for f in &template.functions {
+        let endpoints = match calls {
+            Some(counts) => {
+                let proxy = |upstream: String| async move {
+                    call_count::start_proxy(&f.logical_id, &upstream, counts, stop_rx).await
+                };
+                (
+                    proxy(emulators.dynamodb_endpoint.clone()).await?,
+                    proxy(emulators.moto_endpoint.clone()).await?,
+                )
+            }
+            None => (
+                emulators.dynamodb_endpoint.clone(),
+                emulators.moto_endpoint.clone(),
+            ),
+        };
         let host = FunctionHost::new(
             FunctionConfig {
                 logical_id: f.logical_id.clone(),
                 binary: opts.bin_dir.join(&f.binary),
                 timeout: Duration::from_secs(f.timeout_s),
-                env: function_env(f, resolver, emulators, &opts.env_overrides)?,
+                env: function_env(f, resolver, &endpoints, &opts.env_overrides)?,
                 echo_logs: opts.echo_logs,
                 max_instances: match f.reserved_concurrency {
                     Some(r) => opts.max_instances.min(r.max(1)),
@@ -501,20 +591,17 @@ async fn start_functions(
 }
 
 /// A function's environment: the template's, resolved; then what Lambda sets and the
-/// emulators' endpoints and credentials; then the run's overrides.
+/// endpoints (DynamoDB, everything else) and credentials; then the run's overrides.
 fn function_env(
     f: &FunctionSpec,
     resolver: &Resolver,
-    emulators: &Emulators,
+    (dynamodb, moto): &(String, String),
     overrides: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>> {
     let mut env = resolver.environment(f)?;
     let infra = [
-        (
-            "AWS_ENDPOINT_URL_DYNAMODB",
-            emulators.dynamodb_endpoint.clone(),
-        ),
-        ("AWS_ENDPOINT_URL", emulators.moto_endpoint.clone()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.clone()),
+        ("AWS_ENDPOINT_URL", moto.clone()),
         ("AWS_ACCESS_KEY_ID", DUMMY_KEY_ID.to_string()),
         ("AWS_SECRET_ACCESS_KEY", DUMMY_SECRET.to_string()),
         ("AWS_REGION", REGION.to_string()),
@@ -584,10 +671,11 @@ fn start_pollers(
     sqs: &aws_sdk_sqs::Client,
     concurrency: usize,
     stop_rx: &watch::Receiver<bool>,
-) -> Result<Vec<JoinHandle<()>>> {
+) -> Result<(Vec<JoinHandle<()>>, Vec<sqs_poller::Poller>)> {
     let mut pollers = Vec::new();
+    let mut sources = Vec::new();
     for f in &template.functions {
-        for ev in f.sqs_events.iter().filter(|e| e.enabled) {
+        for ev in &f.sqs_events {
             let q = resolver
                 .queues
                 .get(&ev.queue)
@@ -599,12 +687,15 @@ fn start_pollers(
                 queue_arn: q.arn.clone(),
                 function: functions[&f.logical_id].clone(),
             };
-            for n in 1..=concurrency {
-                pollers.push(tokio::spawn(poller.clone().run(n, stop_rx.clone())));
+            if ev.enabled {
+                for n in 1..=concurrency {
+                    pollers.push(tokio::spawn(poller.clone().run(n, stop_rx.clone())));
+                }
             }
+            sources.push(poller);
         }
     }
-    Ok(pollers)
+    Ok((pollers, sources))
 }
 
 /// Applies `(dotted path, YAML value)` changes to a template's text. Every step of a

@@ -111,23 +111,15 @@ impl Poller {
         tracing::debug!(function = %name, event = %self.spec.event_name, poller = loop_number, "SQS poller started");
         let event_name = self.spec.event_name.clone();
         while !*stop.borrow() {
-            let receive = self
-                .client
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(self.spec.batch_size.clamp(1, 10) as i32)
-                .wait_time_seconds(1)
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .message_attribute_names("All")
-                .send();
+            let receive = self.receive(self.spec.batch_size, 1);
             let out = tokio::select! {
                 r = receive => r,
                 _ = stop.wait_for(|s| *s) => break,
             };
             let messages = match out {
-                Ok(o) => o.messages.unwrap_or_default(),
+                Ok(messages) => messages,
                 Err(e) => {
-                    tracing::warn!(function = %name, event = %event_name, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "ReceiveMessage failed");
+                    tracing::warn!(function = %name, event = %event_name, error = %e, "ReceiveMessage failed");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {},
                         _ = stop.wait_for(|s| *s) => break,
@@ -138,40 +130,56 @@ impl Poller {
             if messages.is_empty() {
                 continue;
             }
-            let event = build_event(&messages, &self.queue_arn);
-            let payload = match serde_json::to_value(&event) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot serialize SqsEvent");
-                    continue;
-                }
-            };
-            let ids: Vec<String> = messages
-                .iter()
-                .filter_map(|m| m.message_id().map(str::to_string))
-                .collect();
-            let result = tokio::select! {
-                r = self.function.invoke(payload) => r,
+            tokio::select! {
+                r = self.invoke_batch(&messages) => if let Err(e) = r {
+                    tracing::warn!(function = %name, error = %e, "batch left in the queue");
+                },
                 _ = stop.wait_for(|s| *s) => break,
-            };
-            let to_delete = match result {
-                Ok(response) => {
-                    match ids_to_delete(self.spec.report_batch_item_failures, &ids, &response) {
-                        Ok(ids) => ids,
-                        Err(e) => {
-                            tracing::warn!(function = %name, error = %e, "whole batch counts as failed");
-                            continue;
-                        }
-                    }
-                }
-                Err(e) => {
-                    // Nothing is deleted: the messages come back after their visibility timeout.
-                    tracing::warn!(function = %name, error = %e, "invocation failed; batch left in the queue");
-                    continue;
-                }
-            };
-            self.delete(&messages, &to_delete).await;
+            }
         }
+    }
+
+    /// Invokes the function once with `messages` as one batch, and deletes those it
+    /// reports done (all, or all but its `batchItemFailures`). Returns how many were
+    /// deleted; an error (invocation failed, answer unreadable) deletes none, so they
+    /// come back after their visibility timeout.
+    pub async fn invoke_batch(&self, messages: &[Message]) -> Result<usize, String> {
+        let event = build_event(messages, &self.queue_arn);
+        let payload =
+            serde_json::to_value(&event).map_err(|e| format!("cannot serialize SqsEvent: {e}"))?;
+        let ids: Vec<String> = messages
+            .iter()
+            .filter_map(|m| m.message_id().map(str::to_string))
+            .collect();
+        let response = self
+            .function
+            .invoke(payload)
+            .await
+            .map_err(|e| format!("invocation failed: {e}"))?;
+        let to_delete = ids_to_delete(self.spec.report_batch_item_failures, &ids, &response)
+            .map_err(|e| format!("whole batch counts as failed: {e}"))?;
+        self.delete(messages, &to_delete).await;
+        Ok(to_delete.len())
+    }
+
+    /// Receives up to `max` messages (at most 10), waiting up to `wait_s` seconds.
+    pub async fn receive(&self, max: usize, wait_s: i32) -> Result<Vec<Message>, String> {
+        self.client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .wait_time_seconds(wait_s)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map(|o| o.messages.unwrap_or_default())
+            .map_err(|e| {
+                format!(
+                    "ReceiveMessage: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(&e)
+                )
+            })
     }
 
     async fn delete(&self, messages: &[Message], ids: &[String]) {
