@@ -115,6 +115,7 @@ async fn runs_the_template_on_local_emulators() {
         max_instances: 4,
         poller_concurrency: 2,
         template_patches: Vec::new(),
+        count_aws_calls: false,
     };
     let stack = LocalStack::start(opts).await.expect("local stack starts");
     let started_pids: Vec<(String, u32)> = stack.child_pids();
@@ -478,6 +479,7 @@ async fn creates_kms_keys_and_secrets() {
         max_instances: 4,
         poller_concurrency: 2,
         template_patches: Vec::new(),
+        count_aws_calls: false,
     };
     let err = LocalStack::start(opts.clone()).await.err().unwrap();
     assert!(format!("{err:#}").contains("Nope"), "{err:#}");
@@ -672,6 +674,7 @@ async fn scales_out_like_lambda() {
         max_instances: 3,
         poller_concurrency: 2,
         template_patches: Vec::new(),
+        count_aws_calls: false,
     };
     let stack = LocalStack::start(opts).await.expect("local stack starts");
     let started = stack.child_pids();
