@@ -42,62 +42,82 @@ impl DeliveryQueues {
     }
 
     async fn send_batch(&self, url: &str, msgs: &[&DeliveryMessage]) -> Result<(), StoreError> {
-        let mut pending: Vec<(String, String)> = msgs
+        let bodies = msgs
             .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                serde_json::to_string(m)
-                    .map(|body| (i.to_string(), body))
+            .map(|m| {
+                serde_json::to_string(m).map_err(|e| StoreError::Backend {
+                    service: "sqs",
+                    detail: format!("message not serialisable: {e}"),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        send_bodies(&self.client, url, bodies).await
+    }
+}
+
+/// Sends `bodies` to the queue at `url` in order, ten to a SendMessageBatch, sending
+/// failed entries again ([`ENTRY_RETRIES`] times); an error means some message is not
+/// on the queue.
+async fn send_bodies(client: &Client, url: &str, bodies: Vec<String>) -> Result<(), StoreError> {
+    let mut all: Vec<(String, String)> = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| (i.to_string(), body))
+        .collect();
+    while !all.is_empty() {
+        let rest = all.split_off(all.len().min(BATCH_LIMIT));
+        send_chunk(client, url, std::mem::replace(&mut all, rest)).await?;
+    }
+    Ok(())
+}
+
+async fn send_chunk(
+    client: &Client,
+    url: &str,
+    mut pending: Vec<(String, String)>,
+) -> Result<(), StoreError> {
+    let mut last_failure = String::new();
+    for _ in 0..=ENTRY_RETRIES {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let entries = pending
+            .iter()
+            .map(|(id, body)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(id)
+                    .message_body(body)
+                    .build()
                     .map_err(|e| StoreError::Backend {
                         service: "sqs",
-                        detail: format!("message not serialisable: {e}"),
+                        detail: e.to_string(),
                     })
             })
-            .collect::<Result<_, _>>()?;
-        let mut last_failure = String::new();
-        for _ in 0..=ENTRY_RETRIES {
-            if pending.is_empty() {
-                return Ok(());
-            }
-            let entries = pending
-                .iter()
-                .map(|(id, body)| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(id)
-                        .message_body(body)
-                        .build()
-                        .map_err(|e| StoreError::Backend {
-                            service: "sqs",
-                            detail: e.to_string(),
-                        })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let out = self
-                .client
-                .send_message_batch()
-                .queue_url(url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| crate::backend("sqs", e.into_service_error()))?;
-            let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
-            if let Some(f) = out.failed().first() {
-                last_failure = format!("{}: {}", f.code(), f.message().unwrap_or(""));
-                tracing::warn!(failed = failed.len(), error = %last_failure, "some queue entries failed; sending them again");
-            }
-            pending.retain(|(id, _)| failed.contains(&id.as_str()));
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = client
+            .send_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| crate::backend("sqs", e.into_service_error()))?;
+        let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
+        if let Some(f) = out.failed().first() {
+            last_failure = format!("{}: {}", f.code(), f.message().unwrap_or(""));
+            tracing::warn!(failed = failed.len(), error = %last_failure, "some queue entries failed; sending them again");
         }
-        if pending.is_empty() {
-            Ok(())
-        } else {
-            Err(StoreError::Backend {
-                service: "sqs",
-                detail: format!(
-                    "{} message(s) could not be queued: {last_failure}",
-                    pending.len()
-                ),
-            })
-        }
+        pending.retain(|(id, _)| failed.contains(&id.as_str()));
+    }
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Backend {
+            service: "sqs",
+            detail: format!(
+                "{} message(s) could not be queued: {last_failure}",
+                pending.len()
+            ),
+        })
     }
 }
 
@@ -158,19 +178,17 @@ impl EventQueue {
 }
 
 impl crosspost_core::EventSink for EventQueue {
-    /// One SendMessage of the event's JSON.
-    async fn send(&self, event: &crosspost_core::Envelope) -> Result<(), StoreError> {
-        let body = serde_json::to_string(event).map_err(|e| StoreError::Backend {
-            service: "sqs",
-            detail: format!("the event does not serialise: {e}"),
-        })?;
-        self.client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| crate::backend("sqs", e.into_service_error()))?;
-        Ok(())
+    /// The events' JSON, ten to a SendMessageBatch.
+    async fn send_all(&self, events: &[crosspost_core::Envelope]) -> Result<(), StoreError> {
+        let bodies = events
+            .iter()
+            .map(|event| {
+                serde_json::to_string(event).map_err(|e| StoreError::Backend {
+                    service: "sqs",
+                    detail: format!("the event does not serialise: {e}"),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        send_bodies(&self.client, &self.url, bodies).await
     }
 }

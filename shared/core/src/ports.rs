@@ -140,5 +140,6 @@ pub trait AccountStore: Send + Sync {
 
 /// Where events for the source app go (the events queue, read by `notify`).
 pub trait EventSink: Send + Sync {
-    fn send(&self, event: &Envelope) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Queues `events`, in order: on SQS one SendMessageBatch per ten.
+    fn send_all(&self, events: &[Envelope]) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -16,7 +16,7 @@ pub async fn send(sink: Option<&impl EventSink>, event: Event, at: OffsetDateTim
         return;
     };
     let kind = event.kind();
-    if let Err(e) = sink.send(&stamp(event, at)).await {
+    if let Err(e) = sink.send_all(&[stamp(event, at)]).await {
         tracing::error!(error = %e, event = kind, "could not queue the event");
     }
 }

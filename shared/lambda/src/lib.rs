@@ -108,6 +108,7 @@ where
             |ctx: RecordContext| async move { worker.release_malformed(&ctx).await },
         )
         .await;
+        worker.flush_events().await;
         Ok::<_, lambda_runtime::Error>(response)
     }))
     .await

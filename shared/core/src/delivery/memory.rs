@@ -415,8 +415,8 @@ impl MemoryEvents {
 }
 
 impl EventSink for MemoryEvents {
-    async fn send(&self, event: &Envelope) -> Result<(), StoreError> {
-        lock(&self.sent).push(event.clone());
+    async fn send_all(&self, events: &[Envelope]) -> Result<(), StoreError> {
+        lock(&self.sent).extend_from_slice(events);
         Ok(())
     }
 }

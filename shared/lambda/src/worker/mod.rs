@@ -53,9 +53,19 @@ pub struct DeliveryWorker<P, S, A, E, C> {
     /// Accounts this instance saw rate limited, so the records of one batch that run
     /// at the same time hold back at once (the table holds it for everyone else).
     held: Mutex<HashMap<String, i64>>,
+    /// The network's app-wide limit as last read (when, what), so a batch reads the
+    /// LIMITS item once per [`APP_LIMIT_CACHE`], not before every part: at scale that
+    /// item is one key every worker of a network would read.
+    app_limit: Mutex<Option<(OffsetDateTime, Option<i64>)>>,
+    /// Events of this batch's records, sent together by [`DeliveryWorker::flush_events`].
+    pending_events: Mutex<Vec<crosspost_core::Envelope>>,
     /// Keeps expiring access tokens fresh, for networks whose tokens expire (X).
     tokens: Option<Box<dyn FreshTokens>>,
 }
+
+/// How long an instance trusts the app-wide limit it read. A limit set by another
+/// instance is seen this much later at most; one this instance meets is seen at once.
+pub const APP_LIMIT_CACHE: time::Duration = time::Duration::seconds(5);
 
 /// The invocation the message arrived in: its request id owns the lease, which ends at
 /// the invocation's deadline.
@@ -138,6 +148,8 @@ where
             policy,
             jitter: os_random,
             held: Mutex::new(HashMap::new()),
+            app_limit: Mutex::new(None),
+            pending_events: Mutex::new(Vec::new()),
             tokens: None,
         }
     }
@@ -296,10 +308,34 @@ where
         Ok(ending.next())
     }
 
-    /// Queues an outbound event; a failure is logged, never fails the delivery.
+    /// Keeps an outbound event for [`DeliveryWorker::flush_events`].
     async fn event(&self, event: Event) {
+        if self.ports.events.is_none() {
+            return;
+        }
         let at = self.ports.clock.now();
-        crate::events::send(self.ports.events.as_ref(), event, at).await;
+        self.pending_events
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(crate::events::stamp(event, at));
+    }
+
+    /// Queues the events the records worked so far made, in one SendMessageBatch per
+    /// ten (the batch driver calls it once the batch's records are done). A failure is
+    /// logged, never fails a delivery: the deliveries' records are written already.
+    pub async fn flush_events(&self) {
+        let events = std::mem::take(
+            &mut *self
+                .pending_events
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        let Some(sink) = self.ports.events.as_ref().filter(|_| !events.is_empty()) else {
+            return;
+        };
+        if let Err(e) = sink.send_all(&events).await {
+            tracing::error!(error = %e, events = events.len(), "could not queue the events");
+        }
     }
 
     /// Until when (Unix seconds) the network holds this account (or the whole app)
@@ -313,10 +349,30 @@ where
         if let Some(&seen) = self.held_lock().get(&account.account_id) {
             until = until.max(seen);
         }
-        if let Some(app) = self.ports.accounts.network_limit(self.network).await? {
+        if let Some(app) = self.app_limit().await? {
             until = until.max(app);
         }
         Ok((until > now).then_some(until))
+    }
+
+    /// The network's app-wide limit (Unix seconds), read at most once per
+    /// [`APP_LIMIT_CACHE`].
+    async fn app_limit(&self) -> Result<Option<i64>, StoreError> {
+        let now = self.ports.clock.now();
+        let cached = *self
+            .app_limit
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((read_at, limit)) = cached.filter(|(at, _)| now - *at < APP_LIMIT_CACHE) {
+            tracing::trace!(?read_at, "app-wide limit from this instance's cache");
+            return Ok(limit);
+        }
+        let limit = self.ports.accounts.network_limit(self.network).await?;
+        *self
+            .app_limit
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((now, limit));
+        Ok(limit)
     }
 
     fn held_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
@@ -342,6 +398,11 @@ where
                     .await
             }
             crosspost_core::RateLimitScope::App => {
+                let now = self.ports.clock.now();
+                *self
+                    .app_limit
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((now, Some(until)));
                 accounts.set_network_limit(self.network, until).await
             }
         }

@@ -184,7 +184,9 @@ async fn work(w: &Worker, post_id: &PostId, op: DeliveryOp, request: &str) -> Ne
         request_id: request.into(),
         deadline_ms: crosspost_core::clock::unix_ms(now + time::Duration::seconds(60)),
     };
-    w.work(&msg, &inv, 1).await
+    let next = w.work(&msg, &inv, 1).await;
+    w.flush_events().await;
+    next
 }
 
 fn delivery(w: &Worker, post_id: &PostId) -> DeliveryRecord {
@@ -408,6 +410,29 @@ async fn an_app_wide_limit_holds_every_account() {
         Next::RetryIn(Duration::from_secs(60))
     );
     assert!(w.publisher.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_app_wide_limit_another_instance_set_is_seen_within_the_cache_time() {
+    let w = worker(ScriptedNetwork::default());
+    let first = post(&w, 9, "一");
+    work(&w, &first, DeliveryOp::Publish, "req-1").await;
+    // Another instance meets the app's cap: this one read the limit a moment ago.
+    let until = t0().unix_timestamp() + 600;
+    crosspost_core::AccountStore::set_network_limit(&w.ports().accounts, Network::X, until)
+        .await
+        .unwrap();
+    let second = post(&w, 10, "二");
+    work(&w, &second, DeliveryOp::Publish, "req-2").await;
+    assert_eq!(delivery(&w, &second).status, DeliveryStatus::Published);
+    // Once the cached read is APP_LIMIT_CACHE old, the limit holds this instance too.
+    advance(&w, super::APP_LIMIT_CACHE.whole_seconds());
+    let third = post(&w, 11, "三");
+    assert!(matches!(
+        work(&w, &third, DeliveryOp::Publish, "req-3").await,
+        Next::RetryIn(_)
+    ));
+    assert_eq!(w.publisher.sent.lock().unwrap().len(), 2);
 }
 
 #[tokio::test]
