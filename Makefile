@@ -28,13 +28,14 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools build demo dev test lint unit e2e soak package clean-tools
+.PHONY: help tools build demo dev test lint unit e2e soak bench package clean-tools
 
 help:
 	@echo "make demo    - local stack up, sample posts through webhook -> SQS -> workers -> fake networks"
 	@echo "make dev     - local stack up until Ctrl-C, with the webhook URL and a curl to paste"
 	@echo "make test    - fmt, clippy, unit tests, cfn-lint, sam validate, end-to-end tests"
 	@echo "make soak    - the soak test at full size (SOAK_POSTS=500)"
+	@echo "make bench   - release build; start-up, memory and AWS calls of every function, side by side (bench.json)"
 	@echo "make package - sam build (arm64 bootstrap per function under .aws-sam/build)"
 
 tools: $(STAMPS)/venv $(STAMPS)/npm $(STAMPS)/java
@@ -90,6 +91,13 @@ e2e: build
 SOAK_POSTS ?= 500
 soak: build
 	SOAK_POSTS=$(SOAK_POSTS) $(CARGO) test --locked -p crosspost-tests --test soak -- --nocapture
+
+# Start-up, memory and AWS calls of every function on the release build, against a
+# hello-world floor and a Python/boto3 peer; `make package` first adds the zip sizes.
+BENCH_ROUNDS ?= 15
+bench: tools
+	$(CARGO) build --release --workspace --locked --bins --examples
+	CROSSPOST_BIN_DIR=$(CARGO_TARGET_DIR)/release $(CARGO_TARGET_DIR)/release/crosspost bench --rounds $(BENCH_ROUNDS) --json bench.json
 
 package: tools
 	rustup target add aarch64-unknown-linux-gnu

@@ -1,6 +1,7 @@
 //! The `crosspost` operator command's library: the local sandbox that `crosspost demo`,
 //! `crosspost dev` and the end-to-end tests all bring up the same way.
 
+pub mod bench;
 pub mod client;
 pub mod link;
 pub mod sandbox;

@@ -107,6 +107,16 @@ enum Command {
         #[arg(long)]
         follow: bool,
     },
+    /// Measure start-up, memory and AWS calls of every function on the local stack
+    /// (run by `make bench` on the release build); prints a table, writes JSON.
+    Bench {
+        /// Cold starts per function, interleaved.
+        #[arg(long, default_value_t = 15)]
+        rounds: usize,
+        /// Where the figures go as JSON.
+        #[arg(long, default_value = "bench.json")]
+        json: String,
+    },
     /// Print what a network would receive for the text on standard input, as JSON.
     Preview {
         #[arg(long, value_parser = ["x", "facebook"])]
@@ -304,6 +314,23 @@ async fn with_sandbox(command: Command) -> Result<bool> {
 
 async fn run(cli: Cli) -> Result<bool> {
     match cli.command {
+        Command::Bench { rounds, json } => {
+            let options = SandboxOptions::from_env();
+            let bin_dir = std::env::var_os("CROSSPOST_BIN_DIR")
+                .map(std::path::PathBuf::from)
+                .context("CROSSPOST_BIN_DIR must name the release build's folder")?;
+            let report = crosspost_cli::bench::run(
+                &options.repo_root,
+                rounds.max(1),
+                &crosspost_cli::bench::examples_dir(&bin_dir),
+            )
+            .await?;
+            print!("{}", crosspost_cli::bench::render(&report));
+            std::fs::write(&json, serde_json::to_string_pretty(&report)?)
+                .with_context(|| format!("writing {json}"))?;
+            println!("\nfigures written to {json}");
+            Ok(true)
+        }
         Command::Post { endpoint, post } => {
             let body = post_body(post)?;
             let client = SignedClient::new(&endpoint.url, &Secret::new(endpoint.secret))?;

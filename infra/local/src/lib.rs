@@ -26,7 +26,7 @@ mod sqs_poller;
 pub mod template;
 
 pub use http_api::{build_event as build_http_event, RequestParts, Route, RouteTable};
-pub use runtime::InvokeError;
+pub use runtime::{InstanceStats, InvokeError};
 
 use anyhow::{anyhow, bail, Context, Result};
 use emulators::{make_sdk_config, EmulatorTools, Emulators, WorkDir, DUMMY_KEY_ID, DUMMY_SECRET};
@@ -371,6 +371,63 @@ impl LocalStack {
             .get(function_logical_id)
             .ok_or_else(|| anyhow!("no function {function_logical_id} in the template"))?;
         Ok(f.invoke(payload).await?)
+    }
+
+    /// The whole environment a function's instances start with.
+    pub fn function_environment(
+        &self,
+        function_logical_id: &str,
+    ) -> Option<BTreeMap<String, String>> {
+        self.functions
+            .get(function_logical_id)
+            .map(|f| f.environment().clone())
+    }
+
+    /// The function's live instances (pid, and how long each took to init).
+    pub fn instances(&self, function_logical_id: &str) -> Vec<InstanceStats> {
+        self.functions
+            .get(function_logical_id)
+            .map(|f| f.instances())
+            .unwrap_or_default()
+    }
+
+    /// Adds a function the template does not declare (a benchmark's baseline): the
+    /// program runs against its own runtime API, with the stack's endpoints and
+    /// credentials and then `env`, like a template function; one instance is started.
+    pub async fn add_function(
+        &mut self,
+        logical_id: &str,
+        program: PathBuf,
+        env: BTreeMap<String, String>,
+    ) -> Result<()> {
+        let spec = FunctionSpec {
+            logical_id: logical_id.to_owned(),
+            binary: String::new(),
+            timeout_s: 30,
+            memory_mb: 128,
+            reserved_concurrency: None,
+            environment: BTreeMap::new(),
+            routes: Vec::new(),
+            sqs_events: Vec::new(),
+        };
+        let endpoints = (self.dynamodb_endpoint.clone(), self.moto_endpoint.clone());
+        let mut full = function_env(&spec, &Resolver::default(), &endpoints, &env)?;
+        full.extend(env);
+        let host = FunctionHost::new(
+            FunctionConfig {
+                logical_id: logical_id.to_owned(),
+                binary: program,
+                timeout: Duration::from_secs(30),
+                env: full,
+                echo_logs: false,
+                max_instances: 1,
+            },
+            self.registry.clone(),
+            self.stop_tx.subscribe(),
+        );
+        host.ensure_started().await?;
+        self.functions.insert(logical_id.to_owned(), Arc::new(host));
+        Ok(())
     }
 
     /// Works one batch of the function's SQS event source by hand, as Lambda's poller

@@ -71,6 +71,8 @@ struct Instance {
     /// 1 for the function's first instance, counting every cold start.
     number: usize,
     child: Child,
+    /// From the spawn to its first `/next` (its init), once it got there.
+    init: Mutex<Option<Duration>>,
     inv_tx: mpsc::Sender<Invocation>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
@@ -82,6 +84,16 @@ impl Instance {
         let _ = self.shutdown.send(true);
         self.server.abort();
     }
+}
+
+/// One live instance (process) of a function, as a benchmark reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceStats {
+    /// 1 for the function's first instance, counting every cold start.
+    pub number: usize,
+    pub pid: u32,
+    /// From the spawn to its first `/next`: Lambda's init phase.
+    pub init: Option<Duration>,
 }
 
 pub struct FunctionConfig {
@@ -159,6 +171,24 @@ impl FunctionHost {
     #[cfg(test)]
     fn instance_pids(&self) -> Vec<u32> {
         self.pool().all.iter().map(|i| i.child.pid).collect()
+    }
+
+    /// The environment its instances start with (without the runtime API address).
+    pub fn environment(&self) -> &BTreeMap<String, String> {
+        &self.cfg.env
+    }
+
+    /// The function's live instances, oldest first.
+    pub fn instances(&self) -> Vec<InstanceStats> {
+        self.pool()
+            .all
+            .iter()
+            .map(|i| InstanceStats {
+                number: i.number,
+                pid: i.child.pid,
+                init: *i.init.lock().unwrap_or_else(|p| p.into_inner()),
+            })
+            .collect()
     }
 
     fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
@@ -262,6 +292,7 @@ impl FunctionHost {
         });
 
         let number = self.started.fetch_add(1, Ordering::Relaxed) + 1;
+        let spawned_at = std::time::Instant::now();
         let mut env = self.cfg.env.clone();
         env.insert("AWS_LAMBDA_RUNTIME_API".into(), addr.to_string());
         let spawned = process::spawn(
@@ -288,6 +319,7 @@ impl FunctionHost {
         let inst = Arc::new(Instance {
             number,
             child,
+            init: Mutex::new(None),
             inv_tx,
             shutdown: shutdown_tx,
             server,
@@ -316,6 +348,7 @@ impl FunctionHost {
         .await;
         let problem = match ready {
             Ok(None) => {
+                *inst.init.lock().unwrap_or_else(|p| p.into_inner()) = Some(spawned_at.elapsed());
                 tracing::debug!(function = %name, instance = inst.number, pid = inst.child.pid, "instance ready");
                 return Ok(inst);
             }
