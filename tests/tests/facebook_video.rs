@@ -1,7 +1,8 @@
 //! Videos on a Facebook Page, on the local stack: a 3 MB MP4 goes up through Graph's
 //! resumable upload and is PUBLISHED once processed; a small one is handed to Graph as
 //! a `file_url`; a video Graph cannot process ends FAILED with Graph's reason; DELETE
-//! takes a video (and its post) off the Page; the preview attaches the video.
+//! takes a video (and its post) off the Page; the preview attaches the video; a
+//! `finish` answered 500 after Graph applied it is found on the Page, not sent again.
 // Test helpers: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,7 +10,7 @@ use crosspost_aws::DeliveryRecord;
 use crosspost_cli::sandbox::{DEMO_FACEBOOK_PAGE, GRAPH_VERSION};
 use crosspost_cli::Sandbox;
 use crosspost_core::{DeliveryStatus, PostId};
-use crosspost_fakes::{mp4_file, FakeFacebook, MediaHost, RecordedRequest};
+use crosspost_fakes::{mp4_file, FakeFacebook, Fault, FaultRule, MediaHost, RecordedRequest};
 use crosspost_tests::{accepted, post, sandbox, wait_for};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -201,5 +202,50 @@ async fn a_video_facebook_cannot_process_fails_with_facebooks_reason() {
         )
     );
     assert!(sb.facebook.posts().is_empty(), "nothing on the Page");
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finish_graph_applied_but_answered_500_is_found_on_the_page_not_sent_again() {
+    let sb = sandbox().await;
+    let host = MediaHost::start().await.unwrap();
+    host.serve("/moments/once.mp4", "video/mp4", mp4_file(THREE_MB));
+    // start and three transfers go through; finish is applied, then answered 500.
+    sb.facebook.inject(
+        FaultRule::new(Fault::AppliedThenServerError(500))
+            .on("POST", "/videos")
+            .after(4),
+    );
+
+    let id = accepted(&sb, &video_post("只发一次", &host.url("/moments/once.mp4"))).await;
+    let d = settled(&sb, &id).await;
+    assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
+    assert!(d.attempts >= 2, "looked up on a later attempt: {d:?}");
+    let videos = sb.facebook.videos();
+    assert_eq!(videos.len(), 1, "uploaded once");
+    assert_eq!(d.parts[0].remote_id, videos[0].id);
+    let phases: Vec<Option<String>> = sb
+        .facebook
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| param(&FakeFacebook::parameters_of(r), "upload_phase").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        phases
+            .iter()
+            .filter(|p| p.as_deref() == Some("start"))
+            .count(),
+        1,
+        "{phases:?}"
+    );
+    // The lookup read the Page's videos (while Graph was still processing, it waited).
+    let listed = format!("/{GRAPH_VERSION}/{DEMO_FACEBOOK_PAGE}/videos");
+    assert!(sb
+        .facebook
+        .requests()
+        .iter()
+        .any(|r| r.method == "GET" && r.path == listed));
+    assert_eq!(sb.facebook.posts().len(), 1);
     sb.stop().await;
 }

@@ -181,15 +181,7 @@ impl FacebookClient {
                 .await?
         };
         tracing::info!(index = planned.index, video_id = %video_id, "video sent to Facebook; waiting for processing");
-        let hold = later(
-            hold,
-            self.wait_until_processed(token, &video_id)
-                .await
-                .map_err(|e| match e {
-                    PublishError::Permanent { .. } => e,
-                    other => published_maybe(&video_id, other),
-                })?,
-        );
+        let hold = later(hold, self.wait_until_processed(token, &video_id).await?);
         Ok(video_post(page_id, video_id, hold))
     }
 
@@ -304,6 +296,7 @@ impl FacebookClient {
     /// Reads `GET /{video-id}?fields=status` until the video is ready (the hold its
     /// answers ask for) or failed (`Permanent` with Graph's reason), waiting 1 s, 2 s,
     /// 4 s … (at most [`MAX_POLL_WAIT`]) between reads, within the processing budget.
+    /// Any other failure, a refused read included, is `Uncertain`: the video was sent.
     async fn wait_until_processed(
         &self,
         token: &Secret,
@@ -317,9 +310,12 @@ impl FacebookClient {
                 .http
                 .get(self.url(video_id))
                 .query(&[("fields", "status")]);
-            let answer = self.send_publishing_nothing(request, token).await?;
+            let answer = self
+                .send_publishing_nothing(request, token)
+                .await
+                .map_err(|e| published_maybe(video_id, e))?;
             hold = later(hold, usage_hold(&answer.headers));
-            let node: VideoNode = parse(&answer.body)?;
+            let node: VideoNode = parse(&answer.body).map_err(|e| published_maybe(video_id, e))?;
             match node.status.video_status.as_str() {
                 "ready" => return Ok(hold),
                 "error" => {
