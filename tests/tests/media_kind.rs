@@ -1,5 +1,5 @@
 //! A media file's kind comes from its bytes, on the local stack: an untyped `.mp4` that
-//! is a video never reaches Facebook's `/photos` (the delivery fails, saying why) and
+//! is a video never reaches Facebook's `/photos` (it goes to the Page's `/videos`) and
 //! goes to X as a video; a PNG the post calls `video/mp4` is published as the image it
 //! is on both; and `POST /v1/preview` tells the same before anything is sent.
 // Test helpers: a panic is the failure report.
@@ -99,19 +99,14 @@ async fn the_bytes_decide_what_each_network_gets_and_preview_says_so() {
     let clip = json!([{"url": clip_url, "alt": "海浪"}]);
     let photo = json!([{"url": photo_url, "alt": "海边", "content_type": "video/mp4"}]);
     let calls_before = (sb.facebook.requests().len(), sb.x.requests().len());
-    let refusal = format!(
-        "media[0] ({clip_url}) is a video (video/mp4), and Crosspost publishes only photos \
-         to Facebook Pages for now"
-    );
 
-    // The preview reads the bytes: a video for X, refused for Facebook.
+    // The preview reads the bytes: a video for X and for the Page.
     let (x, fb) = preview_plans(&sb, &clip).await;
-    assert_eq!(x["attached"][0]["kind"], "video", "{x}");
-    assert_eq!(x["attached"][0]["mime"], "video/mp4", "{x}");
-    assert_eq!(fb["attached"], json!([]), "{fb}");
-    assert_eq!(fb["refused"][0]["index"], 0, "{fb}");
-    assert_eq!(fb["refused"][0]["mime"], "video/mp4", "{fb}");
-    assert_eq!(fb["refused"][0]["reason"], refusal.as_str(), "{fb}");
+    for plan in [&x, &fb] {
+        assert_eq!(plan["attached"][0]["kind"], "video", "{plan}");
+        assert_eq!(plan["attached"][0]["mime"], "video/mp4", "{plan}");
+        assert_eq!(plan["refused"], json!([]), "{plan}");
+    }
     // The image in video's clothing is an image to both, and the plan says why.
     let (x, fb) = preview_plans(&sb, &photo).await;
     for plan in [&x, &fb] {
@@ -127,20 +122,17 @@ async fn the_bytes_decide_what_each_network_gets_and_preview_says_so() {
         "a preview calls no network"
     );
 
-    // The untyped video: never to /photos; the Facebook delivery fails at once with
-    // the preview's reason; X publishes it as a video.
+    // The untyped video: never to /photos but to the Page's videos (small enough for
+    // Graph to fetch it from its URL); X publishes it as a video too.
     let id = accepted(&sb, &to_both("海浪的声音", clip)).await;
     let (x, fb) = settled(&sb, &id).await;
-    assert_eq!(fb.status, DeliveryStatus::Failed, "{fb:?}");
-    assert_eq!(fb.attempts, 1, "refused for good, not retried");
-    let err = fb.last_error.as_ref().unwrap();
-    assert_eq!(err.kind, "permanent");
-    assert_eq!(
-        err.message,
-        format!("rejected: media_unsupported: {refusal}")
-    );
+    assert_eq!(fb.status, DeliveryStatus::Published, "{fb:?}");
     assert_eq!(photo_calls(&sb.facebook), 0, "{:?}", sb.facebook.requests());
-    assert!(sb.facebook.posts().is_empty());
+    let videos = sb.facebook.videos();
+    assert_eq!(videos.len(), 1);
+    assert_eq!(videos[0].id, fb.parts[0].remote_id);
+    assert_eq!(videos[0].file_url.as_deref(), Some(clip_url.as_str()));
+    assert_eq!(videos[0].description.as_deref(), Some("海浪的声音"));
     assert_eq!(x.status, DeliveryStatus::Published, "{x:?}");
     let tweets = sb.x.tweets();
     assert_eq!(tweets.len(), 1);

@@ -32,7 +32,9 @@ async fn main() -> Result<(), Error> {
         env.optional("MEDIA_STAND_INS").as_deref(),
     )?;
     let checked = CheckedFetcher::new(rules, env.http_timeout()?.min(Duration::from_secs(5)))?;
-    let media = MediaFetcher::new(checked, Duration::from_secs(20));
+    // A video's download is interleaved with its upload to Graph, and Graph's
+    // processing is waited for (20 s): both must end well inside the function's 60 s.
+    let media = MediaFetcher::new(checked, Duration::from_secs(35));
     let secret_id = env.required("FACEBOOK_APP_SECRET_ID")?;
     let sdk = crosspost_aws::load_sdk_config().await;
     // Read once per cold start.

@@ -13,8 +13,10 @@
 //! - X takes at most 4 images, or 1 GIF, or 1 video, never a mix. The first item
 //!   decides: when it is an image, the first 4 images are attached and every GIF or
 //!   video is left out (`dropped`); when it is a GIF or a video, it is attached alone.
-//! - Facebook Pages take photos (JPEG, PNG, GIF, WEBP); a video is refused, so the
-//!   delivery fails, until Page videos are published (`POST /{page-id}/videos`).
+//! - Facebook Pages take photos (JPEG, PNG, GIF, WEBP, every one in one post) or one
+//!   video (`POST /{page-id}/videos`), never both in one post. The first item decides,
+//!   as on X: when it is an image or GIF, every image and GIF is attached and every
+//!   video left out; when it is a video, it is attached alone.
 //!
 //! Sizes are not known until download, so the plan only carries each kind's limit.
 
@@ -92,6 +94,10 @@ impl MediaKind {
 
 /// Most images X attaches to one post.
 pub const X_MAX_IMAGES: usize = 4;
+
+/// Largest video a Facebook Page takes, in bytes: 2 GB (Graph's Video API error
+/// reference, subcode 1363023 "The maximum size for a video is 2 GB").
+pub const FACEBOOK_VIDEO_MAX_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 /// What a media file's first bytes show it to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -334,18 +340,32 @@ fn plan_for_x(judged: &[Judged<'_>]) -> MediaPlan {
     plan
 }
 
-/// Facebook Pages: every image and GIF as a photo; a video refused for now.
+/// Facebook Pages: every image and GIF as photos of one post, or one video alone; the
+/// first item decides.
 fn plan_for_facebook(judged: &[Judged<'_>]) -> MediaPlan {
     let mut plan = MediaPlan::default();
+    let first = judged.iter().find_map(|j| j.kind);
     for j in judged {
-        match j.kind {
-            None => plan.refused.push(j.not_media()),
-            Some(MediaKind::Video) => plan.refused.push(j.refuse_because(format!(
-                "{} is a video ({}), and Crosspost publishes only photos to Facebook Pages for now",
-                j.name(),
-                j.mime.unwrap_or("by its hints")
-            ))),
-            Some(kind) => plan.attached.push(j.attach(kind, None)),
+        let Some(kind) = j.kind else {
+            plan.refused.push(j.not_media());
+            continue;
+        };
+        let reason = match (first, kind) {
+            (Some(MediaKind::Video), _) if plan.attached.is_empty() => None,
+            (Some(MediaKind::Video), _) => {
+                Some("a Facebook Page video is posted alone, without other media".to_owned())
+            }
+            (_, MediaKind::Video) => {
+                Some("Facebook does not attach a video to a Page post with photos".to_owned())
+            }
+            _ => None,
+        };
+        match reason {
+            None if kind == MediaKind::Video => plan
+                .attached
+                .push(j.attach(kind, Some(FACEBOOK_VIDEO_MAX_BYTES))),
+            None => plan.attached.push(j.attach(kind, None)),
+            Some(reason) => plan.dropped.push(j.drop_because(reason)),
         }
     }
     plan
@@ -495,21 +515,33 @@ mod tests {
         assert_eq!(indexes(&x), (vec![0], vec![1], vec![]));
         assert_eq!(x.attached[0].note, None, "the extension agreed");
         let fb = plan(Network::Facebook, &media, &[MP4, PNG]);
-        assert_eq!(indexes(&fb), (vec![1], vec![], vec![0]));
-        assert_eq!(fb.attached[0].kind, MediaKind::Image);
+        assert_eq!(indexes(&fb), (vec![0], vec![1], vec![]));
+        assert_eq!(fb.attached[0].kind, MediaKind::Video);
     }
 
     #[test]
-    fn facebook_refuses_a_video_naming_it_and_its_type() {
-        let media = [item("https://a.example/clip.mp4", None)];
-        let fb = plan(Network::Facebook, &media, &[MP4]);
-        assert!(fb.attached.is_empty());
-        assert_eq!(fb.refused[0].mime, Some("video/mp4"));
-        let why = fb.refusal().unwrap();
+    fn facebook_posts_a_leading_video_alone_and_leaves_a_video_out_of_a_photo_post() {
+        let media = [
+            item("https://a.example/clip.mp4", None),
+            item("https://a.example/a.png", None),
+            item("https://a.example/b.mp4", None),
+        ];
+        let fb = plan(Network::Facebook, &media, &[MP4, PNG, MP4]);
+        assert_eq!(indexes(&fb), (vec![0], vec![1, 2], vec![]));
+        assert_eq!(fb.attached[0].kind, MediaKind::Video);
+        assert_eq!(fb.attached[0].mime, Some("video/mp4"));
+        assert_eq!(fb.attached[0].max_bytes, Some(2_147_483_648));
         assert_eq!(
-            why,
-            "media_unsupported: media[0] (https://a.example/clip.mp4) is a video (video/mp4), \
-             and Crosspost publishes only photos to Facebook Pages for now"
+            fb.dropped[0].reason,
+            "a Facebook Page video is posted alone, without other media"
+        );
+        assert_eq!(fb.refusal(), None);
+
+        let fb = plan(Network::Facebook, &media, &[PNG, PNG, MP4]);
+        assert_eq!(indexes(&fb), (vec![0, 1], vec![2], vec![]));
+        assert_eq!(
+            fb.dropped[0].reason,
+            "Facebook does not attach a video to a Page post with photos"
         );
     }
 
@@ -559,13 +591,15 @@ mod tests {
             reason: "the media host answered 503".into(),
         };
         let fb = plan(Network::Facebook, &media, &[unread(), unread()]);
-        assert_eq!(indexes(&fb), (vec![0], vec![], vec![1]));
+        assert_eq!(indexes(&fb), (vec![0], vec![1], vec![]));
         assert_eq!(fb.attached[0].mime, None);
         assert_eq!(
             fb.attached[0].note.as_deref(),
             Some("not read (the media host answered 503); taken for an image by default")
         );
-        assert!(fb.refused[0].reason.contains("is a video (by its hints)"));
+        assert!(fb.dropped[0]
+            .reason
+            .contains("video to a Page post with photos"));
         assert!(plan(Network::X, &[], &[]).attached.is_empty());
     }
 }

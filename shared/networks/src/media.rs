@@ -112,13 +112,17 @@ fn refused(reason: &str, detail: impl std::fmt::Display) -> PublishError {
     }
 }
 
-fn too_large(kind: MediaKind) -> PublishError {
+fn too_large(kind: MediaKind, limit: u64, network: Network) -> PublishError {
+    let on = match network {
+        Network::X => "X",
+        Network::Facebook => "a Facebook Page",
+    };
     refused(
         "media_too_large",
         format!(
-            "a {} may be at most {} MB on X",
+            "a {} may be at most {} MB on {on}",
             kind.as_str(),
-            kind.x_max_bytes() / (1024 * 1024)
+            limit / (1024 * 1024)
         ),
     )
 }
@@ -246,8 +250,22 @@ impl MediaFetcher {
 
     /// Downloads `url`, expected to be of kind `planned` (the media plan's view of it,
     /// from its bytes when the plan was made: a file that has changed kind since is
-    /// refused).
+    /// refused), within X's size limit for that kind.
     pub async fn fetch(&self, url: &str, planned: MediaKind) -> Result<FetchedMedia, PublishError> {
+        self.fetch_up_to(url, planned, planned.x_max_bytes(), Network::X)
+            .await
+    }
+
+    /// [`MediaFetcher::fetch`] within `max_bytes`, the limit of `network` for the kind:
+    /// a larger file is refused (`media_too_large`, naming the network and the limit
+    /// in MB).
+    pub async fn fetch_up_to(
+        &self,
+        url: &str,
+        planned: MediaKind,
+        max_bytes: u64,
+        network: Network,
+    ) -> Result<FetchedMedia, PublishError> {
         let Opened {
             resp,
             header_type,
@@ -277,9 +295,9 @@ impl MediaFetcher {
                 ),
             ));
         }
-        let limit = kind.x_max_bytes();
+        let limit = max_bytes;
         if length.is_some_and(|n| n > limit) {
-            return Err(too_large(kind));
+            return Err(too_large(kind, limit, network));
         }
         let mut chunks = MediaChunks {
             source: ChunkSource::Network(resp),
@@ -293,7 +311,7 @@ impl MediaFetcher {
             return Err(unavailable("the media host sent more than it announced"));
         }
         if chunks.counted > limit {
-            return Err(too_large(kind));
+            return Err(too_large(kind, limit, network));
         }
         let (body, total_bytes) = match (kind, length) {
             (MediaKind::Image, _) => {

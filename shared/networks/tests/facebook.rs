@@ -7,7 +7,8 @@ use crosspost_core::{
     AccountStatus, LinkedAccount, MediaItem, Network, Publisher, RateLimitScope, Secret, Window,
 };
 use crosspost_fakes::{
-    tiny_jpeg_header, tiny_png, FakeFacebook, Fault, FaultRule, MediaHost, RecordedRequest,
+    mp4_file, tiny_jpeg_header, tiny_png, FakeFacebook, Fault, FaultRule, MediaHost,
+    RecordedRequest,
 };
 use crosspost_networks::facebook::oauth::{
     AppCredentials, FacebookLogin, LinkError, LoginSettings,
@@ -334,16 +335,18 @@ fn untyped(host: &MediaHost, path: &str) -> MediaItem {
 #[tokio::test]
 async fn media_go_by_their_bytes_and_a_video_never_reaches_photos() {
     let fb = fake().await;
+    fb.set_video_processing_reads(1);
     let c = client(&fb, APP_SECRET);
     let token = Secret::new(TOKEN);
     let host = MediaHost::start().await.unwrap();
-    let mp4 = b"\0\0\0\x18ftypisom\0\0\x02\0isommp41\0\0\0\x08free".to_vec();
+    let mp4 = mp4_file(4096);
     host.serve("/clip.mp4", "", mp4.clone());
     host.serve("/clip.jpg", "image/jpeg", mp4);
     host.serve("/login.png", "image/png", b"<!DOCTYPE html><html>".to_vec());
     host.serve("/photo", "video/mp4", tiny_png());
 
-    // A video, whatever its URL or content_type say: refused before any Graph call.
+    // A video, whatever its URL or content_type say: to /videos, never to /photos.
+    let videos = format!("/{VERSION}/{PAGE}/videos");
     for item in [
         untyped(&host, "/clip.mp4"),
         MediaItem {
@@ -351,22 +354,17 @@ async fn media_go_by_their_bytes_and_a_video_never_reaches_photos() {
             ..untyped(&host, "/clip.jpg")
         },
     ] {
-        let err = c
+        let before = fb.requests().len();
+        let post = c
             .publish(PAGE, &token, "视频", None, std::slice::from_ref(&item))
             .await
-            .unwrap_err();
-        let PublishError::Permanent { reason } = err else {
-            panic!("{err:?}")
-        };
-        assert_eq!(
-            reason,
-            format!(
-                "media_unsupported: media[0] ({}) is a video (video/mp4), and Crosspost \
-                 publishes only photos to Facebook Pages for now",
-                item.url
-            )
-        );
+            .unwrap();
+        let sent = &fb.requests()[before];
+        assert_eq!(sent.path, videos);
+        assert_eq!(get(&params(sent), "file_url"), Some(item.url.as_str()));
+        assert!(fb.videos().iter().any(|v| v.id == post.id));
     }
+    assert!(fb.photos().is_empty());
     // A web page where a photo should be: refused the same way, naming its type.
     let err = c
         .publish(PAGE, &token, "网页", None, &[untyped(&host, "/login.png")])
@@ -374,7 +372,7 @@ async fn media_go_by_their_bytes_and_a_video_never_reaches_photos() {
         .unwrap_err();
     assert_eq!(err.kind(), "permanent");
     assert!(err.to_string().contains("its bytes are text/html"), "{err}");
-    assert!(fb.requests().is_empty(), "Graph was never called");
+    assert!(fb.photos().is_empty(), "/photos was never called");
 
     // A PNG the post calls video/mp4 goes to /photos as the image it is.
     let png = MediaItem {

@@ -25,8 +25,17 @@ const READS: &[(&str, &str, &[&str])] = &[
         "PagePost",
         &["id", "message", "created_time"],
     ),
-    // Page videos are not published yet: the client reads no `AdVideo` field.
-    ("videos", "AdVideo", &[]),
+    // `POST /{page-id}/videos` with `file_url` → `Created { id }`: the video.
+    ("POST videos answer", "AdVideo", &["id"]),
+    // `GET /{video-id}?fields=status` → `VideoNode { status }`, polled until ready.
+    ("video status read", "AdVideo", &["status"]),
+    // `GET /{page-id}/videos?fields=description,created_time,status,post_id` →
+    // `ListedVideo`, for reconciliation.
+    (
+        "Page videos item",
+        "AdVideo",
+        &["id", "description", "created_time", "status", "post_id"],
+    ),
 ];
 
 fn node_fields(node: &str) -> Vec<String> {
@@ -73,4 +82,26 @@ fn the_photo_answers_post_id_is_the_one_field_the_specs_lack() {
         "Photo.json now lists post_id: move it into READS"
     );
     assert!(photo.iter().any(|f| f == "page_story_id"));
+}
+
+/// Another deliberate difference: the resumable upload's answers on `/videos`
+/// (`upload_phase=start` → `video_id`, `upload_session_id`, `start_offset`,
+/// `end_offset`; `transfer` → the next offsets; `finish` → `success`) are not the
+/// AdVideo node the specs say the edge returns, and none of those names is an AdVideo
+/// field. If the specs gain one, this test says so.
+#[test]
+fn the_resumable_upload_answers_are_no_fields_of_the_video_node() {
+    let video = node_fields("AdVideo");
+    for field in [
+        "video_id",
+        "upload_session_id",
+        "start_offset",
+        "end_offset",
+        "success",
+    ] {
+        assert!(
+            !video.iter().any(|f| f == field),
+            "AdVideo.json now lists {field}: check it in READS"
+        );
+    }
 }

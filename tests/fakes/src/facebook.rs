@@ -1,6 +1,7 @@
 //! Fake Facebook Graph API for Pages: feed posts, photos (published at once, or
 //! unpublished and attached to a feed post), deleting posts, listing published posts
-//! (in `facebook_pages.rs`), and the login pieces (the login dialog, code exchange,
+//! (in `facebook_pages.rs`), videos (a `file_url` or the resumable upload, processing,
+//! in `facebook_videos.rs`), and the login pieces (the login dialog, code exchange,
 //! long-lived user tokens, `/me/accounts`, in `facebook_login.rs`).
 //!
 //! With an app secret set ([`FakeFacebook::set_app_secret`]), every call that carries
@@ -26,8 +27,11 @@ mod login;
 mod pages;
 #[path = "facebook_spec.rs"]
 mod spec;
+#[path = "facebook_videos.rs"]
+mod videos;
 
 pub use pages::{PagePhoto, PagePost};
+pub use videos::{PageVideo, VideoState};
 
 /// Handle to a running fake Graph API. Clones share the server; it stops when the
 /// last clone is dropped or on [`Controls::shutdown`].
@@ -83,6 +87,13 @@ impl FakeFacebook {
         if form {
             params.extend(parse_form(request.body.as_bytes()));
         }
+        let multipart = request
+            .content_type
+            .as_deref()
+            .filter(|ct| ct.to_ascii_lowercase().starts_with("multipart/form-data"));
+        if let Some(ct) = multipart {
+            params.extend(text_parts(ct, request.body.as_bytes()));
+        }
         params
     }
 
@@ -129,6 +140,7 @@ struct GraphState {
     posts: Vec<pages::StoredPost>,
     next_number: u64,
     photos: Vec<PagePhoto>,
+    video: videos::Videos,
     app_secret: Option<String>,
     login: login::LoginState,
 }
@@ -174,6 +186,15 @@ impl Api for GraphApi {
                 }
                 ("GET", [page_id, "published_posts"]) if !page_id.is_empty() => {
                     pages::published_posts(&state, req, page_id)
+                }
+                ("POST", [page_id, "videos"]) if !page_id.is_empty() => {
+                    videos::videos_post(&mut state, req, page_id)
+                }
+                ("GET", [page_id, "videos"]) if !page_id.is_empty() => {
+                    videos::page_videos(&mut state, req, page_id)
+                }
+                ("GET", [video_id]) if crate::server::is_digits(video_id) => {
+                    videos::get_video(&mut state, req, video_id)
                 }
                 ("DELETE", [post_id]) if !post_id.is_empty() => {
                     pages::delete_post(&mut state, req, post_id)
@@ -267,13 +288,14 @@ impl Api for GraphApi {
 type Answer = Result<Reply, Reply>;
 
 /// The call Meta's specs describe at this path (after the version), if any: a Page's
-/// edge, or deleting a post.
+/// edge, deleting a post (or video), or reading a video.
 fn spec_call<'a>(req: &'a Incoming, rest: &[&'a str]) -> Option<spec::Call<'a>> {
     let call = match (req.method.as_str(), rest) {
         (method, [page_id, edge]) if crate::server::is_digits(page_id) => {
             spec::Call::PageEdge { method, edge }
         }
         ("DELETE", [post_id]) if !post_id.is_empty() => spec::Call::DeletePost,
+        ("GET", [video_id]) if crate::server::is_digits(video_id) => spec::Call::GetVideo,
         _ => return None,
     };
     spec::describes(&call).then_some(call)
@@ -328,9 +350,22 @@ fn parameters(req: &Incoming) -> Result<Vec<(String, String)>, Reply> {
             };
             params.push((name, value));
         }
+    } else if req.content_type_is("multipart/form-data") {
+        let ct = req.header(http::header::CONTENT_TYPE).unwrap_or_default();
+        crate::server::multipart(ct, &req.body).map_err(|why| invalid_parameter(&why))?;
+        params.extend(text_parts(ct, &req.body));
     }
-    // Other bodies (multipart included) are not parsed by the fake yet.
     Ok(params)
+}
+
+/// A multipart body's parts as parameters, each value read as (lossy) UTF-8: a file
+/// part such as `video_file_chunk` is a parameter too, as Graph's specs list it.
+fn text_parts(content_type: &str, body: &[u8]) -> Vec<(String, String)> {
+    crate::server::multipart(content_type, body)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|part| (part.name, String::from_utf8_lossy(&part.data).into_owned()))
+        .collect()
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {

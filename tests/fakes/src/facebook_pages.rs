@@ -14,7 +14,7 @@ use crate::media_host::Fetched;
 use crate::server::{graph_time, is_digits, lock, now_ms, parse_rfc3339_ms, Incoming, Reply};
 
 /// Longest `message` the Graph API accepts on a feed post (characters).
-const MAX_MESSAGE_CHARS: usize = 63_206;
+pub(super) const MAX_MESSAGE_CHARS: usize = 63_206;
 /// First post number handed out (the part after `<page_id>_`).
 const FIRST_POST_NUMBER: u64 = 122_100_000_000_000_001;
 /// First photo id handed out.
@@ -92,12 +92,12 @@ impl FakeFacebook {
 }
 
 pub(super) struct StoredPost {
-    post: PagePost,
-    deleted: bool,
+    pub(super) post: PagePost,
+    pub(super) deleted: bool,
 }
 
 impl GraphState {
-    fn insert(&mut self, mut post: PagePost) -> String {
+    pub(super) fn insert(&mut self, mut post: PagePost) -> String {
         let number = FIRST_POST_NUMBER + self.next_number;
         self.next_number += 1;
         post.id = format!("{}_{number}", post.page_id);
@@ -110,7 +110,7 @@ impl GraphState {
     }
 }
 
-fn no_such_object(verb: &str, id: &str) -> Reply {
+pub(super) fn no_such_object(verb: &str, id: &str) -> Reply {
     graph_error(
         400,
         100,
@@ -121,7 +121,7 @@ fn no_such_object(verb: &str, id: &str) -> Reply {
     )
 }
 
-fn permission_error() -> Reply {
+pub(super) fn permission_error() -> Reply {
     graph_error(
         403,
         200,
@@ -131,7 +131,7 @@ fn permission_error() -> Reply {
 }
 
 /// `published`: true unless the call says otherwise.
-fn published(params: &[(String, String)]) -> Result<bool, Reply> {
+pub(super) fn published(params: &[(String, String)]) -> Result<bool, Reply> {
     match param(params, "published") {
         None | Some("true" | "1") => Ok(true),
         Some("false" | "0") => Ok(false),
@@ -140,7 +140,7 @@ fn published(params: &[(String, String)]) -> Result<bool, Reply> {
 }
 
 /// Unix seconds or RFC 3339.
-fn parse_time_s(value: &str) -> Option<i64> {
+pub(super) fn parse_time_s(value: &str) -> Option<i64> {
     if is_digits(value) {
         value.parse().ok()
     } else {
@@ -151,7 +151,7 @@ fn parse_time_s(value: &str) -> Option<i64> {
 /// A call on a Page (`verb` as Graph names it in its error): the token must be a
 /// Page token, the Page must exist, the token must be that Page's own, and every
 /// parameter must be one of `allowed` (see `check_names`).
-fn on_own_page(
+pub(super) fn on_own_page(
     state: &GraphState,
     req: &Incoming,
     params: &[(String, String)],
@@ -170,7 +170,7 @@ fn on_own_page(
 }
 
 /// The parameters of a `POST` on a Page, checked as [`on_own_page`] checks them.
-fn post_on_own_page(
+pub(super) fn post_on_own_page(
     state: &GraphState,
     req: &Incoming,
     page_id: &str,
@@ -438,7 +438,7 @@ fn attached_media(params: &[(String, String)]) -> Result<Vec<String>, Reply> {
     Ok(ids)
 }
 
-/// `DELETE /{version}/{post_id}`
+/// `DELETE /{version}/{post_id}`, or of a video's id (see `videos::delete_video`).
 pub(super) fn delete_post(state: &mut GraphState, req: &Incoming, post_id: &str) -> Answer {
     let params = parameters(req)?;
     let token_page = authenticate(state, req, &params)?;
@@ -448,7 +448,8 @@ pub(super) fn delete_post(state: &mut GraphState, req: &Incoming, post_id: &str)
         .iter_mut()
         .find(|p| !p.deleted && p.post.id == post_id)
     else {
-        return Err(no_such_object("delete", post_id));
+        // `DELETE /{video-id}` takes the video and its post off the Page.
+        return super::videos::delete_video(state, &token_page, post_id);
     };
     if stored.post.page_id != token_page {
         return Err(graph_error(403, 200, None, "(#200) Permissions error"));
@@ -545,7 +546,7 @@ pub(super) fn published_posts(state: &GraphState, req: &Incoming, page_id: &str)
 }
 
 /// The request's `Idempotency-Key`, naming which delivery's part made a post.
-fn created_by(req: &Incoming) -> Option<String> {
+pub(super) fn created_by(req: &Incoming) -> Option<String> {
     req.header(http::HeaderName::from_static("idempotency-key"))
         .map(str::to_owned)
 }

@@ -43,6 +43,8 @@ struct Specs {
     node_fields: BTreeMap<&'static str, Vec<String>>,
     /// `DELETE /{post-id}`.
     post_delete: Params,
+    /// `GET /{video-id}`.
+    video_get: Params,
 }
 
 fn specs() -> &'static Specs {
@@ -82,11 +84,17 @@ fn specs() -> &'static Specs {
             .find(|api| api["name"] == "#delete" && api["method"] == "DELETE")
             .map(params)
             .unwrap_or_default();
+        let video: Value = serde_json::from_str(AD_VIDEO_SPEC).unwrap_or(Value::Null);
+        let video_get = apis(&video)
+            .find(|api| api["name"] == "#get" && api["method"] == "GET")
+            .map(params)
+            .unwrap_or_default();
         Specs {
             page_edges,
             returns,
             node_fields,
             post_delete,
+            video_get,
         }
     })
 }
@@ -113,8 +121,10 @@ fn params(api: &Value) -> Params {
 pub(super) enum Call<'a> {
     /// `METHOD /{page-id}/{edge}`
     PageEdge { method: &'a str, edge: &'a str },
-    /// `DELETE /{post-id}`
+    /// `DELETE /{post-id}` (a video's id too: AdVideo's delete takes the same, nothing)
     DeletePost,
+    /// `GET /{video-id}`
+    GetVideo,
 }
 
 impl Call<'_> {
@@ -123,6 +133,7 @@ impl Call<'_> {
         match self {
             Call::PageEdge { method, edge } => format!("{method} /{{page-id}}/{edge}"),
             Call::DeletePost => "DELETE /{post-id}".to_owned(),
+            Call::GetVideo => "GET /{video-id}".to_owned(),
         }
     }
 }
@@ -140,7 +151,7 @@ pub(super) fn describes(call: &Call<'_>) -> bool {
         Call::PageEdge { method, edge } => specs()
             .page_edges
             .contains_key(&((*method).to_owned(), (*edge).to_owned())),
-        Call::DeletePost => true,
+        Call::DeletePost | Call::GetVideo => true,
     }
 }
 
@@ -151,15 +162,20 @@ pub(super) fn edge_violations(call: &Call<'_>, given: &[(String, String)]) -> Ve
         Call::PageEdge { method, edge } => {
             let key = ((*method).to_owned(), (*edge).to_owned());
             match specs().page_edges.get(&key) {
-                Some(listed) => (listed, *method == "GET", specs().returns.get(&key)),
+                Some(listed) => (
+                    listed,
+                    *method == "GET",
+                    specs().returns.get(&key).map(String::as_str),
+                ),
                 None => return Vec::new(),
             }
         }
         Call::DeletePost => (&specs().post_delete, false, None),
+        Call::GetVideo => (&specs().video_get, true, Some("AdVideo")),
     };
     let mut violations = Vec::new();
     // The fields a read asks for must be fields of the node it returns.
-    let node_fields = node.and_then(|node| Some((node, specs().node_fields.get(node.as_str())?)));
+    let node_fields = node.and_then(|node| Some((node, specs().node_fields.get(node)?)));
     if let (true, Some((node, fields))) = (read, node_fields) {
         for (_, list) in given.iter().filter(|(name, _)| name == "fields") {
             for field in list.split(',').map(str::trim) {
@@ -334,6 +350,32 @@ mod tests {
             ]
         )
         .is_empty());
+        assert!(names(
+            &videos,
+            &[
+                ("upload_phase", "transfer"),
+                ("upload_session_id", "7001"),
+                ("start_offset", "1048576"),
+                ("video_file_chunk", "\u{0}\u{1}binary"),
+                proof
+            ]
+        )
+        .is_empty());
+        let page_videos = Call::PageEdge {
+            method: "GET",
+            edge: "videos",
+        };
+        assert!(names(
+            &page_videos,
+            &[
+                ("fields", "description,created_time,status,post_id"),
+                ("since", "1"),
+                ("limit", "100"),
+                proof
+            ]
+        )
+        .is_empty());
+        assert!(names(&Call::GetVideo, &[("fields", "status"), proof]).is_empty());
         assert!(names(&Call::DeletePost, &[proof, token]).is_empty());
     }
 
@@ -378,6 +420,13 @@ mod tests {
         assert_eq!(
             names(&videos, &[("caption", "c"), ("start_offset", "-1")]),
             ["caption", "start_offset"]
+        );
+        // A video node has a `status`, not a `message`.
+        let found = edge_violations(&Call::GetVideo, &pairs(&[("fields", "status,message")]));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].message,
+            "Tried accessing nonexisting field (message) on node type (AdVideo)"
         );
     }
 }

@@ -28,8 +28,8 @@ mod x;
 
 pub use contract::{Contract, ContractAnswer, ContractRequest};
 pub use events::EventsReceiver;
-pub use facebook::{FakeFacebook, PagePhoto, PagePost};
+pub use facebook::{FakeFacebook, PagePhoto, PagePost, PageVideo, VideoState};
 pub use fault::{Fault, FaultRule, RandomFaults};
-pub use media_host::{tiny_gif, tiny_jpeg_header, tiny_png, tiny_png_with, MediaHost};
+pub use media_host::{mp4_file, tiny_gif, tiny_jpeg_header, tiny_png, tiny_png_with, MediaHost};
 pub use server::{Controls, RecordedRequest};
 pub use x::{FakeX, Tweet, UploadedMedia};

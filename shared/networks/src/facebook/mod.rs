@@ -1,20 +1,24 @@
-//! Facebook Pages (Graph API): the client (text, link and photo posts), Facebook Login
-//! for linking Pages, what Graph's answers and usage headers mean, and the delivery
-//! worker's [`crosspost_core::Publisher`] (the client itself) and the connect
+//! Facebook Pages (Graph API): the client (text, link, photo and video posts), Facebook
+//! Login for linking Pages, what Graph's answers and usage headers mean, and the
+//! delivery worker's [`crosspost_core::Publisher`] (the client itself) and the connect
 //! function's [`crosspost_core::linking::Linker`] for Facebook.
 //!
 //! Every call carries the Page token and its `appsecret_proof`, so a leaked Page token
 //! is of no use without the app secret. A post's media are sniffed before any call
-//! ([`MediaFetcher::plan`]): only what its bytes show to be an image or GIF goes to
-//! `/photos`; a video fails the delivery for now.
+//! ([`MediaFetcher::plan`]): what its bytes show to be images or GIFs goes to
+//! `/photos`, a video to `/videos` (`video.rs`).
 
 mod error;
 mod link;
 pub mod oauth;
 mod publish;
+mod video;
+
+pub use video::FILE_URL_MAX_BYTES;
 
 use crate::media::MediaFetcher;
 use crate::{excerpt, nothing_published, PublishError, RemotePost};
+use crosspost_core::media::MediaKind;
 use crosspost_core::{MediaItem, Network, RateLimitScope, Secret};
 use error::{classify, later, usage_hold};
 use hmac::{KeyInit, Mac};
@@ -71,7 +75,12 @@ pub struct FacebookClient {
     media: MediaFetcher,
     /// The `Idempotency-Key` its create calls carry (see [`FacebookClient::keyed`]).
     key: Option<String>,
+    /// How long a video post waits for Graph to process the video.
+    video_budget: std::time::Duration,
 }
+
+/// How long a video post waits for Graph's processing unless told otherwise.
+const DEFAULT_VIDEO_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// One answer, read whole.
 struct Answer {
@@ -113,6 +122,16 @@ impl FacebookClient {
             app_secret,
             media,
             key: None,
+            video_budget: DEFAULT_VIDEO_BUDGET,
+        }
+    }
+
+    /// The same client, waiting at most `budget` for Graph to process a video before
+    /// the delivery is left `Uncertain` (20 s unless set).
+    pub fn with_video_processing_budget(self, budget: std::time::Duration) -> Self {
+        FacebookClient {
+            video_budget: budget,
+            ..self
         }
     }
 
@@ -168,9 +187,11 @@ impl FacebookClient {
     }
 
     /// Publishes one post to a Page: a text or link post, one photo with its caption,
-    /// or several photos in one post. Alt text goes with each photo. The media are
-    /// sniffed first: a file that is a video or no media at all fails the post
-    /// (`Permanent`, naming the item and its type) before anything is sent to Graph.
+    /// several photos in one post, or one video with the message as its description
+    /// (`video.rs`). Alt text goes with each photo. The media are sniffed first and
+    /// planned ([`crosspost_core::media::plan`]): a file that is no media at all fails
+    /// the post (`Permanent`, naming the item and its type) before anything is sent to
+    /// Graph; what the plan leaves out (a video beside photos) is logged.
     pub async fn publish(
         &self,
         page_id: &str,
@@ -180,6 +201,9 @@ impl FacebookClient {
         media: &[MediaItem],
     ) -> Result<RemotePost, PublishError> {
         let plan = self.media.plan(Network::Facebook, media).await?;
+        if let Some(video) = plan.attached.iter().find(|p| p.kind == MediaKind::Video) {
+            return self.post_video(page_id, token, message, video).await;
+        }
         let photos: Vec<&MediaItem> = plan
             .attached
             .iter()
@@ -203,7 +227,8 @@ impl FacebookClient {
         }
     }
 
-    /// The same client, whose create calls (`/feed`, a published `/photos`) carry
+    /// The same client, whose create calls (`/feed`, a published `/photos`, and
+    /// `/videos` with `file_url` or `upload_phase` `start` or `finish`) carry
     /// `Idempotency-Key: key` (a delivery's part, `<post id>.<index>`). Graph ignores
     /// it; the local fake records it, so tests can tell which request made which post.
     pub fn keyed(&self, key: &str) -> FacebookClient {

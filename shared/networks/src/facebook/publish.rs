@@ -1,12 +1,34 @@
 //! Facebook Pages as the delivery worker sees it ([`Publisher`]): a post is one part
-//! (a Page has no threads), reconciliation reads the Page's published posts, a delete
-//! removes one post.
+//! (a Page has no threads), reconciliation reads the Page's published posts (and its
+//! videos, for a post with media), a delete removes one post or video.
 
 use super::error::{classify, GraphErrorBody};
+use super::video::{video_post, VideoStatus};
 use super::{parse, remote_post, FacebookClient};
 use crate::{nothing_published, PublishError, RemotePost};
 use crosspost_core::{Candidate, LinkedAccount, Lookup, OutgoingPart, Publisher};
 use serde::Deserialize;
+use std::collections::HashSet;
+
+#[derive(Deserialize)]
+struct Videos {
+    #[serde(default)]
+    data: Vec<ListedVideo>,
+}
+
+#[derive(Deserialize)]
+struct ListedVideo {
+    id: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    created_time: Option<String>,
+    #[serde(default)]
+    status: VideoStatus,
+    /// The Page post that shows the video, once it is published.
+    #[serde(default)]
+    post_id: Option<String>,
+}
 
 #[derive(Deserialize)]
 struct Published {
@@ -57,8 +79,12 @@ impl Publisher for FacebookClient {
 
     /// The Page's posts made within the lookup's window (widened by 5 s each side)
     /// whose message is the lookup's text: `GET /{page-id}/published_posts` with
-    /// `created_time`, up to 100. Photo posts are listed with their caption. A Page has
-    /// no threads, so there is no reply parent to match.
+    /// `created_time`, up to 100. Photo posts are listed with their caption. For a post
+    /// with media, the Page's videos of that window whose description is the text too
+    /// (`GET /{page-id}/videos`): a ready one is a candidate (by its video id, in place
+    /// of the post that shows it); one still processing makes the lookup a `Retryable`
+    /// error, as whether it will be published is not known yet; a failed one is none.
+    /// A Page has no threads, so there is no reply parent to match.
     async fn reconcile(
         &self,
         page: &LinkedAccount,
@@ -67,20 +93,28 @@ impl Publisher for FacebookClient {
         let (message, window) = (lookup.text, lookup.window);
         let since = (window.since_unix - 5).to_string();
         let until = (window.until_unix + 5).to_string();
+        let bounds = [
+            ("since", since.as_str()),
+            ("until", until.as_str()),
+            ("limit", "100"),
+        ];
         let request = self
             .http
             .get(self.url(&format!("{}/published_posts", page.account_id)))
-            .query(&[
-                ("fields", "message,created_time"),
-                ("since", since.as_str()),
-                ("until", until.as_str()),
-                ("limit", "100"),
-            ]);
+            .query(&[("fields", "message,created_time")])
+            .query(&bounds);
         let answer = self
             .send_publishing_nothing(request, &page.access_token)
             .await?;
         let published: Published = parse(&answer.body).map_err(nothing_published)?;
-        published
+        let created = |id: &str, time: Option<&str>| {
+            time.and_then(graph_time)
+                .ok_or_else(|| PublishError::Retryable {
+                    after: None,
+                    detail: format!("Facebook listed {id} without a created_time"),
+                })
+        };
+        let mut candidates = published
             .data
             .into_iter()
             .filter(|p| {
@@ -89,23 +123,70 @@ impl Publisher for FacebookClient {
                     .is_some_and(|m| crosspost_core::reconcile::same_text(message, m))
             })
             .map(|p| {
-                let created_unix =
-                    p.created_time
-                        .as_deref()
-                        .and_then(graph_time)
-                        .ok_or_else(|| PublishError::Retryable {
-                            after: None,
-                            detail: format!("Facebook listed post {} without a created_time", p.id),
-                        })?;
                 Ok(Candidate {
+                    created_unix: created(&p.id, p.created_time.as_deref())?,
                     post: remote_post(p.id, &answer.headers),
-                    created_unix,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, PublishError>>()?;
+        if lookup.media_count == 0 {
+            return Ok(candidates);
+        }
+        let request = self
+            .http
+            .get(self.url(&format!("{}/videos", page.account_id)))
+            .query(&[("fields", "description,created_time,status,post_id")])
+            .query(&bounds);
+        let answer = self
+            .send_publishing_nothing(request, &page.access_token)
+            .await?;
+        let videos: Videos = parse(&answer.body).map_err(nothing_published)?;
+        // A published video is listed twice: as itself and as the post that shows it.
+        let shown: HashSet<&str> = videos
+            .data
+            .iter()
+            .filter_map(|v| v.post_id.as_deref())
+            .collect();
+        candidates.retain(|c| !shown.contains(c.post.id.as_str()));
+        let (mut processing, mut ready) = (None, false);
+        for video in &videos.data {
+            let same = video
+                .description
+                .as_deref()
+                .is_some_and(|d| crosspost_core::reconcile::same_text(message, d));
+            if !same {
+                continue;
+            }
+            match video.status.video_status.as_str() {
+                "ready" => {
+                    ready = true;
+                    candidates.push(Candidate {
+                        created_unix: created(&video.id, video.created_time.as_deref())?,
+                        post: video_post(
+                            &page.account_id,
+                            video.id.clone(),
+                            super::error::usage_hold(&answer.headers),
+                        ),
+                    });
+                }
+                "error" => {
+                    tracing::info!(video_id = %video.id, reason = %video.status.failure(), "a matching video failed processing; not a candidate")
+                }
+                _ => processing = Some(video.id.as_str()),
+            }
+        }
+        if let (Some(id), false) = (processing, ready) {
+            return Err(PublishError::Retryable {
+                after: None,
+                detail: format!("Facebook is still processing video {id}"),
+            });
+        }
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.created_unix));
+        Ok(candidates)
     }
 
-    /// `DELETE /{post-id}`; a post Facebook no longer has counts as deleted.
+    /// `DELETE /{post-id}` (or `/{video-id}`, which takes the video's post too); a post
+    /// Facebook no longer has counts as deleted.
     async fn delete_part(&self, page: &LinkedAccount, post_id: &str) -> Result<(), PublishError> {
         let request = self.http.delete(self.url(post_id));
         let answer = self
