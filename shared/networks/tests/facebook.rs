@@ -187,7 +187,8 @@ async fn text_link_one_photo_and_several_photos() {
         .all(|p| !p.published && p.post_id.as_deref() == Some(three.id.as_str())));
     assert_eq!(stored[0].alt_text.as_deref(), Some("西湖"));
 
-    // Reconcile finds photo posts by their caption or message; delete removes them.
+    // Reconcile finds photo posts by their caption or message, and only for a part
+    // with media (and a text post only for a part without); delete removes them.
     let account = LinkedAccount {
         user_id: "u".into(),
         network: Network::Facebook,
@@ -205,20 +206,38 @@ async fn text_link_one_photo_and_several_photos() {
         since_unix: now - 60,
         until_unix: now + 60,
     };
-    let lookup = |text| crosspost_core::Lookup {
+    let lookup = |text, media_count| crosspost_core::Lookup {
         text,
         reply_to: None,
-        media_count: 0,
+        media_count,
         window: since,
     };
     let ids = |found: Vec<crosspost_core::Candidate>| -> Vec<String> {
         found.into_iter().map(|c| c.post.id).collect()
     };
-    let found = c.reconcile(&account, lookup("一张照片")).await.unwrap();
+    let found = c.reconcile(&account, lookup("一张照片", 1)).await.unwrap();
     assert_eq!(ids(found.clone()), std::slice::from_ref(&one.id));
     // With when Graph says it was made, to the second.
     assert!((found[0].created_unix - now).abs() <= 60);
-    let found = c.reconcile(&account, lookup("三张照片")).await.unwrap();
+    let found = c.reconcile(&account, lookup("一张照片", 0)).await.unwrap();
+    assert!(
+        found.is_empty(),
+        "a photo post is no text-only part's: {found:?}"
+    );
+    let found = c
+        .reconcile(&account, lookup("你好 Facebook", 0))
+        .await
+        .unwrap();
+    assert_eq!(ids(found), std::slice::from_ref(&text.id));
+    let found = c
+        .reconcile(&account, lookup("你好 Facebook", 2))
+        .await
+        .unwrap();
+    assert!(
+        found.is_empty(),
+        "a text post is no photo part's: {found:?}"
+    );
+    let found = c.reconcile(&account, lookup("三张照片", 3)).await.unwrap();
     assert_eq!(ids(found), std::slice::from_ref(&three.id));
     c.delete_part(&account, &one.id).await.unwrap();
     c.delete_part(&account, &one.id).await.unwrap();

@@ -477,7 +477,13 @@ pub(super) fn published_posts(state: &GraphState, req: &Incoming, page_id: &str)
         ],
     )?;
 
-    const KNOWN_FIELDS: &[&str] = &["id", "message", "created_time", "permalink_url"];
+    const KNOWN_FIELDS: &[&str] = &[
+        "id",
+        "message",
+        "created_time",
+        "permalink_url",
+        "full_picture",
+    ];
     let fields = fields(
         &params,
         KNOWN_FIELDS,
@@ -529,6 +535,13 @@ pub(super) fn published_posts(state: &GraphState, req: &Incoming, page_id: &str)
                         }
                     }
                     "created_time" => item["created_time"] = json!(graph_time(post.created_at_ms)),
+                    // Graph gives the first picture's CDN URL; a text post has none.
+                    "full_picture" => {
+                        if let Some(photo) = post.attached_media.first() {
+                            item["full_picture"] =
+                                json!(format!("https://scontent.xx.fbcdn.net/v/{photo}_n.jpg"));
+                        }
+                    }
                     "permalink_url" => {
                         let number = post.id.rsplit('_').next().unwrap_or_default();
                         item["permalink_url"] = json!(format!(

@@ -44,6 +44,10 @@ struct PublishedPost {
     /// ISO 8601 with a `+0000` offset, as Graph writes it.
     #[serde(default)]
     created_time: Option<String>,
+    /// The URL of the post's first picture (PagePost's `full_picture`): present on a
+    /// post that shows a photo, absent on a text post.
+    #[serde(default)]
+    full_picture: Option<String>,
 }
 
 /// Graph's `created_time` (`2026-11-30T05:30:50+0000`, ISO 8601 with a colon-less
@@ -78,8 +82,11 @@ impl Publisher for FacebookClient {
     }
 
     /// The Page's posts made within the lookup's window (widened by 5 s each side)
-    /// whose message is the lookup's text: `GET /{page-id}/published_posts` with
-    /// `created_time`, up to 100. Photo posts are listed with their caption. For a post
+    /// whose message is the lookup's text and that show a picture exactly when the part
+    /// has media (PagePost's `full_picture`; Graph's published specs describe no
+    /// attachment count, so a photo post matches any number of photos):
+    /// `GET /{page-id}/published_posts` with `created_time`, up to 100. Photo posts are
+    /// listed with their caption. For a post
     /// with media, the Page's videos of that window whose description is the text too
     /// (`GET /{page-id}/videos`): a ready one is a candidate (by its video id, in place
     /// of the post that shows it); one still processing makes the lookup a `Retryable`
@@ -101,7 +108,7 @@ impl Publisher for FacebookClient {
         let request = self
             .http
             .get(self.url(&format!("{}/published_posts", page.account_id)))
-            .query(&[("fields", "message,created_time")])
+            .query(&[("fields", "message,created_time,full_picture")])
             .query(&bounds);
         let answer = self
             .send_publishing_nothing(request, &page.access_token)
@@ -121,6 +128,7 @@ impl Publisher for FacebookClient {
                 p.message
                     .as_deref()
                     .is_some_and(|m| crosspost_core::reconcile::same_text(message, m))
+                    && p.full_picture.is_some() == (lookup.media_count > 0)
             })
             .map(|p| {
                 Ok(Candidate {
