@@ -1,9 +1,17 @@
 //! The SQS partial-batch driver every worker uses. Each record is parsed on its own, so
 //! one bad body fails only itself; records run concurrently, bounded; the answer lists
 //! exactly the records that must come back.
+//!
+//! A record whose work panics fails alone too: the panic is caught (the workspace
+//! builds every profile with `panic = "unwind"`, also the release build cargo-lambda
+//! makes, which would otherwise use `abort`), logged, and the record is reported for
+//! retry, while the batch's other records finish and the instance stays warm. Under
+//! `abort`, one panic would end the process, send the whole batch back, and make the
+//! next call a cold start.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use futures::stream::{self, StreamExt};
+use futures::FutureExt;
 use serde::de::DeserializeOwned;
 use std::future::Future;
 
@@ -81,9 +89,21 @@ where
                     on_malformed(ctx).await;
                     Some(message_id)
                 }
-                Ok(msg) => match handle(msg, ctx).await {
-                    RecordOutcome::Done => None,
-                    RecordOutcome::Retry => Some(message_id),
+                Ok(msg) => match std::panic::AssertUnwindSafe(handle(msg, ctx))
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(RecordOutcome::Done) => None,
+                    Ok(RecordOutcome::Retry) => Some(message_id),
+                    Err(panic) => {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_owned())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        tracing::error!(%message_id, panic = %what, "the record's work panicked; it alone comes back");
+                        Some(message_id)
+                    }
                 },
             }
         })
@@ -147,5 +167,49 @@ mod tests {
             .collect();
         ids.sort();
         assert_eq!(ids, ["m1", "m2"]);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_record_fails_alone_and_the_others_finish() {
+        let ev = event(&[r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#]);
+        let done = std::sync::Mutex::new(Vec::new());
+        let resp = run_batch(ev, 3, |m: Msg, _ctx| {
+            let done = &done;
+            async move {
+                tokio::task::yield_now().await;
+                if m.n == 2 {
+                    panic!("record 2 is poison");
+                }
+                done.lock().unwrap().push(m.n);
+                RecordOutcome::Done
+            }
+        })
+        .await;
+        let ids: Vec<_> = resp
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(ids, ["m1"]);
+        let mut done = done.into_inner().unwrap();
+        done.sort();
+        assert_eq!(done, [1, 3]);
+    }
+
+    /// The driver's promise holds only if panics unwind in the deployed build too:
+    /// cargo-lambda adds `panic = "abort"` unless the release profile names a strategy.
+    #[test]
+    fn the_release_profile_unwinds() {
+        let manifest = include_str!("../../../Cargo.toml");
+        let release = manifest
+            .split("\n[")
+            .find(|section| section.starts_with("profile.release]"))
+            .expect("a [profile.release] section");
+        let panic: Vec<&str> = release
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("panic"))
+            .collect();
+        assert_eq!(panic, [r#"panic = "unwind""#]);
     }
 }
