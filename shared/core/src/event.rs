@@ -149,6 +149,7 @@ mod tests {
                 remote_id: "1001".into(),
                 url: Some("https://x.com/i/status/1001".into()),
                 attempted_at: at(),
+                media: Vec::new(),
             }],
             remote_url: None,
             last_error: None,
@@ -170,6 +171,8 @@ mod tests {
             overflow: Overflow::Thread,
             created_at: None,
             received_at: at(),
+            mentions: Default::default(),
+            texts: Vec::new(),
         }
     }
 

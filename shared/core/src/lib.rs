@@ -33,7 +33,8 @@ pub use linking::Linker;
 pub use network::{Network, UnknownNetwork};
 pub use ports::{AccountStore, DeliveryStore, EventSink, StoreError};
 pub use post::{
-    FieldError, IncomingTarget, MediaHosts, MediaItem, Overflow, PostId, ValidatedPost,
+    text_for, FieldError, IncomingTarget, MediaHosts, MediaItem, Mentions, Overflow, PostId,
+    ValidatedPost,
 };
 pub use publish::{
     Candidate, Lookup, OutgoingPart, PublishError, Publisher, RateLimitScope, RemotePost, Window,

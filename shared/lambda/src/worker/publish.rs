@@ -4,7 +4,7 @@ use super::DeliveryWorker;
 use crate::metrics::{self, Metric};
 use crosspost_core::delivery::rules::{self, Effect, Ending, Next};
 use crosspost_core::delivery::{Conclusion, Lease, Recorded};
-use crosspost_core::preview::adapt;
+use crosspost_core::preview::{adapt, extend_for_media};
 use crosspost_core::{
     AccountStore, Clock, DeliveryMessage, DeliveryOp, DeliveryRecord, DeliveryStore, Event,
     EventSink, FailureReason, LinkedAccount, OutgoingPart, PostRecord, PublishError, PublishedPart,
@@ -18,6 +18,8 @@ use time::OffsetDateTime;
 struct Prepared {
     post: PostRecord,
     parts: Vec<String>,
+    /// The post's media each part carries (positions in `post.media`), part by part.
+    media: Vec<Vec<usize>>,
     account: LinkedAccount,
     /// The token was refreshed after a refusal in this attempt (once at most).
     refreshed: bool,
@@ -115,11 +117,12 @@ where
         };
         let parts = match adapt(
             self.network,
-            &post.text,
+            post.text_for(self.network, &d.account_id),
             post.link.as_deref(),
             post.overflow,
+            post.mentions,
         ) {
-            Ok(parts) => parts.into_iter().map(|p| p.text).collect(),
+            Ok(parts) => parts,
             Err(too_long) => {
                 let ending = Ending::failed(FailureReason::ContentTooLong, too_long.to_string());
                 return Ok(Err((ending, Some(post))));
@@ -136,9 +139,24 @@ where
                 }
             }
         }
+        // Which part carries which media, from the files' bytes: read each time, so a
+        // resumed thread places them as the first attempt did (and skips any already
+        // recorded with an earlier part, see `part_media`).
+        let media = match self.publisher.media_parts(&post.media).await {
+            Ok(media) => media,
+            Err(e) => {
+                let ending = self.after_failure(d, &account, e, false).await?;
+                return Ok(Err((ending, Some(post))));
+            }
+        };
+        let parts = extend_for_media(parts, media.len())
+            .into_iter()
+            .map(|p| p.text)
+            .collect();
         Ok(Ok(Prepared {
             post,
             parts,
+            media,
             account,
             refreshed: false,
             owner: lease.owner().to_owned(),
@@ -202,6 +220,7 @@ where
                 remote_id: remote.id,
                 url: Some(remote.url),
                 attempted_at,
+                media: media_positions(d, prepared, index),
             };
             let recorded = self
                 .ports
@@ -246,11 +265,7 @@ where
         let window = rules::reconcile_window(d, self.ports.clock.now());
         let text = prepared.parts[index].clone();
         let reply_to = d.parts.last().map(|p| p.remote_id.clone());
-        let media_count = if index == 0 {
-            prepared.post.media.len()
-        } else {
-            0
-        };
+        let media_count = part_media(d, prepared, index).len();
         let found = self
             .call_refreshing(prepared, async |p, a| {
                 let lookup = crosspost_core::Lookup {
@@ -275,6 +290,7 @@ where
                 remote_id: candidate.post.id,
                 url: Some(candidate.post.url),
                 attempted_at,
+                media: media_positions(d, prepared, index),
             };
             match self
                 .ports
@@ -306,11 +322,10 @@ where
     ) -> Result<RemotePost, PublishError> {
         let reply_to = d.parts.last().map(|p| p.remote_id.clone());
         let text = prepared.parts[index].clone();
-        let media = if index == 0 {
-            prepared.post.media.clone()
-        } else {
-            Vec::new()
-        };
+        let media: Vec<_> = part_media(d, prepared, index)
+            .into_iter()
+            .filter_map(|i| prepared.post.media.get(i).cloned())
+            .collect();
         let link = prepared.post.link.clone();
         let key = format!("{}.{index}", d.post_id);
         self.call_refreshing(prepared, async |p, a| {
@@ -415,4 +430,33 @@ where
         self.event(Event::published(post, &published)).await;
         Ok(Next::Done)
     }
+}
+
+/// The media part `index` carries: those the plan places there, but none an earlier
+/// part of this delivery was recorded with (a thread never sends a file twice, even if
+/// the plan has changed since).
+fn part_media(d: &DeliveryRecord, prepared: &Prepared, index: usize) -> Vec<usize> {
+    let sent: Vec<u32> = d
+        .parts
+        .iter()
+        .flat_map(|p| p.media.iter().copied())
+        .collect();
+    prepared
+        .media
+        .get(index)
+        .map(|m| {
+            m.iter()
+                .copied()
+                .filter(|i| !sent.contains(&(*i as u32)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// [`part_media`] as recorded with the part.
+fn media_positions(d: &DeliveryRecord, prepared: &Prepared, index: usize) -> Vec<u32> {
+    part_media(d, prepared, index)
+        .into_iter()
+        .map(|i| i as u32)
+        .collect()
 }

@@ -149,6 +149,8 @@ fn post(w: &Worker, n: u8, text: &str) -> PostId {
             overflow: Overflow::Thread,
             created_at: None,
             received_at: w.ports().clock.now(),
+            mentions: Default::default(),
+            texts: Vec::new(),
         },
         &[key()],
     );
@@ -552,6 +554,8 @@ async fn text_too_long_under_reject_fails_without_a_call() {
             overflow: Overflow::Reject,
             created_at: None,
             received_at: t0(),
+            mentions: Default::default(),
+            texts: Vec::new(),
         },
         &[key()],
     );

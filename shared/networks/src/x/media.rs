@@ -44,6 +44,14 @@ impl XMediaUploader {
         }
     }
 
+    /// X's media plan of `media`, from their bytes (see [`MediaFetcher::plan`]).
+    pub async fn plan(
+        &self,
+        media: &[MediaItem],
+    ) -> Result<crosspost_core::media::MediaPlan, PublishError> {
+        self.fetcher.plan(Network::X, media).await
+    }
+
     /// Uploads what X's media plan attaches of `media` (kinds from their bytes, see
     /// [`MediaFetcher::plan`]), alt text included, and returns the media ids in the
     /// post's order. What the plan leaves out is logged; what it refuses fails the
