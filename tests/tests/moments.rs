@@ -222,13 +222,27 @@ async fn a_worker_killed_after_part_two_posts_part_three_once_and_uploads_no_ima
     let ids: Vec<&str> = tweets.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(parts, ids);
 
-    // Each image of parts 1 and 2 went up once; only the stalled part's image again.
+    // Every image went up once: those of parts 1 and 2 with their parts, and the
+    // stalled part's one was recorded as uploaded before its post was sent, so the
+    // next attempt attached it.
     let uploads = requests(&sb, "POST", "/2/media/upload");
     let times_uploaded = |n: usize| uploads.iter().filter(|r| r.body.contains(&salt(n))).count();
-    for n in 1..=8 {
+    for n in 1..=9 {
         assert_eq!(times_uploaded(n), 1, "image {n} uploaded once");
     }
-    assert!((1..=2).contains(&times_uploaded(9)));
+    assert_eq!(uploads.len(), 9);
+    let part_three: Vec<Value> = requests(&sb, "POST", "/2/tweets")[2..]
+        .iter()
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    assert_eq!(part_three.len(), 2, "part 3 sent, stalled, sent again");
+    assert_eq!(
+        part_three[0]["media"], part_three[1]["media"],
+        "the same upload attached both times"
+    );
+    let recorded = delivery(&sb, &id, Network::X).await.uploads;
+    assert_eq!(recorded.len(), 9);
+    assert_eq!(recorded[8].remote_id, tweets[2].media_ids[0]);
     sb.stop().await;
 }
 

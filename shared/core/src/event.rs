@@ -151,6 +151,7 @@ mod tests {
                 attempted_at: at(),
                 media: Vec::new(),
             }],
+            uploads: Vec::new(),
             remote_url: None,
             last_error: None,
             created_at: at(),

@@ -26,7 +26,7 @@ pub use account::{AccountStatus, LinkedAccount, RefreshedTokens, SealedAccount, 
 pub use clock::Clock;
 pub use delivery::{
     DeliveryKey, DeliveryMessage, DeliveryOp, DeliveryRecord, DeliveryStatus, FailureReason,
-    LastError, PostRecord, PublishedPart,
+    LastError, PostRecord, PublishedPart, UploadedMedia,
 };
 pub use event::{Envelope, Event};
 pub use linking::Linker;

@@ -4,6 +4,7 @@
 
 use crate::delivery::{
     Claim, Conclusion, DeliveryKey, DeliveryOp, Lease, PostRecord, PublishedPart, Recorded,
+    UploadedMedia,
 };
 use crate::event::Envelope;
 use crate::{LinkedAccount, Network, PostId, SealedAccount};
@@ -63,6 +64,16 @@ pub trait DeliveryStore: Send + Sync {
         part: &PublishedPart,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+
+    /// Records a media file uploaded for a part not confirmed yet, before the part is
+    /// sent, so a later attempt attaches it instead of uploading it again. Conflict
+    /// when the lease is no longer held.
+    fn record_upload(
+        &self,
+        lease: &Lease,
+        upload: &UploadedMedia,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Writes how the leased attempt ended and frees the lease. Conflict when the lease
     /// is no longer held.

@@ -89,6 +89,9 @@ pub struct OutgoingPart<'a> {
     pub text: &'a str,
     /// The media this part carries, as [`Publisher::media_parts`] placed them.
     pub media: &'a [MediaItem],
+    /// The network's ids of `media`, in the same order, when they were uploaded before
+    /// ([`Publisher::upload_media`]); empty when the part uploads them itself.
+    pub media_ids: &'a [String],
     /// The permalink back to the source post, where the network shows links apart from
     /// the text (a Facebook link post).
     pub link: Option<&'a str>,
@@ -147,6 +150,18 @@ pub trait Publisher: Send + Sync {
                 vec![all]
             })
         }
+    }
+
+    /// Uploads one media item (with its alt text) ahead of the part that attaches it,
+    /// and returns the network's id for it; None when this network takes media with
+    /// the post itself (the default), so nothing is uploaded ahead.
+    fn upload_media(
+        &self,
+        account: &LinkedAccount,
+        item: &MediaItem,
+    ) -> impl Future<Output = Result<Option<String>, PublishError>> + Send {
+        let _ = (account, item);
+        async { Ok(None) }
     }
 
     /// Publishes one part of a post (uploading its media first), as a reply to

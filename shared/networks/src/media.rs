@@ -248,6 +248,20 @@ impl MediaFetcher {
     /// from its bytes when the plan was made: a file that has changed kind since is
     /// refused).
     pub async fn fetch(&self, url: &str, planned: MediaKind) -> Result<FetchedMedia, PublishError> {
+        self.fetch_as(url, Some(planned)).await
+    }
+
+    /// Downloads `url` whatever kind of media its bytes show (for a caller that placed
+    /// it by an earlier plan and checks the kind itself).
+    pub async fn fetch_any(&self, url: &str) -> Result<FetchedMedia, PublishError> {
+        self.fetch_as(url, None).await
+    }
+
+    async fn fetch_as(
+        &self,
+        url: &str,
+        planned: Option<MediaKind>,
+    ) -> Result<FetchedMedia, PublishError> {
         let Opened {
             resp,
             header_type,
@@ -267,7 +281,7 @@ impl MediaFetcher {
             // The host's word is a hint like the post's: the bytes decide.
             tracing::info!(host_says = %header_type, bytes_are = mime, "the media host misnames a file");
         }
-        if kind != planned {
+        if let Some(planned) = planned.filter(|p| *p != kind) {
             return Err(refused(
                 "media_unsupported",
                 format!(

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crosspost_core::clock::{from_unix_ms, parse_rfc3339, rfc3339};
 use crosspost_core::{
     keys, DeliveryKey, DeliveryRecord, IncomingTarget, LastError, MediaItem, Mentions, Overflow,
-    PostId, PostRecord, PublishedPart,
+    PostId, PostRecord, PublishedPart, UploadedMedia,
 };
 use time::OffsetDateTime;
 
@@ -95,6 +95,15 @@ pub(super) fn part_attr(part: &PublishedPart) -> AttributeValue {
         item.insert("url".into(), s(url));
     }
     AttributeValue::M(item)
+}
+
+/// One upload for a part not confirmed yet: `{index, remote_id, uploaded_at}`.
+pub(super) fn upload_attr(upload: &UploadedMedia) -> AttributeValue {
+    AttributeValue::M(Item::from([
+        ("index".to_owned(), n(upload.index)),
+        ("remote_id".to_owned(), s(&upload.remote_id)),
+        ("uploaded_at".to_owned(), s(rfc3339(upload.uploaded_at))),
+    ]))
 }
 
 /// An RFC 3339 text attribute, required.
@@ -187,6 +196,20 @@ pub(super) fn read_delivery(item: &Item) -> Result<DeliveryRecord, StoreError> {
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
+    let uploads = r
+        .list("uploads")?
+        .iter()
+        .map(|u| {
+            let ur = Reader::new(u);
+            Ok(UploadedMedia {
+                index: ur
+                    .opt_num("index")?
+                    .ok_or_else(|| r.corrupt("upload without index"))?,
+                remote_id: ur.str("remote_id")?,
+                uploaded_at: time_attr(&ur, "uploaded_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
     let last_error = match item.get("last_error") {
         Some(AttributeValue::M(m)) => {
             let er = Reader::new(m);
@@ -211,6 +234,7 @@ pub(super) fn read_delivery(item: &Item) -> Result<DeliveryRecord, StoreError> {
         lease_until: ms_attr(&r, "lease_until")?,
         next_attempt_at: ms_attr(&r, "next_attempt_at")?,
         parts,
+        uploads,
         remote_url: r.opt_str("remote_url")?,
         last_error,
         created_at: time_attr(&r, "created_at")?,

@@ -51,6 +51,24 @@ pub struct PublishedPart {
     pub media: Vec<u32>,
 }
 
+/// A media file uploaded to the network for a part not confirmed yet, kept so that a
+/// later attempt attaches it instead of uploading it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedMedia {
+    /// Position in the post's `media`.
+    pub index: u32,
+    /// The network's id of the upload (X's media id).
+    pub remote_id: String,
+    pub uploaded_at: OffsetDateTime,
+}
+
+impl UploadedMedia {
+    /// How long an upload may be attached after it was made: X keeps an uploaded file
+    /// for 24 hours (`expires_after_secs` 86400 in its upload answer); an hour is kept
+    /// in hand.
+    pub const USABLE_FOR: time::Duration = time::Duration::hours(23);
+}
+
 /// Why the last attempt did not publish, with the words to show a person:
 /// `{"kind", "message"}` on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -83,6 +101,8 @@ pub struct DeliveryRecord {
     /// When a waiting delivery is due again.
     pub next_attempt_at: Option<OffsetDateTime>,
     pub parts: Vec<PublishedPart>,
+    /// Media uploaded for parts not confirmed yet (see [`UploadedMedia`]).
+    pub uploads: Vec<UploadedMedia>,
     pub remote_url: Option<String>,
     pub last_error: Option<LastError>,
     pub created_at: OffsetDateTime,

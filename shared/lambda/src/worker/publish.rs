@@ -3,7 +3,7 @@
 use super::DeliveryWorker;
 use crate::metrics::{self, Metric};
 use crosspost_core::delivery::rules::{self, Effect, Ending, Next};
-use crosspost_core::delivery::{Conclusion, Lease, Recorded};
+use crosspost_core::delivery::{Conclusion, Lease, Recorded, UploadedMedia};
 use crosspost_core::preview::{adapt, extend_for_media};
 use crosspost_core::{
     AccountStore, Clock, DeliveryMessage, DeliveryOp, DeliveryRecord, DeliveryStore, Event,
@@ -201,7 +201,16 @@ where
                     }
                 }
             }
-            let remote = match self.send_part(d, prepared, index).await {
+            // The part's media go up first, each recorded as it is, so a later attempt
+            // attaches them instead of uploading them again.
+            let media_ids = match self.upload_part_media(lease, d, prepared, index).await? {
+                Ok(ids) => ids,
+                Err(e) => {
+                    let ending = self.after_failure(d, &prepared.account, e, false).await?;
+                    return Ok(PartsOutcome::Failed(ending));
+                }
+            };
+            let remote = match self.send_part(d, prepared, index, &media_ids).await {
                 Ok(remote) => remote,
                 Err(e) => {
                     // A duplicate refusal is ours to look into only if our own
@@ -319,6 +328,7 @@ where
         d: &DeliveryRecord,
         prepared: &mut Prepared,
         index: usize,
+        media_ids: &[String],
     ) -> Result<RemotePost, PublishError> {
         let reply_to = d.parts.last().map(|p| p.remote_id.clone());
         let text = prepared.parts[index].clone();
@@ -333,12 +343,65 @@ where
                 index,
                 text: &text,
                 media: &media,
+                media_ids,
                 link: link.as_deref(),
                 key: &key,
             };
             p.publish_part(a, part, reply_to.as_deref()).await
         })
         .await
+    }
+
+    /// Uploads the media of part `index` ahead of it, where the network takes uploads
+    /// ahead ([`Publisher::upload_media`]): each recorded on the delivery as soon as
+    /// it is up, and one recorded by an earlier attempt (within
+    /// [`UploadedMedia::USABLE_FOR`]) reused instead of uploaded again. The ids in the
+    /// part's order, or none when the network takes media with the post. The outer
+    /// Result is the store's; the inner one the network's.
+    async fn upload_part_media(
+        &self,
+        lease: &Lease,
+        d: &mut DeliveryRecord,
+        prepared: &mut Prepared,
+        index: usize,
+    ) -> Result<Result<Vec<String>, PublishError>, StoreError> {
+        let mut ids = Vec::new();
+        for i in part_media(d, prepared, index) {
+            let now = self.ports.clock.now();
+            let earlier =
+                d.uploads.iter().rev().find(|u| {
+                    u.index as usize == i && now - u.uploaded_at < UploadedMedia::USABLE_FOR
+                });
+            if let Some(earlier) = earlier {
+                tracing::info!(media = i, media_id = %earlier.remote_id, "media uploaded by an earlier attempt");
+                ids.push(earlier.remote_id.clone());
+                continue;
+            }
+            let Some(item) = prepared.post.media.get(i).cloned() else {
+                continue;
+            };
+            let uploaded = self
+                .call_refreshing(prepared, async |p, a| p.upload_media(a, &item).await)
+                .await;
+            let remote_id = match uploaded {
+                Ok(Some(id)) => id,
+                // The network takes media with the post.
+                Ok(None) => return Ok(Ok(Vec::new())),
+                Err(e) => return Ok(Err(e)),
+            };
+            let upload = UploadedMedia {
+                index: i as u32,
+                remote_id,
+                uploaded_at: self.ports.clock.now(),
+            };
+            self.ports
+                .deliveries
+                .record_upload(lease, &upload, upload.uploaded_at)
+                .await?;
+            ids.push(upload.remote_id.clone());
+            d.uploads.push(upload);
+        }
+        Ok(Ok(ids))
     }
 
     /// Makes a network call; if the network refuses the token and a refresh is possible

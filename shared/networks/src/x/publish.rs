@@ -90,7 +90,20 @@ impl Publisher for XPublisher {
         Ok(self.media.plan(media).await?.per_part())
     }
 
-    /// `POST /2/tweets` with the part's media, uploaded first with their alt text (at
+    /// One image, GIF or video uploaded ahead of its part (see
+    /// [`XMediaUploader::upload_one`]): X's media id.
+    async fn upload_media(
+        &self,
+        account: &LinkedAccount,
+        item: &MediaItem,
+    ) -> Result<Option<String>, PublishError> {
+        self.media
+            .upload_one(&account.access_token, item)
+            .await
+            .map(Some)
+    }
+
+    /// `POST /2/tweets` with the part's media (uploaded ahead, or now when not), uploaded first with their alt text (at
     /// most 4 images, or 1 GIF, or 1 video), and its text (none for a part that only
     /// carries media); later parts reply to `reply_to`.
     async fn publish_part(
@@ -99,12 +112,12 @@ impl Publisher for XPublisher {
         part: OutgoingPart<'_>,
         reply_to: Option<&str>,
     ) -> Result<RemotePost, PublishError> {
-        let media_ids = if !part.media.is_empty() {
-            self.media
-                .upload_all(&account.access_token, part.media)
-                .await?
+        let media_ids = if part.media.is_empty() || part.media_ids.len() == part.media.len() {
+            part.media_ids.to_vec()
         } else {
-            Vec::new()
+            self.media
+                .upload_part(&account.access_token, part.media)
+                .await?
         };
         self.api
             .post_tweet(
