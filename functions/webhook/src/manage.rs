@@ -73,14 +73,11 @@ struct ChangeAnswer {
 }
 
 fn view(post: PostRecord, deliveries: Vec<DeliveryRecord>) -> PostView {
-    let own_text = |d: &DeliveryRecord| {
-        let text = post.text_for(d.network, &d.account_id);
-        (!std::ptr::eq(text, post.text.as_str())).then(|| text.to_owned())
-    };
     let deliveries: Vec<(DeliveryRecord, Option<String>)> = deliveries
         .into_iter()
         .map(|d| {
-            let text = own_text(&d);
+            let text = crosspost_core::post::own_text(&post.texts, d.network, &d.account_id)
+                .map(str::to_owned);
             (d, text)
         })
         .collect();

@@ -114,13 +114,22 @@ pub fn text_for<'a>(
     network: Network,
     account_id: &str,
 ) -> &'a str {
+    own_text(targets, network, account_id).unwrap_or(text)
+}
+
+/// The delivery's own text, when a target gives one (see [`text_for`]).
+pub fn own_text<'a>(
+    targets: &'a [IncomingTarget],
+    network: Network,
+    account_id: &str,
+) -> Option<&'a str> {
     let of = |named: Option<&str>| {
         targets
             .iter()
             .find(|t| t.network == network && t.account_id.as_deref() == named)
             .and_then(|t| t.text.as_deref())
     };
-    of(Some(account_id)).or_else(|| of(None)).unwrap_or(text)
+    of(Some(account_id)).or_else(|| of(None))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
