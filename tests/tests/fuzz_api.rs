@@ -68,6 +68,8 @@ fn known_findings() -> Value {
     let preview_errors = json!([
         ["/text", "required unless the post has media"],
         ["**", "contains control characters"],
+        ["/targets/*/account_id", "must be a non-empty string"],
+        ["/targets/*", "listed twice"],
     ]);
     json!([
         {"method": "POST", "path": "/v1/posts", "check": "positive_data_acceptance",

@@ -692,6 +692,35 @@ async fn the_crosspost_command_posts_shows_status_and_previews() {
         )
     });
     assert!(!ok, "reject exits non-zero for text that does not fit");
+    // The text X gets under each mentions policy, and which part carries which image.
+    let photos: Vec<String> = (1..=5)
+        .map(|n| format!("https://cdn.example.com/{n}.jpg"))
+        .collect();
+    let mut args = vec!["preview", "--network", "x"];
+    for url in &photos {
+        args.extend(["--media", url.as_str()]);
+    }
+    let (ok, json_out) =
+        tokio::task::block_in_place(|| run(&args, Some("@Lily 和 @小王 一起去爬山")));
+    assert!(ok, "{json_out}");
+    let preview: Value = serde_json::from_str(&json_out).unwrap();
+    assert_eq!(
+        preview["parts"],
+        json!([
+            {"text": "@\u{2060}Lily 和 @小王 一起去爬山", "weighted_length": 27},
+            {"text": "", "weighted_length": 0}
+        ])
+    );
+    assert_eq!(preview["media"]["attached"][4]["part"], 1, "{preview}");
+    let (ok, json_out) = tokio::task::block_in_place(|| {
+        run(
+            &["preview", "--network", "x", "--mentions", "keep"],
+            Some("@Lily 和 @小王 一起去爬山"),
+        )
+    });
+    assert!(ok, "{json_out}");
+    let preview: Value = serde_json::from_str(&json_out).unwrap();
+    assert_eq!(preview["parts"][0]["text"], "@Lily 和 @小王 一起去爬山");
 
     // `crosspost link`: the consent page to open, or (--follow) the whole flow here.
     let (ok, url) = tokio::task::block_in_place(|| run(&["link", "x", "--user", "cli-user"], None));

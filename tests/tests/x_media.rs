@@ -7,7 +7,7 @@
 
 use crosspost_cli::sandbox::DEMO_X_ACCOUNT;
 use crosspost_cli::{Sandbox, SandboxOptions};
-use crosspost_core::{DeliveryStatus, Network, Overflow, PostId};
+use crosspost_core::{DeliveryStatus, Mentions, Network, Overflow, PostId};
 use crosspost_fakes::{tiny_gif, tiny_png_with, MediaHost, RecordedRequest};
 use crosspost_tests::{accepted, messages_left, post, sandbox, wait_for};
 use serde_json::{json, Value};
@@ -73,7 +73,8 @@ async fn a_long_chinese_post_with_two_images_is_a_thread_with_media_on_its_first
     assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
 
     let expected =
-        crosspost_core::preview::adapt(Network::X, &text, None, Overflow::Thread).unwrap();
+        crosspost_core::preview::adapt(Network::X, &text, None, Overflow::Thread, Mentions::Plain)
+            .unwrap();
     assert!(expected.len() >= 4, "600 Chinese characters weigh 1200");
     let tweets = sb.x.tweets();
     assert_eq!(tweets.len(), expected.len());
@@ -134,7 +135,8 @@ async fn a_long_chinese_post_with_two_images_is_a_thread_with_media_on_its_first
     assert_eq!(deletes, expected.len());
     queues_drain(&sb).await;
 
-    // The preview shows the media plan: the first four images, the fifth left out.
+    // The preview shows the media plan: four images on the first part, the fifth on a
+    // second part without text.
     let media: Vec<Value> = (1..=5)
         .map(|i| {
             host.serve(&format!("/{i}.jpg"), "image/png", tiny_png_with("p"));
@@ -148,8 +150,15 @@ async fn a_long_chinese_post_with_two_images_is_a_thread_with_media_on_its_first
         .unwrap();
     assert_eq!(preview.status, 200, "{}", preview.body);
     let plan = &preview.body["networks"][0]["media"];
-    assert_eq!(plan["attached"].as_array().unwrap().len(), 4, "{plan}");
-    assert_eq!(plan["dropped"][0]["index"], 4, "{plan}");
+    assert_eq!(plan["attached"].as_array().unwrap().len(), 5, "{plan}");
+    assert_eq!(plan["dropped"], json!([]), "{plan}");
+    assert_eq!(plan["attached"][3]["part"], 0, "{plan}");
+    assert_eq!(plan["attached"][4]["part"], 1, "{plan}");
+    let parts = &preview.body["networks"][0]["parts"];
+    assert_eq!(
+        parts,
+        &json!([{"text": "五张图", "weighted_length": 6}, {"text": "", "weighted_length": 0}])
+    );
     // Every call above was checked against X's OpenAPI description (`sb.stop` fails
     // the test on any violation): these are the operations it covered.
     let checked = sb.x.contract_operations();

@@ -281,6 +281,7 @@ impl App {
                 .map(|network| IncomingTarget {
                     network,
                     account_id: None,
+                    text: None,
                 })
                 .collect(),
         };
@@ -289,6 +290,7 @@ impl App {
             IncomingTarget {
                 network,
                 account_id,
+                ..
             },
         ) in targets.iter().enumerate()
         {

@@ -5,6 +5,7 @@ use crate::intake::{publish_messages, unavailable};
 use crate::App;
 use crosspost_core::{DeliveryKey, DeliveryRecord, LastError, PostRecord};
 use crosspost_core::{DeliveryMessage, DeliveryOp, DeliveryStatus, MediaItem, Overflow, PostId};
+use crosspost_core::{IncomingTarget, Mentions};
 use crosspost_lambda::problem::{json, problem};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
@@ -20,6 +21,10 @@ struct PostView {
     media: Vec<MediaItem>,
     link: Option<String>,
     overflow: Overflow,
+    mentions: Mentions,
+    /// The targets that carry their own text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    texts: Vec<IncomingTarget>,
     created_at: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     received_at: OffsetDateTime,
@@ -30,6 +35,9 @@ struct PostView {
 struct DeliveryView {
     network: String,
     account_id: String,
+    /// The delivery's own text, when its target gave one instead of the post's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
     status: DeliveryStatus,
     attempts: u32,
     parts: Vec<PartView>,
@@ -46,6 +54,9 @@ struct PartView {
     url: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     attempted_at: OffsetDateTime,
+    /// The post's media this part carries (positions in `media`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    media: Vec<u32>,
 }
 
 #[derive(Serialize)]
@@ -62,6 +73,14 @@ struct ChangeAnswer {
 }
 
 fn view(post: PostRecord, deliveries: Vec<DeliveryRecord>) -> PostView {
+    let deliveries: Vec<(DeliveryRecord, Option<String>)> = deliveries
+        .into_iter()
+        .map(|d| {
+            let text = crosspost_core::post::own_text(&post.texts, d.network, &d.account_id)
+                .map(str::to_owned);
+            (d, text)
+        })
+        .collect();
     PostView {
         post_id: post.post_id,
         source_id: post.source_id,
@@ -70,13 +89,16 @@ fn view(post: PostRecord, deliveries: Vec<DeliveryRecord>) -> PostView {
         media: post.media,
         link: post.link,
         overflow: post.overflow,
+        mentions: post.mentions,
+        texts: post.texts,
         created_at: post.created_at,
         received_at: post.received_at,
         deliveries: deliveries
             .into_iter()
-            .map(|d| DeliveryView {
+            .map(|(d, text)| DeliveryView {
                 network: d.network.to_string(),
                 account_id: d.account_id,
+                text,
                 status: d.status,
                 attempts: d.attempts,
                 parts: d
@@ -87,6 +109,7 @@ fn view(post: PostRecord, deliveries: Vec<DeliveryRecord>) -> PostView {
                         remote_id: p.remote_id,
                         url: p.url,
                         attempted_at: p.attempted_at,
+                        media: p.media,
                     })
                     .collect(),
                 remote_url: d.remote_url,

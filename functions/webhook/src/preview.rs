@@ -7,7 +7,9 @@ use crate::intake::{parse_json, Refusal};
 use crate::App;
 use crosspost_core::media::{plan, Sniffed};
 use crosspost_core::preview::{preview, NetworkPreview};
-use crosspost_core::{FieldError, MediaHosts, MediaItem, Network, Overflow, ValidatedPost};
+use crosspost_core::{
+    FieldError, IncomingTarget, MediaHosts, MediaItem, Mentions, Network, Overflow, ValidatedPost,
+};
 use crosspost_lambda::problem::json;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
@@ -19,14 +21,34 @@ struct PreviewAnswer {
     networks: Vec<NetworkPreview>,
 }
 
-/// The preview body: text, link, overflow and media as in a post, and which networks.
+/// The preview body: text, link, overflow, mentions, media and targets (with their own
+/// texts) as in a post, and which networks (by default the targets' networks, else
+/// every network).
 struct PreviewRequest {
     text: String,
     media: Vec<MediaItem>,
     link: Option<String>,
     overflow: Overflow,
+    mentions: Mentions,
+    targets: Vec<IncomingTarget>,
     networks: Vec<Network>,
 }
+
+impl PreviewRequest {
+    /// The text `network` gets: the first of its targets' own texts, else the post's.
+    fn text_for(&self, network: Network) -> &str {
+        self.targets
+            .iter()
+            .find(|t| t.network == network && t.text.is_some())
+            .and_then(|t| t.text.as_deref())
+            .unwrap_or(&self.text)
+    }
+}
+
+/// The fields a preview body may hold.
+const KNOWN: &[&str] = &[
+    "text", "link", "overflow", "mentions", "media", "targets", "networks",
+];
 
 fn parse(value: &Value, media_hosts: MediaHosts) -> Result<PreviewRequest, Vec<FieldError>> {
     let Some(obj) = value.as_object() else {
@@ -37,7 +59,7 @@ fn parse(value: &Value, media_hosts: MediaHosts) -> Result<PreviewRequest, Vec<F
     };
     let mut errors = Vec::new();
     for key in obj.keys() {
-        if !["text", "link", "overflow", "media", "networks"].contains(&key.as_str()) {
+        if !KNOWN.contains(&key.as_str()) {
             errors.push(FieldError {
                 pointer: format!("/{key}"),
                 detail: format!("unknown field `{key}`"),
@@ -48,7 +70,7 @@ fn parse(value: &Value, media_hosts: MediaHosts) -> Result<PreviewRequest, Vec<F
     let mut as_post = serde_json::Map::new();
     as_post.insert("id".into(), Value::from("preview"));
     as_post.insert("user_id".into(), Value::from("preview"));
-    for k in ["text", "link", "overflow", "media"] {
+    for k in ["text", "link", "overflow", "mentions", "media", "targets"] {
         if let Some(v) = obj.get(k) {
             as_post.insert(k.into(), v.clone());
         }
@@ -60,8 +82,17 @@ fn parse(value: &Value, media_hosts: MediaHosts) -> Result<PreviewRequest, Vec<F
             None
         }
     };
+    let target_networks = post.as_ref().and_then(|p| p.targets.as_ref()).map(|t| {
+        let mut out: Vec<Network> = Vec::new();
+        for n in t.iter().map(|t| t.network) {
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+        out
+    });
     let networks = match obj.get("networks") {
-        None | Some(Value::Null) => Network::ALL.to_vec(),
+        None | Some(Value::Null) => target_networks.unwrap_or_else(|| Network::ALL.to_vec()),
         Some(Value::Array(items)) => {
             let mut out = Vec::new();
             for (i, item) in items.iter().enumerate() {
@@ -94,6 +125,8 @@ fn parse(value: &Value, media_hosts: MediaHosts) -> Result<PreviewRequest, Vec<F
             media: post.media,
             link: post.link,
             overflow: post.overflow,
+            mentions: post.mentions,
+            targets: post.targets.unwrap_or_default(),
             networks,
         }),
         _ => Err(errors),
@@ -126,8 +159,14 @@ impl App {
             .networks
             .iter()
             .map(|n| {
-                preview(*n, &req.text, req.link.as_deref(), req.overflow)
-                    .with_media(plan(*n, &req.media, &sniffed))
+                preview(
+                    *n,
+                    req.text_for(*n),
+                    req.link.as_deref(),
+                    req.overflow,
+                    req.mentions,
+                )
+                .with_media(plan(*n, &req.media, &sniffed))
             })
             .collect();
         json(StatusCode::OK, &PreviewAnswer { networks })

@@ -7,7 +7,7 @@ use crosspost_cli::link;
 use crosspost_cli::sandbox::{DEMO_FACEBOOK_PAGE, DEMO_X_ACCOUNT};
 use crosspost_cli::table::{self, Row};
 use crosspost_cli::{Sandbox, SandboxOptions, DEMO_USER};
-use crosspost_core::{DeliveryStatus, Network, Overflow, PostId, Secret};
+use crosspost_core::{DeliveryStatus, MediaItem, Mentions, Network, Overflow, PostId, Secret};
 use serde_json::json;
 use std::io::Read;
 use std::process::ExitCode;
@@ -117,14 +117,23 @@ enum Command {
         #[arg(long, default_value = "bench.json")]
         json: String,
     },
-    /// Print what a network would receive for the text on standard input, as JSON.
+    /// Print what a network would receive for the text on standard input, as JSON:
+    /// its parts (the text the network gets, word joiners included), and which part
+    /// carries which media.
     Preview {
         #[arg(long, value_parser = ["x", "facebook"])]
         network: String,
         #[arg(long, value_parser = ["thread", "truncate", "reject"], default_value = "thread")]
         overflow: String,
+        /// `plain`: no @name becomes a mention; `keep`: the text as it is.
+        #[arg(long, value_parser = ["plain", "keep"], default_value = "plain")]
+        mentions: String,
         #[arg(long)]
         link: Option<String>,
+        /// A media URL, once per item in the post's order; planned from its extension
+        /// (the files are not read: `POST /v1/preview` reads them).
+        #[arg(long = "media")]
+        media: Vec<String>,
     },
 }
 
@@ -385,13 +394,30 @@ async fn run(cli: Cli) -> Result<bool> {
         Command::Preview {
             network,
             overflow,
+            mentions,
             link,
+            media,
         } => {
             let network: Network = network.parse()?;
             let overflow: Overflow = serde_json::from_value(json!(overflow))?;
+            let mentions: Mentions = serde_json::from_value(json!(mentions))?;
+            let media: Vec<MediaItem> = media
+                .into_iter()
+                .map(|url| MediaItem {
+                    url,
+                    alt: None,
+                    content_type: None,
+                })
+                .collect();
             let text = read_input("-")?;
-            let preview =
-                crosspost_core::preview::preview(network, &text, link.as_deref(), overflow);
+            let preview = crosspost_core::preview::preview(
+                network,
+                &text,
+                link.as_deref(),
+                overflow,
+                mentions,
+            )
+            .with_media(crosspost_core::media::plan(network, &media, &[]));
             println!("{}", serde_json::to_string(&preview)?);
             Ok(preview.error.is_none())
         }

@@ -77,6 +77,23 @@ impl<'a> Reader<'a> {
             .map_err(|e: T::Err| self.corrupt(format!("`{name}`: {e}")))
     }
 
+    /// A list of numbers (absent: empty).
+    pub fn num_list<T: std::str::FromStr>(&self, name: &str) -> Result<Vec<T>, StoreError> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(Vec::new()),
+            Some(AttributeValue::L(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_n()
+                        .ok()
+                        .and_then(|n| n.parse().ok())
+                        .ok_or_else(|| self.corrupt(format!("`{name}` holds a non-number")))
+                })
+                .collect(),
+            Some(_) => Err(self.corrupt(format!("`{name}` is not a list"))),
+        }
+    }
+
     pub fn list(&self, name: &str) -> Result<Vec<Item>, StoreError> {
         match self.item.get(name) {
             None | Some(AttributeValue::Null(_)) => Ok(Vec::new()),

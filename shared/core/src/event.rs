@@ -149,7 +149,9 @@ mod tests {
                 remote_id: "1001".into(),
                 url: Some("https://x.com/i/status/1001".into()),
                 attempted_at: at(),
+                media: Vec::new(),
             }],
+            uploads: Vec::new(),
             remote_url: None,
             last_error: None,
             created_at: at(),
@@ -170,6 +172,8 @@ mod tests {
             overflow: Overflow::Thread,
             created_at: None,
             received_at: at(),
+            mentions: Default::default(),
+            texts: Vec::new(),
         }
     }
 

@@ -26,14 +26,15 @@ pub use account::{AccountStatus, LinkedAccount, RefreshedTokens, SealedAccount, 
 pub use clock::Clock;
 pub use delivery::{
     DeliveryKey, DeliveryMessage, DeliveryOp, DeliveryRecord, DeliveryStatus, FailureReason,
-    LastError, PostRecord, PublishedPart,
+    LastError, PostRecord, PublishedPart, UploadedMedia,
 };
 pub use event::{Envelope, Event};
 pub use linking::Linker;
 pub use network::{Network, UnknownNetwork};
 pub use ports::{AccountStore, DeliveryStore, EventSink, StoreError};
 pub use post::{
-    FieldError, IncomingTarget, MediaHosts, MediaItem, Overflow, PostId, ValidatedPost,
+    text_for, FieldError, IncomingTarget, MediaHosts, MediaItem, Mentions, Overflow, PostId,
+    ValidatedPost,
 };
 pub use publish::{
     Candidate, Lookup, OutgoingPart, PublishError, Publisher, RateLimitScope, RemotePost, Window,

@@ -10,9 +10,11 @@
 //!
 //! Every network refuses a file that is no image or video we know (an HTML page, a
 //! PDF, a HEIC photo): the delivery fails (`refused`). Then per network:
-//! - X takes at most 4 images, or 1 GIF, or 1 video, never a mix. The first item
-//!   decides: when it is an image, the first 4 images are attached and every GIF or
-//!   video is left out (`dropped`); when it is a GIF or a video, it is attached alone.
+//! - X takes at most 4 images, or 1 GIF, or 1 video per post, never a mix. The first
+//!   item decides: when it is an image, every image is attached, 4 per part of the
+//!   thread in the post's order (`part`: 4 + 4 + 1 for nine; a part may carry images
+//!   and no text), and every GIF or video is left out (`dropped`); when it is a GIF or
+//!   a video, it is attached alone to the first part.
 //! - Facebook Pages take photos (JPEG, PNG, GIF, WEBP, every one in one post) or one
 //!   video (`POST /{page-id}/videos`), never both in one post. The first item decides,
 //!   as on X: when it is an image or GIF, every image and GIF is attached and every
@@ -132,6 +134,8 @@ pub struct PlannedMedia {
     /// A hint the bytes contradict, or why the kind comes from the hints.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Which part of the thread carries it (0 for the first).
+    pub part: usize,
 }
 
 /// One media item the network will not attach, and why; the post goes out without it.
@@ -164,6 +168,19 @@ pub struct MediaPlan {
 }
 
 impl MediaPlan {
+    /// The post's media each part carries (positions in the post's `media`), part by
+    /// part: as many entries as the last part carrying media, in the post's order.
+    pub fn per_part(&self) -> Vec<Vec<usize>> {
+        let mut parts: Vec<Vec<usize>> = Vec::new();
+        for m in &self.attached {
+            if parts.len() <= m.part {
+                parts.resize(m.part + 1, Vec::new());
+            }
+            parts[m.part].push(m.index);
+        }
+        parts
+    }
+
     /// Why the delivery fails, when the network refuses an item: the first refusal's
     /// reason as a `PublishError::Permanent` carries it (`media_unsupported: …`).
     pub fn refusal(&self) -> Option<String> {
@@ -256,6 +273,7 @@ impl Judged<'_> {
             alt: self.item.alt.clone(),
             max_bytes,
             note: self.note.clone(),
+            part: 0,
         }
     }
 
@@ -303,7 +321,7 @@ pub fn plan(network: Network, media: &[MediaItem], sniffed: &[Sniffed]) -> Media
     }
 }
 
-/// X: the first item decides between up to 4 images and one GIF or video alone.
+/// X: the first item decides between images, 4 per part, and one GIF or video alone.
 fn plan_for_x(judged: &[Judged<'_>]) -> MediaPlan {
     let mut plan = MediaPlan::default();
     let first = judged.iter().find_map(|j| j.kind);
@@ -314,12 +332,7 @@ fn plan_for_x(judged: &[Judged<'_>]) -> MediaPlan {
             continue;
         };
         let reason = match (first, kind) {
-            (Some(MediaKind::Image), MediaKind::Image) if plan.attached.len() < X_MAX_IMAGES => {
-                None
-            }
-            (Some(MediaKind::Image), MediaKind::Image) => Some(format!(
-                "X attaches at most {X_MAX_IMAGES} images to a post"
-            )),
+            (Some(MediaKind::Image), MediaKind::Image) => None,
             (Some(MediaKind::Image), other) => Some(format!(
                 "X does not attach a {} to a post with images",
                 other.as_str()
@@ -333,7 +346,11 @@ fn plan_for_x(judged: &[Judged<'_>]) -> MediaPlan {
         };
         decided = true;
         match reason {
-            None => plan.attached.push(j.attach(kind, Some(kind.x_max_bytes()))),
+            None => {
+                let mut planned = j.attach(kind, Some(kind.x_max_bytes()));
+                planned.part = plan.attached.len() / X_MAX_IMAGES;
+                plan.attached.push(planned);
+            }
             Some(reason) => plan.dropped.push(j.drop_because(reason)),
         }
     }
@@ -442,20 +459,27 @@ mod tests {
     }
 
     #[test]
-    fn up_to_four_images_are_attached_in_order() {
-        let media: Vec<_> = (0..6)
+    fn images_go_four_per_part_in_order() {
+        let media: Vec<_> = (0..9)
             .map(|i| item(&format!("https://a.example/{i}.jpg"), None))
             .collect();
-        let plan = plan(Network::X, &media, &[PNG; 6]);
-        assert_eq!(indexes(&plan), (vec![0, 1, 2, 3], vec![4, 5], vec![]));
+        let plan = plan(Network::X, &media, &[PNG; 9]);
+        assert_eq!(indexes(&plan), ((0..9).collect(), vec![], vec![]));
         assert_eq!(
-            plan.attached[1].alt.as_deref(),
-            Some("alt of https://a.example/1.jpg")
+            plan.per_part(),
+            [vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8]],
+            "4 + 4 + 1"
+        );
+        assert_eq!(
+            plan.attached[5].alt.as_deref(),
+            Some("alt of https://a.example/5.jpg")
         );
         assert_eq!(plan.attached[0].max_bytes, Some(5_242_880));
         assert_eq!(plan.attached[0].mime, Some("image/png"));
-        assert!(plan.dropped[0].reason.contains("at most 4 images"));
         assert_eq!(plan.refusal(), None);
+        let fb = super::plan(Network::Facebook, &media, &[PNG; 9]);
+        assert_eq!(fb.per_part(), [(0..9).collect::<Vec<_>>()], "one post");
+        assert!(super::plan(Network::X, &[], &[]).per_part().is_empty());
     }
 
     #[test]

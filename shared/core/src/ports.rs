@@ -4,7 +4,7 @@
 
 use crate::delivery::{
     Claim, Conclusion, DeliveryKey, DeliveryOp, FirstPartLease, Lease, PostRecord, PublishedPart,
-    Recorded,
+    Recorded, UploadedMedia,
 };
 use crate::event::Envelope;
 use crate::{LinkedAccount, Network, PostId, SealedAccount};
@@ -80,6 +80,16 @@ pub trait DeliveryStore: Send + Sync {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<FirstPartLease, StoreError>> + Send;
+
+    /// Records a media file uploaded for a part not confirmed yet, before the part is
+    /// sent, so a later attempt attaches it instead of uploading it again. Conflict
+    /// when the lease is no longer held.
+    fn record_upload(
+        &self,
+        lease: &Lease,
+        upload: &UploadedMedia,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Writes how the leased attempt ended and frees the lease. Conflict when the lease
     /// is no longer held.

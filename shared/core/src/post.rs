@@ -66,12 +66,70 @@ pub enum Overflow {
     Reject,
 }
 
-/// One requested destination: a network and, optionally, which linked account on it.
+/// What becomes of the text's `@name`s on the networks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mentions {
+    /// No network turns an `@name` into a mention or a notification: the text reads the
+    /// same, with an invisible U+2060 WORD JOINER after the `@` where the network would
+    /// link it (see [`crate::text::mentions`]). For source apps whose `@name`s name
+    /// their own users (WeChat friends), not accounts on the networks.
+    #[default]
+    Plain,
+    /// The text goes out as it is: for source apps whose `@name`s are network handles.
+    Keep,
+}
+
+impl Mentions {
+    pub fn is_plain(&self) -> bool {
+        *self == Mentions::Plain
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mentions::Plain => "plain",
+            Mentions::Keep => "keep",
+        }
+    }
+}
+
+/// One requested destination: a network and, optionally, which linked account on it,
+/// and the text that destination gets instead of the post's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct IncomingTarget {
     pub network: Network,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
+    /// Replaces the post's `text` for this target (NFC, checked like `text`), counted
+    /// and split by this network's rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// The text a delivery to `network` / `account_id` publishes: the text of the target
+/// naming that account, else of the target naming only the network, else `text`.
+pub fn text_for<'a>(
+    text: &'a str,
+    targets: &'a [IncomingTarget],
+    network: Network,
+    account_id: &str,
+) -> &'a str {
+    own_text(targets, network, account_id).unwrap_or(text)
+}
+
+/// The delivery's own text, when a target gives one (see [`text_for`]).
+pub fn own_text<'a>(
+    targets: &'a [IncomingTarget],
+    network: Network,
+    account_id: &str,
+) -> Option<&'a str> {
+    let of = |named: Option<&str>| {
+        targets
+            .iter()
+            .find(|t| t.network == network && t.account_id.as_deref() == named)
+            .and_then(|t| t.text.as_deref())
+    };
+    of(Some(account_id)).or_else(|| of(None))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +155,10 @@ pub struct ValidatedPost {
     pub targets: Option<Vec<IncomingTarget>>,
     pub overflow: Overflow,
     pub created_at: Option<String>,
+    /// Left out of the canonical form when `plain` (the default), so posts stored before
+    /// the field existed hash the same.
+    #[serde(default, skip_serializing_if = "Mentions::is_plain")]
+    pub mentions: Mentions,
 }
 
 /// Where media may come from.
@@ -236,6 +298,7 @@ impl ValidatedPost {
             "targets",
             "overflow",
             "created_at",
+            "mentions",
         ];
         for key in obj.keys() {
             if !KNOWN.contains(&key.as_str()) {
@@ -249,9 +312,21 @@ impl ValidatedPost {
         let user_id = c.string("user_id", true, MAX_ID_CHARS);
         let text = c.string("text", false, MAX_TEXT_CHARS);
         let media = parse_media(&mut c, hosts);
+        let targets = parse_targets(&mut c);
         let text_failed = c.errors.iter().any(|e| e.pointer == "/text");
-        if !text_failed && text.as_deref().is_none_or(|t| t.trim().is_empty()) && media.is_empty() {
-            c.fail("/text", "`text` is required unless the post has media");
+        // Every target with its own text needs none from the post.
+        let every_target_has_text = targets
+            .as_ref()
+            .is_some_and(|t| t.iter().all(|t| t.text.is_some()));
+        if !text_failed
+            && text.as_deref().is_none_or(|t| t.trim().is_empty())
+            && media.is_empty()
+            && !every_target_has_text
+        {
+            c.fail(
+                "/text",
+                "`text` is required unless the post has media or every target has its own `text`",
+            );
         }
         let link = c.string("link", false, MAX_URL_CHARS).and_then(|l| {
             match check_url(&l, MediaHosts::AllowLocal) {
@@ -262,7 +337,16 @@ impl ValidatedPost {
                 }
             }
         });
-        let targets = parse_targets(&mut c);
+        let mentions = match obj.get("mentions") {
+            None | Some(Value::Null) => Mentions::default(),
+            Some(v) => match serde_json::from_value::<Mentions>(v.clone()) {
+                Ok(m) => m,
+                Err(_) => {
+                    c.fail("/mentions", "`mentions` must be one of plain, keep");
+                    Mentions::default()
+                }
+            },
+        };
         let overflow = match obj.get("overflow") {
             None | Some(Value::Null) => Overflow::default(),
             Some(v) => match serde_json::from_value::<Overflow>(v.clone()) {
@@ -299,6 +383,7 @@ impl ValidatedPost {
                 targets,
                 overflow,
                 created_at,
+                mentions,
             }),
             // Unreachable in practice: a missing id was recorded as an error above.
             _ => Err(vec![field_error("/id", "`id` and `user_id` are required")]),
@@ -401,7 +486,7 @@ fn parse_targets(c: &mut Checker<'_>) -> Option<Vec<IncomingTarget>> {
             continue;
         };
         for key in obj.keys() {
-            if !["network", "account_id"].contains(&key.as_str()) {
+            if !["network", "account_id", "text"].contains(&key.as_str()) {
                 c.fail(
                     format!("{base}/{}", escape_pointer(key)),
                     format!("unknown field `{key}`"),
@@ -438,12 +523,35 @@ fn parse_targets(c: &mut Checker<'_>) -> Option<Vec<IncomingTarget>> {
                 None
             }
         };
+        // Checked like the post's text, with pointers into this target.
+        let mut sub = Checker {
+            obj,
+            errors: Vec::new(),
+        };
+        let text = sub.string("text", false, MAX_TEXT_CHARS);
+        for e in sub.errors {
+            c.fail(format!("{base}{}", e.pointer), e.detail);
+        }
+        let text = match text {
+            Some(t) if t.trim().is_empty() => {
+                c.fail(
+                    format!("{base}/text"),
+                    "`text` must not be empty; leave it out to publish the post's text",
+                );
+                None
+            }
+            other => other,
+        };
         if let Some(network) = network {
             let t = IncomingTarget {
                 network,
                 account_id,
+                text,
             };
-            if out.contains(&t) {
+            if out
+                .iter()
+                .any(|o| o.network == t.network && o.account_id == t.account_id)
+            {
                 c.fail(base, "this target is listed twice");
             } else {
                 out.push(t);
@@ -486,11 +594,13 @@ mod tests {
             Some(vec![
                 IncomingTarget {
                     network: Network::X,
-                    account_id: Some("42".into())
+                    account_id: Some("42".into()),
+                    text: None
                 },
                 IncomingTarget {
                     network: Network::Facebook,
-                    account_id: None
+                    account_id: None,
+                    text: None
                 }
             ])
         );
@@ -519,6 +629,67 @@ mod tests {
         other["text"] = json!("你好，世界!");
         let c = ValidatedPost::parse(&other, MediaHosts::PublicOnly).unwrap();
         assert_ne!(a.content_hash(), c.content_hash());
+    }
+
+    #[test]
+    fn mentions_and_per_target_texts() {
+        let post = ValidatedPost::parse(&body(), MediaHosts::PublicOnly).unwrap();
+        assert_eq!(post.mentions, Mentions::Plain, "plain by default");
+        let mut b = body();
+        b["mentions"] = json!("keep");
+        b["targets"] = json!([
+            {"network": "x", "account_id": "42", "text": "Cafe\u{301} for X"},
+            {"network": "x", "text": "every other X account"},
+            {"network": "facebook"}
+        ]);
+        let keep = ValidatedPost::parse(&b, MediaHosts::PublicOnly).unwrap();
+        assert_eq!(keep.mentions, Mentions::Keep);
+        let targets = keep.targets.clone().unwrap();
+        assert_eq!(targets[0].text.as_deref(), Some("Caf\u{e9} for X"), "NFC");
+        assert_eq!(
+            text_for(&keep.text, &targets, Network::X, "42"),
+            "Caf\u{e9} for X"
+        );
+        assert_eq!(
+            text_for(&keep.text, &targets, Network::X, "7"),
+            "every other X account"
+        );
+        assert_eq!(
+            text_for(&keep.text, &targets, Network::Facebook, "9"),
+            "你好，世界"
+        );
+        // Each text is part of the content: another text is another post.
+        assert_ne!(post.content_hash(), keep.content_hash());
+        let mut other = b.clone();
+        other["targets"][0]["text"] = json!("another text for X");
+        let other = ValidatedPost::parse(&other, MediaHosts::PublicOnly).unwrap();
+        assert_ne!(other.content_hash(), keep.content_hash());
+
+        let mut bad = body();
+        bad["mentions"] = json!("strip");
+        bad["targets"] = json!([
+            {"network": "x", "text": ""},
+            {"network": "facebook", "text": "字".repeat(MAX_TEXT_CHARS + 1)},
+            {"network": "x", "account_id": "42", "text": 5}
+        ]);
+        let mut p = pointers(&bad);
+        p.sort();
+        assert_eq!(
+            p,
+            [
+                "/mentions",
+                "/targets/0/text",
+                "/targets/1/text",
+                "/targets/2/text"
+            ]
+        );
+        // A post without text is fine when every target brings its own.
+        let mut b = body();
+        b["text"] = json!("");
+        b["targets"] = json!([{"network": "x", "text": "for X"}]);
+        assert!(ValidatedPost::parse(&b, MediaHosts::PublicOnly).is_ok());
+        b["targets"] = json!([{"network": "x", "text": "for X"}, {"network": "facebook"}]);
+        assert_eq!(pointers(&b), ["/text"]);
     }
 
     #[test]

@@ -3,20 +3,37 @@
 
 use crate::media::MediaPlan;
 use crate::text::{self, ContentTooLong, Part};
-use crate::{Network, Overflow};
+use crate::{Mentions, Network, Overflow};
 use serde::Serialize;
 
-/// A text adapted to one network's rules under an overflow policy.
+/// A text adapted to one network's rules under an overflow policy and a mentions
+/// policy (the parts' text is what the network gets, word joiners included).
 pub fn adapt(
     network: Network,
     text: &str,
     link: Option<&str>,
     overflow: Overflow,
+    mentions: Mentions,
 ) -> Result<Vec<Part>, ContentTooLong> {
     match network {
-        Network::X => text::x::adapt_for_x(text, link, overflow),
-        Network::Facebook => text::facebook::adapt_for_facebook(text, link, overflow),
+        Network::X => text::x::adapt_for_x_with(text, link, overflow, mentions),
+        Network::Facebook => {
+            text::facebook::adapt_for_facebook_with(text, link, overflow, mentions)
+        }
     }
+}
+
+/// The parts of a thread whose media need more parts than its text: `parts` followed
+/// by parts without text, until there are `media_parts` in all. Numbering ` (i/n)`
+/// counts the parts with text only.
+pub fn extend_for_media(mut parts: Vec<Part>, media_parts: usize) -> Vec<Part> {
+    while parts.len() < media_parts {
+        parts.push(Part {
+            text: String::new(),
+            weighted_length: 0,
+        });
+    }
+    parts
 }
 
 /// One network's preview: the parts, or why there are none.
@@ -26,26 +43,34 @@ pub struct NetworkPreview {
     pub parts: Vec<Part>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The media the network would attach (to the first part), what it leaves out and
-    /// what it refuses.
+    /// The media the network would attach (each with the `part` that carries it), what
+    /// it leaves out and what it refuses.
     pub media: MediaPlan,
 }
 
 impl NetworkPreview {
-    /// This preview with the network's media plan (see [`crate::media::plan`]).
+    /// This preview with the network's media plan (see [`crate::media::plan`]); the
+    /// parts are extended with parts without text when the media need more of them.
     pub fn with_media(mut self, plan: MediaPlan) -> Self {
+        if self.error.is_none() {
+            let parts = std::mem::take(&mut self.parts);
+            self.parts = extend_for_media(parts, plan.per_part().len());
+        }
         self.media = plan;
         self
     }
 }
 
+/// What `network` would receive of `text` (this network's own text, when the post
+/// gives it one).
 pub fn preview(
     network: Network,
     text: &str,
     link: Option<&str>,
     overflow: Overflow,
+    mentions: Mentions,
 ) -> NetworkPreview {
-    match adapt(network, text, link, overflow) {
+    match adapt(network, text, link, overflow, mentions) {
         Ok(parts) => NetworkPreview {
             network,
             parts,
@@ -68,13 +93,19 @@ mod tests {
     #[test]
     fn long_chinese_text_is_a_thread_on_x_and_one_post_on_facebook() {
         let text = "春".repeat(300);
-        let x = preview(Network::X, &text, None, Overflow::Thread);
+        let x = preview(Network::X, &text, None, Overflow::Thread, Mentions::Plain);
         assert!(x.parts.len() >= 3, "{x:?}");
         assert!(x.parts.iter().all(|p| p.weighted_length <= 280));
-        let fb = preview(Network::Facebook, &text, None, Overflow::Thread);
+        let fb = preview(
+            Network::Facebook,
+            &text,
+            None,
+            Overflow::Thread,
+            Mentions::Plain,
+        );
         assert_eq!(fb.parts.len(), 1);
         assert_eq!(fb.parts[0].weighted_length, 300);
-        let rejected = preview(Network::X, &text, None, Overflow::Reject);
+        let rejected = preview(Network::X, &text, None, Overflow::Reject, Mentions::Plain);
         assert!(rejected.parts.is_empty());
         assert!(rejected.error.unwrap().starts_with("content_too_long"));
     }
@@ -83,7 +114,7 @@ mod tests {
     fn the_media_plan_rides_along() {
         use crate::media::{plan, MediaKind, Sniffed};
         use crate::MediaItem;
-        let media: Vec<MediaItem> = (0..5)
+        let media: Vec<MediaItem> = (0..9)
             .map(|i| MediaItem {
                 url: format!("https://a.example/{i}.png"),
                 alt: None,
@@ -94,17 +125,26 @@ mod tests {
             kind: MediaKind::Image,
             mime: "image/png",
         };
-        let x = preview(Network::X, "图", None, Overflow::Thread).with_media(plan(
+        let x = preview(
             Network::X,
-            &media,
-            &vec![png; 5],
-        ));
-        assert_eq!(x.media.attached.len(), 4);
-        assert_eq!(x.media.dropped[0].index, 4);
+            "@Lily 图",
+            None,
+            Overflow::Thread,
+            Mentions::Plain,
+        )
+        .with_media(plan(Network::X, &media, &vec![png; 9]));
+        assert_eq!(x.media.attached.len(), 9);
+        assert!(x.media.dropped.is_empty());
+        // Three parts: the text with images 0-3, then 4-7 and 8 without text.
+        let texts: Vec<&str> = x.parts.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, ["@\u{2060}Lily 图", "", ""]);
+        assert_eq!(x.media.attached[4].part, 1);
+        assert_eq!(x.media.attached[8].part, 2);
         let json = serde_json::to_value(&x).unwrap();
         assert_eq!(json["media"]["attached"][0]["kind"], "image");
         assert_eq!(json["media"]["attached"][0]["mime"], "image/png");
         assert_eq!(json["media"]["refused"], serde_json::json!([]));
-        assert_eq!(json["parts"][0]["text"], "图");
+        assert_eq!(json["media"]["attached"][8]["part"], 2);
+        assert_eq!(json["parts"][0]["weighted_length"], 10);
     }
 }

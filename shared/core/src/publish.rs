@@ -80,13 +80,18 @@ impl PublishError {
 }
 
 /// One part of a post as it goes to a network: its text, and the media and link that
-/// travel with it (on the first part of a thread only).
+/// travel with it.
 #[derive(Debug, Clone, Copy)]
 pub struct OutgoingPart<'a> {
     /// 0 for the first part.
     pub index: usize,
+    /// Empty for a part that carries only media.
     pub text: &'a str,
+    /// The media this part carries, as [`Publisher::media_parts`] placed them.
     pub media: &'a [MediaItem],
+    /// The network's ids of `media`, in the same order, when they were uploaded before
+    /// ([`Publisher::upload_media`]); empty when the part uploads them itself.
+    pub media_ids: &'a [String],
     /// The permalink back to the source post, where the network shows links apart from
     /// the text (a Facebook link post).
     pub link: Option<&'a str>,
@@ -128,6 +133,37 @@ pub struct Window {
 
 /// One network, as the delivery worker sees it.
 pub trait Publisher: Send + Sync {
+    /// Which of the post's `media` each part of the post carries (positions in
+    /// `media`), part by part; the worker adds parts without text when the media need
+    /// more parts than the text. By default every item goes with the first part (a
+    /// network without threads). Fails as the media plan does: a file that cannot be
+    /// read, or one the network refuses.
+    fn media_parts(
+        &self,
+        media: &[MediaItem],
+    ) -> impl Future<Output = Result<Vec<Vec<usize>>, PublishError>> + Send {
+        let all: Vec<usize> = (0..media.len()).collect();
+        async move {
+            Ok(if all.is_empty() {
+                Vec::new()
+            } else {
+                vec![all]
+            })
+        }
+    }
+
+    /// Uploads one media item (with its alt text) ahead of the part that attaches it,
+    /// and returns the network's id for it; None when this network takes media with
+    /// the post itself (the default), so nothing is uploaded ahead.
+    fn upload_media(
+        &self,
+        account: &LinkedAccount,
+        item: &MediaItem,
+    ) -> impl Future<Output = Result<Option<String>, PublishError>> + Send {
+        let _ = (account, item);
+        async { Ok(None) }
+    }
+
     /// Publishes one part of a post (uploading its media first), as a reply to
     /// `reply_to` for the later parts of a thread.
     fn publish_part(

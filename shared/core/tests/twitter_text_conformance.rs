@@ -453,3 +453,44 @@ fn a_thread_never_cuts_a_conformance_entity() {
         failures.join("\n")
     );
 }
+
+/// `mentions: plain` on X (`crosspost_core::text::mentions`): in every text of
+/// twitter-text's mention groups, no mention or list is left once a word joiner follows
+/// each at sign the extractor links, the text is otherwise unchanged, and X's weighted
+/// length grows by exactly 2 per joiner (U+2060 is outside v3's weight-1 ranges).
+#[test]
+fn plain_mentions_leave_nothing_to_mention() {
+    use crosspost_core::text::mentions::{plain_for_x, WORD_JOINER};
+    let doc = load("extract.yml");
+    for group in [
+        "mentions",
+        "mentions_with_indices",
+        "mentions_or_lists_with_indices",
+    ] {
+        run("extract.yml", &doc, group, |case| {
+            let t = text(case);
+            let plain = plain_for_x(t);
+            let left = entities::mentions_or_lists(&plain);
+            if !left.is_empty() {
+                return Err(format!("still mentions {:?}", left));
+            }
+            if plain.replace(WORD_JOINER, "") != t.replace(WORD_JOINER, "") {
+                return Err(format!("changed beyond joiners: {plain}"));
+            }
+            let joiners = plain.matches(WORD_JOINER).count() - t.matches(WORD_JOINER).count();
+            if joiners != entities::mentions_or_lists(t).len() {
+                return Err(format!(
+                    "{joiners} joiners for {} mentions",
+                    entities::mentions_or_lists(t).len()
+                ));
+            }
+            let grew = x::weighted_length(&plain) - x::weighted_length(t);
+            if grew != 2 * joiners {
+                return Err(format!(
+                    "weighted length grew by {grew} for {joiners} joiners"
+                ));
+            }
+            Ok(())
+        });
+    }
+}

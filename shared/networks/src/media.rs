@@ -252,8 +252,7 @@ impl MediaFetcher {
     /// from its bytes when the plan was made: a file that has changed kind since is
     /// refused), within X's size limit for that kind.
     pub async fn fetch(&self, url: &str, planned: MediaKind) -> Result<FetchedMedia, PublishError> {
-        self.fetch_up_to(url, planned, planned.x_max_bytes(), Network::X)
-            .await
+        self.fetch_as(url, Some(planned), None).await
     }
 
     /// [`MediaFetcher::fetch`] within `max_bytes`, the limit of `network` for the kind:
@@ -265,6 +264,24 @@ impl MediaFetcher {
         planned: MediaKind,
         max_bytes: u64,
         network: Network,
+    ) -> Result<FetchedMedia, PublishError> {
+        self.fetch_as(url, Some(planned), Some((max_bytes, network)))
+            .await
+    }
+
+    /// Downloads `url` whatever kind of media its bytes show (for a caller that placed
+    /// it by an earlier plan and checks the kind itself), within X's limit for it.
+    pub async fn fetch_any(&self, url: &str) -> Result<FetchedMedia, PublishError> {
+        self.fetch_as(url, None, None).await
+    }
+
+    /// Downloads `url`: of kind `planned` when given, within `bound` (bytes, and the
+    /// network the limit is named after), X's limit for the kind when none is given.
+    async fn fetch_as(
+        &self,
+        url: &str,
+        planned: Option<MediaKind>,
+        bound: Option<(u64, Network)>,
     ) -> Result<FetchedMedia, PublishError> {
         let Opened {
             resp,
@@ -285,7 +302,7 @@ impl MediaFetcher {
             // The host's word is a hint like the post's: the bytes decide.
             tracing::info!(host_says = %header_type, bytes_are = mime, "the media host misnames a file");
         }
-        if kind != planned {
+        if let Some(planned) = planned.filter(|p| *p != kind) {
             return Err(refused(
                 "media_unsupported",
                 format!(
@@ -295,7 +312,7 @@ impl MediaFetcher {
                 ),
             ));
         }
-        let limit = max_bytes;
+        let (limit, network) = bound.unwrap_or((kind.x_max_bytes(), Network::X));
         if length.is_some_and(|n| n > limit) {
             return Err(too_large(kind, limit, network));
         }

@@ -47,6 +47,28 @@ pub struct Tweet {
     /// The `Idempotency-Key` of the request that created it (our clients name each
     /// part of each delivery so): who made what.
     pub created_by: Option<String>,
+    /// The usernames the text mentions (and so would notify), as X finds them: by
+    /// twitter-text's extraction rules (`mentionsOrListsWithIndices`, our
+    /// conformance-tested extractor), lists by their owner.
+    pub mentions: Vec<String>,
+}
+
+/// The usernames `text` mentions, by twitter-text's rules, each once.
+fn mentioned(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for r in crosspost_core::text::entities::mentions_or_lists(text) {
+        let entity = &text[r];
+        let name = entity
+            .trim_start_matches(['@', '＠'])
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+            names.push(name);
+        }
+    }
+    names
 }
 
 /// Handle to a running fake X. Clones share the server; it stops when the last
@@ -206,6 +228,7 @@ impl XState {
                 media_ids,
                 created_at_ms,
                 created_by,
+                mentions: mentioned(text),
             },
             deleted: false,
         });
@@ -801,6 +824,11 @@ mod tests {
     #[test]
     fn weights() {
         assert_eq!(weighted_length("abc"), 3);
+        assert_eq!(
+            super::mentioned("@Lily 和 @小王, @lily @team/hikers a@b ＠Bob"),
+            ["Lily", "team", "Bob"]
+        );
+        assert!(super::mentioned("@\u{2060}Lily 和 @小王").is_empty());
         assert_eq!(weighted_length("é—"), 2);
         assert_eq!(weighted_length("中文"), 4);
         assert_eq!(weighted_length("🙂"), 2);

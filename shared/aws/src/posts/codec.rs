@@ -9,8 +9,8 @@ use crate::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use crosspost_core::clock::{from_unix_ms, parse_rfc3339, rfc3339};
 use crosspost_core::{
-    keys, DeliveryKey, DeliveryRecord, LastError, MediaItem, Overflow, PostId, PostRecord,
-    PublishedPart,
+    keys, DeliveryKey, DeliveryRecord, IncomingTarget, LastError, MediaItem, Mentions, Overflow,
+    PostId, PostRecord, PublishedPart, UploadedMedia,
 };
 use time::OffsetDateTime;
 
@@ -40,6 +40,26 @@ pub(super) fn media_attr(media: &[MediaItem]) -> AttributeValue {
     )
 }
 
+/// The targets that carry their own text: `[{network, account_id?, text}]`.
+pub(super) fn texts_attr(targets: &[IncomingTarget]) -> AttributeValue {
+    AttributeValue::L(
+        targets
+            .iter()
+            .filter_map(|t| {
+                let text = t.text.as_ref()?;
+                let mut item = Item::from([
+                    ("network".to_owned(), s(t.network.as_str())),
+                    ("text".to_owned(), s(text)),
+                ]);
+                if let Some(id) = &t.account_id {
+                    item.insert("account_id".into(), s(id));
+                }
+                Some(AttributeValue::M(item))
+            })
+            .collect(),
+    )
+}
+
 pub(super) fn read_answer(r: &Reader<'_>) -> Result<StoredAnswer, StoreError> {
     Ok(StoredAnswer {
         post_id: PostId::parse(&r.str("post_id")?).ok_or_else(|| r.corrupt("bad post_id"))?,
@@ -57,17 +77,33 @@ pub(super) fn error_attr(error: &LastError) -> AttributeValue {
     ]))
 }
 
-/// One recorded part: `{index, remote_id, url?, attempted_at}`.
+/// One recorded part: `{index, remote_id, url?, attempted_at, media?}` (`media`: the
+/// positions in the post's media the part carries, a list of numbers).
 pub(super) fn part_attr(part: &PublishedPart) -> AttributeValue {
     let mut item = Item::from([
         ("index".to_owned(), n(part.index)),
         ("remote_id".to_owned(), s(&part.remote_id)),
         ("attempted_at".to_owned(), s(rfc3339(part.attempted_at))),
     ]);
+    if !part.media.is_empty() {
+        item.insert(
+            "media".into(),
+            AttributeValue::L(part.media.iter().map(|m| n(*m)).collect()),
+        );
+    }
     if let Some(url) = &part.url {
         item.insert("url".into(), s(url));
     }
     AttributeValue::M(item)
+}
+
+/// One upload for a part not confirmed yet: `{index, remote_id, uploaded_at}`.
+pub(super) fn upload_attr(upload: &UploadedMedia) -> AttributeValue {
+    AttributeValue::M(Item::from([
+        ("index".to_owned(), n(upload.index)),
+        ("remote_id".to_owned(), s(&upload.remote_id)),
+        ("uploaded_at".to_owned(), s(rfc3339(upload.uploaded_at))),
+    ]))
 }
 
 /// An RFC 3339 text attribute, required.
@@ -110,6 +146,23 @@ pub(super) fn read_post(item: &Item) -> Result<PostRecord, StoreError> {
         Some("reject") => Overflow::Reject,
         Some(other) => return Err(r.corrupt(format!("unknown overflow `{other}`"))),
     };
+    let mentions = match r.opt_str("mentions")?.as_deref() {
+        None | Some("plain") => Mentions::Plain,
+        Some("keep") => Mentions::Keep,
+        Some(other) => return Err(r.corrupt(format!("unknown mentions `{other}`"))),
+    };
+    let texts = r
+        .list("texts")?
+        .iter()
+        .map(|t| {
+            let tr = Reader::new(t);
+            Ok(IncomingTarget {
+                network: tr.parsed("network")?,
+                account_id: tr.opt_str("account_id")?,
+                text: Some(tr.str("text")?),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(PostRecord {
         post_id: PostId::parse(&r.str("post_id")?).ok_or_else(|| r.corrupt("bad post_id"))?,
         user_id: r.str("user_id")?,
@@ -120,6 +173,8 @@ pub(super) fn read_post(item: &Item) -> Result<PostRecord, StoreError> {
         overflow,
         created_at: r.opt_str("created_at")?,
         received_at: time_attr(&r, "received_at")?,
+        mentions,
+        texts,
     })
 }
 
@@ -137,6 +192,21 @@ pub(super) fn read_delivery(item: &Item) -> Result<DeliveryRecord, StoreError> {
                 remote_id: pr.str("remote_id")?,
                 url: pr.opt_str("url")?,
                 attempted_at: time_attr(&pr, "attempted_at")?,
+                media: pr.num_list("media")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let uploads = r
+        .list("uploads")?
+        .iter()
+        .map(|u| {
+            let ur = Reader::new(u);
+            Ok(UploadedMedia {
+                index: ur
+                    .opt_num("index")?
+                    .ok_or_else(|| r.corrupt("upload without index"))?,
+                remote_id: ur.str("remote_id")?,
+                uploaded_at: time_attr(&ur, "uploaded_at")?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -164,6 +234,7 @@ pub(super) fn read_delivery(item: &Item) -> Result<DeliveryRecord, StoreError> {
         lease_until: ms_attr(&r, "lease_until")?,
         next_attempt_at: ms_attr(&r, "next_attempt_at")?,
         parts,
+        uploads,
         remote_url: r.opt_str("remote_url")?,
         last_error,
         created_at: time_attr(&r, "created_at")?,

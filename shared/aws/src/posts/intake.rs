@@ -1,7 +1,7 @@
 //! Intake: the post, its source-id guard, its PENDING deliveries and the webhook id,
 //! written together, and what a repeated request is recognised by.
 
-use super::codec::{delivery_key_attrs, media_attr, overflow_name, read_answer};
+use super::codec::{delivery_key_attrs, media_attr, overflow_name, read_answer, texts_attr};
 use super::{PostsStore, ACCOUNT_REF, WEBHOOK_ID_MEMORY};
 use crate::attr::{n, s, ConditionalUpdate, Item, Reader};
 use crate::StoreError;
@@ -92,6 +92,13 @@ impl PostsStore {
         ]);
         if let Some(link) = &c.link {
             post_item.insert("link".into(), s(link));
+        }
+        if !c.mentions.is_plain() {
+            post_item.insert("mentions".into(), s(c.mentions.as_str()));
+        }
+        let targets = c.targets.as_deref().unwrap_or_default();
+        if targets.iter().any(|t| t.text.is_some()) {
+            post_item.insert("texts".into(), texts_attr(targets));
         }
         if let Some(created) = &c.created_at {
             post_item.insert("created_at".into(), s(created));

@@ -2,15 +2,18 @@
 //! write after a claim conditional on its lease), and the webhook's and connect's
 //! changes of a delivery's status.
 
-use super::codec::{error_attr, part_attr, read_delivery};
+use super::codec::{error_attr, part_attr, read_delivery, upload_attr};
 use super::{PostsStore, ACCOUNT_DELIVERIES_INDEX, ACCOUNT_REF};
 use crate::attr::{n, query_index, s, ConditionalUpdate, Item, Reader};
 use crate::StoreError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use crosspost_core::clock::{rfc3339, unix_ms};
-use crosspost_core::delivery::{rules, Claim, Conclusion, FirstPartLease, Lease, Recorded};
+use crosspost_core::delivery::{
+    rules, Claim, Conclusion, FirstPartLease, Lease, Recorded, UploadedMedia,
+};
 use crosspost_core::{
     keys, DeliveryKey, DeliveryOp, DeliveryRecord, DeliveryStatus, DeliveryStore, LastError,
     Network, PostId, PostRecord, PublishedPart,
@@ -388,6 +391,44 @@ impl DeliveryStore for PostsStore {
             post_id: PostId::parse(&r.str("post_id")?).ok_or_else(|| r.corrupt("bad post_id"))?,
             account_id: r.str("account_id")?,
         })
+    }
+
+    async fn record_upload(
+        &self,
+        lease: &Lease,
+        upload: &UploadedMedia,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(super::codec::delivery_key_attrs(
+                lease.post_id(),
+                lease.key(),
+            )))
+            .condition_expression("#status = :held AND lease_owner = :owner")
+            .update_expression(
+                "SET uploads = list_append(if_not_exists(uploads, :empty), :upload), \
+                 updated_at = :now",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":held", s(lease.held_status().as_str()))
+            .expression_attribute_values(":owner", s(lease.owner()))
+            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":upload", AttributeValue::L(vec![upload_attr(upload)]))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => {
+                    Err(StoreError::Conflict("lease lost".into()))
+                }
+                other => Err(crate::backend("dynamodb", other)),
+            },
+        }
     }
 
     async fn conclude(

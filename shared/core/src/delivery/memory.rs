@@ -2,6 +2,7 @@
 //! DynamoDB adapters in `shared/aws` (claims, leased writes), for unit tests of the
 //! state machine and the worker. Built for tests and with the `memory` feature.
 
+use super::UploadedMedia;
 use super::{
     rules, Claim, Conclusion, DeliveryKey, DeliveryOp, DeliveryRecord, DeliveryStatus,
     FirstPartLease, Lease, PostRecord, PublishedPart, Recorded,
@@ -64,6 +65,7 @@ impl MemoryDeliveries {
                     lease_until: None,
                     next_attempt_at: None,
                     parts: Vec::new(),
+                    uploads: Vec::new(),
                     remote_url: None,
                     last_error: None,
                     created_at: post.received_at,
@@ -229,6 +231,15 @@ impl DeliveryStore for MemoryDeliveries {
         })?;
         owners.insert(key, ours);
         Ok(Recorded::Ours)
+    }
+
+    async fn record_upload(
+        &self,
+        lease: &Lease,
+        upload: &UploadedMedia,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.leased(lease, now, |d| d.uploads.push(upload.clone()))
     }
 
     async fn conclude(

@@ -2,7 +2,7 @@
 //! store's claim hands out: a [`Lease`] that every later write of the delivery names.
 
 use super::{DeliveryOp, DeliveryStatus, FailureReason};
-use crate::{MediaItem, Network, Overflow, PostId};
+use crate::{IncomingTarget, MediaItem, Mentions, Network, Overflow, PostId};
 use time::OffsetDateTime;
 
 /// Which delivery of a post: one per network and linked account.
@@ -25,6 +25,16 @@ pub struct PostRecord {
     /// The source app's own `created_at`, as it sent it (validated RFC 3339).
     pub created_at: Option<String>,
     pub received_at: OffsetDateTime,
+    pub mentions: Mentions,
+    /// The targets that carry their own text (see [`crate::text_for`]).
+    pub texts: Vec<IncomingTarget>,
+}
+
+impl PostRecord {
+    /// The text the delivery to `network` / `account_id` publishes.
+    pub fn text_for(&self, network: Network, account_id: &str) -> &str {
+        crate::text_for(&self.text, &self.texts, network, account_id)
+    }
 }
 
 /// One part of a post as the network confirmed it.
@@ -36,6 +46,27 @@ pub struct PublishedPart {
     pub url: Option<String>,
     /// When the attempt that published it started to send it.
     pub attempted_at: OffsetDateTime,
+    /// The post's media this part carries (positions in the post's `media`), so a
+    /// resumed thread never sends one again.
+    pub media: Vec<u32>,
+}
+
+/// A media file uploaded to the network for a part not confirmed yet, kept so that a
+/// later attempt attaches it instead of uploading it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedMedia {
+    /// Position in the post's `media`.
+    pub index: u32,
+    /// The network's id of the upload (X's media id).
+    pub remote_id: String,
+    pub uploaded_at: OffsetDateTime,
+}
+
+impl UploadedMedia {
+    /// How long an upload may be attached after it was made: X keeps an uploaded file
+    /// for 24 hours (`expires_after_secs` 86400 in its upload answer); an hour is kept
+    /// in hand.
+    pub const USABLE_FOR: time::Duration = time::Duration::hours(23);
 }
 
 /// Why the last attempt did not publish, with the words to show a person:
@@ -70,6 +101,8 @@ pub struct DeliveryRecord {
     /// When a waiting delivery is due again.
     pub next_attempt_at: Option<OffsetDateTime>,
     pub parts: Vec<PublishedPart>,
+    /// Media uploaded for parts not confirmed yet (see [`UploadedMedia`]).
+    pub uploads: Vec<UploadedMedia>,
     pub remote_url: Option<String>,
     pub last_error: Option<LastError>,
     pub created_at: OffsetDateTime,

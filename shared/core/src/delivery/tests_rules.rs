@@ -41,6 +41,8 @@ fn setup() -> (MemoryDeliveries, PostId) {
             overflow: Overflow::Thread,
             created_at: None,
             received_at: t0(),
+            mentions: Default::default(),
+            texts: Vec::new(),
         },
         &[key()],
     );
@@ -97,6 +99,7 @@ fn part(index: u32, id: &str, at: OffsetDateTime) -> PublishedPart {
         remote_id: id.into(),
         url: Some(format!("https://x.com/i/status/{id}")),
         attempted_at: at,
+        media: Vec::new(),
     }
 }
 

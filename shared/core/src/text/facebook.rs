@@ -19,9 +19,27 @@ pub fn adapt_for_facebook(
     link: Option<&str>,
     overflow: Overflow,
 ) -> Result<Vec<Part>, ContentTooLong> {
-    adapt(text, link, overflow, MAX_CHARS, false, |s: &str| {
-        s.chars().count()
-    })
+    adapt_for_facebook_with(text, link, overflow, crate::Mentions::Keep)
+}
+
+/// [`adapt_for_facebook`] with a mentions policy (see [`super::mentions`]).
+pub fn adapt_for_facebook_with(
+    text: &str,
+    link: Option<&str>,
+    overflow: Overflow,
+    mentions: crate::Mentions,
+) -> Result<Vec<Part>, ContentTooLong> {
+    adapt(
+        text,
+        link,
+        overflow,
+        MAX_CHARS,
+        false,
+        |s: &str| s.chars().count(),
+        move |s: &str| {
+            super::mentions::for_network(crate::Network::Facebook, s, mentions).into_owned()
+        },
+    )
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
 pub mod entities;
 pub mod facebook;
+pub mod mentions;
 mod split;
 pub mod tld;
 pub mod x;
@@ -62,19 +63,27 @@ pub fn nfc(text: &str) -> Cow<'_, str> {
 
 /// Applies an overflow policy for a network with the given limit and measure.
 /// `threads`: whether the network has threads (otherwise `Thread` acts as `Truncate`).
+/// `render` turns a piece of the text into what the network gets (see [`mentions`]);
+/// parts are cut from the text as given, so a cut never falls inside what `render`
+/// adds, and weighed as rendered.
 fn adapt(
     text: &str,
     link: Option<&str>,
     overflow: Overflow,
     limit: usize,
     threads: bool,
-    weigh: impl Fn(&str) -> usize + Copy,
+    measure: impl Fn(&str) -> usize + Copy,
+    render: impl Fn(&str) -> String + Copy,
 ) -> Result<Vec<Part>, ContentTooLong> {
+    let weigh = move |s: &str| measure(&render(s));
     let text = split::prepare(text);
     let total = weigh(&text);
-    let part = |text: String| Part {
-        weighted_length: weigh(&text),
-        text,
+    let part = |text: String| {
+        let text = render(&text);
+        Part {
+            weighted_length: measure(&text),
+            text,
+        }
     };
     if total <= limit {
         return Ok(vec![part(text)]);

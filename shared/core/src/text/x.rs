@@ -186,6 +186,17 @@ pub fn adapt_for_x(
     link: Option<&str>,
     overflow: Overflow,
 ) -> Result<Vec<Part>, ContentTooLong> {
+    adapt_for_x_with(text, link, overflow, crate::Mentions::Keep)
+}
+
+/// [`adapt_for_x`] with a mentions policy: under `Plain` every part's mentions are
+/// joined ([`super::mentions::plain_for_x`]) and weighed so.
+pub fn adapt_for_x_with(
+    text: &str,
+    link: Option<&str>,
+    overflow: Overflow,
+    mentions: crate::Mentions,
+) -> Result<Vec<Part>, ContentTooLong> {
     adapt(
         text,
         link,
@@ -193,6 +204,7 @@ pub fn adapt_for_x(
         MAX_WEIGHTED_LENGTH,
         true,
         weighted_length,
+        move |s: &str| super::mentions::for_network(crate::Network::X, s, mentions).into_owned(),
     )
 }
 

@@ -3,8 +3,10 @@
 use super::DeliveryWorker;
 use crate::metrics::{self, Metric};
 use crosspost_core::delivery::rules::{self, Effect, Ending, Next};
-use crosspost_core::delivery::{first_part_digest, Conclusion, FirstPartLease, Lease, Recorded};
-use crosspost_core::preview::adapt;
+use crosspost_core::delivery::{
+    first_part_digest, Conclusion, FirstPartLease, Lease, Recorded, UploadedMedia,
+};
+use crosspost_core::preview::{adapt, extend_for_media};
 use crosspost_core::{
     AccountStore, Clock, DeliveryMessage, DeliveryOp, DeliveryRecord, DeliveryStore, Event,
     EventSink, FailureReason, LinkedAccount, OutgoingPart, PostId, PostRecord, PublishError,
@@ -22,6 +24,8 @@ const FIRST_PART_LEASE_MARGIN: time::Duration = time::Duration::hours(1);
 struct Prepared {
     post: PostRecord,
     parts: Vec<String>,
+    /// The post's media each part carries (positions in `post.media`), part by part.
+    media: Vec<Vec<usize>>,
     account: LinkedAccount,
     /// The token was refreshed after a refusal in this attempt (once at most).
     refreshed: bool,
@@ -127,11 +131,12 @@ where
         };
         let parts = match adapt(
             self.network,
-            &post.text,
+            post.text_for(self.network, &d.account_id),
             post.link.as_deref(),
             post.overflow,
+            post.mentions,
         ) {
-            Ok(parts) => parts.into_iter().map(|p| p.text).collect(),
+            Ok(parts) => parts,
             Err(too_long) => {
                 let ending = Ending::failed(FailureReason::ContentTooLong, too_long.to_string());
                 return Ok(Err((ending, Some(post))));
@@ -148,9 +153,24 @@ where
                 }
             }
         }
+        // Which part carries which media, from the files' bytes: read each time, so a
+        // resumed thread places them as the first attempt did (and skips any already
+        // recorded with an earlier part, see `part_media`).
+        let media = match self.publisher.media_parts(&post.media).await {
+            Ok(media) => media,
+            Err(e) => {
+                let ending = self.after_failure(d, &account, e, false).await?;
+                return Ok(Err((ending, Some(post))));
+            }
+        };
+        let parts = extend_for_media(parts, media.len())
+            .into_iter()
+            .map(|p| p.text)
+            .collect();
         Ok(Ok(Prepared {
             post,
             parts,
+            media,
             account,
             refreshed: false,
             owner: lease.owner().to_owned(),
@@ -209,7 +229,16 @@ where
                     return Ok(PartsOutcome::Waiting(holder));
                 }
             }
-            let remote = match self.send_part(d, prepared, index).await {
+            // The part's media go up first, each recorded as it is, so a later attempt
+            // attaches them instead of uploading them again.
+            let media_ids = match self.upload_part_media(lease, d, prepared, index).await? {
+                Ok(ids) => ids,
+                Err(e) => {
+                    let ending = self.after_failure(d, &prepared.account, e, false).await?;
+                    return Ok(PartsOutcome::Failed(ending));
+                }
+            };
+            let remote = match self.send_part(d, prepared, index, &media_ids).await {
                 Ok(remote) => remote,
                 Err(e) => {
                     // A duplicate refusal is ours to look into only if our own
@@ -228,6 +257,7 @@ where
                 remote_id: remote.id,
                 url: Some(remote.url),
                 attempted_at,
+                media: media_positions(d, prepared, index),
             };
             let recorded = self
                 .ports
@@ -272,11 +302,7 @@ where
         let window = rules::reconcile_window(d, self.ports.clock.now());
         let text = prepared.parts[index].clone();
         let reply_to = d.parts.last().map(|p| p.remote_id.clone());
-        let media_count = if index == 0 {
-            prepared.post.media.len()
-        } else {
-            0
-        };
+        let media_count = part_media(d, prepared, index).len();
         let found = self
             .call_refreshing(prepared, async |p, a| {
                 let lookup = crosspost_core::Lookup {
@@ -301,6 +327,7 @@ where
                 remote_id: candidate.post.id,
                 url: Some(candidate.post.url),
                 attempted_at,
+                media: media_positions(d, prepared, index),
             };
             match self
                 .ports
@@ -329,14 +356,14 @@ where
         d: &DeliveryRecord,
         prepared: &mut Prepared,
         index: usize,
+        media_ids: &[String],
     ) -> Result<RemotePost, PublishError> {
         let reply_to = d.parts.last().map(|p| p.remote_id.clone());
         let text = prepared.parts[index].clone();
-        let media = if index == 0 {
-            prepared.post.media.clone()
-        } else {
-            Vec::new()
-        };
+        let media: Vec<_> = part_media(d, prepared, index)
+            .into_iter()
+            .filter_map(|i| prepared.post.media.get(i).cloned())
+            .collect();
         let link = prepared.post.link.clone();
         let key = format!("{}.{index}", d.post_id);
         self.call_refreshing(prepared, async |p, a| {
@@ -344,12 +371,65 @@ where
                 index,
                 text: &text,
                 media: &media,
+                media_ids,
                 link: link.as_deref(),
                 key: &key,
             };
             p.publish_part(a, part, reply_to.as_deref()).await
         })
         .await
+    }
+
+    /// Uploads the media of part `index` ahead of it, where the network takes uploads
+    /// ahead ([`Publisher::upload_media`]): each recorded on the delivery as soon as
+    /// it is up, and one recorded by an earlier attempt (within
+    /// [`UploadedMedia::USABLE_FOR`]) reused instead of uploaded again. The ids in the
+    /// part's order, or none when the network takes media with the post. The outer
+    /// Result is the store's; the inner one the network's.
+    async fn upload_part_media(
+        &self,
+        lease: &Lease,
+        d: &mut DeliveryRecord,
+        prepared: &mut Prepared,
+        index: usize,
+    ) -> Result<Result<Vec<String>, PublishError>, StoreError> {
+        let mut ids = Vec::new();
+        for i in part_media(d, prepared, index) {
+            let now = self.ports.clock.now();
+            let earlier =
+                d.uploads.iter().rev().find(|u| {
+                    u.index as usize == i && now - u.uploaded_at < UploadedMedia::USABLE_FOR
+                });
+            if let Some(earlier) = earlier {
+                tracing::info!(media = i, media_id = %earlier.remote_id, "media uploaded by an earlier attempt");
+                ids.push(earlier.remote_id.clone());
+                continue;
+            }
+            let Some(item) = prepared.post.media.get(i).cloned() else {
+                continue;
+            };
+            let uploaded = self
+                .call_refreshing(prepared, async |p, a| p.upload_media(a, &item).await)
+                .await;
+            let remote_id = match uploaded {
+                Ok(Some(id)) => id,
+                // The network takes media with the post.
+                Ok(None) => return Ok(Ok(Vec::new())),
+                Err(e) => return Ok(Err(e)),
+            };
+            let upload = UploadedMedia {
+                index: i as u32,
+                remote_id,
+                uploaded_at: self.ports.clock.now(),
+            };
+            self.ports
+                .deliveries
+                .record_upload(lease, &upload, upload.uploaded_at)
+                .await?;
+            ids.push(upload.remote_id.clone());
+            d.uploads.push(upload);
+        }
+        Ok(Ok(ids))
     }
 
     /// Makes a network call; if the network refuses the token and a refresh is possible
@@ -441,4 +521,33 @@ where
         self.event(Event::published(post, &published)).await;
         Ok(Next::Done)
     }
+}
+
+/// The media part `index` carries: those the plan places there, but none an earlier
+/// part of this delivery was recorded with (a thread never sends a file twice, even if
+/// the plan has changed since).
+fn part_media(d: &DeliveryRecord, prepared: &Prepared, index: usize) -> Vec<usize> {
+    let sent: Vec<u32> = d
+        .parts
+        .iter()
+        .flat_map(|p| p.media.iter().copied())
+        .collect();
+    prepared
+        .media
+        .get(index)
+        .map(|m| {
+            m.iter()
+                .copied()
+                .filter(|i| !sent.contains(&(*i as u32)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// [`part_media`] as recorded with the part.
+fn media_positions(d: &DeliveryRecord, prepared: &Prepared, index: usize) -> Vec<u32> {
+    part_media(d, prepared, index)
+        .into_iter()
+        .map(|i| i as u32)
+        .collect()
 }

@@ -8,8 +8,8 @@ use crosspost_core::delivery::rules::Next;
 use crosspost_core::retry::RetryPolicy;
 use crosspost_core::{
     AccountStatus, Clock, DeliveryKey, DeliveryMessage, DeliveryOp, DeliveryRecord, DeliveryStatus,
-    Event, LinkedAccount, Network, OutgoingPart, Overflow, PostId, PostRecord, PublishError,
-    Publisher, RateLimitScope, RemotePost, Secret, Window,
+    Event, LinkedAccount, MediaItem, Network, OutgoingPart, Overflow, PostId, PostRecord,
+    PublishError, Publisher, RateLimitScope, RemotePost, Secret, Window,
 };
 use crosspost_core::{Candidate, Lookup};
 use std::collections::VecDeque;
@@ -30,6 +30,12 @@ struct ScriptedNetwork {
     sent: Mutex<Vec<(String, Option<String>)>>,
     looked_up: Mutex<Vec<(Window, Option<String>)>>,
     deleted: Mutex<Vec<String>>,
+    /// Like X: media uploaded ahead, this many per part; None: media go with the post.
+    media_per_part: Option<usize>,
+    /// Every upload: the media URL.
+    uploaded: Mutex<Vec<String>>,
+    /// The media ids each sent part attached.
+    attached: Mutex<Vec<Vec<String>>>,
 }
 
 impl ScriptedNetwork {
@@ -66,6 +72,25 @@ fn remote(id: &str) -> RemotePost {
 }
 
 impl Publisher for ScriptedNetwork {
+    async fn media_parts(&self, media: &[MediaItem]) -> Result<Vec<Vec<usize>>, PublishError> {
+        let per = self.media_per_part.unwrap_or(media.len().max(1));
+        let all: Vec<usize> = (0..media.len()).collect();
+        Ok(all.chunks(per).map(<[usize]>::to_vec).collect())
+    }
+
+    async fn upload_media(
+        &self,
+        _: &LinkedAccount,
+        item: &MediaItem,
+    ) -> Result<Option<String>, PublishError> {
+        if self.media_per_part.is_none() {
+            return Ok(None);
+        }
+        let mut uploaded = self.uploaded.lock().unwrap();
+        uploaded.push(item.url.clone());
+        Ok(Some(format!("m{}", uploaded.len())))
+    }
+
     async fn publish_part(
         &self,
         _: &LinkedAccount,
@@ -74,6 +99,7 @@ impl Publisher for ScriptedNetwork {
     ) -> Result<RemotePost, PublishError> {
         let answer = self.publish.lock().unwrap().pop_front().unwrap_or(Ok(()));
         answer?;
+        self.attached.lock().unwrap().push(part.media_ids.to_vec());
         let mut sent = self.sent.lock().unwrap();
         sent.push((part.text.to_owned(), reply_to.map(str::to_owned)));
         Ok(remote(&format!("r{}", sent.len())))
@@ -166,6 +192,8 @@ fn post(w: &Worker, n: u8, text: &str) -> PostId {
             overflow: Overflow::Thread,
             created_at: None,
             received_at: w.ports().clock.now(),
+            mentions: Default::default(),
+            texts: Vec::new(),
         },
         &[key()],
     );
@@ -570,6 +598,8 @@ async fn text_too_long_under_reject_fails_without_a_call() {
             overflow: Overflow::Reject,
             created_at: None,
             received_at: t0(),
+            mentions: Default::default(),
+            texts: Vec::new(),
         },
         &[key()],
     );
@@ -869,5 +899,83 @@ async fn a_duplicate_of_an_older_post_seen_by_the_lookup_fails_at_once() {
     assert_eq!(
         (d.status, d.last_error.unwrap().kind),
         (DeliveryStatus::Failed, "duplicate_content".parse().unwrap())
+    );
+}
+
+#[tokio::test]
+async fn nine_photos_go_four_per_part_and_a_retried_part_attaches_its_earlier_uploads() {
+    let network = ScriptedNetwork {
+        media_per_part: Some(4),
+        ..ScriptedNetwork::default()
+    };
+    // Parts 1 and 2 publish; part 3's post fails after its photo went up.
+    network.publish.lock().unwrap().extend([
+        Ok(()),
+        Ok(()),
+        Err(PublishError::Retryable {
+            after: None,
+            detail: "503".into(),
+        }),
+    ]);
+    let w = worker(network);
+    let id = PostId::parse("0190a0b0-0000-7000-8000-000000000077").unwrap();
+    let media: Vec<MediaItem> = (1..=9)
+        .map(|n| MediaItem {
+            url: format!("https://cdn.example.com/{n}.jpg"),
+            alt: Some(format!("照片 {n}")),
+            content_type: None,
+        })
+        .collect();
+    w.ports().deliveries.insert_post(
+        PostRecord {
+            post_id: id.clone(),
+            user_id: USER.into(),
+            source_id: "nine".into(),
+            text: "九张照片".into(),
+            media,
+            link: None,
+            overflow: Overflow::Thread,
+            created_at: None,
+            received_at: t0(),
+            mentions: Default::default(),
+            texts: Vec::new(),
+        },
+        &[key()],
+    );
+    work(&w, &id, DeliveryOp::Publish, "req-1").await;
+    let d = delivery(&w, &id);
+    assert_eq!(d.status, DeliveryStatus::Retrying);
+    assert_eq!(d.parts.len(), 2);
+    assert_eq!(d.uploads.len(), 9, "part 3's photo is recorded as uploaded");
+    advance(&w, 3600);
+    work(&w, &id, DeliveryOp::Publish, "req-2").await;
+    let d = delivery(&w, &id);
+    assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
+    let media: Vec<Vec<u32>> = d.parts.iter().map(|p| p.media.clone()).collect();
+    assert_eq!(media, [vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8]]);
+    let network = &w.publisher;
+    assert_eq!(
+        network.uploaded.lock().unwrap().len(),
+        9,
+        "none uploaded twice"
+    );
+    let ids = |r: std::ops::RangeInclusive<usize>| -> Vec<String> {
+        r.map(|n| format!("m{n}")).collect()
+    };
+    assert_eq!(
+        *network.attached.lock().unwrap(),
+        [ids(1..=4), ids(5..=8), ids(9..=9)]
+    );
+    let sent: Vec<String> = network
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.0.clone())
+        .collect();
+    assert_eq!(
+        sent,
+        ["九张照片", "", ""],
+        "parts 2 and 3 carry only photos"
     );
 }

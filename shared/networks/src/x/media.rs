@@ -44,6 +44,14 @@ impl XMediaUploader {
         }
     }
 
+    /// X's media plan of `media`, from their bytes (see [`MediaFetcher::plan`]).
+    pub async fn plan(
+        &self,
+        media: &[MediaItem],
+    ) -> Result<crosspost_core::media::MediaPlan, PublishError> {
+        self.fetcher.plan(Network::X, media).await
+    }
+
     /// Uploads what X's media plan attaches of `media` (kinds from their bytes, see
     /// [`MediaFetcher::plan`]), alt text included, and returns the media ids in the
     /// post's order. What the plan leaves out is logged; what it refuses fails the
@@ -65,6 +73,57 @@ impl XMediaUploader {
             ids.push(id);
         }
         Ok(ids)
+    }
+
+    /// Uploads the media of one part of a thread, placed there by X's plan
+    /// ([`XMediaUploader::plan`]): each file downloaded once, its kind from its bytes,
+    /// with its alt text; the media ids in order. A part of several files holds images
+    /// only: a file that is something else now is refused.
+    pub async fn upload_part(
+        &self,
+        token: &Secret,
+        media: &[MediaItem],
+    ) -> Result<Vec<String>, PublishError> {
+        let mut ids = Vec::with_capacity(media.len());
+        for item in media {
+            ids.push(self.upload_one_as(token, item, media.len() > 1).await?);
+        }
+        Ok(ids)
+    }
+
+    /// Uploads one media item placed by X's plan, downloaded once, its kind from its
+    /// bytes, with its alt text; its media id.
+    pub async fn upload_one(
+        &self,
+        token: &Secret,
+        item: &MediaItem,
+    ) -> Result<String, PublishError> {
+        self.upload_one_as(token, item, false).await
+    }
+
+    /// `among_several`: the item shares its part with others, which holds images only.
+    async fn upload_one_as(
+        &self,
+        token: &Secret,
+        item: &MediaItem,
+        among_several: bool,
+    ) -> Result<String, PublishError> {
+        let fetched = self.fetcher.fetch_any(&item.url).await?;
+        if among_several && fetched.kind != MediaKind::Image {
+            return Err(PublishError::Permanent {
+                reason: format!(
+                    "media_unsupported: {} was an image when the post's media were planned, but is now {}",
+                    item.url, fetched.mime
+                ),
+            });
+        }
+        let kind = fetched.kind;
+        let id = self.upload(token, fetched).await?;
+        if let Some(alt) = item.alt.as_deref().filter(|a| !a.trim().is_empty()) {
+            self.set_alt_text(token, &id, alt).await?;
+        }
+        tracing::info!(kind = kind.as_str(), media_id = %id, "media uploaded to X");
+        Ok(id)
     }
 
     /// Uploads one fetched file; its media id.

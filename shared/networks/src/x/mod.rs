@@ -58,7 +58,12 @@ impl XClient {
         media_ids: &[String],
         key: Option<&str>,
     ) -> Result<RemotePost, PublishError> {
-        let mut body = json!({ "text": text });
+        // A post that carries media needs no text.
+        let mut body = if text.is_empty() && !media_ids.is_empty() {
+            json!({})
+        } else {
+            json!({ "text": text })
+        };
         if let Some(parent) = reply_to {
             body["reply"] = json!({ "in_reply_to_tweet_id": parent });
         }

@@ -5,7 +5,7 @@ use super::error::classify;
 use super::media::XMediaUploader;
 use super::{read, XClient};
 use crate::{PublishError, RemotePost};
-use crosspost_core::{Candidate, LinkedAccount, Lookup, OutgoingPart, Publisher};
+use crosspost_core::{Candidate, LinkedAccount, Lookup, MediaItem, OutgoingPart, Publisher};
 use serde::Deserialize;
 
 /// Pages of the timeline read when reconciling.
@@ -81,20 +81,43 @@ impl XPublisher {
 }
 
 impl Publisher for XPublisher {
-    /// `POST /2/tweets`; the first part carries the post's media, uploaded first (at
-    /// most 4 images, or 1 GIF, or 1 video); later parts reply to `reply_to`.
+    /// X's media plan from the files' bytes: images 4 per part in the post's order, or
+    /// one GIF or video alone on the first part (`crosspost_core::media`).
+    async fn media_parts(&self, media: &[MediaItem]) -> Result<Vec<Vec<usize>>, PublishError> {
+        if media.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.media.plan(media).await?.per_part())
+    }
+
+    /// One image, GIF or video uploaded ahead of its part (see
+    /// [`XMediaUploader::upload_one`]): X's media id.
+    async fn upload_media(
+        &self,
+        account: &LinkedAccount,
+        item: &MediaItem,
+    ) -> Result<Option<String>, PublishError> {
+        self.media
+            .upload_one(&account.access_token, item)
+            .await
+            .map(Some)
+    }
+
+    /// `POST /2/tweets` with the part's media (uploaded ahead, or now when not), uploaded first with their alt text (at
+    /// most 4 images, or 1 GIF, or 1 video), and its text (none for a part that only
+    /// carries media); later parts reply to `reply_to`.
     async fn publish_part(
         &self,
         account: &LinkedAccount,
         part: OutgoingPart<'_>,
         reply_to: Option<&str>,
     ) -> Result<RemotePost, PublishError> {
-        let media_ids = if part.index == 0 && !part.media.is_empty() {
-            self.media
-                .upload_all(&account.access_token, part.media)
-                .await?
+        let media_ids = if part.media.is_empty() || part.media_ids.len() == part.media.len() {
+            part.media_ids.to_vec()
         } else {
-            Vec::new()
+            self.media
+                .upload_part(&account.access_token, part.media)
+                .await?
         };
         self.api
             .post_tweet(
