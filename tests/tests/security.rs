@@ -212,6 +212,15 @@ async fn media_redirects_into_our_network_reach_nothing_and_fail_naming_the_hop(
         ("https://224.0.0.1/a.png", "multicast"),
         ("https://192.0.2.1/a.png", "documentation"),
         ("https://localhost/a.png", "local name"),
+        // Other spellings of loopback and the metadata address, and userinfo tricks.
+        ("https://2130706433/a.png", "127.0.0.0/8"),
+        ("https://0x7f.1/a.png", "127.0.0.0/8"),
+        ("https://017700000001/a.png", "127.0.0.0/8"),
+        ("https://0xa9fea9fe/a.png", "169.254.0.0/16"),
+        ("https://[::ffff:7f00:1]/a.png", "127.0.0.0/8"),
+        ("https://public.example@127.0.0.1/a.png", "credentials"),
+        ("https://127.0.0.1\\@public.example/a.png", "127.0.0.0/8"),
+        ("https://[fe80::1%25eth0]/a.png", "not a URL"),
     ] {
         let mut body = post("坏地址");
         body["media"] = json!([{"url": url}]);
@@ -281,6 +290,19 @@ async fn signed_headers_work_once_and_only_on_their_own_route() {
         .unwrap()
         .iter()
         .all(|d| d["status"] != "DELETED" && d["status"] != "DELETING"));
+
+    // The query is signed too: headers for the list with a query do not open it
+    // without, nor the other way round.
+    let with_query = format!("{list}?network=x");
+    for (signed_for, sent_to) in [(&with_query, &list), (&list, &with_query)] {
+        let h = sb.client.sign_request("GET", signed_for, b"");
+        let a = sb
+            .client
+            .call_with_headers("GET", sent_to, b"", &header_refs(&h))
+            .await
+            .unwrap();
+        assert_eq!(a.status, 401, "signed for {signed_for}, sent to {sent_to}");
+    }
 
     // A signed POST /v1/connect/x gives one authorize_url; replayed (there or to
     // facebook) it gives none.
@@ -394,6 +416,70 @@ async fn ids_holding_key_delimiters_do_not_collide_and_duplicate_keys_are_refuse
         "{}",
         accounts.body
     );
+
+    // The longest ids intake takes (256 characters of 4 bytes each), and a webhook id
+    // of 3,000 characters, make keys DynamoDB takes: they used to answer 503 "storage
+    // is unavailable; send the request again", which no resend could cure.
+    let long_user = "😀".repeat(256);
+    sb.link_x_account(&long_user, "777000222").await.unwrap();
+    let mut long = post("长的标识");
+    long["id"] = json!("😀".repeat(256));
+    long["user_id"] = json!(long_user);
+    let body = long.to_string();
+    let webhook_id = "w".repeat(3000);
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+    let secret = crosspost_core::signing::SigningSecret::parse(&sb.signing[0]).unwrap();
+    let sig = secret.sign(&webhook_id, ts, body.as_bytes());
+    let ts_text = ts.to_string();
+    let headers = [
+        ("webhook-id", webhook_id.as_str()),
+        ("webhook-timestamp", ts_text.as_str()),
+        ("webhook-signature", sig.expose()),
+        ("content-type", "application/json"),
+    ];
+    let first = sb
+        .client
+        .call_with_headers("POST", "/v1/posts", body.as_bytes(), &headers)
+        .await
+        .unwrap();
+    assert_eq!(first.status, 202, "{}", first.body);
+    let again = sb
+        .client
+        .call_with_headers("POST", "/v1/posts", body.as_bytes(), &headers)
+        .await
+        .unwrap();
+    assert_eq!((again.status, &again.body), (202, &first.body));
+    let long_id = PostId::parse(first.body["post_id"].as_str().unwrap()).unwrap();
+    let ds = sb.wait_until_settled(&long_id, SETTLE).await.unwrap();
+    assert_eq!(ds[0].status, DeliveryStatus::Published, "{:?}", ds[0]);
+    let target = format!(
+        "/v1/users/{}/accounts",
+        percent_encoding::utf8_percent_encode(&long_user, percent_encoding::NON_ALPHANUMERIC)
+    );
+    let sig = crosspost_core::signing::sign_request(&secret, &webhook_id, ts, "GET", &target, b"");
+    let headers = [
+        ("webhook-id", webhook_id.as_str()),
+        ("webhook-timestamp", ts_text.as_str()),
+        ("webhook-signature", sig.expose()),
+    ];
+    let listed = sb
+        .client
+        .call_with_headers("GET", &target, b"", &headers)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.status, 401,
+        "the intake's webhook id is used: {}",
+        listed.body
+    );
+    let h = sb.client.sign_request("GET", &target, b"");
+    let listed = sb
+        .client
+        .call_with_headers("GET", &target, b"", &header_refs(&h))
+        .await
+        .unwrap();
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["accounts"][0]["account_id"], "777000222");
 
     // "text" twice: neither value is taken.
     let id = format!("dup-{}", uuid::Uuid::now_v7().simple());

@@ -182,6 +182,8 @@ pub struct CheckedFetcher {
     client: reqwest::Client,
     rules: Arc<FetchRules>,
     lookup: Arc<dyn Lookup>,
+    /// Bounds a lookup and a connection.
+    connect_timeout: Duration,
 }
 
 impl fmt::Debug for CheckedFetcher {
@@ -232,6 +234,7 @@ impl CheckedFetcher {
             client,
             rules,
             lookup,
+            connect_timeout,
         })
     }
 
@@ -241,14 +244,15 @@ impl CheckedFetcher {
             hop: hop_name(n, url),
             why,
         };
-        let host = url
-            .host_str()
-            .ok_or_else(|| refuse("it has no host".into()))?;
-        let stand_in = self.rules.stand_in(host).is_some();
+        let host = url.host_str().unwrap_or_default();
+        let stand_in = !host.is_empty() && self.rules.stand_in(host).is_some();
         match url.scheme() {
             "https" => {}
             "http" if self.rules.allow_local || stand_in => {}
             other => return Err(refuse(format!("only https is fetched, not {other}"))),
+        }
+        if host.is_empty() {
+            return Err(refuse("it has no host".into()));
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(refuse("it carries credentials".into()));
@@ -269,7 +273,7 @@ impl CheckedFetcher {
 
     /// Checks `url` without fetching it: the hop rules and every address its host has
     /// now (intake's check; the fetch checks again when it connects). A host that does
-    /// not resolve is `Unreachable`.
+    /// not resolve, or not within the connect timeout, is `Unreachable`.
     pub async fn check(&self, url: &str) -> Result<(), FetchError> {
         let url = Url::parse(url).map_err(|e| FetchError::Refused {
             hop: "the URL".into(),
@@ -278,8 +282,13 @@ impl CheckedFetcher {
         self.check_hop(0, &url)?;
         if let Some(url::Host::Domain(host)) = url.host() {
             if !self.rules.allow_local {
-                checked_addresses(&self.rules, self.lookup.as_ref(), host)
+                let lookup = checked_addresses(&self.rules, self.lookup.as_ref(), host);
+                tokio::time::timeout(self.connect_timeout, lookup)
                     .await
+                    .map_err(|_| FetchError::Unreachable {
+                        hop: hop_name(0, &url),
+                        detail: format!("{host} did not resolve in time"),
+                    })?
                     .map_err(|e| self.address_error(0, &url, e))?;
             }
         }
@@ -613,6 +622,121 @@ mod tests {
                 .unwrap_err(),
         );
         assert_eq!(hop, "the URL https://10.0.0.1/a.png");
+    }
+
+    #[tokio::test]
+    async fn other_spellings_of_internal_addresses_are_refused() {
+        let public = MediaHost::start().await.unwrap();
+        let f = fetcher(&public, Script::new(&[&["93.184.216.34"]]));
+        for (url, why) in [
+            // Decimal, hexadecimal, octal and short IPv4 forms (WHATWG URL parsing).
+            ("https://2130706433/a.png", "127.0.0.1 is in 127.0.0.0/8"),
+            ("https://0x7f.1/a.png", "127.0.0.1 is in 127.0.0.0/8"),
+            ("https://017700000001/a.png", "127.0.0.1 is in 127.0.0.0/8"),
+            ("https://0177.0.0.1/a.png", "127.0.0.1 is in 127.0.0.0/8"),
+            ("https://127.1/a.png", "127.0.0.1 is in 127.0.0.0/8"),
+            ("https://0xa9fea9fe/a.png", "169.254.169.254 is in"),
+            ("https://0/a.png", "0.0.0.0 is in 0.0.0.0/8"),
+            // IPv6 forms carrying an internal IPv4 address.
+            ("https://[::ffff:7f00:1]/a.png", "reaches 127.0.0.1"),
+            ("https://[::ffff:0:7f00:1]/a.png", "reserved by IETF"),
+            ("https://[64:ff9b::7f00:1]/a.png", "reaches 127.0.0.1"),
+            ("https://[2002:a9fe:a9fe::]/a.png", "6to4"),
+            (
+                "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/a.png",
+                "TEREDO",
+            ),
+            ("https://[::1]/a.png", "loopback address"),
+            ("https://[::]/a.png", "unspecified address"),
+            ("https://[fe80::1]/a.png", "link-local unicast"),
+            // Userinfo in front of an internal host, and a backslash before `@`.
+            ("https://public.example@127.0.0.1/a.png", "credentials"),
+            ("https://public.example:443@127.0.0.1/a.png", "credentials"),
+            (
+                "https://127.0.0.1\\@public.example/a.png",
+                "127.0.0.1 is in",
+            ),
+            // A port does not make an internal address public.
+            ("https://127.0.0.1:8443/a.png", "127.0.0.1 is in"),
+            (
+                "https://[::ffff:169.254.169.254]:80/a.png",
+                "reaches 169.254.169.254",
+            ),
+        ] {
+            let (_, reason) = refused(f.check(url).await.unwrap_err());
+            assert!(reason.contains(why), "{url}: {reason}");
+            let (_, reason) = refused(f.get(url, T).await.unwrap_err());
+            assert!(reason.contains(why), "{url}: {reason}");
+        }
+        // A zone id is not a URL host at all.
+        for url in [
+            "https://[fe80::1%25eth0]/a.png",
+            "https://[fe80::1%eth0]/a.png",
+        ] {
+            let (_, reason) = refused(f.check(url).await.unwrap_err());
+            assert!(reason.starts_with("not a URL"), "{url}: {reason}");
+        }
+    }
+
+    #[tokio::test]
+    async fn redirects_to_other_schemes_and_scheme_relative_internal_hosts_are_refused() {
+        let public = MediaHost::start().await.unwrap();
+        let internal = MediaHost::start().await.unwrap();
+        let f = fetcher(&public, Script::new(&[&["93.184.216.34"]]));
+        for (path, location, why) in [
+            (
+                "/relative",
+                format!("//127.0.0.1:{}/x", internal.addr().port()),
+                "only https is fetched, not http".to_owned(),
+            ),
+            (
+                "/file",
+                "file:///etc/passwd".to_owned(),
+                "not file".to_owned(),
+            ),
+            (
+                "/gopher",
+                "gopher://127.0.0.1:6379/_INFO".to_owned(),
+                "not gopher".to_owned(),
+            ),
+            (
+                "/decimal",
+                "https://2852039166/latest/meta-data/".to_owned(),
+                "169.254.169.254 is in".to_owned(),
+            ),
+        ] {
+            public.redirect(path, 302, &location);
+            let (hop, reason) = refused(f.get(&public_url(&public, path), T).await.unwrap_err());
+            assert!(hop.starts_with("redirect 1 to "), "{path}: {hop}");
+            assert!(reason.contains(&why), "{path}: {reason}");
+        }
+        assert_eq!(internal.total_hits(), 0);
+    }
+
+    /// DNS that never answers.
+    struct Silent;
+
+    impl Lookup for Silent {
+        fn lookup(&self, _host: &str) -> LookupFuture {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_whose_dns_never_answers_is_unreachable_not_a_hang() {
+        let public = MediaHost::start().await.unwrap();
+        let f = fetcher(&public, Arc::new(Silent));
+        for result in [
+            f.check("https://slow-dns.example/a.png").await,
+            f.get("https://slow-dns.example/a.png", T).await.map(|_| ()),
+        ] {
+            match result {
+                Err(FetchError::Unreachable { hop, .. }) => {
+                    assert_eq!(hop, "the URL https://slow-dns.example/a.png")
+                }
+                other => panic!("unreachable expected, got {other:?}"),
+            }
+        }
     }
 
     #[tokio::test]
