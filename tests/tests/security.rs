@@ -481,6 +481,37 @@ async fn ids_holding_key_delimiters_do_not_collide_and_duplicate_keys_are_refuse
     assert_eq!(listed.status, 200, "{}", listed.body);
     assert_eq!(listed.body["accounts"][0]["account_id"], "777000222");
 
+    // A user id is one id whatever its Unicode form: linked as `Cafe` + combining
+    // acute (NFD), posted and listed as either form. Intake normalises to NFC; linking
+    // and the paths used not to, so the post found no linked account.
+    let decomposed = "Cafe\u{301}-nfc";
+    let composed = "Caf\u{e9}-nfc";
+    let back = sb.link_by_consent(Network::X, decomposed).await.unwrap();
+    assert!(back.linked(), "{:?}", back.url);
+    for user in [decomposed, composed] {
+        let mut p = post(&format!("同一个用户 {}", user.len()));
+        p["user_id"] = json!(user);
+        let id = accepted(&sb, &p).await;
+        let ds = sb.wait_until_settled(&id, SETTLE).await.unwrap();
+        assert_eq!(
+            ds[0].status,
+            DeliveryStatus::Published,
+            "{user:?}: {:?}",
+            ds[0]
+        );
+        let path = format!(
+            "/v1/users/{}/accounts",
+            percent_encoding::utf8_percent_encode(user, percent_encoding::NON_ALPHANUMERIC)
+        );
+        let listed = sb.call("GET", &path, None).await.unwrap();
+        assert_eq!(
+            listed.body["accounts"].as_array().map(Vec::len),
+            Some(1),
+            "{user:?}: {}",
+            listed.body
+        );
+    }
+
     // "text" twice: neither value is taken.
     let id = format!("dup-{}", uuid::Uuid::now_v7().simple());
     let body = format!(r#"{{"id":"{id}","user_id":"{DEMO_USER}","text":"one","text":"two"}}"#);
