@@ -233,6 +233,34 @@ async fn media_redirects_into_our_network_reach_nothing_and_fail_naming_the_hop(
     sb.stop().await;
 }
 
+/// Sends `body` to `method path` with exactly these headers.
+async fn send(
+    sb: &Sandbox,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> crosspost_cli::client::Answer {
+    sb.client
+        .call_with_headers(method, path, body, headers)
+        .await
+        .unwrap()
+}
+
+/// The signature headers of a chosen id, time and signature, and a JSON content type.
+fn signed_headers<'a>(
+    id: &'a str,
+    timestamp: &'a str,
+    signature: &'a str,
+) -> [(&'static str, &'a str); 4] {
+    [
+        ("webhook-id", id),
+        ("webhook-timestamp", timestamp),
+        ("webhook-signature", signature),
+        ("content-type", "application/json"),
+    ]
+}
+
 /// The three signature headers of a signed request.
 fn header_refs<'a>(h: &'a [(&'static str, String); 3]) -> Vec<(&'static str, &'a str)> {
     let mut v: Vec<(&'static str, &'a str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -249,32 +277,27 @@ async fn signed_headers_work_once_and_only_on_their_own_route() {
     let list = format!("/v1/users/{DEMO_USER}/accounts");
     let h = sb.client.sign_request("GET", &list, b"");
     let refs = header_refs(&h);
-    let first = sb
-        .client
-        .call_with_headers("GET", &list, b"", &refs)
-        .await
-        .unwrap();
+    let first = send(&sb, "GET", &list, b"", &refs).await;
     assert_eq!(first.status, 200, "{}", first.body);
     for (method, path) in [
         ("DELETE", format!("/v1/posts/{id}")),
         ("POST", format!("/v1/posts/{id}/retry")),
         ("GET", list.clone()),
     ] {
-        let a = sb
-            .client
-            .call_with_headers(method, &path, b"", &refs)
-            .await
-            .unwrap();
+        let a = send(&sb, method, &path, b"", &refs).await;
         assert_eq!(a.status, 401, "{method} {path}: {}", a.body);
     }
     // Fresh headers for another route, sent before their first use there, also fail
     // elsewhere: the signature names its route.
     let h = sb.client.sign_request("GET", &list, b"");
-    let a = sb
-        .client
-        .call_with_headers("DELETE", &format!("/v1/posts/{id}"), b"", &header_refs(&h))
-        .await
-        .unwrap();
+    let a = send(
+        &sb,
+        "DELETE",
+        &format!("/v1/posts/{id}"),
+        b"",
+        &header_refs(&h),
+    )
+    .await;
     assert_eq!(a.status, 401);
     let status = sb
         .call("GET", &format!("/v1/posts/{id}"), None)
@@ -296,11 +319,7 @@ async fn signed_headers_work_once_and_only_on_their_own_route() {
     let with_query = format!("{list}?network=x");
     for (signed_for, sent_to) in [(&with_query, &list), (&list, &with_query)] {
         let h = sb.client.sign_request("GET", signed_for, b"");
-        let a = sb
-            .client
-            .call_with_headers("GET", sent_to, b"", &header_refs(&h))
-            .await
-            .unwrap();
+        let a = send(&sb, "GET", sent_to, b"", &header_refs(&h)).await;
         assert_eq!(a.status, 401, "signed for {signed_for}, sent to {sent_to}");
     }
 
@@ -312,30 +331,18 @@ async fn signed_headers_work_once_and_only_on_their_own_route() {
         .client
         .sign_request("POST", "/v1/connect/x", body.as_bytes());
     let refs = header_refs(&h);
-    let a = sb
-        .client
-        .call_with_headers("POST", "/v1/connect/x", body.as_bytes(), &refs)
-        .await
-        .unwrap();
+    let a = send(&sb, "POST", "/v1/connect/x", body.as_bytes(), &refs).await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert!(a.body["authorize_url"].is_string());
     for path in ["/v1/connect/x", "/v1/connect/facebook"] {
-        let a = sb
-            .client
-            .call_with_headers("POST", path, body.as_bytes(), &refs)
-            .await
-            .unwrap();
+        let a = send(&sb, "POST", path, body.as_bytes(), &refs).await;
         assert_eq!(a.status, 401, "{path}: {}", a.body);
         assert!(a.body.get("authorize_url").is_none());
     }
 
     // A plain Standard Webhooks signature (the intake's) opens no other route.
     let h = sb.client.sign(b"");
-    let a = sb
-        .client
-        .call_with_headers("GET", &list, b"", &header_refs(&h))
-        .await
-        .unwrap();
+    let a = send(&sb, "GET", &list, b"", &header_refs(&h)).await;
     assert_eq!(a.status, 401);
 
     // The intake: the same webhook-id with the same body is the first answer; with
@@ -343,33 +350,18 @@ async fn signed_headers_work_once_and_only_on_their_own_route() {
     let one = post("第一条");
     let one_text = one.to_string();
     let h = sb.client.sign(one_text.as_bytes());
-    let a = sb
-        .client
-        .call_with_headers("POST", "/v1/posts", one_text.as_bytes(), &header_refs(&h))
-        .await
-        .unwrap();
+    let refs = header_refs(&h);
+    let intake = || send(&sb, "POST", "/v1/posts", one_text.as_bytes(), &refs);
+    let a = intake().await;
     assert_eq!(a.status, 202, "{}", a.body);
-    let again = sb
-        .client
-        .call_with_headers("POST", "/v1/posts", one_text.as_bytes(), &header_refs(&h))
-        .await
-        .unwrap();
+    let again = intake().await;
     assert_eq!((again.status, &again.body), (202, &a.body));
     let other = post("第二条").to_string();
     let ts: i64 = h[1].1.parse().unwrap();
     let secret = crosspost_core::signing::SigningSecret::parse(&sb.signing[0]).unwrap();
     let sig = secret.sign(&h[0].1, ts, other.as_bytes());
-    let reused = [
-        ("webhook-id", h[0].1.as_str()),
-        ("webhook-timestamp", h[1].1.as_str()),
-        ("webhook-signature", sig.expose()),
-        ("content-type", "application/json"),
-    ];
-    let conflict = sb
-        .client
-        .call_with_headers("POST", "/v1/posts", other.as_bytes(), &reused)
-        .await
-        .unwrap();
+    let reused = signed_headers(h[0].1.as_str(), h[1].1.as_str(), sig.expose());
+    let conflict = send(&sb, "POST", "/v1/posts", other.as_bytes(), &reused).await;
     assert_eq!(conflict.status, 409, "{}", conflict.body);
     assert_eq!(conflict.headers["content-type"], "application/problem+json");
     assert!(
@@ -431,23 +423,10 @@ async fn ids_holding_key_delimiters_do_not_collide_and_duplicate_keys_are_refuse
     let secret = crosspost_core::signing::SigningSecret::parse(&sb.signing[0]).unwrap();
     let sig = secret.sign(&webhook_id, ts, body.as_bytes());
     let ts_text = ts.to_string();
-    let headers = [
-        ("webhook-id", webhook_id.as_str()),
-        ("webhook-timestamp", ts_text.as_str()),
-        ("webhook-signature", sig.expose()),
-        ("content-type", "application/json"),
-    ];
-    let first = sb
-        .client
-        .call_with_headers("POST", "/v1/posts", body.as_bytes(), &headers)
-        .await
-        .unwrap();
+    let headers = signed_headers(webhook_id.as_str(), ts_text.as_str(), sig.expose());
+    let first = send(&sb, "POST", "/v1/posts", body.as_bytes(), &headers).await;
     assert_eq!(first.status, 202, "{}", first.body);
-    let again = sb
-        .client
-        .call_with_headers("POST", "/v1/posts", body.as_bytes(), &headers)
-        .await
-        .unwrap();
+    let again = send(&sb, "POST", "/v1/posts", body.as_bytes(), &headers).await;
     assert_eq!((again.status, &again.body), (202, &first.body));
     let long_id = PostId::parse(first.body["post_id"].as_str().unwrap()).unwrap();
     let ds = sb.wait_until_settled(&long_id, SETTLE).await.unwrap();
@@ -462,22 +441,14 @@ async fn ids_holding_key_delimiters_do_not_collide_and_duplicate_keys_are_refuse
         ("webhook-timestamp", ts_text.as_str()),
         ("webhook-signature", sig.expose()),
     ];
-    let listed = sb
-        .client
-        .call_with_headers("GET", &target, b"", &headers)
-        .await
-        .unwrap();
+    let listed = send(&sb, "GET", &target, b"", &headers).await;
     assert_eq!(
         listed.status, 401,
         "the intake's webhook id is used: {}",
         listed.body
     );
     let h = sb.client.sign_request("GET", &target, b"");
-    let listed = sb
-        .client
-        .call_with_headers("GET", &target, b"", &header_refs(&h))
-        .await
-        .unwrap();
+    let listed = send(&sb, "GET", &target, b"", &header_refs(&h)).await;
     assert_eq!(listed.status, 200, "{}", listed.body);
     assert_eq!(listed.body["accounts"][0]["account_id"], "777000222");
 
@@ -588,17 +559,8 @@ async fn the_stock_standard_webhooks_library_signs_the_intake_and_nothing_else()
     let ts = time::OffsetDateTime::now_utc().unix_timestamp();
     let sig = stock_library_signs(sb.signing[0].expose(), &id, ts, &body);
     let ts_text = ts.to_string();
-    let headers = [
-        ("webhook-id", id.as_str()),
-        ("webhook-timestamp", ts_text.as_str()),
-        ("webhook-signature", sig.as_str()),
-        ("content-type", "application/json"),
-    ];
-    let a = sb
-        .client
-        .call_with_headers("POST", "/v1/posts", body.as_bytes(), &headers)
-        .await
-        .unwrap();
+    let headers = signed_headers(id.as_str(), ts_text.as_str(), sig.as_str());
+    let a = send(&sb, "POST", "/v1/posts", body.as_bytes(), &headers).await;
     assert_eq!(a.status, 202, "{}", a.body);
     // What the library signs for an empty body opens no other route.
     let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
@@ -609,11 +571,7 @@ async fn the_stock_standard_webhooks_library_signs_the_intake_and_nothing_else()
         ("webhook-signature", sig.as_str()),
     ];
     let list = format!("/v1/users/{DEMO_USER}/accounts");
-    let a = sb
-        .client
-        .call_with_headers("GET", &list, b"", &headers)
-        .await
-        .unwrap();
+    let a = send(&sb, "GET", &list, b"", &headers).await;
     assert_eq!(a.status, 401, "{}", a.body);
     sb.stop().await;
 }
