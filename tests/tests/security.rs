@@ -575,3 +575,52 @@ async fn the_stock_standard_webhooks_library_signs_the_intake_and_nothing_else()
     assert_eq!(a.status, 401, "{}", a.body);
     sb.stop().await;
 }
+
+/// A post goes to at most 97 accounts: its post, source guard, webhook id and
+/// deliveries are written in one DynamoDB transaction, which takes 100 items. A user
+/// with more linked Pages used to get 503 "send the request again" for ever, and a
+/// body of thousands of targets made one account lookup each.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_to_more_accounts_than_one_transaction_holds_is_refused_saying_so() {
+    let sb = crosspost_tests::sandbox().await;
+    let user = format!("many-pages-{}", uuid::Uuid::now_v7().simple());
+    for page in 0..98 {
+        sb.link_facebook_page(&user, &format!("5{page:05}"))
+            .await
+            .unwrap();
+    }
+    let mut p = post("给所有主页");
+    p["user_id"] = json!(user);
+    let a = sb.submit(&p).await.unwrap();
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert_eq!(a.body["errors"][0]["pointer"], "/targets", "{}", a.body);
+    let detail = a.body["errors"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("98 accounts") && detail.contains("97"),
+        "{detail}"
+    );
+
+    // 97 of them, named, are one post.
+    let targets: Vec<_> = (0..97)
+        .map(|page| json!({"network": "facebook", "account_id": format!("5{page:05}")}))
+        .collect();
+    p["targets"] = json!(targets);
+    let id = accepted(&sb, &p).await;
+    let status = sb
+        .call("GET", &format!("/v1/posts/{id}"), None)
+        .await
+        .unwrap();
+    assert_eq!(status.body["deliveries"].as_array().unwrap().len(), 97);
+
+    // More targets than that are refused before any is looked up.
+    let targets: Vec<_> = (0..5000)
+        .map(|n| json!({"network": "x", "account_id": format!("{n}")}))
+        .collect();
+    let mut p = post("太多目标");
+    p["targets"] = json!(targets);
+    let a = sb.submit(&p).await.unwrap();
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert_eq!(a.body["errors"].as_array().unwrap().len(), 1, "{}", a.body);
+    assert_eq!(a.body["errors"][0]["pointer"], "/targets", "{}", a.body);
+    sb.stop().await;
+}

@@ -16,6 +16,10 @@ pub const MAX_TEXT_CHARS: usize = 63_206;
 pub const MAX_MEDIA: usize = 10;
 pub const MAX_ALT_CHARS: usize = 1_000;
 const MAX_ID_CHARS: usize = 256;
+/// Most accounts one post goes to: the post, its source-id guard, its webhook id and
+/// one delivery per account are written in one DynamoDB transaction, which takes at
+/// most 100 items (TransactWriteItems, "Amazon DynamoDB quotas").
+pub const MAX_DELIVERIES: usize = 97;
 const MAX_URL_CHARS: usize = 2_048;
 const MEDIA_TYPES: &[&str] = &[
     "image/jpeg",
@@ -406,6 +410,16 @@ fn parse_targets(c: &mut Checker<'_>) -> Option<Vec<IncomingTarget>> {
             c.fail(
                 "/targets",
                 "`targets` must name at least one network, or be left out",
+            );
+            return None;
+        }
+        Some(Value::Array(items)) if items.len() > MAX_DELIVERIES => {
+            c.fail(
+                "/targets",
+                format!(
+                    "a post goes to at most {MAX_DELIVERIES} accounts; `targets` names {}",
+                    items.len()
+                ),
             );
             return None;
         }
