@@ -590,6 +590,15 @@ mod tests {
         );
     }
 
+    /// `url` is refused, checked or fetched, at its first hop, for a reason holding `why`.
+    async fn refused_at_the_first_hop(f: &CheckedFetcher, url: &str, why: &str) {
+        let (hop, reason) = refused(f.check(url).await.unwrap_err());
+        assert!(hop.starts_with("the URL "), "{hop}");
+        assert!(reason.contains(why), "{url}: {reason}");
+        let (_, reason) = refused(f.get(url, T).await.unwrap_err());
+        assert!(reason.contains(why), "{url}: {reason}");
+    }
+
     #[tokio::test]
     async fn literal_internal_hosts_and_http_are_refused_at_the_first_hop() {
         let public = MediaHost::start().await.unwrap();
@@ -609,11 +618,7 @@ mod tests {
             ("http://cdn.example/a.png", "only https"),
             ("https://user:pw@cdn.example/a.png", "credentials"),
         ] {
-            let (hop, reason) = refused(f.check(url).await.unwrap_err());
-            assert!(hop.starts_with("the URL "), "{hop}");
-            assert!(reason.contains(why), "{url}: {reason}");
-            let (_, reason) = refused(f.get(url, T).await.unwrap_err());
-            assert!(reason.contains(why), "{url}: {reason}");
+            refused_at_the_first_hop(&f, url, why).await;
         }
         // The hop is named without its query (signed URLs carry credentials there).
         let (hop, _) = refused(
@@ -663,10 +668,7 @@ mod tests {
                 "reaches 169.254.169.254",
             ),
         ] {
-            let (_, reason) = refused(f.check(url).await.unwrap_err());
-            assert!(reason.contains(why), "{url}: {reason}");
-            let (_, reason) = refused(f.get(url, T).await.unwrap_err());
-            assert!(reason.contains(why), "{url}: {reason}");
+            refused_at_the_first_hop(&f, url, why).await;
         }
         // A zone id is not a URL host at all.
         for url in [
