@@ -310,20 +310,28 @@ impl CheckedFetcher {
     }
 
     /// GETs `url`, following at most [`MAX_REDIRECTS`] redirects, each hop checked. The
-    /// answer of the last hop is returned whatever its status; `timeout` bounds each
-    /// hop's whole exchange.
+    /// answer of the last hop is returned whatever its status; `timeout` bounds the
+    /// whole fetch, every hop and the last answer's body included.
     pub async fn get(&self, url: &str, timeout: Duration) -> Result<reqwest::Response, FetchError> {
         let mut current = Url::parse(url).map_err(|e| FetchError::Refused {
             hop: "the URL".into(),
             why: format!("not a URL: {e}"),
         })?;
+        let deadline = tokio::time::Instant::now() + timeout;
         let mut n = 0;
         loop {
             self.check_hop(n, &current)?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Err(FetchError::Unreachable {
+                    hop: hop_name(n, &current),
+                    detail: "timed out".into(),
+                });
+            }
             let resp = self
                 .client
                 .get(current.clone())
-                .timeout(timeout)
+                .timeout(left)
                 .send()
                 .await
                 .map_err(|e| self.transport_error(n, &current, e))?;
@@ -739,6 +747,77 @@ mod tests {
                 other => panic!("unreachable expected, got {other:?}"),
             }
         }
+    }
+
+    /// A host on loopback whose every answer takes `delay`: `/hop0` to `/hop2` redirect
+    /// to the next, `/hop3` is a PNG.
+    async fn slow_redirect_chain(delay: Duration) -> SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let n = socket.read(&mut request).await.unwrap_or(0);
+                    let line = String::from_utf8_lossy(&request[..n]).into_owned();
+                    let hop: u8 = line
+                        .split_once("/hop")
+                        .and_then(|(_, rest)| rest.get(..1))
+                        .and_then(|d| d.parse().ok())
+                        .unwrap_or(0);
+                    tokio::time::sleep(delay).await;
+                    let answer = if hop < 3 {
+                        format!(
+                            "HTTP/1.1 302 Found\r\nlocation: /hop{}\r\n\
+                             content-length: 0\r\nconnection: close\r\n\r\n",
+                            hop + 1
+                        )
+                        .into_bytes()
+                    } else {
+                        let png = tiny_png();
+                        let mut a = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\n\
+                             content-length: {}\r\nconnection: close\r\n\r\n",
+                            png.len()
+                        )
+                        .into_bytes();
+                        a.extend_from_slice(&png);
+                        a
+                    };
+                    let _ = socket.write_all(&answer).await;
+                });
+            }
+        });
+        addr
+    }
+
+    /// The timeout bounds the whole fetch, redirects included: a chain of hops each
+    /// answering just inside it used to take four times as long (past the webhook's own
+    /// 15 s for a preview).
+    #[tokio::test]
+    async fn the_timeout_bounds_the_whole_chain_not_each_hop() {
+        let addr = slow_redirect_chain(Duration::from_millis(600)).await;
+        let f = CheckedFetcher::new(
+            FetchRules {
+                allow_local: true,
+                stand_ins: Vec::new(),
+            },
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        let url = format!("http://{addr}/hop0");
+        match f.get(&url, Duration::from_secs(1)).await {
+            Err(FetchError::Unreachable { detail, .. }) => {
+                assert!(detail.contains("timed out"), "{detail}")
+            }
+            other => panic!("a timeout expected, got {other:?}"),
+        }
+        // With time for every hop it arrives.
+        let resp = f.get(&url, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(resp.status(), 200);
     }
 
     #[tokio::test]
