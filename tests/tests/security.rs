@@ -212,6 +212,15 @@ async fn media_redirects_into_our_network_reach_nothing_and_fail_naming_the_hop(
         ("https://224.0.0.1/a.png", "multicast"),
         ("https://192.0.2.1/a.png", "documentation"),
         ("https://localhost/a.png", "local name"),
+        // Other spellings of loopback and the metadata address, and userinfo tricks.
+        ("https://2130706433/a.png", "127.0.0.0/8"),
+        ("https://0x7f.1/a.png", "127.0.0.0/8"),
+        ("https://017700000001/a.png", "127.0.0.0/8"),
+        ("https://0xa9fea9fe/a.png", "169.254.0.0/16"),
+        ("https://[::ffff:7f00:1]/a.png", "127.0.0.0/8"),
+        ("https://public.example@127.0.0.1/a.png", "credentials"),
+        ("https://127.0.0.1\\@public.example/a.png", "127.0.0.0/8"),
+        ("https://[fe80::1%25eth0]/a.png", "not a URL"),
     ] {
         let mut body = post("坏地址");
         body["media"] = json!([{"url": url}]);
@@ -222,6 +231,34 @@ async fn media_redirects_into_our_network_reach_nothing_and_fail_naming_the_hop(
         assert!(detail.contains(why), "{url}: {detail}");
     }
     sb.stop().await;
+}
+
+/// Sends `body` to `method path` with exactly these headers.
+async fn send(
+    sb: &Sandbox,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> crosspost_cli::client::Answer {
+    sb.client
+        .call_with_headers(method, path, body, headers)
+        .await
+        .unwrap()
+}
+
+/// The signature headers of a chosen id, time and signature, and a JSON content type.
+fn signed_headers<'a>(
+    id: &'a str,
+    timestamp: &'a str,
+    signature: &'a str,
+) -> [(&'static str, &'a str); 4] {
+    [
+        ("webhook-id", id),
+        ("webhook-timestamp", timestamp),
+        ("webhook-signature", signature),
+        ("content-type", "application/json"),
+    ]
 }
 
 /// The three signature headers of a signed request.
@@ -240,32 +277,27 @@ async fn signed_headers_work_once_and_only_on_their_own_route() {
     let list = format!("/v1/users/{DEMO_USER}/accounts");
     let h = sb.client.sign_request("GET", &list, b"");
     let refs = header_refs(&h);
-    let first = sb
-        .client
-        .call_with_headers("GET", &list, b"", &refs)
-        .await
-        .unwrap();
+    let first = send(&sb, "GET", &list, b"", &refs).await;
     assert_eq!(first.status, 200, "{}", first.body);
     for (method, path) in [
         ("DELETE", format!("/v1/posts/{id}")),
         ("POST", format!("/v1/posts/{id}/retry")),
         ("GET", list.clone()),
     ] {
-        let a = sb
-            .client
-            .call_with_headers(method, &path, b"", &refs)
-            .await
-            .unwrap();
+        let a = send(&sb, method, &path, b"", &refs).await;
         assert_eq!(a.status, 401, "{method} {path}: {}", a.body);
     }
     // Fresh headers for another route, sent before their first use there, also fail
     // elsewhere: the signature names its route.
     let h = sb.client.sign_request("GET", &list, b"");
-    let a = sb
-        .client
-        .call_with_headers("DELETE", &format!("/v1/posts/{id}"), b"", &header_refs(&h))
-        .await
-        .unwrap();
+    let a = send(
+        &sb,
+        "DELETE",
+        &format!("/v1/posts/{id}"),
+        b"",
+        &header_refs(&h),
+    )
+    .await;
     assert_eq!(a.status, 401);
     let status = sb
         .call("GET", &format!("/v1/posts/{id}"), None)
@@ -282,6 +314,15 @@ async fn signed_headers_work_once_and_only_on_their_own_route() {
         .iter()
         .all(|d| d["status"] != "DELETED" && d["status"] != "DELETING"));
 
+    // The query is signed too: headers for the list with a query do not open it
+    // without, nor the other way round.
+    let with_query = format!("{list}?network=x");
+    for (signed_for, sent_to) in [(&with_query, &list), (&list, &with_query)] {
+        let h = sb.client.sign_request("GET", signed_for, b"");
+        let a = send(&sb, "GET", sent_to, b"", &header_refs(&h)).await;
+        assert_eq!(a.status, 401, "signed for {signed_for}, sent to {sent_to}");
+    }
+
     // A signed POST /v1/connect/x gives one authorize_url; replayed (there or to
     // facebook) it gives none.
     let body = json!({"user_id": DEMO_USER, "return_url": "http://localhost/crosspost/linked"})
@@ -290,30 +331,18 @@ async fn signed_headers_work_once_and_only_on_their_own_route() {
         .client
         .sign_request("POST", "/v1/connect/x", body.as_bytes());
     let refs = header_refs(&h);
-    let a = sb
-        .client
-        .call_with_headers("POST", "/v1/connect/x", body.as_bytes(), &refs)
-        .await
-        .unwrap();
+    let a = send(&sb, "POST", "/v1/connect/x", body.as_bytes(), &refs).await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert!(a.body["authorize_url"].is_string());
     for path in ["/v1/connect/x", "/v1/connect/facebook"] {
-        let a = sb
-            .client
-            .call_with_headers("POST", path, body.as_bytes(), &refs)
-            .await
-            .unwrap();
+        let a = send(&sb, "POST", path, body.as_bytes(), &refs).await;
         assert_eq!(a.status, 401, "{path}: {}", a.body);
         assert!(a.body.get("authorize_url").is_none());
     }
 
     // A plain Standard Webhooks signature (the intake's) opens no other route.
     let h = sb.client.sign(b"");
-    let a = sb
-        .client
-        .call_with_headers("GET", &list, b"", &header_refs(&h))
-        .await
-        .unwrap();
+    let a = send(&sb, "GET", &list, b"", &header_refs(&h)).await;
     assert_eq!(a.status, 401);
 
     // The intake: the same webhook-id with the same body is the first answer; with
@@ -321,33 +350,18 @@ async fn signed_headers_work_once_and_only_on_their_own_route() {
     let one = post("第一条");
     let one_text = one.to_string();
     let h = sb.client.sign(one_text.as_bytes());
-    let a = sb
-        .client
-        .call_with_headers("POST", "/v1/posts", one_text.as_bytes(), &header_refs(&h))
-        .await
-        .unwrap();
+    let refs = header_refs(&h);
+    let intake = || send(&sb, "POST", "/v1/posts", one_text.as_bytes(), &refs);
+    let a = intake().await;
     assert_eq!(a.status, 202, "{}", a.body);
-    let again = sb
-        .client
-        .call_with_headers("POST", "/v1/posts", one_text.as_bytes(), &header_refs(&h))
-        .await
-        .unwrap();
+    let again = intake().await;
     assert_eq!((again.status, &again.body), (202, &a.body));
     let other = post("第二条").to_string();
     let ts: i64 = h[1].1.parse().unwrap();
     let secret = crosspost_core::signing::SigningSecret::parse(&sb.signing[0]).unwrap();
     let sig = secret.sign(&h[0].1, ts, other.as_bytes());
-    let reused = [
-        ("webhook-id", h[0].1.as_str()),
-        ("webhook-timestamp", h[1].1.as_str()),
-        ("webhook-signature", sig.expose()),
-        ("content-type", "application/json"),
-    ];
-    let conflict = sb
-        .client
-        .call_with_headers("POST", "/v1/posts", other.as_bytes(), &reused)
-        .await
-        .unwrap();
+    let reused = signed_headers(h[0].1.as_str(), h[1].1.as_str(), sig.expose());
+    let conflict = send(&sb, "POST", "/v1/posts", other.as_bytes(), &reused).await;
     assert_eq!(conflict.status, 409, "{}", conflict.body);
     assert_eq!(conflict.headers["content-type"], "application/problem+json");
     assert!(
@@ -394,6 +408,80 @@ async fn ids_holding_key_delimiters_do_not_collide_and_duplicate_keys_are_refuse
         "{}",
         accounts.body
     );
+
+    // The longest ids intake takes (256 characters of 4 bytes each), and a webhook id
+    // of 3,000 characters, make keys DynamoDB takes: they used to answer 503 "storage
+    // is unavailable; send the request again", which no resend could cure.
+    let long_user = "😀".repeat(256);
+    sb.link_x_account(&long_user, "777000222").await.unwrap();
+    let mut long = post("长的标识");
+    long["id"] = json!("😀".repeat(256));
+    long["user_id"] = json!(long_user);
+    let body = long.to_string();
+    let webhook_id = "w".repeat(3000);
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+    let secret = crosspost_core::signing::SigningSecret::parse(&sb.signing[0]).unwrap();
+    let sig = secret.sign(&webhook_id, ts, body.as_bytes());
+    let ts_text = ts.to_string();
+    let headers = signed_headers(webhook_id.as_str(), ts_text.as_str(), sig.expose());
+    let first = send(&sb, "POST", "/v1/posts", body.as_bytes(), &headers).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    let again = send(&sb, "POST", "/v1/posts", body.as_bytes(), &headers).await;
+    assert_eq!((again.status, &again.body), (202, &first.body));
+    let long_id = PostId::parse(first.body["post_id"].as_str().unwrap()).unwrap();
+    let ds = sb.wait_until_settled(&long_id, SETTLE).await.unwrap();
+    assert_eq!(ds[0].status, DeliveryStatus::Published, "{:?}", ds[0]);
+    let target = format!(
+        "/v1/users/{}/accounts",
+        percent_encoding::utf8_percent_encode(&long_user, percent_encoding::NON_ALPHANUMERIC)
+    );
+    let sig = crosspost_core::signing::sign_request(&secret, &webhook_id, ts, "GET", &target, b"");
+    let headers = [
+        ("webhook-id", webhook_id.as_str()),
+        ("webhook-timestamp", ts_text.as_str()),
+        ("webhook-signature", sig.expose()),
+    ];
+    let listed = send(&sb, "GET", &target, b"", &headers).await;
+    assert_eq!(
+        listed.status, 401,
+        "the intake's webhook id is used: {}",
+        listed.body
+    );
+    let h = sb.client.sign_request("GET", &target, b"");
+    let listed = send(&sb, "GET", &target, b"", &header_refs(&h)).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["accounts"][0]["account_id"], "777000222");
+
+    // A user id is one id whatever its Unicode form: linked as `Cafe` + combining
+    // acute (NFD), posted and listed as either form. Intake normalises to NFC; linking
+    // and the paths used not to, so the post found no linked account.
+    let decomposed = "Cafe\u{301}-nfc";
+    let composed = "Caf\u{e9}-nfc";
+    let back = sb.link_by_consent(Network::X, decomposed).await.unwrap();
+    assert!(back.linked(), "{:?}", back.url);
+    for user in [decomposed, composed] {
+        let mut p = post(&format!("同一个用户 {}", user.len()));
+        p["user_id"] = json!(user);
+        let id = accepted(&sb, &p).await;
+        let ds = sb.wait_until_settled(&id, SETTLE).await.unwrap();
+        assert_eq!(
+            ds[0].status,
+            DeliveryStatus::Published,
+            "{user:?}: {:?}",
+            ds[0]
+        );
+        let path = format!(
+            "/v1/users/{}/accounts",
+            percent_encoding::utf8_percent_encode(user, percent_encoding::NON_ALPHANUMERIC)
+        );
+        let listed = sb.call("GET", &path, None).await.unwrap();
+        assert_eq!(
+            listed.body["accounts"].as_array().map(Vec::len),
+            Some(1),
+            "{user:?}: {}",
+            listed.body
+        );
+    }
 
     // "text" twice: neither value is taken.
     let id = format!("dup-{}", uuid::Uuid::now_v7().simple());
@@ -471,17 +559,8 @@ async fn the_stock_standard_webhooks_library_signs_the_intake_and_nothing_else()
     let ts = time::OffsetDateTime::now_utc().unix_timestamp();
     let sig = stock_library_signs(sb.signing[0].expose(), &id, ts, &body);
     let ts_text = ts.to_string();
-    let headers = [
-        ("webhook-id", id.as_str()),
-        ("webhook-timestamp", ts_text.as_str()),
-        ("webhook-signature", sig.as_str()),
-        ("content-type", "application/json"),
-    ];
-    let a = sb
-        .client
-        .call_with_headers("POST", "/v1/posts", body.as_bytes(), &headers)
-        .await
-        .unwrap();
+    let headers = signed_headers(id.as_str(), ts_text.as_str(), sig.as_str());
+    let a = send(&sb, "POST", "/v1/posts", body.as_bytes(), &headers).await;
     assert_eq!(a.status, 202, "{}", a.body);
     // What the library signs for an empty body opens no other route.
     let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
@@ -492,11 +571,56 @@ async fn the_stock_standard_webhooks_library_signs_the_intake_and_nothing_else()
         ("webhook-signature", sig.as_str()),
     ];
     let list = format!("/v1/users/{DEMO_USER}/accounts");
-    let a = sb
-        .client
-        .call_with_headers("GET", &list, b"", &headers)
+    let a = send(&sb, "GET", &list, b"", &headers).await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    sb.stop().await;
+}
+
+/// A post goes to at most 97 accounts: its post, source guard, webhook id and
+/// deliveries are written in one DynamoDB transaction, which takes 100 items. A user
+/// with more linked Pages used to get 503 "send the request again" for ever, and a
+/// body of thousands of targets made one account lookup each.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_to_more_accounts_than_one_transaction_holds_is_refused_saying_so() {
+    let sb = crosspost_tests::sandbox().await;
+    let user = format!("many-pages-{}", uuid::Uuid::now_v7().simple());
+    for page in 0..98 {
+        sb.link_facebook_page(&user, &format!("5{page:05}"))
+            .await
+            .unwrap();
+    }
+    let mut p = post("给所有主页");
+    p["user_id"] = json!(user);
+    let a = sb.submit(&p).await.unwrap();
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert_eq!(a.body["errors"][0]["pointer"], "/targets", "{}", a.body);
+    let detail = a.body["errors"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("98 accounts") && detail.contains("97"),
+        "{detail}"
+    );
+
+    // 97 of them, named, are one post.
+    let targets: Vec<_> = (0..97)
+        .map(|page| json!({"network": "facebook", "account_id": format!("5{page:05}")}))
+        .collect();
+    p["targets"] = json!(targets);
+    let id = accepted(&sb, &p).await;
+    let status = sb
+        .call("GET", &format!("/v1/posts/{id}"), None)
         .await
         .unwrap();
-    assert_eq!(a.status, 401, "{}", a.body);
+    assert_eq!(status.body["deliveries"].as_array().unwrap().len(), 97);
+
+    // More targets than that are refused before any is looked up.
+    let targets: Vec<_> = (0..5000)
+        .map(|n| json!({"network": "x", "account_id": format!("{n}")}))
+        .collect();
+    let mut p = post("太多目标");
+    p["targets"] = json!(targets);
+    let a = sb.submit(&p).await.unwrap();
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert_eq!(a.body["errors"].as_array().unwrap().len(), 1, "{}", a.body);
+    assert_eq!(a.body["errors"][0]["pointer"], "/targets", "{}", a.body);
     sb.stop().await;
 }

@@ -5,73 +5,47 @@
 use crosspost_lambda::iam::Grant;
 
 pub const GRANTS: &[Grant] = &[
-    Grant {
-        resource: "AccountsTable",
-        actions: &[
+    Grant::new(
+        "AccountsTable",
+        &[
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
         ],
-        encryption_context: &[],
-        called_by: "AccountsStore: get (GetItem), put_pending_link (PutItem), link \
-                    (UpdateItem), take_pending_link and delete (DeleteItem)",
-    },
-    Grant {
-        resource: "PostsTable",
-        actions: &[
+        "AccountsStore: get (GetItem), put_pending_link (PutItem), link (UpdateItem), \
+         take_pending_link and delete (DeleteItem)",
+    ),
+    Grant::new(
+        "PostsTable",
+        &[
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
         ],
-        encryption_context: &[],
-        called_by: "PostsStore: get_post (GetItem), claim_webhook_id (PutItem), \
-                    fail_waiting (UpdateItem)",
-    },
-    Grant {
-        resource: "PostsTable/index/AccountDeliveries",
-        actions: &["dynamodb:Query"],
-        encryption_context: &[],
-        called_by: "PostsStore::open_deliveries_of",
-    },
-    Grant {
-        resource: "EventsQueue",
-        actions: &["sqs:SendMessage"],
-        encryption_context: &[],
-        called_by: "EventQueue::send (unlink's delivery.failed events)",
-    },
-    Grant {
-        resource: "TokenKey",
-        actions: &["kms:Decrypt", "kms:GenerateDataKey"],
-        // Links and unlinks accounts of both networks; seals PKCE verifiers under the
-        // pending link's key.
-        encryption_context: &["USER#*/ACCOUNT#x#*", "USER#*/ACCOUNT#facebook#*", "OAUTH#*"],
-        called_by: "Sealer: seal (GenerateDataKey), open (Decrypt)",
-    },
-    Grant {
-        resource: "WebhookSigningSecret",
-        actions: &["secretsmanager:GetSecretValue"],
-        encryption_context: &[],
-        called_by: "main: secrets::read_secret",
-    },
-    Grant {
-        resource: "XOAuthClient",
-        actions: &["secretsmanager:GetSecretValue"],
-        encryption_context: &[],
-        called_by: "main: secrets::read_secret",
-    },
-    Grant {
-        resource: "FacebookApp",
-        actions: &["secretsmanager:GetSecretValue"],
-        encryption_context: &[],
-        called_by: "main: secrets::read_secret",
-    },
+        "PostsStore: get_post (GetItem), claim_webhook_id (PutItem), fail_waiting \
+         (UpdateItem)",
+    ),
+    Grant::new(
+        "PostsTable/index/AccountDeliveries",
+        &["dynamodb:Query"],
+        "PostsStore::open_deliveries_of",
+    ),
+    Grant::send_to(
+        "EventsQueue",
+        "EventQueue::send (unlink's delivery.failed events)",
+    ),
+    Grant::new(
+        "TokenKey",
+        &["kms:Decrypt", "kms:GenerateDataKey"],
+        "Sealer: seal (GenerateDataKey), open (Decrypt)",
+    )
+    // Links and unlinks accounts of both networks; seals PKCE verifiers under the
+    // pending link's key.
+    .bound_to(&["USER#*/ACCOUNT#x#*", "USER#*/ACCOUNT#facebook#*", "OAUTH#*"]),
+    Grant::secret("WebhookSigningSecret"),
+    Grant::secret("XOAuthClient"),
+    Grant::secret("FacebookApp"),
 ];
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_template_grants_exactly_what_the_code_calls() {
-        crosspost_lambda::iam::check_template_grants("ConnectFunction", super::GRANTS).unwrap();
-    }
-}
+crosspost_lambda::template_grants_test!("ConnectFunction");

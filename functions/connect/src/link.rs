@@ -16,9 +16,6 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use url::Url;
 
-/// Longest user id accepted, as for posts.
-const MAX_USER_ID: usize = 256;
-
 #[derive(Serialize)]
 struct Started {
     network: Network,
@@ -55,14 +52,13 @@ fn read_start(body: &[u8], app: &App) -> Result<(String, Url), Box<Response<Body
         }
     }
     let user_id = match fields.get("user_id").and_then(|v| v.as_str()) {
-        Some(u) if !u.trim().is_empty() && u.chars().count() <= MAX_USER_ID => Some(u.to_owned()),
-        Some(_) => {
-            err(
-                "/user_id",
-                format!("`user_id` must be 1 to {MAX_USER_ID} characters"),
-            );
-            None
-        }
+        Some(u) => match crosspost_core::post::user_id(u) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                err("/user_id", e);
+                None
+            }
+        },
         None => {
             err("/user_id", "`user_id` (a string) is required".into());
             None

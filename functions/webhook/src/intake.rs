@@ -340,6 +340,16 @@ impl App {
                 }
             }
         }
+        let max = crosspost_core::post::MAX_DELIVERIES;
+        if keys.len() > max {
+            errors.push(FieldError {
+                pointer: "/targets".into(),
+                detail: format!(
+                    "this post would go to {} accounts; a post goes to at most {max} (name them in `targets`, and send the rest as another post)",
+                    keys.len()
+                ),
+            });
+        }
         if post.targets.is_none() && keys.is_empty() && errors.is_empty() {
             errors.push(FieldError {
                 pointer: "/user_id".into(),

@@ -6,21 +6,25 @@
 use crosspost_core::{FieldError, MediaItem};
 use crosspost_networks::fetch::{CheckedFetcher, FetchError};
 
-/// One error per media item the fetch rules refuse. A host that does not resolve at
-/// all is let through: DNS can fail for a moment, and the worker's download classifies
-/// an unreachable host (and checks every address again when it connects, since DNS
-/// answers can change between now and then).
+/// One error per media item the fetch rules refuse, the items checked all at once (each
+/// lookup bounded by the fetcher's connect timeout). A host that does not resolve at
+/// all, or not in time, is let through: DNS can fail for a moment, and the worker's
+/// download classifies an unreachable host (and checks every address again when it
+/// connects, since DNS answers can change between now and then).
 pub async fn refused_media_hosts(fetcher: &CheckedFetcher, media: &[MediaItem]) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    for (i, item) in media.iter().enumerate() {
-        if let Err(FetchError::Refused { why, .. }) = fetcher.check(&item.url).await {
-            errors.push(FieldError {
+    let checks = media.iter().map(|item| fetcher.check(&item.url));
+    futures::future::join_all(checks)
+        .await
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, checked)| match checked {
+            Err(FetchError::Refused { why, .. }) => Some(FieldError {
                 pointer: format!("/media/{i}/url"),
                 detail: format!("the URL is not fetched: {why}"),
-            });
-        }
-    }
-    errors
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -144,6 +144,11 @@ mod tests {
             Some((Endpoint::ListAccounts, Some("u1#K/b".into()))),
             "path parameters are percent-decoded"
         );
+        assert_eq!(
+            find("GET", "/v1/users/Cafe%CC%81/accounts"),
+            Some((Endpoint::ListAccounts, Some("Caf\u{e9}".into()))),
+            "and NFC-normalised, as ids in bodies are"
+        );
         assert!(find("GET", "/v1/users/%FF/accounts").is_none());
     }
 

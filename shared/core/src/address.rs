@@ -30,238 +30,111 @@ pub struct SpecialBlock<N: 'static> {
     pub source: &'static str,
 }
 
-const fn v4(
-    a: u8,
-    b: u8,
-    c: u8,
-    d: u8,
-    len: u8,
-    name: &'static str,
-    source: &'static str,
-) -> SpecialBlock<Ipv4Net> {
-    SpecialBlock {
-        net: Ipv4Net::new_assert(Ipv4Addr::new(a, b, c, d), len),
-        name,
-        source,
+/// A table row: the block's first address, its prefix length, the registry's name of
+/// the block and where it is defined.
+type Row<A> = (A, u8, &'static str, &'static str);
+
+/// The blocks of a table of IPv4 rows.
+const fn v4_blocks<const N: usize>(rows: [Row<[u8; 4]>; N]) -> [SpecialBlock<Ipv4Net>; N] {
+    let mut out = [SpecialBlock {
+        net: Ipv4Net::new_assert(Ipv4Addr::UNSPECIFIED, 0),
+        name: "",
+        source: "",
+    }; N];
+    let mut i = 0;
+    while i < N {
+        let ([a, b, c, d], len, name, source) = rows[i];
+        out[i] = SpecialBlock {
+            net: Ipv4Net::new_assert(Ipv4Addr::new(a, b, c, d), len),
+            name,
+            source,
+        };
+        i += 1;
     }
+    out
 }
 
-const fn v6(
-    segments: [u16; 8],
-    len: u8,
-    name: &'static str,
-    source: &'static str,
-) -> SpecialBlock<Ipv6Net> {
-    let [a, b, c, d, e, f, g, h] = segments;
-    SpecialBlock {
-        net: Ipv6Net::new_assert(Ipv6Addr::new(a, b, c, d, e, f, g, h), len),
-        name,
-        source,
+/// The blocks of a table of IPv6 rows (the address as its eight 16-bit segments).
+const fn v6_blocks<const N: usize>(rows: [Row<[u16; 8]>; N]) -> [SpecialBlock<Ipv6Net>; N] {
+    let mut out = [SpecialBlock {
+        net: Ipv6Net::new_assert(Ipv6Addr::UNSPECIFIED, 0),
+        name: "",
+        source: "",
+    }; N];
+    let mut i = 0;
+    while i < N {
+        let ([a, b, c, d, e, f, g, h], len, name, source) = rows[i];
+        out[i] = SpecialBlock {
+            net: Ipv6Net::new_assert(Ipv6Addr::new(a, b, c, d, e, f, g, h), len),
+            name,
+            source,
+        };
+        i += 1;
     }
+    out
 }
 
 /// Every IPv4 block refused, most specific first where blocks nest.
-pub const IPV4_BLOCKS: &[SpecialBlock<Ipv4Net>] = &[
-    v4(0, 0, 0, 0, 8, "this network", "RFC 791"),
-    v4(10, 0, 0, 0, 8, "private-use", "RFC 1918"),
-    v4(100, 64, 0, 0, 10, "shared address space", "RFC 6598"),
-    v4(127, 0, 0, 0, 8, "loopback", "RFC 1122"),
-    v4(169, 254, 0, 0, 16, "link local", "RFC 3927"),
-    v4(172, 16, 0, 0, 12, "private-use", "RFC 1918"),
-    v4(
-        192,
-        0,
-        0,
-        0,
-        29,
-        "IPv4 service continuity prefix",
-        "RFC 7335",
-    ),
-    v4(192, 0, 0, 8, 32, "IPv4 dummy address", "RFC 7600"),
-    v4(
-        192,
-        0,
-        0,
-        9,
-        32,
-        "port control protocol anycast",
-        "RFC 7723",
-    ),
-    v4(
-        192,
-        0,
-        0,
-        10,
-        32,
-        "traversal using relays around NAT anycast",
-        "RFC 8155",
-    ),
-    v4(192, 0, 0, 170, 31, "NAT64/DNS64 discovery", "RFC 8880"),
-    v4(192, 0, 0, 0, 24, "IETF protocol assignments", "RFC 6890"),
-    v4(192, 0, 2, 0, 24, "documentation (TEST-NET-1)", "RFC 5737"),
-    v4(192, 31, 196, 0, 24, "AS112-v4", "RFC 7535"),
-    v4(192, 52, 193, 0, 24, "AMT", "RFC 7450"),
-    v4(
-        192,
-        88,
-        99,
-        0,
-        24,
-        "deprecated 6to4 relay anycast",
-        "RFC 7526",
-    ),
-    v4(192, 168, 0, 0, 16, "private-use", "RFC 1918"),
-    v4(
-        192,
-        175,
-        48,
-        0,
-        24,
-        "direct delegation AS112 service",
-        "RFC 7534",
-    ),
-    v4(198, 18, 0, 0, 15, "benchmarking", "RFC 2544"),
-    v4(
-        198,
-        51,
-        100,
-        0,
-        24,
-        "documentation (TEST-NET-2)",
-        "RFC 5737",
-    ),
-    v4(203, 0, 113, 0, 24, "documentation (TEST-NET-3)", "RFC 5737"),
-    v4(224, 0, 0, 0, 4, "multicast", "RFC 5771"),
-    v4(255, 255, 255, 255, 32, "limited broadcast", "RFC 8190"),
-    v4(240, 0, 0, 0, 4, "reserved", "RFC 1112"),
-];
+#[rustfmt::skip]
+pub const IPV4_BLOCKS: &[SpecialBlock<Ipv4Net>] = &v4_blocks([
+    ([0, 0, 0, 0],         8,  "this network",                                "RFC 791"),
+    ([10, 0, 0, 0],        8,  "private-use",                                 "RFC 1918"),
+    ([100, 64, 0, 0],      10, "shared address space",                        "RFC 6598"),
+    ([127, 0, 0, 0],       8,  "loopback",                                    "RFC 1122"),
+    ([169, 254, 0, 0],     16, "link local",                                  "RFC 3927"),
+    ([172, 16, 0, 0],      12, "private-use",                                 "RFC 1918"),
+    ([192, 0, 0, 0],       29, "IPv4 service continuity prefix",              "RFC 7335"),
+    ([192, 0, 0, 8],       32, "IPv4 dummy address",                          "RFC 7600"),
+    ([192, 0, 0, 9],       32, "port control protocol anycast",               "RFC 7723"),
+    ([192, 0, 0, 10],      32, "traversal using relays around NAT anycast",   "RFC 8155"),
+    ([192, 0, 0, 170],     31, "NAT64/DNS64 discovery",                       "RFC 8880"),
+    ([192, 0, 0, 0],       24, "IETF protocol assignments",                   "RFC 6890"),
+    ([192, 0, 2, 0],       24, "documentation (TEST-NET-1)",                  "RFC 5737"),
+    ([192, 31, 196, 0],    24, "AS112-v4",                                    "RFC 7535"),
+    ([192, 52, 193, 0],    24, "AMT",                                         "RFC 7450"),
+    ([192, 88, 99, 0],     24, "deprecated 6to4 relay anycast",               "RFC 7526"),
+    ([192, 168, 0, 0],     16, "private-use",                                 "RFC 1918"),
+    ([192, 175, 48, 0],    24, "direct delegation AS112 service",             "RFC 7534"),
+    ([198, 18, 0, 0],      15, "benchmarking",                                "RFC 2544"),
+    ([198, 51, 100, 0],    24, "documentation (TEST-NET-2)",                  "RFC 5737"),
+    ([203, 0, 113, 0],     24, "documentation (TEST-NET-3)",                  "RFC 5737"),
+    ([224, 0, 0, 0],       4,  "multicast",                                   "RFC 5771"),
+    ([255, 255, 255, 255], 32, "limited broadcast",                           "RFC 8190"),
+    ([240, 0, 0, 0],       4,  "reserved",                                    "RFC 1112"),
+]);
 
 /// Every IPv6 block refused, most specific first where blocks nest. The blocks that
 /// carry an IPv4 address and are judged by it ([`embedded_ipv4`]) are not listed.
-pub const IPV6_BLOCKS: &[SpecialBlock<Ipv6Net>] = &[
-    v6([0; 8], 128, "unspecified address", "RFC 4291"),
-    v6(
-        [0, 0, 0, 0, 0, 0, 0, 1],
-        128,
-        "loopback address",
-        "RFC 4291",
-    ),
-    v6(
-        [0; 8],
-        96,
-        "IPv4-compatible address (deprecated)",
-        "RFC 4291",
-    ),
-    v6(
-        [0x64, 0xff9b, 1, 0, 0, 0, 0, 0],
-        48,
-        "IPv4-IPv6 translation, local use",
-        "RFC 8215",
-    ),
-    v6(
-        [0x100, 0, 0, 0, 0, 0, 0, 0],
-        64,
-        "discard-only address block",
-        "RFC 6666",
-    ),
-    v6(
-        [0x100, 0, 0, 1, 0, 0, 0, 0],
-        64,
-        "dummy IPv6 prefix",
-        "RFC 9780",
-    ),
-    v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 32, "TEREDO", "RFC 4380"),
-    v6(
-        [0x2001, 1, 0, 0, 0, 0, 0, 1],
-        128,
-        "port control protocol anycast",
-        "RFC 7723",
-    ),
-    v6(
-        [0x2001, 1, 0, 0, 0, 0, 0, 2],
-        128,
-        "traversal using relays around NAT anycast",
-        "RFC 8155",
-    ),
-    v6(
-        [0x2001, 1, 0, 0, 0, 0, 0, 3],
-        128,
-        "DNS-SD service registration protocol anycast",
-        "RFC 9665",
-    ),
-    v6(
-        [0x2001, 2, 0, 0, 0, 0, 0, 0],
-        48,
-        "benchmarking",
-        "RFC 5180",
-    ),
-    v6([0x2001, 3, 0, 0, 0, 0, 0, 0], 32, "AMT", "RFC 7450"),
-    v6(
-        [0x2001, 4, 0x112, 0, 0, 0, 0, 0],
-        48,
-        "AS112-v6",
-        "RFC 7535",
-    ),
-    v6(
-        [0x2001, 0x10, 0, 0, 0, 0, 0, 0],
-        28,
-        "deprecated ORCHID",
-        "RFC 4843",
-    ),
-    v6([0x2001, 0x20, 0, 0, 0, 0, 0, 0], 28, "ORCHIDv2", "RFC 7343"),
-    v6(
-        [0x2001, 0x30, 0, 0, 0, 0, 0, 0],
-        28,
-        "drone remote ID protocol entity tags",
-        "RFC 9374",
-    ),
-    v6(
-        [0x2001, 0, 0, 0, 0, 0, 0, 0],
-        23,
-        "IETF protocol assignments",
-        "RFC 2928",
-    ),
-    v6(
-        [0x2001, 0xdb8, 0, 0, 0, 0, 0, 0],
-        32,
-        "documentation",
-        "RFC 3849",
-    ),
-    v6([0x2002, 0, 0, 0, 0, 0, 0, 0], 16, "6to4", "RFC 3056"),
-    v6(
-        [0x2620, 0x4f, 0x8000, 0, 0, 0, 0, 0],
-        48,
-        "direct delegation AS112 service",
-        "RFC 7534",
-    ),
-    v6(
-        [0x3fff, 0, 0, 0, 0, 0, 0, 0],
-        20,
-        "documentation",
-        "RFC 9637",
-    ),
-    v6(
-        [0x5f00, 0, 0, 0, 0, 0, 0, 0],
-        16,
-        "segment routing SIDs",
-        "RFC 9602",
-    ),
-    v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7, "unique-local", "RFC 4193"),
-    v6(
-        [0xfe80, 0, 0, 0, 0, 0, 0, 0],
-        10,
-        "link-local unicast",
-        "RFC 4291",
-    ),
-    v6(
-        [0xfec0, 0, 0, 0, 0, 0, 0, 0],
-        10,
-        "site-local unicast (deprecated)",
-        "RFC 3879",
-    ),
-    v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8, "multicast", "RFC 4291"),
-    v6([0, 0, 0, 0, 0, 0, 0, 0], 8, "reserved by IETF", "RFC 4291"),
-];
+#[rustfmt::skip]
+pub const IPV6_BLOCKS: &[SpecialBlock<Ipv6Net>] = &v6_blocks([
+    ([0; 8],                                128, "unspecified address",                          "RFC 4291"),
+    ([0, 0, 0, 0, 0, 0, 0, 1],              128, "loopback address",                             "RFC 4291"),
+    ([0; 8],                                96,  "IPv4-compatible address (deprecated)",         "RFC 4291"),
+    ([0x64, 0xff9b, 1, 0, 0, 0, 0, 0],      48,  "IPv4-IPv6 translation, local use",             "RFC 8215"),
+    ([0x100, 0, 0, 0, 0, 0, 0, 0],          64,  "discard-only address block",                   "RFC 6666"),
+    ([0x100, 0, 0, 1, 0, 0, 0, 0],          64,  "dummy IPv6 prefix",                            "RFC 9780"),
+    ([0x2001, 0, 0, 0, 0, 0, 0, 0],         32,  "TEREDO",                                       "RFC 4380"),
+    ([0x2001, 1, 0, 0, 0, 0, 0, 1],         128, "port control protocol anycast",                "RFC 7723"),
+    ([0x2001, 1, 0, 0, 0, 0, 0, 2],         128, "traversal using relays around NAT anycast",    "RFC 8155"),
+    ([0x2001, 1, 0, 0, 0, 0, 0, 3],         128, "DNS-SD service registration protocol anycast", "RFC 9665"),
+    ([0x2001, 2, 0, 0, 0, 0, 0, 0],         48,  "benchmarking",                                 "RFC 5180"),
+    ([0x2001, 3, 0, 0, 0, 0, 0, 0],         32,  "AMT",                                          "RFC 7450"),
+    ([0x2001, 4, 0x112, 0, 0, 0, 0, 0],     48,  "AS112-v6",                                     "RFC 7535"),
+    ([0x2001, 0x10, 0, 0, 0, 0, 0, 0],      28,  "deprecated ORCHID",                            "RFC 4843"),
+    ([0x2001, 0x20, 0, 0, 0, 0, 0, 0],      28,  "ORCHIDv2",                                     "RFC 7343"),
+    ([0x2001, 0x30, 0, 0, 0, 0, 0, 0],      28,  "drone remote ID protocol entity tags",         "RFC 9374"),
+    ([0x2001, 0, 0, 0, 0, 0, 0, 0],         23,  "IETF protocol assignments",                    "RFC 2928"),
+    ([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0],     32,  "documentation",                                "RFC 3849"),
+    ([0x2002, 0, 0, 0, 0, 0, 0, 0],         16,  "6to4",                                         "RFC 3056"),
+    ([0x2620, 0x4f, 0x8000, 0, 0, 0, 0, 0], 48,  "direct delegation AS112 service",              "RFC 7534"),
+    ([0x3fff, 0, 0, 0, 0, 0, 0, 0],         20,  "documentation",                                "RFC 9637"),
+    ([0x5f00, 0, 0, 0, 0, 0, 0, 0],         16,  "segment routing SIDs",                         "RFC 9602"),
+    ([0xfc00, 0, 0, 0, 0, 0, 0, 0],         7,   "unique-local",                                 "RFC 4193"),
+    ([0xfe80, 0, 0, 0, 0, 0, 0, 0],         10,  "link-local unicast",                           "RFC 4291"),
+    ([0xfec0, 0, 0, 0, 0, 0, 0, 0],         10,  "site-local unicast (deprecated)",              "RFC 3879"),
+    ([0xff00, 0, 0, 0, 0, 0, 0, 0],         8,   "multicast",                                    "RFC 4291"),
+    ([0, 0, 0, 0, 0, 0, 0, 0],              8,   "reserved by IETF",                             "RFC 4291"),
+]);
 
 /// Global unicast: the only IPv6 space with public hosts.
 const IPV6_GLOBAL_UNICAST: Ipv6Net =

@@ -16,6 +16,10 @@ pub const MAX_TEXT_CHARS: usize = 63_206;
 pub const MAX_MEDIA: usize = 10;
 pub const MAX_ALT_CHARS: usize = 1_000;
 const MAX_ID_CHARS: usize = 256;
+/// Most accounts one post goes to: the post, its source-id guard, its webhook id and
+/// one delivery per account are written in one DynamoDB transaction, which takes at
+/// most 100 items (TransactWriteItems, "Amazon DynamoDB quotas").
+pub const MAX_DELIVERIES: usize = 97;
 const MAX_URL_CHARS: usize = 2_048;
 const MEDIA_TYPES: &[&str] = &[
     "image/jpeg",
@@ -206,33 +210,55 @@ impl<'a> Checker<'a> {
                 }
                 None
             }
-            Some(Value::String(s)) => {
-                let s: String = s.nfc().collect();
-                if required && s.trim().is_empty() {
-                    self.fail(pointer, format!("`{name}` must not be empty"));
+            Some(Value::String(s)) => match checked_string(name, s, required, max_chars) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    self.fail(pointer, e);
                     None
-                } else if s.chars().count() > max_chars {
-                    self.fail(
-                        pointer,
-                        format!("`{name}` is longer than {max_chars} characters"),
-                    );
-                    None
-                } else if s
-                    .chars()
-                    .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-                {
-                    self.fail(pointer, format!("`{name}` contains control characters"));
-                    None
-                } else {
-                    Some(s)
                 }
-            }
+            },
             Some(_) => {
                 self.fail(pointer, format!("`{name}` must be a string"));
                 None
             }
         }
     }
+}
+
+/// A string field as every one is checked: NFC-normalised, then (when `required`) not
+/// only white space, at most `max_chars` characters, and without control characters
+/// ([`has_control`]). The error names the field and the rule.
+fn checked_string(
+    name: &str,
+    raw: &str,
+    required: bool,
+    max_chars: usize,
+) -> Result<String, String> {
+    let s: String = raw.nfc().collect();
+    if required && s.trim().is_empty() {
+        Err(format!("`{name}` must not be empty"))
+    } else if s.chars().count() > max_chars {
+        Err(format!("`{name}` is longer than {max_chars} characters"))
+    } else if has_control(&s) {
+        Err(format!("`{name}` contains control characters"))
+    } else {
+        Ok(s)
+    }
+}
+
+/// A user id as every route takes it (a post's, a link's): NFC-normalised, 1 to 256
+/// characters, not only white space, no control character but tab, line feed and
+/// carriage return; so one person is one user whatever form their id arrives in.
+pub fn user_id(raw: &str) -> Result<String, String> {
+    checked_string("user_id", raw, true, MAX_ID_CHARS)
+}
+
+/// Whether `s` holds a control character (Unicode Cc) other than tab, line feed and
+/// carriage return: refused in every string of a post (`functions/openapi.yaml` says
+/// so in each string's pattern).
+fn has_control(s: &str) -> bool {
+    s.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
 }
 
 /// Parses a URL the way every URL field is checked; `https_only` unless local.
@@ -472,6 +498,16 @@ fn parse_targets(c: &mut Checker<'_>) -> Option<Vec<IncomingTarget>> {
             );
             return None;
         }
+        Some(Value::Array(items)) if items.len() > MAX_DELIVERIES => {
+            c.fail(
+                "/targets",
+                format!(
+                    "a post goes to at most {MAX_DELIVERIES} accounts; `targets` names {}",
+                    items.len()
+                ),
+            );
+            return None;
+        }
         Some(Value::Array(items)) => items,
         Some(_) => {
             c.fail("/targets", "`targets` must be an array");
@@ -512,13 +548,16 @@ fn parse_targets(c: &mut Checker<'_>) -> Option<Vec<IncomingTarget>> {
         };
         let account_id = match obj.get("account_id") {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= MAX_ID_CHARS => {
+            Some(Value::String(s))
+                if !s.trim().is_empty() && s.chars().count() <= MAX_ID_CHARS && !has_control(s) =>
+            {
                 Some(s.clone())
             }
             Some(_) => {
                 c.fail(
                     format!("{base}/account_id"),
-                    "`account_id` must be a non-empty string of at most 256 characters",
+                    "`account_id` must be a non-empty string of at most 256 characters, \
+                     without control characters",
                 );
                 None
             }
@@ -709,6 +748,19 @@ mod tests {
             p,
             ["/colour", "/id", "/targets/0/network", "/text", "/user_id"]
         );
+    }
+
+    #[test]
+    fn an_account_id_is_an_id_like_the_others() {
+        for bad in ["", " ", "4\u{0}2", "4\u{7f}2", &"4".repeat(257)] {
+            let mut b = body();
+            b["targets"][0]["account_id"] = json!(bad);
+            assert_eq!(pointers(&b), ["/targets/0/account_id"], "{bad:?}");
+        }
+        let mut b = body();
+        b["targets"] =
+            json!([{"network": "x", "account_id": "42"}, {"account_id": "42", "network": "x"}]);
+        assert_eq!(pointers(&b), ["/targets/1"]);
     }
 
     #[test]

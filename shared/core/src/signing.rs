@@ -23,10 +23,17 @@ use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD as B64};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
+use hmac::digest::{CtOutput, Output};
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 
 type HmacSha256 = hmac::Hmac<Sha256>;
+
+#[cfg(test)]
+thread_local! {
+    /// How many MACs this thread's test has computed.
+    static MACS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 /// Decodes a secret's key with or without `=` padding (the reference libraries pad it
 /// themselves before decoding).
@@ -96,6 +103,8 @@ impl SigningSecret {
     }
 
     fn mac(&self, id: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {
+        #[cfg(test)]
+        MACS.with(|n| n.set(n.get() + 1));
         let mut mac = self.keyed.clone();
         mac.update(id.as_bytes());
         mac.update(b".");
@@ -222,19 +231,28 @@ pub fn verify(
     if skew.abs() > TOLERANCE_SECS {
         return Err(SignatureError::OutsideTolerance(skew));
     }
+    // Each secret's tag is computed once, however many entries the header has (anyone
+    // can send thousands with a 1 MiB body), and compared in constant time
+    // (`CtOutput`'s equality).
+    let expected: Vec<CtOutput<HmacSha256>> = secrets
+        .iter()
+        .map(|s| s.mac(id, ts, body).finalize())
+        .collect();
     for entry in signature.split(' ') {
         let Some(b64) = entry.strip_prefix("v1,") else {
             continue;
         };
-        // An empty or undecodable signature matches nothing: verify_slice compares the
-        // whole tag, never a prefix.
-        let Ok(given) = B64.decode(b64) else {
+        // An empty, undecodable or wrong-length signature matches nothing: the whole
+        // tag is compared, never a prefix.
+        let Some(given) = B64
+            .decode(b64)
+            .ok()
+            .and_then(|bytes| Output::<HmacSha256>::try_from(bytes.as_slice()).ok())
+        else {
             continue;
         };
-        if secrets
-            .iter()
-            .any(|s| s.mac(id, ts, body).verify_slice(&given).is_ok())
-        {
+        let given = CtOutput::<HmacSha256>::new(given);
+        if expected.contains(&given) {
             return Ok(());
         }
     }
@@ -312,6 +330,31 @@ mod tests {
             verify(&[secret(8)], headers("msg_1", &ts, &sig), b"{\"a\":1}", NOW),
             Err(SignatureError::NoMatch)
         );
+    }
+
+    /// Anyone can send a `webhook-signature` of thousands of entries with a 1 MiB body;
+    /// each entry used to cost an HMAC of the whole body before the 401. Each secret's
+    /// MAC is computed once per request, however many entries there are.
+    #[test]
+    fn many_signature_entries_cost_one_mac_per_secret() {
+        let secrets = [secret(7), secret(8)];
+        let ts = NOW.to_string();
+        let good = secrets[1].sign("m", NOW, b"x").expose().to_owned();
+        let mut header = vec!["v1,AAAA"; 2000].join(" ");
+        MACS.with(|n| n.set(0));
+        assert_eq!(
+            verify(&secrets, headers("m", &ts, &header), b"x", NOW),
+            Err(SignatureError::NoMatch)
+        );
+        assert_eq!(MACS.with(|n| n.get()), 2);
+        header.push(' ');
+        header.push_str(&good);
+        MACS.with(|n| n.set(0));
+        assert_eq!(
+            verify(&secrets, headers("m", &ts, &header), b"x", NOW),
+            Ok(())
+        );
+        assert_eq!(MACS.with(|n| n.get()), 2);
     }
 
     #[test]

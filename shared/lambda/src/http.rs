@@ -49,7 +49,8 @@ pub struct Route<E> {
 }
 
 /// The route of a request, with the values of its `{…}` segments in order,
-/// percent-decoded (an id holding `#` or `/` arrives as `%23` or `%2F`). A segment
+/// percent-decoded (an id holding `#` or `/` arrives as `%23` or `%2F`) and
+/// NFC-normalised as ids in bodies are (`crosspost_core::post::user_id`). A segment
 /// that does not decode to UTF-8 matches no route.
 pub fn find_route<'r, E>(
     routes: &'r [Route<E>],
@@ -73,7 +74,7 @@ pub fn find_route<'r, E>(
                     return None;
                 }
                 let decoded = percent_encoding::percent_decode_str(g).decode_utf8().ok()?;
-                params.push(decoded.into_owned());
+                params.push(unicode_normalization::UnicodeNormalization::nfc(&*decoded).collect());
             } else if p != g {
                 return None;
             }

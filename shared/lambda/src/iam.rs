@@ -18,6 +18,112 @@ pub struct Grant {
     pub called_by: &'static str,
 }
 
+impl Grant {
+    /// `actions` on `resource`, made by the code `called_by`.
+    pub const fn new(
+        resource: &'static str,
+        actions: &'static [&'static str],
+        called_by: &'static str,
+    ) -> Self {
+        Grant {
+            resource,
+            actions,
+            encryption_context: &[],
+            called_by,
+        }
+    }
+
+    /// The same grant bound to these `account` encryption-context patterns (a KMS key).
+    pub const fn bound_to(self, encryption_context: &'static [&'static str]) -> Self {
+        Grant {
+            encryption_context,
+            ..self
+        }
+    }
+
+    /// A Secrets Manager secret read once per cold start (`secrets::read_secret`).
+    pub const fn secret(resource: &'static str) -> Self {
+        Grant::new(
+            resource,
+            &["secretsmanager:GetSecretValue"],
+            "main: secrets::read_secret",
+        )
+    }
+
+    /// The SQS queue that triggers the function: ReceiveMessage, DeleteMessage and
+    /// GetQueueAttributes are Lambda's trigger, which polls with the function's role;
+    /// ChangeMessageVisibility is the code's (`called_by`).
+    pub const fn trigger_queue(resource: &'static str, called_by: &'static str) -> Self {
+        Grant::new(
+            resource,
+            &[
+                "sqs:ChangeMessageVisibility",
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+            ],
+            called_by,
+        )
+    }
+
+    /// `sqs:SendMessage` (SendMessageBatch is authorised as it) on a queue.
+    pub const fn send_to(resource: &'static str, called_by: &'static str) -> Self {
+        Grant::new(resource, &["sqs:SendMessage"], called_by)
+    }
+}
+
+/// What a network's worker (`shared/lambda/src/worker/`) calls, whichever network:
+/// PostsTable and AccountsTable through the worker's stores, its own queue (`queue`),
+/// the events queue; then its own token key grant and its network's secret.
+pub const fn network_worker(
+    queue: &'static str,
+    token_key: Grant,
+    secret: &'static str,
+) -> [Grant; 6] {
+    [
+        Grant::new(
+            "PostsTable",
+            &[
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+            ],
+            "PostsStore as the worker's DeliveryStore: get_post (GetItem); claim, conclude \
+             (UpdateItem); record_part (TransactWriteItems of a PutItem of the remote \
+             post's owner and an UpdateItem of the delivery)",
+        ),
+        Grant::new(
+            "AccountsTable",
+            &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+            "AccountsStore as the worker's AccountStore: get, network_limit (GetItem); \
+             mark_needs_reauth, set_rate_limited, set_network_limit, the refresh lease and \
+             store_refreshed (UpdateItem)",
+        ),
+        Grant::trigger_queue(
+            queue,
+            "WorkQueue: make_visible, delay (ChangeMessageVisibility); the SQS trigger",
+        ),
+        Grant::send_to("EventsQueue", "EventQueue::send"),
+        token_key,
+        Grant::secret(secret),
+    ]
+}
+
+/// The test every function keeps beside its `GRANTS`: template.yaml grants the
+/// function `$logical_id` exactly those ([`check_template_grants`]).
+#[macro_export]
+macro_rules! template_grants_test {
+    ($logical_id:literal) => {
+        #[cfg(test)]
+        mod tests {
+            #[test]
+            fn the_template_grants_exactly_what_the_code_calls() {
+                $crate::iam::check_template_grants($logical_id, super::GRANTS).unwrap();
+            }
+        }
+    };
+}
+
 /// The encryption-context key of sealed tokens (`crosspost_aws::seal`).
 pub const CONTEXT_CONDITION: &str = "kms:EncryptionContext:account";
 

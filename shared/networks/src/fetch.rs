@@ -182,6 +182,8 @@ pub struct CheckedFetcher {
     client: reqwest::Client,
     rules: Arc<FetchRules>,
     lookup: Arc<dyn Lookup>,
+    /// Bounds a lookup and a connection.
+    connect_timeout: Duration,
 }
 
 impl fmt::Debug for CheckedFetcher {
@@ -232,6 +234,7 @@ impl CheckedFetcher {
             client,
             rules,
             lookup,
+            connect_timeout,
         })
     }
 
@@ -241,14 +244,15 @@ impl CheckedFetcher {
             hop: hop_name(n, url),
             why,
         };
-        let host = url
-            .host_str()
-            .ok_or_else(|| refuse("it has no host".into()))?;
-        let stand_in = self.rules.stand_in(host).is_some();
+        let host = url.host_str().unwrap_or_default();
+        let stand_in = !host.is_empty() && self.rules.stand_in(host).is_some();
         match url.scheme() {
             "https" => {}
             "http" if self.rules.allow_local || stand_in => {}
             other => return Err(refuse(format!("only https is fetched, not {other}"))),
+        }
+        if host.is_empty() {
+            return Err(refuse("it has no host".into()));
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(refuse("it carries credentials".into()));
@@ -269,7 +273,7 @@ impl CheckedFetcher {
 
     /// Checks `url` without fetching it: the hop rules and every address its host has
     /// now (intake's check; the fetch checks again when it connects). A host that does
-    /// not resolve is `Unreachable`.
+    /// not resolve, or not within the connect timeout, is `Unreachable`.
     pub async fn check(&self, url: &str) -> Result<(), FetchError> {
         let url = Url::parse(url).map_err(|e| FetchError::Refused {
             hop: "the URL".into(),
@@ -278,8 +282,13 @@ impl CheckedFetcher {
         self.check_hop(0, &url)?;
         if let Some(url::Host::Domain(host)) = url.host() {
             if !self.rules.allow_local {
-                checked_addresses(&self.rules, self.lookup.as_ref(), host)
+                let lookup = checked_addresses(&self.rules, self.lookup.as_ref(), host);
+                tokio::time::timeout(self.connect_timeout, lookup)
                     .await
+                    .map_err(|_| FetchError::Unreachable {
+                        hop: hop_name(0, &url),
+                        detail: format!("{host} did not resolve in time"),
+                    })?
                     .map_err(|e| self.address_error(0, &url, e))?;
             }
         }
@@ -301,20 +310,28 @@ impl CheckedFetcher {
     }
 
     /// GETs `url`, following at most [`MAX_REDIRECTS`] redirects, each hop checked. The
-    /// answer of the last hop is returned whatever its status; `timeout` bounds each
-    /// hop's whole exchange.
+    /// answer of the last hop is returned whatever its status; `timeout` bounds the
+    /// whole fetch, every hop and the last answer's body included.
     pub async fn get(&self, url: &str, timeout: Duration) -> Result<reqwest::Response, FetchError> {
         let mut current = Url::parse(url).map_err(|e| FetchError::Refused {
             hop: "the URL".into(),
             why: format!("not a URL: {e}"),
         })?;
+        let deadline = tokio::time::Instant::now() + timeout;
         let mut n = 0;
         loop {
             self.check_hop(n, &current)?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Err(FetchError::Unreachable {
+                    hop: hop_name(n, &current),
+                    detail: "timed out".into(),
+                });
+            }
             let resp = self
                 .client
                 .get(current.clone())
-                .timeout(timeout)
+                .timeout(left)
                 .send()
                 .await
                 .map_err(|e| self.transport_error(n, &current, e))?;
@@ -581,6 +598,15 @@ mod tests {
         );
     }
 
+    /// `url` is refused, checked or fetched, at its first hop, for a reason holding `why`.
+    async fn refused_at_the_first_hop(f: &CheckedFetcher, url: &str, why: &str) {
+        let (hop, reason) = refused(f.check(url).await.unwrap_err());
+        assert!(hop.starts_with("the URL "), "{hop}");
+        assert!(reason.contains(why), "{url}: {reason}");
+        let (_, reason) = refused(f.get(url, T).await.unwrap_err());
+        assert!(reason.contains(why), "{url}: {reason}");
+    }
+
     #[tokio::test]
     async fn literal_internal_hosts_and_http_are_refused_at_the_first_hop() {
         let public = MediaHost::start().await.unwrap();
@@ -600,11 +626,7 @@ mod tests {
             ("http://cdn.example/a.png", "only https"),
             ("https://user:pw@cdn.example/a.png", "credentials"),
         ] {
-            let (hop, reason) = refused(f.check(url).await.unwrap_err());
-            assert!(hop.starts_with("the URL "), "{hop}");
-            assert!(reason.contains(why), "{url}: {reason}");
-            let (_, reason) = refused(f.get(url, T).await.unwrap_err());
-            assert!(reason.contains(why), "{url}: {reason}");
+            refused_at_the_first_hop(&f, url, why).await;
         }
         // The hop is named without its query (signed URLs carry credentials there).
         let (hop, _) = refused(
@@ -613,6 +635,189 @@ mod tests {
                 .unwrap_err(),
         );
         assert_eq!(hop, "the URL https://10.0.0.1/a.png");
+    }
+
+    #[tokio::test]
+    async fn other_spellings_of_internal_addresses_are_refused() {
+        let public = MediaHost::start().await.unwrap();
+        let f = fetcher(&public, Script::new(&[&["93.184.216.34"]]));
+        for (url, why) in [
+            // Decimal, hexadecimal, octal and short IPv4 forms (WHATWG URL parsing).
+            ("https://2130706433/a.png", "127.0.0.1 is in 127.0.0.0/8"),
+            ("https://0x7f.1/a.png", "127.0.0.1 is in 127.0.0.0/8"),
+            ("https://017700000001/a.png", "127.0.0.1 is in 127.0.0.0/8"),
+            ("https://0177.0.0.1/a.png", "127.0.0.1 is in 127.0.0.0/8"),
+            ("https://127.1/a.png", "127.0.0.1 is in 127.0.0.0/8"),
+            ("https://0xa9fea9fe/a.png", "169.254.169.254 is in"),
+            ("https://0/a.png", "0.0.0.0 is in 0.0.0.0/8"),
+            // IPv6 forms carrying an internal IPv4 address.
+            ("https://[::ffff:7f00:1]/a.png", "reaches 127.0.0.1"),
+            ("https://[::ffff:0:7f00:1]/a.png", "reserved by IETF"),
+            ("https://[64:ff9b::7f00:1]/a.png", "reaches 127.0.0.1"),
+            ("https://[2002:a9fe:a9fe::]/a.png", "6to4"),
+            (
+                "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/a.png",
+                "TEREDO",
+            ),
+            ("https://[::1]/a.png", "loopback address"),
+            ("https://[::]/a.png", "unspecified address"),
+            ("https://[fe80::1]/a.png", "link-local unicast"),
+            // Userinfo in front of an internal host, and a backslash before `@`.
+            ("https://public.example@127.0.0.1/a.png", "credentials"),
+            ("https://public.example:443@127.0.0.1/a.png", "credentials"),
+            (
+                "https://127.0.0.1\\@public.example/a.png",
+                "127.0.0.1 is in",
+            ),
+            // A port does not make an internal address public.
+            ("https://127.0.0.1:8443/a.png", "127.0.0.1 is in"),
+            (
+                "https://[::ffff:169.254.169.254]:80/a.png",
+                "reaches 169.254.169.254",
+            ),
+        ] {
+            refused_at_the_first_hop(&f, url, why).await;
+        }
+        // A zone id is not a URL host at all.
+        for url in [
+            "https://[fe80::1%25eth0]/a.png",
+            "https://[fe80::1%eth0]/a.png",
+        ] {
+            let (_, reason) = refused(f.check(url).await.unwrap_err());
+            assert!(reason.starts_with("not a URL"), "{url}: {reason}");
+        }
+    }
+
+    #[tokio::test]
+    async fn redirects_to_other_schemes_and_scheme_relative_internal_hosts_are_refused() {
+        let public = MediaHost::start().await.unwrap();
+        let internal = MediaHost::start().await.unwrap();
+        let f = fetcher(&public, Script::new(&[&["93.184.216.34"]]));
+        for (path, location, why) in [
+            (
+                "/relative",
+                format!("//127.0.0.1:{}/x", internal.addr().port()),
+                "only https is fetched, not http".to_owned(),
+            ),
+            (
+                "/file",
+                "file:///etc/passwd".to_owned(),
+                "not file".to_owned(),
+            ),
+            (
+                "/gopher",
+                "gopher://127.0.0.1:6379/_INFO".to_owned(),
+                "not gopher".to_owned(),
+            ),
+            (
+                "/decimal",
+                "https://2852039166/latest/meta-data/".to_owned(),
+                "169.254.169.254 is in".to_owned(),
+            ),
+        ] {
+            public.redirect(path, 302, &location);
+            let (hop, reason) = refused(f.get(&public_url(&public, path), T).await.unwrap_err());
+            assert!(hop.starts_with("redirect 1 to "), "{path}: {hop}");
+            assert!(reason.contains(&why), "{path}: {reason}");
+        }
+        assert_eq!(internal.total_hits(), 0);
+    }
+
+    /// DNS that never answers.
+    struct Silent;
+
+    impl Lookup for Silent {
+        fn lookup(&self, _host: &str) -> LookupFuture {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_whose_dns_never_answers_is_unreachable_not_a_hang() {
+        let public = MediaHost::start().await.unwrap();
+        let f = fetcher(&public, Arc::new(Silent));
+        for result in [
+            f.check("https://slow-dns.example/a.png").await,
+            f.get("https://slow-dns.example/a.png", T).await.map(|_| ()),
+        ] {
+            match result {
+                Err(FetchError::Unreachable { hop, .. }) => {
+                    assert_eq!(hop, "the URL https://slow-dns.example/a.png")
+                }
+                other => panic!("unreachable expected, got {other:?}"),
+            }
+        }
+    }
+
+    /// A host on loopback whose every answer takes `delay`: `/hop0` to `/hop2` redirect
+    /// to the next, `/hop3` is a PNG.
+    async fn slow_redirect_chain(delay: Duration) -> SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let n = socket.read(&mut request).await.unwrap_or(0);
+                    let line = String::from_utf8_lossy(&request[..n]).into_owned();
+                    let hop: u8 = line
+                        .split_once("/hop")
+                        .and_then(|(_, rest)| rest.get(..1))
+                        .and_then(|d| d.parse().ok())
+                        .unwrap_or(0);
+                    tokio::time::sleep(delay).await;
+                    let answer = if hop < 3 {
+                        format!(
+                            "HTTP/1.1 302 Found\r\nlocation: /hop{}\r\n\
+                             content-length: 0\r\nconnection: close\r\n\r\n",
+                            hop + 1
+                        )
+                        .into_bytes()
+                    } else {
+                        let png = tiny_png();
+                        let mut a = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\n\
+                             content-length: {}\r\nconnection: close\r\n\r\n",
+                            png.len()
+                        )
+                        .into_bytes();
+                        a.extend_from_slice(&png);
+                        a
+                    };
+                    let _ = socket.write_all(&answer).await;
+                });
+            }
+        });
+        addr
+    }
+
+    /// The timeout bounds the whole fetch, redirects included: a chain of hops each
+    /// answering just inside it used to take four times as long (past the webhook's own
+    /// 15 s for a preview).
+    #[tokio::test]
+    async fn the_timeout_bounds_the_whole_chain_not_each_hop() {
+        let addr = slow_redirect_chain(Duration::from_millis(600)).await;
+        let f = CheckedFetcher::new(
+            FetchRules {
+                allow_local: true,
+                stand_ins: Vec::new(),
+            },
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        let url = format!("http://{addr}/hop0");
+        match f.get(&url, Duration::from_secs(1)).await {
+            Err(FetchError::Unreachable { detail, .. }) => {
+                assert!(detail.contains("timed out"), "{detail}")
+            }
+            other => panic!("a timeout expected, got {other:?}"),
+        }
+        // With time for every hop it arrives.
+        let resp = f.get(&url, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(resp.status(), 200);
     }
 
     #[tokio::test]

@@ -501,6 +501,65 @@ mod tests {
         b
     }
 
+    /// A host on loopback that answers every request with a PNG that never ends
+    /// (64 MB at most), chunked and without a length, until the reader hangs up.
+    async fn endless_png_host() -> String {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let url = format!("http://{}/endless.png", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = socket.read(&mut request).await;
+                    let head = "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\n\
+                                transfer-encoding: chunked\r\n\r\n";
+                    if socket.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let mut first = crosspost_fakes::tiny_png();
+                    first.resize(64 * 1024, 0);
+                    let rest = vec![0u8; 64 * 1024];
+                    let mut chunk = first;
+                    for _ in 0..1024 {
+                        let framed = [
+                            format!("{:x}\r\n", chunk.len()).into_bytes(),
+                            chunk.clone(),
+                            b"\r\n".to_vec(),
+                        ]
+                        .concat();
+                        if socket.write_all(&framed).await.is_err() {
+                            return;
+                        }
+                        chunk = rest.clone();
+                    }
+                    let _ = socket.write_all(b"0\r\n\r\n").await;
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_endless_image_without_a_length_stops_at_the_limit() {
+        let url = endless_png_host().await;
+        let rules = crate::fetch::FetchRules {
+            allow_local: true,
+            stand_ins: Vec::new(),
+        };
+        let checked = CheckedFetcher::new(rules, Duration::from_secs(5)).unwrap();
+        let fetcher = MediaFetcher::new(checked, Duration::from_secs(60));
+        let err = fetcher.fetch(&url, MediaKind::Image).await.unwrap_err();
+        match err {
+            PublishError::Permanent { reason } => {
+                assert_eq!(reason, "media_too_large: the file is larger than 5 MB")
+            }
+            other => panic!("media_too_large expected, got {other:?}"),
+        }
+    }
+
     #[test]
     fn images_gifs_and_videos_are_told_from_their_bytes() {
         assert_eq!(

@@ -146,6 +146,17 @@ fn answers_are_checked_by_status_and_content_type() {
     assert!(found.contains("content type `text/html`"), "{found}");
 }
 
+/// The status of `request` sent with `token`.
+async fn status_of(request: reqwest::RequestBuilder, token: &str) -> u16 {
+    request
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 #[tokio::test]
 async fn the_fake_records_what_breaks_the_spec_and_its_own_answers_keep_it() {
     let x = FakeX::start().await.unwrap();
@@ -154,51 +165,22 @@ async fn the_fake_records_what_breaks_the_spec_and_its_own_answers_keep_it() {
     let url = |p: &str| format!("{}{p}", x.base_url());
 
     // The fake's answers, success and error alike, keep the spec.
-    let sent = http
-        .post(url("/2/tweets"))
-        .bearer_auth("token-1001")
-        .json(&json!({"text": "one"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sent.status(), 201);
-    let again = http
-        .post(url("/2/tweets"))
-        .bearer_auth("token-1001")
-        .json(&json!({"text": "one"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 403);
-    let stranger = http
-        .get(url("/2/users/me"))
-        .bearer_auth("nobody")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stranger.status(), 401);
+    let tweet = || http.post(url("/2/tweets")).json(&json!({"text": "one"}));
+    assert_eq!(status_of(tweet(), "token-1001").await, 201);
+    assert_eq!(status_of(tweet(), "token-1001").await, 403, "a duplicate");
+    assert_eq!(status_of(http.get(url("/2/users/me")), "nobody").await, 401);
     let form = Form::new()
         .part("media", Part::bytes(tiny_png()).file_name("media"))
         .text("media_category", "tweet_image");
-    let uploaded = http
-        .post(url("/2/media/upload"))
-        .bearer_auth("token-1001")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(uploaded.status(), 200);
+    let upload = http.post(url("/2/media/upload")).multipart(form);
+    assert_eq!(status_of(upload, "token-1001").await, 200);
     assert_eq!(x.contract_violations(), Vec::<String>::new());
 
     // A request that breaks it is answered as the fake would, and recorded.
-    let bad = http
+    let append = http
         .post(url("/2/media/upload/1/append"))
-        .bearer_auth("token-1001")
-        .multipart(Form::new().text("segment_index", "first"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 400);
+        .multipart(Form::new().text("segment_index", "first"));
+    assert_eq!(status_of(append, "token-1001").await, 400);
     let violations = x.contract_violations().join("\n");
     assert!(
         violations.contains("X API: POST /2/media/upload/1/append: body"),
