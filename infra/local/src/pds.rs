@@ -103,7 +103,9 @@ impl Pds {
         work_dir: &WorkDir,
         registry: &Registry,
     ) -> Result<(Pds, Child)> {
-        let dir = work_dir.path().join(format!("pds-{}", process::free_port()?));
+        let dir = work_dir
+            .path()
+            .join(format!("pds-{}", process::free_port()?));
         std::fs::create_dir_all(dir.join("blobs"))
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let script = dir.join("server.mjs");
@@ -182,7 +184,10 @@ impl Pds {
         let password = random_hex(12)?;
         let handle = format!("{name}.test");
         let resp = http
-            .post(format!("{}/xrpc/com.atproto.server.createAccount", self.url))
+            .post(format!(
+                "{}/xrpc/com.atproto.server.createAccount",
+                self.url
+            ))
             .json(&json!({
                 "handle": handle,
                 "email": format!("{name}@example.test"),

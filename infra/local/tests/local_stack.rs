@@ -849,7 +849,10 @@ async fn runs_the_bluesky_pds_on_loopback_with_accounts() {
     assert_eq!(alice.handle, "alice.test");
     assert!(alice.did.starts_with("did:plc:"), "{}", alice.did);
     let session: Value = http
-        .post(format!("{}/xrpc/com.atproto.server.createSession", pds.url()))
+        .post(format!(
+            "{}/xrpc/com.atproto.server.createSession",
+            pds.url()
+        ))
         .json(&json!({ "identifier": alice.handle, "password": alice.app_password }))
         .send()
         .await

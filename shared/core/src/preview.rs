@@ -16,6 +16,7 @@ pub fn adapt(
     match network {
         Network::X => text::x::adapt_for_x(text, link, overflow),
         Network::Facebook => text::facebook::adapt_for_facebook(text, link, overflow),
+        Network::Bluesky => text::bluesky::adapt_for_bluesky(text, link, overflow),
     }
 }
 
