@@ -38,6 +38,12 @@ pub const GRANTS: &[Grant] = &[
         called_by: "DeliveryQueues::enqueue (SendMessageBatch)",
     },
     Grant {
+        resource: "BlueskyQueue",
+        actions: &["sqs:SendMessage"],
+        encryption_context: &[],
+        called_by: "DeliveryQueues::enqueue (SendMessageBatch)",
+    },
+    Grant {
         resource: "WebhookSigningSecret",
         actions: &["secretsmanager:GetSecretValue"],
         encryption_context: &[],
