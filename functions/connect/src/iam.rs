@@ -45,7 +45,12 @@ pub const GRANTS: &[Grant] = &[
         actions: &["kms:Decrypt", "kms:GenerateDataKey"],
         // Links and unlinks accounts of both networks; seals PKCE verifiers under the
         // pending link's key.
-        encryption_context: &["USER#*/ACCOUNT#x#*", "USER#*/ACCOUNT#facebook#*", "OAUTH#*"],
+        encryption_context: &[
+            "USER#*/ACCOUNT#x#*",
+            "USER#*/ACCOUNT#facebook#*",
+            "USER#*/ACCOUNT#bluesky#*",
+            "OAUTH#*",
+        ],
         called_by: "Sealer: seal (GenerateDataKey), open (Decrypt)",
     },
     Grant {

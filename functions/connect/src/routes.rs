@@ -92,6 +92,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     }
     let param = |i: usize| params.get(i).map(String::as_str).unwrap_or_default();
     let resp = match route.endpoint {
+        Endpoint::StartLink if param(0) == "bluesky" => app.link_bluesky(body, now).await,
         Endpoint::StartLink => app.start_link(param(0), &req, body, now).await,
         Endpoint::Callback => app.callback(param(0), &req, now).await,
         Endpoint::Unlink => app.unlink(param(0), param(1), param(2), now).await,
@@ -155,6 +156,7 @@ mod tests {
             decrypting,
             [
                 "ConnectFunction",
+                "PublishBlueskyFunction",
                 "PublishFacebookFunction",
                 "PublishXFunction"
             ]

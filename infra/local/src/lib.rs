@@ -72,10 +72,14 @@ pub struct StackOptions {
     /// template.
     pub template_patches: Vec<(String, String)>,
     /// Also run Bluesky's reference server (the ATProto PDS, [`Pds`]) on loopback, for
-    /// runs that publish to Bluesky: about 3 s more to start and 250 MB of memory.
+    /// runs that publish to Bluesky: about 3 s more to start and 250 MB of memory. The
+    /// template's `BlueskyServices` parameter becomes its URL unless overridden.
     /// [`StackOptions::from_env`] sets it when `CROSSPOST_LOCAL_PDS=1`.
     pub bluesky_pds: bool,
 }
+
+/// The template parameter listing the Bluesky services accounts may be linked on.
+const BLUESKY_SERVICES: &str = "BlueskyServices";
 
 /// `max_instances` of [`StackOptions::from_env`] unless `CROSSPOST_LOCAL_MAX_INSTANCES` is set.
 pub const DEFAULT_MAX_INSTANCES: usize = 4;
@@ -200,6 +204,15 @@ impl LocalStack {
             emulator_processes.push(child);
             pds
         });
+        // The functions link Bluesky accounts on the local PDS only.
+        let mut parameters = parameters;
+        if let Some(pds) = &pds {
+            if parameters.contains_key(BLUESKY_SERVICES)
+                && !opts.parameter_overrides.contains_key(BLUESKY_SERVICES)
+            {
+                parameters.insert(BLUESKY_SERVICES.to_owned(), pds.url().to_owned());
+            }
+        }
         let resolver =
             create_resources(&emulators, &template, parameters, &opts.secret_values).await?;
         let functions =
