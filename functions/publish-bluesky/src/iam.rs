@@ -56,6 +56,7 @@ pub const GRANTS: &[Grant] = &[
 mod tests {
     #[test]
     fn the_template_grants_exactly_what_the_code_calls() {
-        crosspost_lambda::iam::check_template_grants("PublishBlueskyFunction", super::GRANTS).unwrap();
+        crosspost_lambda::iam::check_template_grants("PublishBlueskyFunction", super::GRANTS)
+            .unwrap();
     }
 }
