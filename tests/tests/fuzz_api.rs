@@ -89,6 +89,19 @@ fn known_findings() -> Value {
          "errors": [["/user_id", "must be 1 to 256 characters"],
                     ["/return_url", "allow-list"]],
          "why": [issue_13, by_design]},
+        {"method": "POST", "path": "/v1/connect/bluesky",
+         "check": "positive_data_acceptance", "status": 422,
+         "errors": [["/user_id", "must be 1 to 256 characters"],
+                    ["/identifier", "must be 1 to 254 characters"],
+                    ["/app_password", "must be 1 to 256 characters"],
+                    ["/service", "is not one this deployment links on"]],
+         "why": [issue_13, by_design]},
+        // By design: the fuzzer's deployment has no Bluesky service to check the
+        // credentials on (BlueskyServices names a closed local port), so a link answers
+        // 503 as it does when a real service is down.
+        {"method": "POST", "path": "/v1/connect/bluesky", "check": "not_a_server_error",
+         "status": 503, "detail": "the Bluesky service could not be reached",
+         "why": by_design},
     ])
 }
 
