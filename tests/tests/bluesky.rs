@@ -13,7 +13,7 @@ use crosspost_core::text::bluesky::graphemes;
 use crosspost_core::{AccountStatus, DeliveryStatus, LinkedAccount, Network, PostId, Secret};
 use crosspost_fakes::FaultProxy;
 use crosspost_local::{Pds, PdsAccount};
-use crosspost_networks::bluesky::{AccessToken, BlueskyRefresher};
+use crosspost_networks::bluesky::{AccessToken, BlueskyRefresher, SessionCredentials};
 use crosspost_tests::{accepted, post, wait_for};
 use hmac::{KeyInit, Mac};
 use serde_json::{json, Value};
@@ -252,29 +252,28 @@ async fn a_long_chinese_post_is_a_thread_with_exact_facets_and_delete_removes_it
     sb.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_lost_answer_then_a_retry_makes_one_record() {
-    let sb = bluesky_sandbox().await;
-    let pds = pds(&sb);
-    // An account whose service is a fault proxy in front of the PDS, linked with a
-    // session made through the proxy (as the connect function makes it).
+/// A new account of `user`, whose service is a fault proxy in front of the PDS, linked
+/// with a session made through the proxy (as the connect function makes it, without
+/// the allow-list, which names the PDS itself).
+async fn behind_proxy(sb: &Sandbox, name: &str) -> (FaultProxy, PdsAccount) {
+    let pds = pds(sb);
     let proxy = FaultProxy::start(pds.url()).await.unwrap();
-    let bob = pds.create_account("lostanswer").await.unwrap();
+    let account = pds.create_account(name).await.unwrap();
     let session = BlueskyRefresher::new(reqwest::Client::new())
         .create_session(
             proxy.url(),
-            &bob.handle,
-            &Secret::new(bob.app_password.clone()),
+            &account.handle,
+            &Secret::new(account.app_password.clone()),
         )
         .await
         .unwrap();
     let tokens = session.tokens();
     let now = time::OffsetDateTime::now_utc();
-    let account = LinkedAccount {
+    let linked = LinkedAccount {
         user_id: DEMO_USER.into(),
         network: Network::Bluesky,
-        account_id: bob.did.clone(),
-        display_name: format!("@{}", bob.handle),
+        account_id: account.did.clone(),
+        display_name: format!("@{}", account.handle),
         status: AccountStatus::Active,
         access_token: tokens.access_token,
         rate_limited_until: None,
@@ -282,7 +281,24 @@ async fn a_lost_answer_then_a_retry_makes_one_record() {
         access_expires_at: Some(now.unix_timestamp() + 7000),
         token_version: 0,
     };
-    sb.accounts.link(&account, now).await.unwrap();
+    sb.accounts.link(&linked, now).await.unwrap();
+    (proxy, account)
+}
+
+fn put_records(proxy: &FaultProxy) -> Vec<u16> {
+    proxy
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("com.atproto.repo.putRecord"))
+        .map(|r| r.status)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_answer_then_a_retry_makes_one_record() {
+    let sb = bluesky_sandbox().await;
+    let pds = pds(&sb);
+    let (proxy, bob) = behind_proxy(&sb, "lostanswer").await;
 
     // The first putRecord is applied by the PDS, and its answer lost on the way back.
     proxy.lose_answers("com.atproto.repo.putRecord", 1);
@@ -294,19 +310,75 @@ async fn a_lost_answer_then_a_retry_makes_one_record() {
     let records = list_records(&pds, &bob.did).await;
     assert_eq!(records.len(), 1, "one record: {records:#?}");
     assert_eq!(d.parts[0].remote_id, records[0]["uri"].as_str().unwrap());
-    let puts: Vec<u16> = proxy
-        .requests()
-        .iter()
-        .filter(|r| r.path.ends_with("com.atproto.repo.putRecord"))
-        .map(|r| r.status)
-        .collect();
+    let puts = put_records(&proxy);
     assert_eq!(puts[0], 0, "the first answer was lost: {puts:?}");
     assert!(puts.len() >= 2, "the part was sent again: {puts:?}");
     sb.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_expired_access_token_is_refreshed_and_the_post_published() {
+async fn a_worker_killed_mid_thread_resumes_and_writes_each_part_once() {
+    let mut options = SandboxOptions::from_env();
+    options.bluesky = true;
+    // Compress time: a lease of 8 s (the worker's timeout), messages back after 10 s.
+    options.template_patches = vec![
+        (
+            "Resources.PublishBlueskyFunction.Properties.Timeout".into(),
+            "8".into(),
+        ),
+        (
+            "Resources.BlueskyQueue.Properties.VisibilityTimeout".into(),
+            "10".into(),
+        ),
+    ];
+    options
+        .env_overrides
+        .insert("HTTP_TIMEOUT_MS".into(), "60000".into());
+    let sb = Sandbox::start(options).await.unwrap();
+    let pds = pds(&sb);
+    let (proxy, carol) = behind_proxy(&sb, "killedworker").await;
+    // Part 3 is written by the PDS, but its answer never comes: the worker is killed
+    // while it waits.
+    proxy.lose_answers_after("com.atproto.repo.putRecord", 2, 1);
+    let id = accepted(&sb, &to_bluesky(&"山".repeat(700), &carol.did)).await;
+    wait_for(
+        "two parts confirmed and the third written",
+        SETTLE,
+        || async {
+            let ds = sb.posts.deliveries(&id).await.unwrap();
+            (ds[0].parts.len() == 2 && put_records(&proxy).len() == 3).then_some(())
+        },
+    )
+    .await;
+    sb.stack.kill_function("PublishBlueskyFunction").await;
+
+    let d = settled(&sb, &id).await;
+    assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
+    let records = list_records(&pds, &carol.did).await;
+    assert_eq!(records.len(), 3, "each part once: {records:#?}");
+    let uris: Vec<&str> = records.iter().map(|r| r["uri"].as_str().unwrap()).collect();
+    let parts: Vec<&str> = d.parts.iter().map(|p| p.remote_id.as_str()).collect();
+    assert_eq!(parts, uris);
+    for (i, r) in records.iter().enumerate() {
+        let shown = r["value"]["text"].as_str().unwrap();
+        assert!(shown.ends_with(&format!("({}/3)", i + 1)), "{shown}");
+        if i > 0 {
+            assert_eq!(r["value"]["reply"]["parent"]["uri"], records[i - 1]["uri"]);
+            assert_eq!(r["value"]["reply"]["root"]["uri"], records[0]["uri"]);
+        }
+    }
+    let puts = put_records(&proxy);
+    assert_eq!(puts[..3], [200, 200, 0], "{puts:?}");
+    assert_eq!(
+        puts.len(),
+        4,
+        "only the third part was sent again: {puts:?}"
+    );
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_access_token_is_refreshed_and_unlinking_ends_the_session() {
     let sb = bluesky_sandbox().await;
     let pds = pds(&sb);
     let alice = demo(&sb);
@@ -339,6 +411,44 @@ async fn an_expired_access_token_is_refreshed_and_the_post_published() {
         after.refresh_token, before.refresh_token,
         "the refresh token rotated"
     );
+
+    // Unlinking ends the session at the PDS: its refresh token is refused from then on.
+    let refresh = SessionCredentials::from_secret(after.refresh_token.as_ref().unwrap())
+        .unwrap()
+        .refresh_jwt;
+    let unlinked = sb
+        .call(
+            "DELETE",
+            &format!("/v1/users/{DEMO_USER}/accounts/bluesky/{}", alice.did),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(unlinked.status, 200, "{}", unlinked.body);
+    assert_eq!(
+        unlinked.body["revoked_at_network"], true,
+        "{}",
+        unlinked.body
+    );
+    assert!(sb
+        .accounts
+        .get(DEMO_USER, Network::Bluesky, &alice.did)
+        .await
+        .unwrap()
+        .is_none());
+    let refused: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/xrpc/com.atproto.server.refreshSession",
+            pds.url()
+        ))
+        .bearer_auth(refresh)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused["error"], "ExpiredToken", "{refused}");
     sb.stop().await;
 }
 

@@ -29,8 +29,8 @@ pub struct ProxiedRequest {
 struct ProxyState {
     target: String,
     http: reqwest::Client,
-    /// (path substring, how many more answers to lose)
-    lose: Mutex<Vec<(String, usize)>>,
+    /// (path substring, matching requests still let through, answers still to lose)
+    lose: Mutex<Vec<(String, usize, usize)>>,
     requests: Mutex<Vec<ProxiedRequest>>,
     stopped: watch::Receiver<bool>,
 }
@@ -79,7 +79,13 @@ impl FaultProxy {
     /// The next `times` requests whose path contains `path_contains` are applied by
     /// the server, and their answers lost.
     pub fn lose_answers(&self, path_contains: &str, times: usize) {
-        lock(&self.state.lose).push((path_contains.to_owned(), times));
+        self.lose_answers_after(path_contains, 0, times);
+    }
+
+    /// As [`FaultProxy::lose_answers`], after letting `skip` matching requests through
+    /// untouched (e.g. the answer of a thread's third part is lost).
+    pub fn lose_answers_after(&self, path_contains: &str, skip: usize, times: usize) {
+        lock(&self.state.lose).push((path_contains.to_owned(), skip, times));
     }
 
     /// Every request passed on so far.
@@ -118,9 +124,13 @@ async fn pass_on(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
         let mut rules = lock(&state.lose);
         match rules
             .iter_mut()
-            .find(|(p, times)| *times > 0 && path.contains(p.as_str()))
+            .find(|(p, _, times)| *times > 0 && path.contains(p.as_str()))
         {
-            Some((_, times)) => {
+            Some((_, skip, _)) if *skip > 0 => {
+                *skip -= 1;
+                false
+            }
+            Some((_, _, times)) => {
                 *times -= 1;
                 true
             }

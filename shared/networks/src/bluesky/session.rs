@@ -219,6 +219,29 @@ impl BlueskyRefresher {
     }
 }
 
+impl BlueskyRefresher {
+    /// `com.atproto.server.deleteSession` with the refresh token: the session ends and
+    /// its refresh token is refused from then on. A session the PDS no longer knows
+    /// (refused token) counts as ended.
+    pub async fn delete_session(&self, creds: &SessionCredentials) -> Result<(), PublishError> {
+        let request = self
+            .http
+            .post(format!(
+                "{}/xrpc/com.atproto.server.deleteSession",
+                creds.service
+            ))
+            .bearer_auth(&creds.refresh_jwt);
+        let (status, headers, body) = send(request).await.map_err(crate::nothing_published)?;
+        if status.is_success() {
+            return Ok(());
+        }
+        match classify(status, &headers, &body) {
+            PublishError::AuthRevoked { .. } => Ok(()),
+            other => Err(crate::nothing_published(other)),
+        }
+    }
+}
+
 impl TokenRefresher for BlueskyRefresher {
     async fn refresh(&self, refresh_token: &Secret) -> Result<RefreshedTokens, PublishError> {
         let creds = SessionCredentials::from_secret(refresh_token)?;
