@@ -161,6 +161,17 @@ async fn a_long_chinese_post_is_a_thread_with_exact_facets_and_delete_removes_it
     assert_eq!(stored.status, AccountStatus::Active);
     assert_eq!(stored.display_name, format!("@{}", alice.handle));
     assert!(stored.refresh_token.is_some() && stored.access_expires_at.is_some());
+    // Sealed at rest: neither the app password nor a session token is in the table.
+    let access = AccessToken::from_secret(&stored.access_token).unwrap();
+    let creds = SessionCredentials::from_secret(stored.refresh_token.as_ref().unwrap()).unwrap();
+    assert_eq!(creds.app_password, alice.app_password);
+    let table = format!("{:?}", crosspost_tests::accounts_table_items(&sb).await);
+    for secret in [&alice.app_password, &access.access_jwt, &creds.refresh_jwt] {
+        assert!(
+            !table.contains(secret.as_str()),
+            "a Bluesky secret is stored in clear"
+        );
+    }
 
     let link = "https://example.com/tea/longjing-2026-spring-harvest?from=crosspost";
     let text = format!(
