@@ -97,6 +97,7 @@ async fn runs_the_template_on_local_emulators() {
             "connect",
             "publish-x",
             "publish-facebook",
+            "publish-bluesky",
             "notify",
         ],
     );
@@ -187,6 +188,10 @@ async fn runs_the_template_on_local_emulators() {
     assert!(pos("XDeadLetterQueue") < pos("XQueue"), "{order:?}");
     assert!(
         pos("FacebookDeadLetterQueue") < pos("FacebookQueue"),
+        "{order:?}"
+    );
+    assert!(
+        pos("BlueskyDeadLetterQueue") < pos("BlueskyQueue"),
         "{order:?}"
     );
     let x_url = stack.queue_url("XQueue").unwrap().to_string();
