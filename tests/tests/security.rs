@@ -90,6 +90,7 @@ async fn queue_post_to(sb: &Sandbox, network: Network, account: &str, url: &str)
     let queue = match network {
         Network::X => "XQueue",
         Network::Facebook => "FacebookQueue",
+        Network::Bluesky => "BlueskyQueue",
     };
     let queues = DeliveryQueues::new(
         crosspost_aws::aws_sdk_sqs::Client::new(&sb.stack.sdk_config()),

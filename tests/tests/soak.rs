@@ -241,6 +241,7 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
             let made_by = match d.network {
                 Network::X => &x_made_by,
                 Network::Facebook => &page_made_by,
+                Network::Bluesky => panic!("the soak does not post to Bluesky yet: {d:?}"),
             };
             let own = made_by
                 .get(&part.remote_id)

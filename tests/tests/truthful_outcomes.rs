@@ -157,6 +157,7 @@ async fn the_same_greeting_twice_at_once_with_lost_answers_is_one_post_recorded_
                 .into_iter()
                 .map(|p| (p.id, p.created_by))
                 .collect(),
+            Network::Bluesky => unreachable!("the loop covers X and Facebook"),
         };
         assert_eq!(made_by.len(), 1, "{network}: posted once: {made_by:?}");
         let published: Vec<&DeliveryRecord> = ds

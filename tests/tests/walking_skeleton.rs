@@ -63,6 +63,7 @@ async fn a_chinese_post_reaches_x_and_facebook_once_each() {
                 assert_eq!(d.account_id, DEMO_FACEBOOK_PAGE);
                 assert_eq!(remote_ids, [page_posts[0].id.as_str()]);
             }
+            Network::Bluesky => panic!("this post has no Bluesky target: {d:?}"),
         }
     }
 

@@ -497,7 +497,7 @@ async fn preview_shows_the_parts_without_storing_anything() {
         .unwrap();
     assert_eq!(a.status, 200, "{}", a.body);
     let networks = a.body["networks"].as_array().unwrap();
-    assert_eq!(networks.len(), 2);
+    assert_eq!(networks.len(), 3);
     let x = networks.iter().find(|n| n["network"] == "x").unwrap();
     let parts = x["parts"].as_array().unwrap();
     assert!(parts.len() >= 2, "{x}");
@@ -511,6 +511,11 @@ async fn preview_shows_the_parts_without_storing_anything() {
         .unwrap();
     assert_eq!(fb["parts"][0]["text"], text.as_str());
     assert_eq!(fb["parts"][0]["weighted_length"], text.chars().count());
+    // 240 Chinese characters are 240 graphemes: one Bluesky post (at most 300).
+    let bluesky = networks.iter().find(|n| n["network"] == "bluesky").unwrap();
+    assert_eq!(bluesky["parts"].as_array().unwrap().len(), 1, "{bluesky}");
+    assert_eq!(bluesky["parts"][0]["text"], text.as_str());
+    assert_eq!(bluesky["parts"][0]["weighted_length"], 240);
 
     let rejected = sb
         .call(

@@ -42,7 +42,12 @@ pub const GRANTS: &[Grant] = &[
     )
     // Links and unlinks accounts of both networks; seals PKCE verifiers under the
     // pending link's key.
-    .bound_to(&["USER#*/ACCOUNT#x#*", "USER#*/ACCOUNT#facebook#*", "OAUTH#*"]),
+    .bound_to(&[
+        "USER#*/ACCOUNT#x#*",
+        "USER#*/ACCOUNT#facebook#*",
+        "USER#*/ACCOUNT#bluesky#*",
+        "OAUTH#*",
+    ]),
     Grant::secret("WebhookSigningSecret"),
     Grant::secret("XOAuthClient"),
     Grant::secret("FacebookApp"),

@@ -1,6 +1,8 @@
 //! The connect function: links the accounts a user publishes to through each network's
 //! consent page, and unlinks them (DESIGN sections 7 and 8).
 //!
+//! `POST /v1/connect/bluesky` (signed) links a Bluesky account at once from its
+//! identifier and an app password (`bluesky.rs`). For the other networks,
 //! `POST /v1/connect/{network}` (signed by the source app) starts a link: a single-use
 //! state and, for X, a PKCE verifier are stored sealed for 10 minutes, and the answer
 //! is the consent page's URL. The network sends the browser back to
@@ -14,6 +16,7 @@
 #[cfg(test)]
 mod iam;
 
+mod bluesky;
 mod link;
 mod routes;
 mod unlink;
@@ -39,6 +42,8 @@ pub struct App {
     pub public_base_url: Option<String>,
     /// One per network accounts can be linked on, looked up by the route's network.
     pub linkers: Vec<Box<dyn Linker>>,
+    /// Bluesky links with an app password, not a consent page.
+    pub bluesky: bluesky::BlueskyLinking,
 }
 
 #[tokio::main]
@@ -63,6 +68,10 @@ async fn main() -> Result<(), Error> {
         None => None,
     };
     let http = crosspost_networks::http_client(env.http_timeout()?)?;
+    let bluesky = bluesky::BlueskyLinking::new(
+        crosspost_networks::bluesky::BlueskyRefresher::new(http.clone()),
+        &env.required("BLUESKY_SERVICES")?,
+    )?;
 
     let sdk = crosspost_aws::load_sdk_config().await;
     // Secrets are read once per cold start.
@@ -100,6 +109,7 @@ async fn main() -> Result<(), Error> {
         secrets,
         return_urls,
         public_base_url,
+        bluesky,
         linkers: vec![
             Box::new(XLinker::new(
                 XOAuth::new(http.clone(), &x_base, x_credentials)?

@@ -13,12 +13,22 @@ use lambda_http::{Body, Request, Response};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
+    LinkBluesky,
     StartLink,
     Callback,
     Unlink,
 }
 
 pub const ROUTES: &[Route<Endpoint>] = &[
+    // Before `/v1/connect/{network}`: the first route that matches is taken.
+    Route {
+        endpoint: Endpoint::LinkBluesky,
+        method: "POST",
+        path: "/v1/connect/bluesky",
+        signing: Signing::Request,
+        json_body: true,
+        statuses: &[200, 400, 401, 413, 415, 422, 503],
+    },
     Route {
         endpoint: Endpoint::StartLink,
         method: "POST",
@@ -92,6 +102,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     }
     let param = |i: usize| params.get(i).map(String::as_str).unwrap_or_default();
     let resp = match route.endpoint {
+        Endpoint::LinkBluesky => app.link_bluesky(body, now).await,
         Endpoint::StartLink => app.start_link(param(0), &req, body, now).await,
         Endpoint::Callback => app.callback(param(0), &req, now).await,
         Endpoint::Unlink => app.unlink(param(0), param(1), param(2), now).await,
@@ -108,6 +119,8 @@ mod tests {
     fn routes_match_with_their_parameters() {
         let (r, p) = find_route(ROUTES, "POST", "/v1/connect/x").unwrap();
         assert_eq!((r.endpoint, p), (Endpoint::StartLink, vec!["x".to_owned()]));
+        let (r, p) = find_route(ROUTES, "POST", "/v1/connect/bluesky").unwrap();
+        assert_eq!((r.endpoint, p), (Endpoint::LinkBluesky, vec![]));
         let (r, p) = find_route(ROUTES, "GET", "/v1/oauth/facebook/callback").unwrap();
         assert_eq!(
             (r.endpoint, p),
@@ -155,6 +168,7 @@ mod tests {
             decrypting,
             [
                 "ConnectFunction",
+                "PublishBlueskyFunction",
                 "PublishFacebookFunction",
                 "PublishXFunction"
             ]

@@ -14,8 +14,9 @@ struct Unlinked {
     user_id: String,
     network: Network,
     account_id: String,
-    /// Whether the network withdrew the tokens (X); Facebook Page tokens cannot be
-    /// withdrawn by the app: the person removes the app in Facebook's settings.
+    /// Whether the network withdrew the tokens (X; Bluesky ends the session); Facebook
+    /// Page tokens cannot be withdrawn by the app: the person removes the app in
+    /// Facebook's settings.
     revoked_at_network: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     revoke_error: Option<String>,
@@ -25,6 +26,27 @@ struct Unlinked {
 }
 
 impl App {
+    /// Withdraws the account's tokens at the network: the linker's revocation, or
+    /// Bluesky's `deleteSession`.
+    async fn revoke(
+        &self,
+        linker: Option<&dyn crosspost_core::linking::Linker>,
+        account: &crosspost_core::LinkedAccount,
+    ) -> Result<(), crosspost_core::PublishError> {
+        match linker {
+            Some(linker) => linker.revoke(account).await,
+            None => {
+                let refresh = account.refresh_token.as_ref().ok_or_else(|| {
+                    crosspost_core::PublishError::Permanent {
+                        reason: "the account has no Bluesky session to end".into(),
+                    }
+                })?;
+                let creds = crosspost_networks::bluesky::SessionCredentials::from_secret(refresh)?;
+                self.bluesky.sessions.delete_session(&creds).await
+            }
+        }
+    }
+
     pub async fn unlink(
         &self,
         user_id: &str,
@@ -32,11 +54,16 @@ impl App {
         account_id: &str,
         now: OffsetDateTime,
     ) -> Response<Body> {
-        let linker = match self.linker(network) {
-            Ok(linker) => linker,
-            Err(resp) => return *resp,
+        // Bluesky links without a consent page, so it has no linker: its session is
+        // ended with `deleteSession`.
+        let (network, linker) = if network == Network::Bluesky.as_str() {
+            (Network::Bluesky, None)
+        } else {
+            match self.linker(network) {
+                Ok(linker) => (linker.network(), Some(linker)),
+                Err(resp) => return *resp,
+            }
         };
-        let network = linker.network();
         let sealed = match self.vault.store().get(user_id, network, account_id).await {
             Ok(Some(a)) => a,
             Ok(None) => {
@@ -49,11 +76,11 @@ impl App {
             Err(e) => return unavailable(&e),
         };
         // Revoke first: if removing the account then fails, the call can be repeated.
-        let (revoked_at_network, revoke_error) = if !linker.revokes_tokens() {
+        let (revoked_at_network, revoke_error) = if linker.is_some_and(|l| !l.revokes_tokens()) {
             (false, None)
         } else {
             match self.vault.open(&sealed).await {
-                Ok(account) => match linker.revoke(&account).await {
+                Ok(account) => match self.revoke(linker, &account).await {
                     Ok(()) => (true, None),
                     Err(e) => (false, Some(e.to_string())),
                 },

@@ -28,6 +28,7 @@ pub const GRANTS: &[Grant] = &[
         "FacebookQueue",
         "DeliveryQueues::enqueue (SendMessageBatch)",
     ),
+    Grant::send_to("BlueskyQueue", "DeliveryQueues::enqueue (SendMessageBatch)"),
     Grant::secret("WebhookSigningSecret"),
 ];
 

@@ -43,6 +43,7 @@ async fn main() -> Result<(), Error> {
     let queue_urls = BTreeMap::from([
         (Network::X, env.required("X_QUEUE_URL")?),
         (Network::Facebook, env.required("FACEBOOK_QUEUE_URL")?),
+        (Network::Bluesky, env.required("BLUESKY_QUEUE_URL")?),
     ]);
     let secrets_id = env.required("WEBHOOK_SECRETS_ID")?;
     let media_hosts = env.media_hosts()?;

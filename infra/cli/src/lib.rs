@@ -7,4 +7,4 @@ pub mod link;
 pub mod sandbox;
 pub mod table;
 
-pub use sandbox::{Sandbox, SandboxOptions, DEMO_USER};
+pub use sandbox::{Sandbox, SandboxOptions, DEMO_BLUESKY_NAME, DEMO_USER};

@@ -121,7 +121,7 @@ enum Command {
     /// its parts (the text the network gets, word joiners included), and which part
     /// carries which media.
     Preview {
-        #[arg(long, value_parser = ["x", "facebook"])]
+        #[arg(long, value_parser = ["x", "facebook", "bluesky"])]
         network: String,
         #[arg(long, value_parser = ["thread", "truncate", "reject"], default_value = "thread")]
         overflow: String,
@@ -137,8 +137,13 @@ enum Command {
     },
 }
 
-/// The demo's posts: Latin text with a link, Chinese, and mixed text with emoji.
-fn sample_posts(run: &str) -> Vec<serde_json::Value> {
+/// The demo's posts: Latin text with a link, Chinese, and mixed text with emoji; to
+/// Bluesky too when `bluesky`.
+fn sample_posts(run: &str, bluesky: bool) -> Vec<serde_json::Value> {
+    let mut targets = vec![json!({"network": "x"}), json!({"network": "facebook"})];
+    if bluesky {
+        targets.push(json!({"network": "bluesky"}));
+    }
     let texts = [
         "Crosspost says hello: one post, every network. https://example.com/hello",
         "今天在西湖边散步，秋天的阳光很温暖。晚上和朋友一起吃了火锅，聊到很晚。",
@@ -152,7 +157,7 @@ fn sample_posts(run: &str) -> Vec<serde_json::Value> {
                 "id": format!("demo-{run}-{}", i + 1),
                 "user_id": DEMO_USER,
                 "text": text,
-                "targets": [{"network": "x"}, {"network": "facebook"}],
+                "targets": targets,
             })
         })
         .collect()
@@ -163,9 +168,18 @@ async fn demo(sandbox: &Sandbox, timeout: Duration) -> Result<bool> {
         "linked {DEMO_USER}'s X account {DEMO_X_ACCOUNT} and Facebook Page {DEMO_FACEBOOK_PAGE} \
          through POST /v1/connect, the networks' consent pages and the OAuth callback"
     );
+    if let Some(bluesky) = &sandbox.bluesky {
+        println!(
+            "linked {DEMO_USER}'s Bluesky account @{} ({}) on the local PDS {} through \
+             POST /v1/connect/bluesky with an app password",
+            bluesky.handle,
+            bluesky.did,
+            sandbox.stack.pds().map_or("", |p| p.url())
+        );
+    }
     let run = uuid::Uuid::now_v7().simple().to_string();
     let mut post_ids = Vec::new();
-    for body in sample_posts(&run) {
+    for body in sample_posts(&run, sandbox.bluesky.is_some()) {
         let answer = sandbox.submit(&body).await?;
         if answer.status != 202 {
             bail!("the webhook answered {}: {}", answer.status, answer.body);
@@ -299,7 +313,10 @@ fn post_body(args: PostArgs) -> Result<String> {
 }
 
 async fn with_sandbox(command: Command) -> Result<bool> {
-    let sandbox = Sandbox::start(SandboxOptions::from_env()).await?;
+    let mut options = SandboxOptions::from_env();
+    // The demo publishes to Bluesky's own server software too.
+    options.bluesky |= matches!(command, Command::Demo { .. });
+    let sandbox = Sandbox::start(options).await?;
     // Whatever happens next, including Ctrl-C, the stack comes down before we exit.
     let outcome = tokio::select! {
         r = async {

@@ -9,7 +9,7 @@ use crosspost_aws::{AccountsStore, DeliveryRecord, PostsStore, Sealer, TokenVaul
 use crosspost_core::signing::SigningSecret;
 use crosspost_core::{AccountStatus, LinkedAccount, Network, PostId, Secret};
 use crosspost_fakes::{EventsReceiver, FakeFacebook, FakeX, RecordedRequest};
-use crosspost_local::{LocalStack, StackOptions};
+use crosspost_local::{LocalStack, PdsAccount, StackOptions};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,6 +27,8 @@ pub const FACEBOOK_APP_SECRET: &str = "sandbox-facebook-app-secret";
 pub const DEMO_USER: &str = "demo-user";
 /// The demo user's X account (an X user id).
 pub const DEMO_X_ACCOUNT: &str = "1849203847562019840";
+/// The demo user's Bluesky account on the local PDS: `crosspost-demo.test`.
+pub const DEMO_BLUESKY_NAME: &str = "crosspost-demo";
 /// The demo user's Facebook Page.
 pub const DEMO_FACEBOOK_PAGE: &str = "104857600123456";
 /// The demo user's own Facebook user id (who manages the Page).
@@ -46,6 +48,9 @@ pub struct SandboxOptions {
     pub template_patches: Vec<(String, String)>,
     /// Count the functions' AWS calls (see `LocalStack::aws_calls`).
     pub count_aws_calls: bool,
+    /// Run Bluesky's reference server (the local PDS) and link the demo user's Bluesky
+    /// account on it; from `CROSSPOST_LOCAL_PDS=1` by default.
+    pub bluesky: bool,
 }
 
 impl SandboxOptions {
@@ -66,6 +71,7 @@ impl SandboxOptions {
             env_overrides: BTreeMap::new(),
             template_patches: Vec::new(),
             count_aws_calls: false,
+            bluesky: std::env::var("CROSSPOST_LOCAL_PDS").is_ok_and(|v| v.trim() == "1"),
         }
     }
 }
@@ -92,6 +98,9 @@ pub struct Sandbox {
     /// What the fake networks received while the demo accounts were linked; their own
     /// request logs start empty after that, so tests see only what came later.
     pub link_requests: Vec<RecordedRequest>,
+    /// The demo user's Bluesky account on the local PDS, when it runs
+    /// ([`SandboxOptions::bluesky`]).
+    pub bluesky: Option<PdsAccount>,
 }
 
 /// A fresh `whsec_` secret from the operating system's randomness.
@@ -113,7 +122,12 @@ impl Sandbox {
             .context("starting the events receiver")?;
         let mut stack_options = StackOptions::from_env(&options.repo_root)?;
         stack_options.echo_logs = options.echo_logs;
+        stack_options.bluesky_pds = options.bluesky;
         let params = &mut stack_options.parameter_overrides;
+        if !options.bluesky {
+            // No PDS: nothing answers there, and nothing outside is ever called.
+            params.insert("BlueskyServices".into(), "http://localhost:9".into());
+        }
         params.insert("XApiBaseUrl".into(), x.base_url());
         params.insert("FacebookGraphBaseUrl".into(), facebook.base_url());
         params.insert("FacebookGraphVersion".into(), GRAPH_VERSION.into());
@@ -201,8 +215,14 @@ impl Sandbox {
             client: SignedClient::new(&api_url, &signing[0])?,
             signing,
             link_requests: Vec::new(),
+            bluesky: None,
         };
         sandbox.link_demo_accounts().await?;
+        if let Some(pds) = sandbox.stack.pds().cloned() {
+            let account = pds.create_account(DEMO_BLUESKY_NAME).await?;
+            sandbox.link_bluesky(DEMO_USER, &account, pds.url()).await?;
+            sandbox.bluesky = Some(account);
+        }
         Ok(sandbox)
     }
 
@@ -255,6 +275,38 @@ impl Sandbox {
     pub async fn link_by_consent(&self, network: Network, user_id: &str) -> Result<Returned> {
         let authorize_url = link::start(&self.client, network, user_id, RETURN_URL).await?;
         link::follow(&authorize_url, RETURN_URL).await
+    }
+
+    /// Links `account` of the local PDS to `user_id` through `POST /v1/connect/bluesky`,
+    /// as the source app does with what the person typed. Returns the answer's body.
+    pub async fn link_bluesky(
+        &self,
+        user_id: &str,
+        account: &PdsAccount,
+        service: &str,
+    ) -> Result<serde_json::Value> {
+        let body = serde_json::json!({
+            "user_id": user_id,
+            "identifier": account.handle,
+            "app_password": account.app_password,
+            "service": service,
+        });
+        let answer = self
+            .call(
+                "POST",
+                "/v1/connect/bluesky",
+                Some(body.to_string().as_bytes()),
+            )
+            .await?;
+        if answer.status != 200 {
+            bail!(
+                "linking Bluesky account {} answered {}: {}",
+                account.handle,
+                answer.status,
+                answer.body
+            );
+        }
+        Ok(answer.body)
     }
 
     /// Links one more X account for `user_id`: the fake learns its token, AccountsTable

@@ -131,8 +131,8 @@ impl Emulators {
 }
 
 /// One emulator process and its captured output.
-struct Emulator {
-    child: Child,
+pub(crate) struct Emulator {
+    pub(crate) child: Child,
     log: LogBuffer,
 }
 
@@ -144,13 +144,25 @@ impl Emulator {
         work_dir: &WorkDir,
         registry: &Registry,
     ) -> Result<Emulator> {
+        Self::spawn_with_env(name, program, args, BTreeMap::new(), work_dir, registry)
+    }
+
+    /// [`Emulator::spawn`] with environment variables for the process.
+    pub(crate) fn spawn_with_env(
+        name: &str,
+        program: &Path,
+        args: Vec<String>,
+        env: BTreeMap<String, String>,
+        work_dir: &WorkDir,
+        registry: &Registry,
+    ) -> Result<Emulator> {
         let log = LogBuffer::default();
         let child = process::spawn(
             SpawnSpec {
                 name,
                 program,
                 args,
-                env: BTreeMap::new(),
+                env,
                 cwd: Some(work_dir.path()),
                 log: log.clone(),
                 echo: false,
@@ -162,7 +174,7 @@ impl Emulator {
     }
 
     /// Waits until `check` succeeds, failing early if the process exits.
-    async fn wait_ready<F, Fut>(&self, what: &str, mut check: F) -> Result<()>
+    pub(crate) async fn wait_ready<F, Fut>(&self, what: &str, mut check: F) -> Result<()>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<()>>,
@@ -280,7 +292,7 @@ impl WorkDir {
         Ok(WorkDir(dir))
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }

@@ -97,6 +97,7 @@ async fn runs_the_template_on_local_emulators() {
             "connect",
             "publish-x",
             "publish-facebook",
+            "publish-bluesky",
             "notify",
         ],
     );
@@ -116,6 +117,7 @@ async fn runs_the_template_on_local_emulators() {
         poller_concurrency: 2,
         template_patches: Vec::new(),
         count_aws_calls: false,
+        bluesky_pds: false,
     };
     let stack = LocalStack::start(opts).await.expect("local stack starts");
     let started_pids: Vec<(String, u32)> = stack.child_pids();
@@ -187,6 +189,10 @@ async fn runs_the_template_on_local_emulators() {
     assert!(pos("XDeadLetterQueue") < pos("XQueue"), "{order:?}");
     assert!(
         pos("FacebookDeadLetterQueue") < pos("FacebookQueue"),
+        "{order:?}"
+    );
+    assert!(
+        pos("BlueskyDeadLetterQueue") < pos("BlueskyQueue"),
         "{order:?}"
     );
     let x_url = stack.queue_url("XQueue").unwrap().to_string();
@@ -480,6 +486,7 @@ async fn creates_kms_keys_and_secrets() {
         poller_concurrency: 2,
         template_patches: Vec::new(),
         count_aws_calls: false,
+        bluesky_pds: false,
     };
     let err = LocalStack::start(opts.clone()).await.err().unwrap();
     assert!(format!("{err:#}").contains("Nope"), "{err:#}");
@@ -675,6 +682,7 @@ async fn scales_out_like_lambda() {
         poller_concurrency: 2,
         template_patches: Vec::new(),
         count_aws_calls: false,
+        bluesky_pds: false,
     };
     let stack = LocalStack::start(opts).await.expect("local stack starts");
     let started = stack.child_pids();
@@ -765,5 +773,124 @@ async fn scales_out_like_lambda() {
         let alive = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0;
         assert!(!alive, "{name} (pid {pid}) is still running after stop()");
     }
+    let _ = std::fs::remove_dir_all(bins);
+}
+
+/// The local ports in LISTEN state in /proc/net/tcp{,6} bound to `port`, as the kernel
+/// prints the address (`0100007F` is 127.0.0.1, `...01000000` is ::1).
+fn listening_addresses(port: u16) -> Vec<String> {
+    let mut found = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // local_address is ADDR:PORT in hex; state 0A is LISTEN.
+            if let (Some(local), Some("0A")) = (cols.get(1), cols.get(3).copied()) {
+                if let Some((addr, p)) = local.split_once(':') {
+                    if u16::from_str_radix(p, 16).ok() == Some(port) {
+                        found.push(addr.to_string());
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn runs_the_bluesky_pds_on_loopback_with_accounts() {
+    let bins = bin_dir("pds", &["echo"]);
+    let template = bins.join("template.yaml");
+    std::fs::write(&template, SECURITY_TEMPLATE).unwrap();
+    let root = repo_root();
+    let tools_dir = std::env::var_os("CROSSPOST_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".tools"));
+    let opts = StackOptions {
+        template,
+        bin_dir: bins.clone(),
+        tools_dir,
+        parameter_overrides: BTreeMap::new(),
+        env_overrides: BTreeMap::new(),
+        echo_logs: false,
+        secret_values: BTreeMap::new(),
+        max_instances: 1,
+        poller_concurrency: 1,
+        template_patches: Vec::new(),
+        count_aws_calls: false,
+        bluesky_pds: true,
+    };
+    let stack = LocalStack::start(opts).await.expect("local stack starts");
+    let pds = stack.pds().expect("the PDS runs").clone();
+    let http = reqwest::Client::new();
+
+    // It answers describeServer, with the `.test` handles of a localhost PDS.
+    let described: Value = http
+        .get(format!(
+            "{}/xrpc/com.atproto.server.describeServer",
+            pds.url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(described["availableUserDomains"], json!([".test"]));
+    assert_eq!(described["inviteCodeRequired"], json!(false));
+
+    // It listens on loopback only.
+    let port: u16 = pds.url().rsplit(':').next().unwrap().parse().unwrap();
+    let addresses = listening_addresses(port);
+    assert!(!addresses.is_empty(), "nothing listens on port {port}");
+    for a in &addresses {
+        assert!(
+            a == "0100007F" || a == "00000000000000000000000001000000",
+            "port {port} is bound to {a}, not loopback"
+        );
+    }
+
+    // An account made through the PDS's API signs in with its app password, and the
+    // session names it.
+    let alice = pds.create_account("alice").await.unwrap();
+    assert_eq!(alice.handle, "alice.test");
+    assert!(alice.did.starts_with("did:plc:"), "{}", alice.did);
+    let session: Value = http
+        .post(format!(
+            "{}/xrpc/com.atproto.server.createSession",
+            pds.url()
+        ))
+        .json(&json!({ "identifier": alice.handle, "password": alice.app_password }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(session["did"], json!(alice.did));
+    assert!(session["accessJwt"].as_str().is_some(), "{session}");
+
+    // It stops with the stack.
+    let pds_pids: Vec<(String, u32)> = stack
+        .child_pids()
+        .into_iter()
+        .filter(|(name, _)| name == "bluesky-pds")
+        .collect();
+    assert_eq!(pds_pids.len(), 1, "{:?}", stack.child_pids());
+    stack.stop().await;
+    for (name, pid) in pds_pids {
+        // SAFETY: signal 0 only checks whether the pid exists.
+        let alive = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0;
+        assert!(!alive, "{name} (pid {pid}) is still running after stop()");
+    }
+    assert!(
+        http.get(format!("{}/xrpc/_health", pds.url()))
+            .send()
+            .await
+            .is_err(),
+        "the PDS still answers after stop()"
+    );
     let _ = std::fs::remove_dir_all(bins);
 }

@@ -318,6 +318,7 @@ pub fn plan(network: Network, media: &[MediaItem], sniffed: &[Sniffed]) -> Media
     match network {
         Network::X => plan_for_x(&judged),
         Network::Facebook => plan_for_facebook(&judged),
+        Network::Bluesky => plan_for_bluesky(&judged),
     }
 }
 
@@ -384,6 +385,22 @@ fn plan_for_facebook(judged: &[Judged<'_>]) -> MediaPlan {
             None => plan.attached.push(j.attach(kind, None)),
             Some(reason) => plan.dropped.push(j.drop_because(reason)),
         }
+    }
+    plan
+}
+
+/// Bluesky: Crosspost publishes text, links and tags there for now; a post with media is
+/// refused, naming each item, rather than published without them.
+fn plan_for_bluesky(judged: &[Judged<'_>]) -> MediaPlan {
+    let mut plan = MediaPlan::default();
+    for j in judged {
+        plan.refused.push(match j.kind {
+            None => j.not_media(),
+            Some(_) => j.refuse_because(format!(
+                "{} is media, and Crosspost publishes only text to Bluesky for now",
+                j.name()
+            )),
+        });
     }
     plan
 }
@@ -592,7 +609,8 @@ mod tests {
                 mime: Some("text/html"),
             },
         ];
-        for network in Network::ALL {
+        // Bluesky refuses every item for now (`bluesky_refuses_media_for_now`).
+        for network in [Network::X, Network::Facebook] {
             let p = plan(network, &media, &sniffed);
             assert_eq!(indexes(&p), (vec![0], vec![], vec![1]), "{network:?}");
             assert_eq!(
@@ -603,6 +621,18 @@ mod tests {
         }
         let unknown = plan(Network::X, &media[..1], &[Sniffed::Other { mime: None }]);
         assert!(unknown.refused[0].reason.ends_with("of no known type"));
+    }
+
+    #[test]
+    fn bluesky_refuses_media_for_now() {
+        let media = [item("https://a.example/a.png", Some("image/png"))];
+        let p = plan(Network::Bluesky, &media, &[PNG]);
+        assert_eq!(indexes(&p), (vec![], vec![], vec![0]));
+        assert_eq!(
+            p.refusal().unwrap(),
+            "media_unsupported: media[0] (https://a.example/a.png) is media, and Crosspost \
+             publishes only text to Bluesky for now"
+        );
     }
 
     #[test]

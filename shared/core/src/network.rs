@@ -4,21 +4,23 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// A social network a delivery goes to. The wire name is lower case (`x`, `facebook`).
+/// A social network a delivery goes to. The wire name is lower case (`x`, `facebook`, `bluesky`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Network {
     X,
     Facebook,
+    Bluesky,
 }
 
 impl Network {
-    pub const ALL: [Network; 2] = [Network::X, Network::Facebook];
+    pub const ALL: [Network; 3] = [Network::X, Network::Facebook, Network::Bluesky];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Network::X => "x",
             Network::Facebook => "facebook",
+            Network::Bluesky => "bluesky",
         }
     }
 }
@@ -30,7 +32,7 @@ impl fmt::Display for Network {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown network `{0}` (known: x, facebook)")]
+#[error("unknown network `{0}` (known: x, facebook, bluesky)")]
 pub struct UnknownNetwork(pub String);
 
 impl FromStr for Network {

@@ -2,6 +2,7 @@
 //! every answer into either a remote post or a [`PublishError`] that says what the
 //! caller must do next.
 
+pub mod bluesky;
 pub mod facebook;
 pub mod fetch;
 pub mod media;

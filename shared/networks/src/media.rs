@@ -116,6 +116,7 @@ fn too_large(kind: MediaKind, limit: u64, network: Network) -> PublishError {
     let on = match network {
         Network::X => "X",
         Network::Facebook => "a Facebook Page",
+        Network::Bluesky => "Bluesky",
     };
     refused(
         "media_too_large",

@@ -23,6 +23,7 @@ mod events;
 mod facebook;
 mod fault;
 mod media_host;
+mod pds_proxy;
 mod server;
 mod x;
 
@@ -31,5 +32,6 @@ pub use events::EventsReceiver;
 pub use facebook::{FakeFacebook, PagePhoto, PagePost, PageVideo, VideoState};
 pub use fault::{Fault, FaultRule, RandomFaults};
 pub use media_host::{mp4_file, tiny_gif, tiny_jpeg_header, tiny_png, tiny_png_with, MediaHost};
+pub use pds_proxy::{FaultProxy, ProxiedRequest};
 pub use server::{Controls, RecordedRequest};
 pub use x::{FakeX, Tweet, UploadedMedia};

@@ -30,6 +30,8 @@ pub fn for_network(network: Network, text: &str, mentions: Mentions) -> Cow<'_, 
         (Mentions::Keep, _) => Cow::Borrowed(text),
         (Mentions::Plain, Network::X) => plain_for_x(text),
         (Mentions::Plain, Network::Facebook) => plain_for_facebook(text),
+        // A Bluesky mention is a facet, never the text itself, and none is made.
+        (Mentions::Plain, Network::Bluesky) => Cow::Borrowed(text),
     }
 }
 

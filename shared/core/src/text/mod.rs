@@ -19,6 +19,7 @@ use std::borrow::Cow;
 
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
+pub mod bluesky;
 pub mod entities;
 pub mod facebook;
 pub mod mentions;

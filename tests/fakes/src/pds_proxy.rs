@@ -1,0 +1,174 @@
+//! A fault proxy in front of a real server (the local Bluesky PDS): every request is
+//! passed on as it came, and the answer passed back, except for the requests a test
+//! asked to lose: those are applied by the server, and their answer is never sent
+//! (the connection is held until the client gives up), as a network that drops an
+//! answer on its way back.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::Router;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::server::lock;
+
+/// Largest request body passed on.
+const BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// One request the proxy passed on: method, path, and the status the server answered
+/// (0 when the answer was lost on purpose).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxiedRequest {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+}
+
+struct ProxyState {
+    target: String,
+    http: reqwest::Client,
+    /// (path substring, matching requests still let through, answers still to lose)
+    lose: Mutex<Vec<(String, usize, usize)>>,
+    requests: Mutex<Vec<ProxiedRequest>>,
+    stopped: watch::Receiver<bool>,
+}
+
+/// The proxy's handle; it stops when dropped.
+pub struct FaultProxy {
+    url: String,
+    state: Arc<ProxyState>,
+    stop: watch::Sender<bool>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy on `127.0.0.1:0` in front of `target` (`http://host:port`).
+    pub async fn start(target: &str) -> std::io::Result<FaultProxy> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let state = Arc::new(ProxyState {
+            target: target.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+            lose: Mutex::new(Vec::new()),
+            requests: Mutex::new(Vec::new()),
+            stopped: stopped.clone(),
+        });
+        let app = Router::new().fallback(pass_on).with_state(state.clone());
+        tokio::spawn(async move {
+            let mut stopped = stopped;
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await;
+        });
+        Ok(FaultProxy {
+            url: format!("http://localhost:{}", addr.port()),
+            state,
+            stop,
+        })
+    }
+
+    /// `http://localhost:PORT`, to be used as the server's address.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The next `times` requests whose path contains `path_contains` are applied by
+    /// the server, and their answers lost.
+    pub fn lose_answers(&self, path_contains: &str, times: usize) {
+        self.lose_answers_after(path_contains, 0, times);
+    }
+
+    /// As [`FaultProxy::lose_answers`], after letting `skip` matching requests through
+    /// untouched (e.g. the answer of a thread's third part is lost).
+    pub fn lose_answers_after(&self, path_contains: &str, skip: usize, times: usize) {
+        lock(&self.state.lose).push((path_contains.to_owned(), skip, times));
+    }
+
+    /// Every request passed on so far.
+    pub fn requests(&self) -> Vec<ProxiedRequest> {
+        lock(&self.state.requests).clone()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+async fn pass_on(State(state): State<Arc<ProxyState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or(path.clone(), |p| p.as_str().to_owned());
+    let body = to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
+    let mut forward = state
+        .http
+        .request(
+            parts.method.clone(),
+            format!("{}{path_and_query}", state.target),
+        )
+        .body(body);
+    for (name, value) in &parts.headers {
+        if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
+            forward = forward.header(name, value);
+        }
+    }
+    let lose = {
+        let mut rules = lock(&state.lose);
+        match rules
+            .iter_mut()
+            .find(|(p, _, times)| *times > 0 && path.contains(p.as_str()))
+        {
+            Some((_, skip, _)) if *skip > 0 => {
+                *skip -= 1;
+                false
+            }
+            Some((_, _, times)) => {
+                *times -= 1;
+                true
+            }
+            None => false,
+        }
+    };
+    let record = |status: u16| {
+        lock(&state.requests).push(ProxiedRequest {
+            method: parts.method.to_string(),
+            path: path.clone(),
+            status,
+        });
+    };
+    let answer = match forward.send().await {
+        Ok(answer) => answer,
+        Err(_) => {
+            record(502);
+            return Response::builder()
+                .status(502)
+                .body(Body::empty())
+                .unwrap_or_default();
+        }
+    };
+    if lose {
+        // The server has applied the request; its answer never reaches the client.
+        record(0);
+        let mut stopped = state.stopped.clone();
+        let _ = stopped.wait_for(|s| *s).await;
+        return Response::default();
+    }
+    let status = answer.status();
+    record(status.as_u16());
+    let mut response = Response::builder().status(status);
+    for (name, value) in answer.headers() {
+        if name != http::header::TRANSFER_ENCODING && name != http::header::CONTENT_LENGTH {
+            response = response.header(name, value);
+        }
+    }
+    let bytes = answer.bytes().await.unwrap_or_default();
+    response.body(Body::from(bytes)).unwrap_or_default()
+}

@@ -1,0 +1,525 @@
+//! Bluesky on the local stack, against Bluesky's own server software: the ATProto PDS
+//! the local stack runs (no fake). The demo user's account is linked through
+//! `POST /v1/connect/bluesky` with an app password; the records are read back from the
+//! PDS (`com.atproto.repo.listRecords`, `getRecord`) and every facet is checked by
+//! slicing the text's UTF-8 bytes, since the PDS does not check facet ranges itself.
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use base64::Engine;
+use crosspost_aws::DeliveryRecord;
+use crosspost_cli::{Sandbox, SandboxOptions, DEMO_USER};
+use crosspost_core::text::bluesky::graphemes;
+use crosspost_core::{AccountStatus, DeliveryStatus, LinkedAccount, Network, PostId, Secret};
+use crosspost_fakes::FaultProxy;
+use crosspost_local::{Pds, PdsAccount};
+use crosspost_networks::bluesky::{AccessToken, BlueskyRefresher, SessionCredentials};
+use crosspost_tests::{accepted, post, wait_for};
+use hmac::{KeyInit, Mac};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const SETTLE: Duration = Duration::from_secs(90);
+
+async fn bluesky_sandbox() -> Sandbox {
+    let mut options = SandboxOptions::from_env();
+    options.bluesky = true;
+    Sandbox::start(options)
+        .await
+        .expect("the local stack starts with the PDS (run `make tools` to install it)")
+}
+
+fn pds(sb: &Sandbox) -> Pds {
+    sb.stack.pds().expect("the PDS runs").clone()
+}
+
+fn demo(sb: &Sandbox) -> PdsAccount {
+    sb.bluesky
+        .clone()
+        .expect("the demo Bluesky account is linked")
+}
+
+fn to_bluesky(text: &str, account: &str) -> Value {
+    let mut body = post(text);
+    body["targets"] = json!([{"network": "bluesky", "account_id": account}]);
+    body
+}
+
+/// The account's posts on the PDS, oldest first.
+async fn list_records(pds: &Pds, did: &str) -> Vec<Value> {
+    let listed: Value = reqwest::Client::new()
+        .get(format!("{}/xrpc/com.atproto.repo.listRecords", pds.url()))
+        .query(&[
+            ("repo", did),
+            ("collection", "app.bsky.feed.post"),
+            ("limit", "100"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut records = listed["records"].as_array().cloned().unwrap_or_default();
+    records.reverse();
+    records
+}
+
+async fn get_record(pds: &Pds, uri: &str) -> Option<Value> {
+    let rest = uri.strip_prefix("at://").unwrap();
+    let parts: Vec<&str> = rest.split('/').collect();
+    let resp = reqwest::Client::new()
+        .get(format!("{}/xrpc/com.atproto.repo.getRecord", pds.url()))
+        .query(&[
+            ("repo", parts[0]),
+            ("collection", parts[1]),
+            ("rkey", parts[2]),
+        ])
+        .send()
+        .await
+        .unwrap();
+    if resp.status().is_success() {
+        Some(resp.json().await.unwrap())
+    } else {
+        None
+    }
+}
+
+async fn settled(sb: &Sandbox, id: &PostId) -> DeliveryRecord {
+    let ds = sb.wait_until_settled(id, SETTLE).await.unwrap();
+    assert_eq!(ds.len(), 1, "{ds:?}");
+    ds.into_iter().next().unwrap()
+}
+
+/// The text of a facet: its byte range sliced out of the UTF-8 text (failing on a
+/// range past the end, reversed, or inside a character).
+fn facet_text(text: &str, facet: &Value) -> String {
+    let start = facet["index"]["byteStart"].as_u64().unwrap() as usize;
+    let end = facet["index"]["byteEnd"].as_u64().unwrap() as usize;
+    assert!(
+        start < end && end <= text.len(),
+        "range {start}..{end} of {text}"
+    );
+    String::from_utf8(text.as_bytes()[start..end].to_vec())
+        .unwrap_or_else(|_| panic!("range {start}..{end} cuts a character of {text}"))
+}
+
+/// An HS256 access token for `did` signed with the PDS's secret, expired a minute ago:
+/// what a stored token is two hours after its session was made.
+fn expired_access_token(pds: &Pds, did: &str) -> String {
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let header = b64(br#"{"typ":"at+jwt","alg":"HS256"}"#);
+    let claims = b64(json!({
+        "scope": "com.atproto.appPass",
+        "aud": "did:web:localhost",
+        "sub": did,
+        "iat": now - 7260,
+        "exp": now - 60,
+    })
+    .to_string()
+    .as_bytes());
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(pds.jwt_secret().as_bytes()).unwrap();
+    mac.update(format!("{header}.{claims}").as_bytes());
+    let sig = b64(&mac.finalize().into_bytes());
+    format!("{header}.{claims}.{sig}")
+}
+
+/// Replaces the stored access token of `user`'s Bluesky account `did` by an expired
+/// one; the stored expiry still says it works, so only the PDS's refusal shows it.
+async fn expire_stored_token(sb: &Sandbox, user: &str, did: &str) {
+    let account: LinkedAccount = sb
+        .accounts
+        .get(user, Network::Bluesky, did)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut access = AccessToken::from_secret(&account.access_token).unwrap();
+    access.access_jwt = expired_access_token(&pds(sb), did);
+    let refresh = account.refresh_token.clone();
+    let mut account = account.with_tokens(access.to_secret(), refresh);
+    account.access_expires_at = Some(time::OffsetDateTime::now_utc().unix_timestamp() + 3600);
+    sb.accounts
+        .put(&account, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_chinese_post_is_a_thread_with_exact_facets_and_delete_removes_it() {
+    let sb = bluesky_sandbox().await;
+    let pds = pds(&sb);
+    let alice = demo(&sb);
+
+    // Linked through the API: the account is the DID, named by its handle.
+    let stored = sb
+        .accounts
+        .get(DEMO_USER, Network::Bluesky, &alice.did)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, AccountStatus::Active);
+    assert_eq!(stored.display_name, format!("@{}", alice.handle));
+    assert!(stored.refresh_token.is_some() && stored.access_expires_at.is_some());
+    // Sealed at rest: neither the app password nor a session token is in the table.
+    let access = AccessToken::from_secret(&stored.access_token).unwrap();
+    let creds = SessionCredentials::from_secret(stored.refresh_token.as_ref().unwrap()).unwrap();
+    assert_eq!(creds.app_password, alice.app_password);
+    let table = format!("{:?}", crosspost_tests::accounts_table_items(&sb).await);
+    for secret in [&alice.app_password, &access.access_jwt, &creds.refresh_jwt] {
+        assert!(
+            !table.contains(secret.as_str()),
+            "a Bluesky secret is stored in clear"
+        );
+    }
+
+    let link = "https://example.com/tea/longjing-2026-spring-harvest?from=crosspost";
+    let text = format!(
+        "{}读这篇：{link} #西湖龙井 {}请告诉 @friend 一声。",
+        "春天的龙井茶香气清新，茶园在杭州西湖边，我们一早就上山采茶。".repeat(10),
+        "下午回到城里，朋友们一起泡茶聊天，说起小时候的故事。".repeat(13),
+    );
+    let chars = text.chars().count();
+    assert!((690..=760).contains(&chars), "{chars} characters");
+    let id = accepted(&sb, &to_bluesky(&text, &alice.did)).await;
+    let d = settled(&sb, &id).await;
+    assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
+    assert_eq!(d.parts.len(), 3, "{d:?}");
+
+    let records = list_records(&pds, &alice.did).await;
+    assert_eq!(records.len(), 3, "{records:#?}");
+    let uris: Vec<&str> = records.iter().map(|r| r["uri"].as_str().unwrap()).collect();
+    let recorded: Vec<&str> = d.parts.iter().map(|p| p.remote_id.as_str()).collect();
+    assert_eq!(uris, recorded, "the delivery names the records, in order");
+    let mut links = 0;
+    let mut tags = 0;
+    for (i, r) in records.iter().enumerate() {
+        let value = &r["value"];
+        let shown = value["text"].as_str().unwrap();
+        assert!(graphemes(shown) <= 300, "part {i}: {shown}");
+        assert!(shown.len() <= 3000);
+        assert!(shown.ends_with(&format!("({}/3)", i + 1)), "{shown}");
+        assert!(!shown.contains("https://"), "links show short: {shown}");
+        for f in value["facets"].as_array().cloned().unwrap_or_default() {
+            let sliced = facet_text(shown, &f);
+            let feature = &f["features"][0];
+            match feature["$type"].as_str().unwrap() {
+                "app.bsky.richtext.facet#link" => {
+                    links += 1;
+                    assert_eq!(feature["uri"], link, "the facet keeps the full URI");
+                    assert!(sliced.starts_with("example.com/tea/"), "{sliced}");
+                    assert!(link.contains(sliced.trim_end_matches('…')), "{sliced}");
+                }
+                "app.bsky.richtext.facet#tag" => {
+                    tags += 1;
+                    assert_eq!(sliced, "#西湖龙井");
+                    assert_eq!(feature["tag"], "西湖龙井");
+                }
+                other => panic!("part {i}: unexpected facet {other} over `{sliced}`"),
+            }
+        }
+        // Mentions follow the post's policy, `plain` by default: no mention facet.
+        if shown.contains("@friend") {
+            assert!(!value.to_string().contains("#mention"), "{value}");
+        }
+        // Reply refs: every later part replies to the one before, in the first's thread.
+        if i == 0 {
+            assert!(value.get("reply").is_none(), "{value}");
+        } else {
+            assert_eq!(value["reply"]["root"]["uri"], records[0]["uri"]);
+            assert_eq!(value["reply"]["root"]["cid"], records[0]["cid"]);
+            assert_eq!(value["reply"]["parent"]["uri"], records[i - 1]["uri"]);
+            assert_eq!(value["reply"]["parent"]["cid"], records[i - 1]["cid"]);
+        }
+    }
+    assert_eq!((links, tags), (1, 1), "one link and one tag facet");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["value"]["text"].as_str().unwrap().contains("@friend")),
+        "the handle is kept as text"
+    );
+
+    // DELETE: every part's record is gone from the PDS.
+    let a = sb
+        .call("DELETE", &format!("/v1/posts/{id}"), None)
+        .await
+        .unwrap();
+    assert_eq!(a.status, 202, "{}", a.body);
+    wait_for("the delete to be confirmed", SETTLE, || async {
+        let ds = sb.posts.deliveries(&id).await.unwrap();
+        ds.iter()
+            .all(|d| d.status == DeliveryStatus::Deleted)
+            .then_some(())
+    })
+    .await;
+    for uri in &recorded {
+        assert!(
+            get_record(&pds, uri).await.is_none(),
+            "{uri} is still there"
+        );
+    }
+    assert!(list_records(&pds, &alice.did).await.is_empty());
+    sb.stop().await;
+}
+
+/// A new account of `user`, whose service is a fault proxy in front of the PDS, linked
+/// with a session made through the proxy (as the connect function makes it, without
+/// the allow-list, which names the PDS itself).
+async fn behind_proxy(sb: &Sandbox, name: &str) -> (FaultProxy, PdsAccount) {
+    let pds = pds(sb);
+    let proxy = FaultProxy::start(pds.url()).await.unwrap();
+    let account = pds.create_account(name).await.unwrap();
+    let session = BlueskyRefresher::new(reqwest::Client::new())
+        .create_session(
+            proxy.url(),
+            &account.handle,
+            &Secret::new(account.app_password.clone()),
+        )
+        .await
+        .unwrap();
+    let tokens = session.tokens();
+    let now = time::OffsetDateTime::now_utc();
+    let linked = LinkedAccount {
+        user_id: DEMO_USER.into(),
+        network: Network::Bluesky,
+        account_id: account.did.clone(),
+        display_name: format!("@{}", account.handle),
+        status: AccountStatus::Active,
+        access_token: tokens.access_token,
+        rate_limited_until: None,
+        refresh_token: tokens.refresh_token,
+        access_expires_at: Some(now.unix_timestamp() + 7000),
+        token_version: 0,
+    };
+    sb.accounts.link(&linked, now).await.unwrap();
+    (proxy, account)
+}
+
+fn put_records(proxy: &FaultProxy) -> Vec<u16> {
+    proxy
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("com.atproto.repo.putRecord"))
+        .map(|r| r.status)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_answer_then_a_retry_makes_one_record() {
+    let sb = bluesky_sandbox().await;
+    let pds = pds(&sb);
+    let (proxy, bob) = behind_proxy(&sb, "lostanswer").await;
+
+    // The first putRecord is applied by the PDS, and its answer lost on the way back.
+    proxy.lose_answers("com.atproto.repo.putRecord", 1);
+    let id = accepted(&sb, &to_bluesky("答案丢了也只发一次 #once", &bob.did)).await;
+    let d = settled(&sb, &id).await;
+    assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
+    assert!(d.attempts >= 2, "published by a retry: {d:?}");
+
+    let records = list_records(&pds, &bob.did).await;
+    assert_eq!(records.len(), 1, "one record: {records:#?}");
+    assert_eq!(d.parts[0].remote_id, records[0]["uri"].as_str().unwrap());
+    let puts = put_records(&proxy);
+    assert_eq!(puts[0], 0, "the first answer was lost: {puts:?}");
+    assert!(puts.len() >= 2, "the part was sent again: {puts:?}");
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_thread_resumes_and_writes_each_part_once() {
+    let mut options = SandboxOptions::from_env();
+    options.bluesky = true;
+    // Compress time: a lease of 8 s (the worker's timeout), messages back after 10 s.
+    options.template_patches = vec![
+        (
+            "Resources.PublishBlueskyFunction.Properties.Timeout".into(),
+            "8".into(),
+        ),
+        (
+            "Resources.BlueskyQueue.Properties.VisibilityTimeout".into(),
+            "10".into(),
+        ),
+    ];
+    options
+        .env_overrides
+        .insert("HTTP_TIMEOUT_MS".into(), "60000".into());
+    let sb = Sandbox::start(options).await.unwrap();
+    let pds = pds(&sb);
+    let (proxy, carol) = behind_proxy(&sb, "killedworker").await;
+    // Part 3 is written by the PDS, but its answer never comes: the worker is killed
+    // while it waits.
+    proxy.lose_answers_after("com.atproto.repo.putRecord", 2, 1);
+    let id = accepted(&sb, &to_bluesky(&"山".repeat(700), &carol.did)).await;
+    wait_for(
+        "two parts confirmed and the third written",
+        SETTLE,
+        || async {
+            let ds = sb.posts.deliveries(&id).await.unwrap();
+            (ds[0].parts.len() == 2 && put_records(&proxy).len() == 3).then_some(())
+        },
+    )
+    .await;
+    sb.stack.kill_function("PublishBlueskyFunction").await;
+
+    let d = settled(&sb, &id).await;
+    assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
+    let records = list_records(&pds, &carol.did).await;
+    assert_eq!(records.len(), 3, "each part once: {records:#?}");
+    let uris: Vec<&str> = records.iter().map(|r| r["uri"].as_str().unwrap()).collect();
+    let parts: Vec<&str> = d.parts.iter().map(|p| p.remote_id.as_str()).collect();
+    assert_eq!(parts, uris);
+    for (i, r) in records.iter().enumerate() {
+        let shown = r["value"]["text"].as_str().unwrap();
+        assert!(shown.ends_with(&format!("({}/3)", i + 1)), "{shown}");
+        if i > 0 {
+            assert_eq!(r["value"]["reply"]["parent"]["uri"], records[i - 1]["uri"]);
+            assert_eq!(r["value"]["reply"]["root"]["uri"], records[0]["uri"]);
+        }
+    }
+    let puts = put_records(&proxy);
+    assert_eq!(puts[..3], [200, 200, 0], "{puts:?}");
+    assert_eq!(
+        puts.len(),
+        4,
+        "only the third part was sent again: {puts:?}"
+    );
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_access_token_is_refreshed_and_unlinking_ends_the_session() {
+    let sb = bluesky_sandbox().await;
+    let pds = pds(&sb);
+    let alice = demo(&sb);
+    expire_stored_token(&sb, DEMO_USER, &alice.did).await;
+    let before = sb
+        .accounts
+        .get(DEMO_USER, Network::Bluesky, &alice.did)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let id = accepted(&sb, &to_bluesky("令牌过期了，刷新后照样发出", &alice.did)).await;
+    let d = settled(&sb, &id).await;
+    assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
+    assert_eq!(list_records(&pds, &alice.did).await.len(), 1);
+    let after = sb
+        .accounts
+        .get(DEMO_USER, Network::Bluesky, &alice.did)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.status, AccountStatus::Active);
+    assert_eq!(
+        after.token_version,
+        before.token_version + 1,
+        "refreshed once"
+    );
+    assert_ne!(after.access_token, before.access_token);
+    assert_ne!(
+        after.refresh_token, before.refresh_token,
+        "the refresh token rotated"
+    );
+
+    // Unlinking ends the session at the PDS: its refresh token is refused from then on.
+    let refresh = SessionCredentials::from_secret(after.refresh_token.as_ref().unwrap())
+        .unwrap()
+        .refresh_jwt;
+    let unlinked = sb
+        .call(
+            "DELETE",
+            &format!("/v1/users/{DEMO_USER}/accounts/bluesky/{}", alice.did),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(unlinked.status, 200, "{}", unlinked.body);
+    assert_eq!(
+        unlinked.body["revoked_at_network"], true,
+        "{}",
+        unlinked.body
+    );
+    assert!(sb
+        .accounts
+        .get(DEMO_USER, Network::Bluesky, &alice.did)
+        .await
+        .unwrap()
+        .is_none());
+    let refused: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/xrpc/com.atproto.server.refreshSession",
+            pds.url()
+        ))
+        .bearer_auth(refresh)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused["error"], "ExpiredToken", "{refused}");
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_app_password_needs_reauth_with_an_event() {
+    let sb = bluesky_sandbox().await;
+    let pds = pds(&sb);
+    let alice = demo(&sb);
+    // The person revokes Crosspost's app password (signed in with their own password);
+    // the access token Crosspost holds has run out since.
+    let http = reqwest::Client::new();
+    let session: Value = http
+        .post(format!(
+            "{}/xrpc/com.atproto.server.createSession",
+            pds.url()
+        ))
+        .json(&json!({ "identifier": alice.handle, "password": alice.password }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let revoked = http
+        .post(format!(
+            "{}/xrpc/com.atproto.server.revokeAppPassword",
+            pds.url()
+        ))
+        .bearer_auth(session["accessJwt"].as_str().unwrap())
+        .json(&json!({ "name": "crosspost" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success());
+    expire_stored_token(&sb, DEMO_USER, &alice.did).await;
+
+    let id = accepted(&sb, &to_bluesky("应用密码已撤销", &alice.did)).await;
+    let d = settled(&sb, &id).await;
+    assert_eq!(d.status, DeliveryStatus::NeedsReauth, "{d:?}");
+    assert_eq!(d.last_error.as_ref().unwrap().kind, "auth_revoked");
+    let account = sb
+        .accounts
+        .get(DEMO_USER, Network::Bluesky, &alice.did)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.status, AccountStatus::NeedsReauth);
+    assert!(list_records(&pds, &alice.did).await.is_empty());
+    let events = wait_for("the needs_reauth event", SETTLE, || async {
+        let found: Vec<Value> = sb
+            .events
+            .requests()
+            .iter()
+            .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
+            .filter(|e| e["type"] == "account.needs_reauth")
+            .collect();
+        (!found.is_empty()).then_some(found)
+    })
+    .await;
+    assert_eq!(events[0]["data"]["network"], "bluesky", "{:?}", events[0]);
+    assert_eq!(events[0]["data"]["account_id"], alice.did.as_str());
+    sb.stop().await;
+}
