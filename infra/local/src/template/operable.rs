@@ -1,4 +1,4 @@
-//! template.yaml is operable in AWS: every DLQ, work queue and function has its alarms,
+//! template.yaml is operable in AWS: every DLQ, work queue, function and API has its alarms,
 //! every log group its retention, every stateful resource survives a stack delete, and
 //! every SQS event source has a concurrency cap. The lists come from the template itself,
 //! so a network added without its alarms, log group or cap fails here.
@@ -111,6 +111,41 @@ pub(super) fn problems(doc: &Value) -> Vec<String> {
     for (id, _) in &functions {
         need_alarm("AWS/Lambda", "Errors", id, "a function");
         need_alarm("AWS/Lambda", "Throttles", id, "a function");
+    }
+    // The API's 5xx rate: metric math over its 5xx count.
+    let math_alarms: Vec<&Value> = of_type(&all, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .filter(|(_, a)| {
+            a["Properties"]["AlarmActions"]
+                .as_sequence()
+                .is_some_and(|s| {
+                    s.iter()
+                        .any(|t| target(t).is_some_and(|t| topics.contains(&t)))
+                })
+        })
+        .map(|(_, a)| a)
+        .collect();
+    for (id, _) in of_type(&all, "AWS::Serverless::HttpApi") {
+        let watched = math_alarms.iter().any(|a| {
+            a["Properties"]["Metrics"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .any(|m| {
+                    let metric = &m["MetricStat"]["Metric"];
+                    metric["MetricName"].as_str() == Some("5xx")
+                        && metric["Dimensions"]
+                            .as_sequence()
+                            .into_iter()
+                            .flatten()
+                            .any(|d| target(&d["Value"]).as_deref() == Some(id.as_str()))
+                })
+        });
+        if !watched {
+            out.push(format!(
+                "{id} (an API) has no alarm on its 5xx rate notifying an SNS topic"
+            ));
+        }
     }
 
     // Retention: every log group keeps LogRetentionDays (default 30); every function and
@@ -257,11 +292,13 @@ mod tests {
             .unwrap()
             .remove("ScalingConfig");
         res["XDeadLetterQueueAlarm"]["Properties"]["AlarmActions"] = Value::Sequence(vec![]);
+        res["ApiServerErrorsAlarm"]["Properties"]["AlarmActions"] = Value::Sequence(vec![]);
         let problems = problems(&doc);
         assert_eq!(
             problems,
             [
                 "XDeadLetterQueue (a DLQ) has no alarm on AWS/SQS ApproximateNumberOfMessagesVisible notifying an SNS topic",
+                "HttpApi (an API) has no alarm on its 5xx rate notifying an SNS topic",
                 "log group WebhookLogs is not kept LogRetentionDays",
                 "PostsTable (AWS::DynamoDB::Table) has no DeletionPolicy: Retain",
                 "WebhookSigningSecret (AWS::SecretsManager::Secret) has no UpdateReplacePolicy: Retain",
