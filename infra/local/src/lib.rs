@@ -679,7 +679,7 @@ async fn start_functions(
                 timeout: Duration::from_secs(f.timeout_s),
                 env: function_env(f, resolver, &endpoints, &opts.env_overrides)?,
                 echo_logs: opts.echo_logs,
-                max_instances: match f.reserved_concurrency {
+                max_instances: match f.reserved_instances(resolver)? {
                     Some(r) => opts.max_instances.min(r.max(1)),
                     None => opts.max_instances,
                 },

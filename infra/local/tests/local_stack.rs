@@ -384,67 +384,8 @@ async fn runs_the_template_on_local_emulators() {
     let _ = std::fs::remove_dir_all(bins);
 }
 
-const SECURITY_TEMPLATE: &str = r#"
-Transform: AWS::Serverless-2016-10-31
-Parameters:
-  User:
-    Type: String
-    Default: crosspost
-Resources:
-  TokenKey:
-    Type: AWS::KMS::Key
-    Properties:
-      Description: Seals network tokens.
-      EnableKeyRotation: true
-      KeyPolicy:
-        Version: "2012-10-17"
-        Statement:
-          - Effect: Allow
-            Principal: { AWS: !Sub "arn:aws:iam::${AWS::AccountId}:root" }
-            Action: "kms:*"
-            Resource: "*"
-  TokenKeyAlias:
-    Type: AWS::KMS::Alias
-    Properties:
-      AliasName: alias/crosspost-tokens
-      TargetKeyId: !Ref TokenKey
-  SigningSecret:
-    Type: AWS::SecretsManager::Secret
-    Properties:
-      Name: crosspost/signing
-      Description: Standard Webhooks signing secrets.
-      KmsKeyId: !Ref TokenKey
-      GenerateSecretString:
-        PasswordLength: 32
-        ExcludePunctuation: true
-  DbSecret:
-    Type: AWS::SecretsManager::Secret
-    Properties:
-      GenerateSecretString:
-        SecretStringTemplate: !Sub '{"username": "${User}"}'
-        GenerateStringKey: password
-  ClientSecret:
-    Type: AWS::SecretsManager::Secret
-    Properties:
-      SecretString: client-secret-from-template
-  Echo:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: functions/echo/
-      Timeout: 10
-      Environment:
-        Variables:
-          SIGNING_SECRET_ID: !Ref SigningSecret
-          CLIENT_SECRET_ID: !Ref ClientSecret
-          KEY_ID: !Ref TokenKey
-          KEY_ARN: !GetAtt TokenKey.Arn
-          KEY_ALIAS: !Ref TokenKeyAlias
-      Policies:
-        - AWSSecretsManagerGetSecretValuePolicy:
-            SecretArn: !Ref SigningSecret
-        - KMSDecryptPolicy:
-            KeyId: !Ref TokenKey
-"#;
+/// Shared with the template parsing tests (`src/template/fixtures.rs`).
+const SECURITY_TEMPLATE: &str = include_str!("fixtures/security.yaml");
 
 async fn secret_string(client: &aws_sdk_secretsmanager::Client, id: &str) -> String {
     client
@@ -490,10 +431,18 @@ async fn creates_kms_keys_and_secrets() {
     };
     let err = LocalStack::start(opts.clone()).await.err().unwrap();
     assert!(format!("{err:#}").contains("Nope"), "{err:#}");
-    opts.secret_values = BTreeMap::from([(
-        "ClientSecret".to_string(),
-        "client-secret-given".to_string(),
-    )]);
+    let err = LocalStack::start(StackOptions {
+        secret_values: BTreeMap::new(),
+        ..opts.clone()
+    })
+    .await
+    .err()
+    .unwrap();
+    assert!(format!("{err:#}").contains("GivenSecret"), "{err:#}");
+    opts.secret_values = BTreeMap::from([
+        ("FixedSecret".to_string(), "fixed-secret-given".to_string()),
+        ("GivenSecret".to_string(), "given-secret".to_string()),
+    ]);
     let stack = LocalStack::start(opts).await.expect("local stack starts");
     let sdk = stack.sdk_config();
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
@@ -509,7 +458,7 @@ async fn creates_kms_keys_and_secrets() {
         .unwrap();
     assert_eq!(described.name(), Some("SigningSecret"));
     let signing = secret_string(&sm, &signing_arn).await;
-    assert_eq!(signing.len(), 32, "{signing}");
+    assert_eq!(signing.len(), 24, "{signing}");
     assert!(
         signing.chars().all(|c| c.is_ascii_alphanumeric()),
         "{signing}"
@@ -517,14 +466,19 @@ async fn creates_kms_keys_and_secrets() {
     let db: Value = serde_json::from_str(&secret_string(&sm, "DbSecret").await).unwrap();
     assert_eq!(db["username"], "crosspost");
     assert_eq!(db["password"].as_str().unwrap().len(), 32);
-    // The caller's value wins over the template's SecretString.
-    let client_arn = stack.secret_arn("ClientSecret").unwrap().to_string();
-    assert_eq!(secret_string(&sm, &client_arn).await, "client-secret-given");
+    // The caller's value wins over the template's SecretString, and fills a secret the
+    // template gives no value.
+    let fixed_arn = stack.secret_arn("FixedSecret").unwrap().to_string();
+    assert_eq!(secret_string(&sm, &fixed_arn).await, "fixed-secret-given");
+    let given_arn = stack.secret_arn("GivenSecret").unwrap().to_string();
+    assert_eq!(secret_string(&sm, &given_arn).await, "given-secret");
 
     // The function's environment holds the ARNs and key ids.
     let env = function_env(&stack, "Echo").await;
-    assert_eq!(env["SIGNING_SECRET_ID"], signing_arn.as_str());
-    assert_eq!(env["CLIENT_SECRET_ID"], client_arn.as_str());
+    assert_eq!(env["SECRET_ID"], signing_arn.as_str());
+    assert_eq!(env["SECRET_ID_ATT"], signing_arn.as_str());
+    assert_eq!(env["FIXED_SECRET_ID"], fixed_arn.as_str());
+    assert_eq!(env["GIVEN_SECRET_ID"], given_arn.as_str());
     let key_id = env["KEY_ID"].as_str().unwrap().to_string();
     assert_eq!(Some(key_id.as_str()), stack.kms_key_id("TokenKey"));
     assert_eq!(env["KEY_ARN"].as_str(), stack.kms_key_arn("TokenKey"));
@@ -536,6 +490,7 @@ async fn creates_kms_keys_and_secrets() {
         "{env}"
     );
     assert_eq!(env["KEY_ALIAS"], "alias/crosspost-tokens");
+    assert_eq!(env["KEY_ARN_SUB"], env["KEY_ARN"]);
 
     // The key works: an Encrypt/Decrypt round trip, by key id and by alias.
     for key in [key_id.as_str(), "alias/crosspost-tokens"] {

@@ -4,6 +4,7 @@
 use super::events::{parse_events, RouteSpec, SqsEventSpec};
 use super::intrinsics::Expr;
 use super::props::{check_keys, int, key_str, literal, mapping, required_literal};
+use super::resolver::Resolver;
 use anyhow::{anyhow, Context, Result};
 use serde_yaml::Value;
 use std::collections::BTreeMap;
@@ -15,8 +16,9 @@ pub struct FunctionSpec {
     pub binary: String,
     pub timeout_s: u64,
     pub memory_mb: u64,
-    /// `ReservedConcurrentExecutions`: caps the function's instances locally.
-    pub reserved_concurrency: Option<usize>,
+    /// `ReservedConcurrentExecutions` (a number, or a `!Ref` to a parameter): caps the
+    /// function's instances locally once resolved ([`FunctionSpec::reserved_instances`]).
+    pub reserved_concurrency: Option<Expr>,
     pub environment: BTreeMap<String, Expr>,
     pub routes: Vec<RouteSpec>,
     pub sqs_events: Vec<SqsEventSpec>,
@@ -48,6 +50,27 @@ pub(super) const FUNCTION_IGNORED: &[&str] = &[
     "AutoPublishAlias",
     "PropagateTags",
 ];
+
+/// A reserved concurrency's value: a count of instances.
+fn reserved_count(value: &str) -> Result<usize> {
+    value.parse::<usize>().map_err(|_| {
+        anyhow!("ReservedConcurrentExecutions must be a whole number of instances, found `{value}`")
+    })
+}
+
+impl FunctionSpec {
+    /// The reserved concurrency with its parameter resolved; `None` when there is none.
+    /// Errors when the value is not a whole number (a parameter given `-1`, `ten`).
+    pub fn reserved_instances(&self, resolver: &Resolver) -> Result<Option<usize>> {
+        self.reserved_concurrency
+            .as_ref()
+            .map(|e| {
+                reserved_count(&resolver.resolve(e)?)
+                    .with_context(|| format!("function {}", self.logical_id))
+            })
+            .transpose()
+    }
+}
 
 pub(super) fn parse_function(
     id: &str,
@@ -84,13 +107,11 @@ pub(super) fn parse_function(
         .transpose()?
         .unwrap_or(128) as u64;
     let reserved_concurrency = get("ReservedConcurrentExecutions")
-        .map(|v| int(v, "ReservedConcurrentExecutions"))
-        .transpose()?
-        .map(|n| {
-            usize::try_from(n)
-                .map_err(|_| anyhow!("ReservedConcurrentExecutions must not be negative"))
-        })
+        .map(|v| Expr::parse(v).context("ReservedConcurrentExecutions"))
         .transpose()?;
+    if let Some(Expr::Lit(n)) = &reserved_concurrency {
+        reserved_count(n)?;
+    }
 
     let mut environment = BTreeMap::new();
     for source in [
@@ -129,13 +150,18 @@ pub(super) fn parse_function(
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::SMALL;
-    use super::super::Template;
+    use super::super::{Resolver, Template};
+    use std::collections::BTreeMap;
 
     #[test]
-    fn reads_reserved_concurrency() {
+    fn reads_reserved_concurrency_given_or_from_a_parameter() {
         let text = |b: &str| {
             format!(
                 r#"
+Parameters:
+  Cap:
+    Type: Number
+    Default: 4
 Globals:
   Function:
     ReservedConcurrentExecutions: 3
@@ -146,16 +172,45 @@ Resources:
   B:
     Type: AWS::Serverless::Function
     Properties: {{ CodeUri: functions/b/, ReservedConcurrentExecutions: {b} }}
+  C:
+    Type: AWS::Serverless::Function
+    Properties: {{ CodeUri: functions/c/, ReservedConcurrentExecutions: !Ref Cap }}
 "#
             )
         };
         let t = Template::parse(&text("1")).unwrap();
-        let reserved: Vec<_> = t
-            .functions
-            .iter()
-            .map(|f| (f.logical_id.as_str(), f.reserved_concurrency))
-            .collect();
-        assert_eq!(reserved, [("A", Some(3)), ("B", Some(1))]);
+        let resolver = |overrides: &[(&str, &str)]| Resolver {
+            parameters: t
+                .parameter_values(
+                    &overrides
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect::<BTreeMap<_, _>>(),
+                )
+                .unwrap(),
+            ..Default::default()
+        };
+        let reserved = |r: &Resolver| -> Vec<_> {
+            t.functions
+                .iter()
+                .map(|f| (f.logical_id.clone(), f.reserved_instances(r).unwrap()))
+                .collect()
+        };
+        assert_eq!(
+            reserved(&resolver(&[])),
+            [
+                ("A".to_string(), Some(3)),
+                ("B".to_string(), Some(1)),
+                ("C".to_string(), Some(4))
+            ]
+        );
+        assert_eq!(reserved(&resolver(&[("Cap", "7")]))[2].1, Some(7));
+
+        let err = t.functions[2]
+            .reserved_instances(&resolver(&[("Cap", "-1")]))
+            .unwrap_err();
+        let err = format!("{err:#}");
+        assert!(err.contains("function C") && err.contains("`-1`"), "{err}");
         assert!(Template::parse(&text("-1")).is_err());
         let small = Template::parse(SMALL).unwrap();
         assert_eq!(small.functions[0].reserved_concurrency, None);

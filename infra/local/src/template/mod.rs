@@ -15,6 +15,8 @@ mod events;
 mod fixtures;
 mod functions;
 mod intrinsics;
+#[cfg(test)]
+mod operable;
 mod props;
 mod queues;
 mod resolver;

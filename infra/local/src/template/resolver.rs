@@ -237,8 +237,14 @@ mod tests {
         r.kms_aliases
             .insert("TokenKeyAlias".into(), "alias/crosspost-tokens".into());
         r.secrets.insert("SigningSecret".into(), secret_arn.into());
+        let fixed_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:FixedSecret-GhIjKl";
+        let given_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:GivenSecret-MnOpQr";
+        r.secrets.insert("FixedSecret".into(), fixed_arn.into());
+        r.secrets.insert("GivenSecret".into(), given_arn.into());
         let env = r.environment(&t.functions[0]).unwrap();
         assert_eq!(env["SECRET_ID"], secret_arn);
+        assert_eq!(env["FIXED_SECRET_ID"], fixed_arn);
+        assert_eq!(env["GIVEN_SECRET_ID"], given_arn);
         assert_eq!(env["SECRET_ID_ATT"], secret_arn);
         assert_eq!(env["KEY_ID"], "1234abcd");
         assert_eq!(env["KEY_ARN"], key_arn);

@@ -255,7 +255,7 @@ mod tests {
         );
         assert_eq!(secret("GivenSecret").source, SecretSource::Unset);
         // Policies (SAM policy templates with intrinsics inside) do not get in the way.
-        assert_eq!(t.functions[0].binary, "webhook");
+        assert_eq!(t.functions[0].binary, "echo");
     }
 
     #[test]
