@@ -770,7 +770,8 @@ async fn runs_the_bluesky_pds_on_loopback_with_accounts() {
         parameter_overrides: BTreeMap::new(),
         env_overrides: BTreeMap::new(),
         echo_logs: false,
-        secret_values: BTreeMap::new(),
+        // The fixture leaves this secret's value to the deployment.
+        secret_values: BTreeMap::from([("GivenSecret".to_string(), "given-secret".to_string())]),
         max_instances: 1,
         poller_concurrency: 1,
         template_patches: Vec::new(),
