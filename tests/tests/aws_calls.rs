@@ -27,15 +27,16 @@ async fn the_hot_path_reads_limits_once_and_sends_events_in_one_batch() {
         println!("aws calls: {step}: {ops:?}");
     }
     let step = |name: &str| calls.get(name).cloned().unwrap_or_default();
-    // One SQS call per network the post goes to.
-    assert_eq!(
-        count(&step("accepted post, 1 network"), "sqs.SendMessageBatch"),
-        1
-    );
-    assert_eq!(
-        count(&step("accepted post, 2 networks"), "sqs.SendMessageBatch"),
-        2
-    );
+    // An accepted post: one read of the user's accounts, one transaction (the webhook
+    // id and source id checked by its conditions), one SQS call per network.
+    for (name, networks) in [
+        ("accepted post, 1 network", 1),
+        ("accepted post, 2 networks", 2),
+    ] {
+        let post = step(name);
+        assert_eq!(count(&post, "sqs.SendMessageBatch"), networks, "{post:?}");
+        assert_eq!(post.values().sum::<u64>(), 2 + networks, "{name}: {post:?}");
+    }
     // A thread reads its post and account once, and the app-wide limit at most once,
     // not before every part.
     let thread = step("3-part thread");

@@ -203,6 +203,33 @@ async fn the_same_source_post_is_accepted_once_and_other_content_is_a_conflict()
         .filter(|(_, sk)| sk.starts_with("DELIVERY#"))
         .count();
     assert_eq!(deliveries, 2);
+
+    // A post naming its account, sent again after that account was unlinked: still the
+    // first answer (the source id was accepted), not a 422 about the account.
+    let mut named = post("发到 X 的一条");
+    named["targets"] = json!([{"network": "x", "account_id": DEMO_X_ACCOUNT}]);
+    let first = sb.submit(&named).await.unwrap();
+    assert_eq!(first.status, 202, "{}", first.body);
+    sb.wait_until_settled(&post_id(&first.body), SETTLE)
+        .await
+        .unwrap();
+    let unlinked = sb
+        .call(
+            "DELETE",
+            &format!("/v1/users/{DEMO_USER}/accounts/x/{DEMO_X_ACCOUNT}"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(
+        unlinked.status < 300,
+        "{} {}",
+        unlinked.status,
+        unlinked.body
+    );
+    let again = sb.submit(&named).await.unwrap();
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body, first.body);
     assert_queues_empty(&sb).await;
     sb.stop().await;
 }

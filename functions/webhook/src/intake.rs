@@ -100,17 +100,19 @@ impl App {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Response<Body> {
-        // A replayed webhook id gets the first answer again, before anything else; the
-        // same id with another body is a conflict, not a repeat.
+        // The webhook id and the source id are checked by the transaction's conditions;
+        // they are read only when it fails, or when the request is refused: a replayed
+        // webhook id gets the first answer again (the same id with another body is a
+        // conflict, not a repeat), whatever the body says now.
         let request_hash = body_digest(body);
-        match self.posts.webhook_use(webhook_id, now).await {
-            Ok(Some(used)) => return repeated_webhook_id(webhook_id, used, &request_hash),
-            Ok(None) => {}
-            Err(e) => return unavailable(&e),
-        }
         match self.accept(webhook_id, &request_hash, body, now).await {
             Ok(resp) => resp,
-            Err(refusal) => refusal.into_response(),
+            Err(refusal @ Refusal::Unavailable(_)) => refusal.into_response(),
+            Err(refusal) => match self.posts.webhook_use(webhook_id, now).await {
+                Ok(Some(used)) => repeated_webhook_id(webhook_id, used, &request_hash),
+                Ok(None) => refusal.into_response(),
+                Err(e) => unavailable(&e),
+            },
         }
     }
 
@@ -131,14 +133,22 @@ impl App {
             }
         }
         let hash = post.content_hash();
-        if let Some(guard) = self
-            .posts
-            .source_guard(&post.user_id, &post.source_id)
-            .await?
-        {
-            return self.repeated(&post, &guard, &hash, now).await;
-        }
-        let deliveries = self.resolve_targets(&post).await?;
+        let deliveries = match self.resolve_targets(&post).await {
+            Ok(deliveries) => deliveries,
+            // The same source post accepted before gets its first answer, even when its
+            // accounts have changed since.
+            Err(refusal @ Refusal::Unprocessable(_)) => {
+                return match self
+                    .posts
+                    .source_guard(&post.user_id, &post.source_id)
+                    .await?
+                {
+                    Some(guard) => self.repeated(&post, &guard, &hash, now).await,
+                    None => Err(refusal),
+                };
+            }
+            Err(refusal) => return Err(refusal),
+        };
 
         let post_id = PostId::from_uuid(uuid::Uuid::now_v7());
         let accepted = Accepted {
@@ -185,9 +195,9 @@ impl App {
             tracing::error!(%post_id, error = %e, "queueing failed after the post was recorded");
             return Err(Refusal::Unavailable(e));
         }
-        self.posts
-            .mark_enqueued(&post.user_id, &post.source_id)
-            .await?;
+        // Not marked enqueued (one write fewer per post): a repeat of this post more
+        // than ENQUEUE_LEASE later queues its still-PENDING deliveries again, which a
+        // claim makes harmless.
         tracing::info!(%post_id, deliveries = deliveries.len(), "post accepted");
         Ok(stored(&answer, StatusCode::ACCEPTED))
     }
@@ -202,15 +212,16 @@ impl App {
         now: OffsetDateTime,
     ) -> Result<Response<Body>, Refusal> {
         for _ in 0..RACE_READS {
+            // A replayed webhook id first: it answers as the first request did.
+            if let Some(used) = self.posts.webhook_use(webhook_id, now).await? {
+                return Ok(repeated_webhook_id(webhook_id, used, request_hash));
+            }
             if let Some(guard) = self
                 .posts
                 .source_guard(&post.user_id, &post.source_id)
                 .await?
             {
                 return self.repeated(post, &guard, hash, now).await;
-            }
-            if let Some(used) = self.posts.webhook_use(webhook_id, now).await? {
-                return Ok(repeated_webhook_id(webhook_id, used, request_hash));
             }
             // The winner's transaction may not be visible yet.
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -285,6 +296,8 @@ impl App {
                 })
                 .collect(),
         };
+        // Every account of the user in one read, whatever the targets.
+        let linked = self.accounts.list_all(&post.user_id).await?;
         for (
             i,
             IncomingTarget {
@@ -295,7 +308,10 @@ impl App {
         ) in targets.iter().enumerate()
         {
             match account_id {
-                Some(id) => match self.accounts.get(&post.user_id, *network, id).await? {
+                Some(id) => match linked
+                    .iter()
+                    .find(|a| a.network == *network && a.account_id == *id)
+                {
                     Some(a) if a.status == AccountStatus::Active => add(
                         &mut keys,
                         DeliveryKey {
@@ -313,12 +329,9 @@ impl App {
                     }),
                 },
                 None => {
-                    let active: Vec<_> = self
-                        .accounts
-                        .list(&post.user_id, *network)
-                        .await?
-                        .into_iter()
-                        .filter(|a| a.status == AccountStatus::Active)
+                    let active: Vec<_> = linked
+                        .iter()
+                        .filter(|a| a.network == *network && a.status == AccountStatus::Active)
                         .collect();
                     // Without explicit targets, a network the user has not linked is
                     // simply not a target.
@@ -333,7 +346,7 @@ impl App {
                             &mut keys,
                             DeliveryKey {
                                 network: *network,
-                                account_id: a.account_id,
+                                account_id: a.account_id.clone(),
                             },
                         );
                     }

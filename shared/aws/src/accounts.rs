@@ -108,6 +108,20 @@ impl AccountsStore {
         out.item().map(read_account).transpose()
     }
 
+    /// Every account the user has linked, on every network, in any status: one Query.
+    pub async fn list_all(&self, user_id: &str) -> Result<Vec<SealedAccount>, StoreError> {
+        query_prefix(
+            &self.client,
+            &self.table,
+            keys::user_pk(user_id),
+            keys::ACCOUNT_SK_PREFIX,
+        )
+        .await?
+        .iter()
+        .map(read_account)
+        .collect()
+    }
+
     /// The user's accounts on one network, in any status.
     pub async fn list(
         &self,

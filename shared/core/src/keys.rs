@@ -116,6 +116,9 @@ pub fn delivery_account_ref(user_id: &str, network: Network, account_id: &str) -
     )
 }
 
+/// What every linked account's sort key starts with.
+pub const ACCOUNT_SK_PREFIX: &str = "ACCOUNT#";
+
 pub fn account_sk_prefix(network: Network) -> String {
     format!("ACCOUNT#{network}#")
 }

@@ -70,15 +70,18 @@ impl PostsStore {
     ) -> Result<(), StoreError> {
         let now = rfc3339(post.received_at);
         let c = &post.content;
-        let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
-            let put = Put::builder()
+        let put_if = |item: Item, condition: &str, now: Option<i64>| {
+            let mut put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(crate::backend_build)?;
-            Ok(TransactWriteItem::builder().put(put).build())
+                .condition_expression(condition);
+            if let Some(now) = now {
+                put = put.expression_attribute_values(":now", n(now));
+            }
+            let put = put.build().map_err(crate::backend_build)?;
+            Ok::<_, StoreError>(TransactWriteItem::builder().put(put).build())
         };
+        let put = |item: Item| put_if(item, "attribute_not_exists(pk)", None);
         let mut post_item = Item::from([
             ("pk".to_owned(), s(keys::post_pk(&post.post_id))),
             ("sk".to_owned(), s(keys::POST_SK)),
@@ -136,7 +139,12 @@ impl PostsStore {
             if let Some(h) = &intake.request_hash {
                 hook.insert("request_hash".into(), s(h));
             }
-            items.push(put(hook)?);
+            // A webhook id is remembered 24 h; TTL deletes an expired one lazily.
+            items.push(put_if(
+                hook,
+                "attribute_not_exists(pk) OR expires_at <= :now",
+                Some(post.received_at.unix_timestamp()),
+            )?);
         }
         for key in deliveries {
             let mut item = delivery_key_attrs(&post.post_id, key);
