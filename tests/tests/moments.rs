@@ -295,6 +295,18 @@ async fn at_names_mention_nobody_under_plain_and_mention_under_keep() {
     assert_eq!(tweet.text, text);
     assert_eq!(tweet.mentions, ["Lily"]);
 
+    // An @ inside a link is the link's: under plain it goes untouched, so X links it
+    // whole and mentions nobody.
+    let linked = "读这篇 https://medium.com/@writer/post 很好";
+    let mut body = post(linked);
+    body["targets"] = json!([{"network": "x", "account_id": DEMO_X_ACCOUNT}]);
+    let id = accepted(&sb, &body).await;
+    let ds = sb.wait_until_settled(&id, SETTLE).await.unwrap();
+    assert_eq!(ds[0].status, DeliveryStatus::Published, "{ds:?}");
+    let tweet = sb.x.tweets().pop().unwrap();
+    assert_eq!(tweet.text, linked, "the link is sent as it is");
+    assert_eq!(tweet.mentions, Vec::<String>::new(), "{tweet:?}");
+
     // No post made under plain mentions anyone.
     let mentioning: Vec<_> =
         sb.x.tweets()

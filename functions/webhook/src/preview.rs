@@ -35,13 +35,18 @@ struct PreviewRequest {
 }
 
 impl PreviewRequest {
-    /// The text `network` gets: the first of its targets' own texts, else the post's.
+    /// The text `network` gets, by publishing's rule for the first account the targets
+    /// name on it: that account's target text, else the text of the target naming only
+    /// the network, else the post's. (One text per network: accounts of one network
+    /// given different texts are previewed by the first.)
     fn text_for(&self, network: Network) -> &str {
-        self.targets
-            .iter()
-            .find(|t| t.network == network && t.text.is_some())
-            .and_then(|t| t.text.as_deref())
-            .unwrap_or(&self.text)
+        let own = |named: bool| {
+            self.targets
+                .iter()
+                .find(|t| t.network == network && t.account_id.is_some() == named)
+                .and_then(|t| t.text.as_deref())
+        };
+        own(true).or_else(|| own(false)).unwrap_or(&self.text)
     }
 }
 
@@ -170,5 +175,40 @@ impl App {
             })
             .collect();
         json(StatusCode::OK, &PreviewAnswer { networks })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(network: Network, account_id: Option<&str>, text: &str) -> IncomingTarget {
+        IncomingTarget {
+            network,
+            account_id: account_id.map(str::to_owned),
+            text: Some(text.to_owned()),
+        }
+    }
+
+    #[test]
+    fn a_network_gets_the_text_publishing_gives_its_named_account() {
+        let mut req = PreviewRequest {
+            text: "post".into(),
+            media: Vec::new(),
+            link: None,
+            overflow: Overflow::Thread,
+            mentions: Mentions::Plain,
+            targets: vec![
+                target(Network::X, None, "wide"),
+                target(Network::X, Some("42"), "acct"),
+            ],
+            networks: vec![Network::X, Network::Facebook],
+        };
+        assert_eq!(req.text_for(Network::X), "acct");
+        assert_eq!(req.text_for(Network::Facebook), "post");
+        req.targets.reverse();
+        assert_eq!(req.text_for(Network::X), "acct", "whatever the order");
+        req.targets.retain(|t| t.account_id.is_none());
+        assert_eq!(req.text_for(Network::X), "wide");
     }
 }

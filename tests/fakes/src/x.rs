@@ -48,15 +48,15 @@ pub struct Tweet {
     /// part of each delivery so): who made what.
     pub created_by: Option<String>,
     /// The usernames the text mentions (and so would notify), as X finds them: by
-    /// twitter-text's extraction rules (`mentionsOrListsWithIndices`, our
-    /// conformance-tested extractor), lists by their owner.
+    /// twitter-text's extraction rules (`extractEntitiesWithIndices`: mentions and
+    /// lists no URL overlaps, our conformance-tested extractor), lists by their owner.
     pub mentions: Vec<String>,
 }
 
 /// The usernames `text` mentions, by twitter-text's rules, each once.
 fn mentioned(text: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for r in crosspost_core::text::entities::mentions_or_lists(text) {
+    for r in crosspost_core::text::entities::linked_mentions(text) {
         let entity = &text[r];
         let name = entity
             .trim_start_matches(['@', '＠'])

@@ -128,6 +128,17 @@ pub fn mentions_or_lists(text: &str) -> Vec<Range<usize>> {
         .collect()
 }
 
+/// The byte ranges of the mentions and lists X links in a post: those of
+/// [`mentions_or_lists`] that no URL overlaps (an `@` inside `https://medium.com/@name`
+/// is the URL's), as twitter-text's `extractEntitiesWithIndices` keeps them.
+pub fn linked_mentions(text: &str) -> Vec<Range<usize>> {
+    scan(text)
+        .into_iter()
+        .filter(|e| e.kind == EntityKind::Mention)
+        .map(|e| e.range)
+        .collect()
+}
+
 /// The byte ranges of the hashtags in `text` (with their `#`), those overlapping a URL
 /// left out.
 pub fn hashtags(text: &str) -> Vec<Range<usize>> {

@@ -35,13 +35,15 @@ pub fn for_network(network: Network, text: &str, mentions: Mentions) -> Cow<'_, 
     }
 }
 
-/// A word joiner after the at sign of every mention or list twitter-text finds.
+/// A word joiner after the at sign of every mention or list X would link
+/// ([`entities::linked_mentions`]); an `@` inside a URL is left alone, so the link stays
+/// whole.
 pub fn plain_for_x(text: &str) -> Cow<'_, str> {
     let mut out = Cow::Borrowed(text);
     // One pass joins every mention found; the loop guards against a name the first
     // pass uncovered (none is known to exist), and ends within the text's length.
     for _ in 0..=text.len() {
-        let found = entities::mentions_or_lists(&out);
+        let found = entities::linked_mentions(&out);
         if found.is_empty() {
             break;
         }
@@ -84,6 +86,7 @@ mod tests {
     fn plain_x_text_has_no_mention_and_reads_the_same() {
         let text = "@Lily 和 @小王 一起去爬山, cc ＠bob_1 and @team/hikers; mail a@b.com";
         let plain = plain_for_x(text);
+        assert!(entities::linked_mentions(&plain).is_empty(), "{plain}");
         assert!(entities::mentions_or_lists(&plain).is_empty(), "{plain}");
         assert_eq!(
             plain.replace(WORD_JOINER, ""),
@@ -99,6 +102,24 @@ mod tests {
         assert_eq!(
             weighted_length(&plain_for_x("@Lily 和 @小王 一起去爬山")),
             27
+        );
+    }
+
+    #[test]
+    fn an_at_sign_inside_a_url_is_left_alone() {
+        for text in [
+            "see https://medium.com/@writer/post ok",
+            "twitter.com/@nosch and medium.com/@writer",
+            "… https://example.com/@Lily",
+        ] {
+            assert_eq!(plain_for_x(text), text);
+            // The URL is counted whole, as X counts it (23 for the link).
+            assert_eq!(weighted_length(&plain_for_x(text)), weighted_length(text));
+        }
+        let mixed = "@Lily https://medium.com/@writer";
+        assert_eq!(
+            plain_for_x(mixed),
+            "@\u{2060}Lily https://medium.com/@writer"
         );
     }
 
