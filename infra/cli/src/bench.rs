@@ -20,10 +20,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The template's functions, in the table's order.
-pub const FUNCTIONS: [&str; 5] = [
+pub const FUNCTIONS: [&str; 6] = [
     "WebhookFunction",
     "PublishXFunction",
     "PublishFacebookFunction",
+    "PublishBlueskyFunction",
     "ConnectFunction",
     "NotifyFunction",
 ];
@@ -168,6 +169,11 @@ async fn first_invoke(sb: &Sandbox, function: &str) -> Result<()> {
         "PublishFacebookFunction" => {
             sb.stack
                 .invoke(function, unknown_delivery("facebook"))
+                .await?;
+        }
+        "PublishBlueskyFunction" => {
+            sb.stack
+                .invoke(function, unknown_delivery("bluesky"))
                 .await?;
         }
         "NotifyFunction" => {
