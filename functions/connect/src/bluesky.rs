@@ -16,8 +16,6 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-/// Longest user id accepted, as for posts.
-const MAX_USER_ID: usize = 256;
 /// Longest identifier: a handle is a domain name (253), an email up to 254.
 const MAX_IDENTIFIER: usize = 254;
 /// Longest app password accepted (Bluesky's are 19 characters, `xxxx-xxxx-xxxx-xxxx`).
@@ -65,32 +63,18 @@ struct LinkBody {
 /// The body, or the answer naming every field that is wrong (never echoing the
 /// password).
 fn read_body(body: &[u8], linking: &BlueskyLinking) -> Result<LinkBody, Box<Response<Body>>> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        Box::new(problem(
-            StatusCode::BAD_REQUEST,
-            &format!("the body is not JSON: {e}"),
-            &[],
-        ))
-    })?;
-    let Some(fields) = value.as_object() else {
-        return Err(Box::new(problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "the body must be a JSON object {user_id, identifier, app_password, service?}",
-            &[],
-        )));
-    };
-    let mut errors = Vec::new();
+    let (fields, mut errors) = crate::link::read_object(
+        body,
+        &["user_id", "identifier", "app_password", "service"],
+        "{user_id, identifier, app_password, service?}",
+    )?;
+    let user_id = crate::link::user_id_field(&fields, &mut errors);
     let mut err = |pointer: &str, detail: String| {
         errors.push(FieldError {
             pointer: pointer.to_owned(),
             detail,
         })
     };
-    for name in fields.keys() {
-        if !["user_id", "identifier", "app_password", "service"].contains(&name.as_str()) {
-            err(&format!("/{name}"), format!("unknown field `{name}`"));
-        }
-    }
     let mut text = |name: &str, max: usize| match fields.get(name) {
         Some(serde_json::Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= max => {
             Some(s.trim().to_owned())
@@ -110,7 +94,6 @@ fn read_body(body: &[u8], linking: &BlueskyLinking) -> Result<LinkBody, Box<Resp
             None
         }
     };
-    let user_id = text("user_id", MAX_USER_ID);
     let identifier = text("identifier", MAX_IDENTIFIER);
     let app_password = text("app_password", MAX_PASSWORD);
     let service = match fields.get("service") {

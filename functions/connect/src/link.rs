@@ -23,8 +23,17 @@ struct Started {
     expires_at: String,
 }
 
-/// The `{user_id, return_url}` body, or the answer naming every field that is wrong.
-fn read_start(body: &[u8], app: &App) -> Result<(String, Url), Box<Response<Body>>> {
+/// A body's fields by name.
+pub(crate) type Fields = serde_json::Map<String, serde_json::Value>;
+
+/// A JSON object body whose fields are all among `allowed`: the fields, and an error
+/// for each unknown one; or the answer when it is no JSON object (`shape` names the
+/// object expected). Every connect body is read through here.
+pub(crate) fn read_object(
+    body: &[u8],
+    allowed: &[&str],
+    shape: &str,
+) -> Result<(Fields, Vec<FieldError>), Box<Response<Body>>> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         Box::new(problem(
             StatusCode::BAD_REQUEST,
@@ -32,37 +41,51 @@ fn read_start(body: &[u8], app: &App) -> Result<(String, Url), Box<Response<Body
             &[],
         ))
     })?;
-    let Some(fields) = value.as_object() else {
+    let serde_json::Value::Object(fields) = value else {
         return Err(Box::new(problem(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "the body must be a JSON object {user_id, return_url}",
+            &format!("the body must be a JSON object {shape}"),
             &[],
         )));
     };
-    let mut errors = Vec::new();
+    let errors = fields
+        .keys()
+        .filter(|name| !allowed.contains(&name.as_str()))
+        .map(|name| FieldError {
+            pointer: format!("/{name}"),
+            detail: format!("unknown field `{name}`"),
+        })
+        .collect();
+    Ok((fields, errors))
+}
+
+/// The body's `user_id`, checked and NFC-normalised as everywhere
+/// ([`crosspost_core::post::user_id`]), or an error for it.
+pub(crate) fn user_id_field(fields: &Fields, errors: &mut Vec<FieldError>) -> Option<String> {
+    let problem = match fields.get("user_id").and_then(|v| v.as_str()) {
+        Some(u) => match crosspost_core::post::user_id(u) {
+            Ok(u) => return Some(u),
+            Err(e) => e,
+        },
+        None => "`user_id` (a string) is required".into(),
+    };
+    errors.push(FieldError {
+        pointer: "/user_id".into(),
+        detail: problem,
+    });
+    None
+}
+
+/// The `{user_id, return_url}` body, or the answer naming every field that is wrong.
+fn read_start(body: &[u8], app: &App) -> Result<(String, Url), Box<Response<Body>>> {
+    let (fields, mut errors) =
+        read_object(body, &["user_id", "return_url"], "{user_id, return_url}")?;
+    let user_id = user_id_field(&fields, &mut errors);
     let mut err = |pointer: &str, detail: String| {
         errors.push(FieldError {
             pointer: pointer.to_owned(),
             detail,
         })
-    };
-    for name in fields.keys() {
-        if name != "user_id" && name != "return_url" {
-            err(&format!("/{name}"), format!("unknown field `{name}`"));
-        }
-    }
-    let user_id = match fields.get("user_id").and_then(|v| v.as_str()) {
-        Some(u) => match crosspost_core::post::user_id(u) {
-            Ok(u) => Some(u),
-            Err(e) => {
-                err("/user_id", e);
-                None
-            }
-        },
-        None => {
-            err("/user_id", "`user_id` (a string) is required".into());
-            None
-        }
     };
     let return_url = match fields.get("return_url").and_then(|v| v.as_str()) {
         Some(r) => match app.return_urls.check(r) {
