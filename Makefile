@@ -128,12 +128,13 @@ SOAK_POSTS ?= 500
 soak: build
 	SOAK_POSTS=$(SOAK_POSTS) $(CARGO) test --locked -p crosspost-tests --test soak -- --nocapture
 
-# Start-up, memory and AWS calls of every function on the release build, against a
+# Start-up, memory, AWS calls, throughput and cost of every function on the release build, against a
 # hello-world floor and a Python/boto3 peer; `make package` first adds the zip sizes.
 BENCH_ROUNDS ?= 15
+BENCH_POSTS ?= 500
 bench: tools
 	$(CARGO) build --release --workspace --locked --bins --examples
-	CROSSPOST_BIN_DIR=$(CARGO_TARGET_DIR)/release $(CARGO_TARGET_DIR)/release/crosspost bench --rounds $(BENCH_ROUNDS) --json bench.json
+	CROSSPOST_BIN_DIR=$(CARGO_TARGET_DIR)/release $(CARGO_TARGET_DIR)/release/crosspost bench --rounds $(BENCH_ROUNDS) --posts $(BENCH_POSTS) --json bench.json
 
 package: tools
 	rustup target add aarch64-unknown-linux-gnu

@@ -140,3 +140,53 @@ pub async fn accepted(sb: &Sandbox, body: &Value) -> crosspost_core::PostId {
     assert_eq!(a.status, 202, "{}", a.body);
     crosspost_core::PostId::parse(a.body["post_id"].as_str().expect("post_id")).expect("uuid")
 }
+
+/// `DELETE /v1/posts/{id}`, asserting 202, then waits (up to `timeout`) until every
+/// delivery of the post is DELETED.
+pub async fn delete_and_confirm(
+    sb: &Sandbox,
+    id: &crosspost_core::PostId,
+    timeout: std::time::Duration,
+) {
+    let a = sb
+        .call("DELETE", &format!("/v1/posts/{id}"), None)
+        .await
+        .expect("the webhook answers");
+    assert_eq!(a.status, 202, "{}", a.body);
+    wait_for("the delete to be confirmed", timeout, || async {
+        let ds = sb.posts.deliveries(id).await.expect("deliveries read");
+        ds.iter()
+            .all(|d| d.status == crosspost_core::DeliveryStatus::Deleted)
+            .then_some(())
+    })
+    .await;
+}
+
+/// The first value of parameter `name` in a request's decoded parameters.
+pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Sandbox options with a worker's time compressed, for tests that kill it mid-thread:
+/// a lease of 8 s (the function's timeout), its queue's messages back after 10 s, and
+/// the HTTP timeout long enough that a stalled call is still waiting when it is killed.
+pub fn compressed_lease(function_logical_id: &str, queue_logical_id: &str) -> SandboxOptions {
+    let mut options = SandboxOptions::from_env();
+    options.template_patches = vec![
+        (
+            format!("Resources.{function_logical_id}.Properties.Timeout"),
+            "8".into(),
+        ),
+        (
+            format!("Resources.{queue_logical_id}.Properties.VisibilityTimeout"),
+            "10".into(),
+        ),
+    ];
+    options
+        .env_overrides
+        .insert("HTTP_TIMEOUT_MS".into(), "60000".into());
+    options
+}

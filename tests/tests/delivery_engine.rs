@@ -6,11 +6,13 @@
 
 use crosspost_aws::aws_sdk_dynamodb::types::AttributeValue;
 use crosspost_cli::sandbox::DEMO_X_ACCOUNT;
-use crosspost_cli::{Sandbox, SandboxOptions, DEMO_USER};
+use crosspost_cli::{Sandbox, DEMO_USER};
 use crosspost_core::signing::{self, SignedHeaders, SigningSecret};
 use crosspost_core::{keys, DeliveryMessage, DeliveryOp, DeliveryStatus, Network, PostId};
 use crosspost_fakes::{Fault, FaultRule};
-use crosspost_tests::{accepted, assert_queues_empty, messages_left, post, sandbox, wait_for};
+use crosspost_tests::{
+    accepted, assert_queues_empty, compressed_lease, messages_left, post, sandbox, wait_for,
+};
 use serde_json::json;
 use std::time::Duration;
 
@@ -181,21 +183,7 @@ async fn a_post_whose_answer_is_lost_is_reconciled_not_posted_twice() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_killed_mid_thread_resumes_after_the_last_confirmed_part() {
-    let mut options = SandboxOptions::from_env();
-    // Compress time: a lease of 8 s (the worker's timeout), messages back after 10 s.
-    options.template_patches = vec![
-        (
-            "Resources.PublishXFunction.Properties.Timeout".into(),
-            "8".into(),
-        ),
-        (
-            "Resources.XQueue.Properties.VisibilityTimeout".into(),
-            "10".into(),
-        ),
-    ];
-    options
-        .env_overrides
-        .insert("HTTP_TIMEOUT_MS".into(), "60000".into());
+    let options = compressed_lease("PublishXFunction", "XQueue");
     let sb = Sandbox::start(options).await.unwrap();
     // Part 3's request stalls: the worker is killed while waiting for it.
     sb.x.inject(FaultRule::new(Fault::Hang).on("POST", "/2/tweets").after(2));

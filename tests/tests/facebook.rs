@@ -11,7 +11,7 @@ use crosspost_core::{AccountStatus, DeliveryStatus, Network, PostId};
 use crosspost_fakes::{
     tiny_jpeg_header, FakeFacebook, Fault, FaultRule, MediaHost, RecordedRequest,
 };
-use crosspost_tests::{accepted, post, sandbox, wait_for};
+use crosspost_tests::{accepted, delete_and_confirm, param, post, sandbox, wait_for};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -48,13 +48,6 @@ fn photo(host: &MediaHost, n: u32, alt: Option<&str>) -> Value {
     item
 }
 
-fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
-
 async fn published(sb: &Sandbox, id: &PostId) -> DeliveryRecord {
     let ds = sb.wait_until_settled(id, SETTLE).await.unwrap();
     assert_eq!(ds.len(), 1);
@@ -69,7 +62,7 @@ fn calls_since(sb: &Sandbox, from: usize) -> Vec<(RecordedRequest, Vec<(String, 
         .iter()
         .map(|r| {
             let params = FakeFacebook::parameters_of(r);
-            let proof = get(&params, "appsecret_proof").expect("appsecret_proof on every call");
+            let proof = param(&params, "appsecret_proof").expect("appsecret_proof on every call");
             assert!(
                 sb.facebook.proof_is_valid(token, proof),
                 "{} {}",
@@ -84,21 +77,6 @@ fn calls_since(sb: &Sandbox, from: usize) -> Vec<(RecordedRequest, Vec<(String, 
             (r.clone(), params)
         })
         .collect()
-}
-
-async fn delete(sb: &Sandbox, id: &PostId) {
-    let a = sb
-        .call("DELETE", &format!("/v1/posts/{id}"), None)
-        .await
-        .unwrap();
-    assert_eq!(a.status, 202, "{}", a.body);
-    wait_for("the delete to be confirmed", SETTLE, || async {
-        let ds = sb.posts.deliveries(id).await.unwrap();
-        ds.iter()
-            .all(|d| d.status == DeliveryStatus::Deleted)
-            .then_some(())
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -120,8 +98,8 @@ async fn text_link_one_photo_and_three_photo_posts_publish_with_the_right_calls_
         (r.method.as_str(), r.path.as_str()),
         ("POST", feed.as_str())
     );
-    assert_eq!(get(p, "message"), Some("今天的茶会很热闹，谢谢大家！"));
-    assert_eq!(get(p, "link"), Some("https://moments.example.com/p/42"));
+    assert_eq!(param(p, "message"), Some("今天的茶会很热闹，谢谢大家！"));
+    assert_eq!(param(p, "link"), Some("https://moments.example.com/p/42"));
     assert_eq!(text.parts[0].remote_id, sb.facebook.posts()[0].id);
 
     // One photo: `/photos` with url and caption; the delivery keeps the post id.
@@ -134,10 +112,10 @@ async fn text_link_one_photo_and_three_photo_posts_publish_with_the_right_calls_
     assert_eq!(calls.len(), 1);
     let (r, p) = &calls[0];
     assert_eq!(r.path, photos);
-    assert_eq!(get(p, "url"), Some(&*host.url("/photos/1.jpg")));
-    assert_eq!(get(p, "caption"), Some("西湖的秋天"));
-    assert_eq!(get(p, "alt_text_custom"), Some("湖面上的小船"));
-    assert_eq!(get(p, "published"), None);
+    assert_eq!(param(p, "url"), Some(&*host.url("/photos/1.jpg")));
+    assert_eq!(param(p, "caption"), Some("西湖的秋天"));
+    assert_eq!(param(p, "alt_text_custom"), Some("湖面上的小船"));
+    assert_eq!(param(p, "published"), None);
     let stored = sb.facebook.photos();
     assert_eq!(one.parts[0].remote_id, stored[0].post_id.clone().unwrap());
     assert!(stored[0].published);
@@ -160,24 +138,27 @@ async fn text_link_one_photo_and_three_photo_posts_publish_with_the_right_calls_
         .into_iter()
         .zip(calls.iter().zip(&uploaded))
     {
-        assert_eq!(get(p, "published"), Some("false"));
-        assert_eq!(get(p, "url"), Some(&*host.url(&format!("/photos/{n}.jpg"))));
-        assert_eq!(get(p, "alt_text_custom"), alt);
+        assert_eq!(param(p, "published"), Some("false"));
+        assert_eq!(
+            param(p, "url"),
+            Some(&*host.url(&format!("/photos/{n}.jpg")))
+        );
+        assert_eq!(param(p, "alt_text_custom"), alt);
         assert_eq!(stored.post_id.as_deref(), Some(&*three.parts[0].remote_id));
     }
     let (_, p) = &calls[3];
-    assert_eq!(get(p, "message"), Some("周末爬山 ⛰️ 三张照片"));
+    assert_eq!(param(p, "message"), Some("周末爬山 ⛰️ 三张照片"));
     for (i, stored) in uploaded.iter().enumerate() {
         let attached: Value =
-            serde_json::from_str(get(p, &format!("attached_media[{i}]")).unwrap()).unwrap();
+            serde_json::from_str(param(p, &format!("attached_media[{i}]")).unwrap()).unwrap();
         assert_eq!(attached, json!({"media_fbid": stored.id}));
     }
     assert_eq!(sb.facebook.posts().len(), 3);
 
     // Delete (signed, as the source app calls it) takes the posts off the Page.
     let from = sb.facebook.requests().len();
-    delete(&sb, &text_id).await;
-    delete(&sb, &three_id).await;
+    delete_and_confirm(&sb, &text_id, SETTLE).await;
+    delete_and_confirm(&sb, &three_id, SETTLE).await;
     let calls = calls_since(&sb, from);
     let deleted: Vec<String> = calls
         .iter()

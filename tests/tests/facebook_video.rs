@@ -11,7 +11,7 @@ use crosspost_cli::sandbox::{DEMO_FACEBOOK_PAGE, GRAPH_VERSION};
 use crosspost_cli::Sandbox;
 use crosspost_core::{DeliveryStatus, PostId};
 use crosspost_fakes::{mp4_file, FakeFacebook, Fault, FaultRule, MediaHost, RecordedRequest};
-use crosspost_tests::{accepted, post, sandbox, wait_for};
+use crosspost_tests::{accepted, delete_and_confirm, param, post, sandbox};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -29,10 +29,6 @@ async fn settled(sb: &Sandbox, id: &PostId) -> DeliveryRecord {
     let mut ds = sb.wait_until_settled(id, SETTLE).await.unwrap();
     assert_eq!(ds.len(), 1, "{ds:?}");
     ds.remove(0)
-}
-
-fn param<'a>(r: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    r.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
 }
 
 /// One `/videos` call: its `upload_phase` (None for a `file_url` upload), its
@@ -58,21 +54,6 @@ fn video_calls(fb: &FakeFacebook, from: usize) -> Vec<VideoCall> {
             (phase, p, key)
         })
         .collect()
-}
-
-async fn delete(sb: &Sandbox, id: &PostId) {
-    let a = sb
-        .call("DELETE", &format!("/v1/posts/{id}"), None)
-        .await
-        .unwrap();
-    assert_eq!(a.status, 202, "{}", a.body);
-    wait_for("the delete to be confirmed", SETTLE, || async {
-        let ds = sb.posts.deliveries(id).await.unwrap();
-        ds.iter()
-            .all(|d| d.status == DeliveryStatus::Deleted)
-            .then_some(())
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -157,8 +138,8 @@ async fn a_3_mb_mp4_goes_up_resumably_a_small_one_as_file_url_and_delete_removes
     assert_eq!(stored.file_url.as_deref(), Some(small_url.as_str()));
 
     // DELETE takes both videos, and their posts, off the Page.
-    delete(&sb, &id).await;
-    delete(&sb, &small_id).await;
+    delete_and_confirm(&sb, &id, SETTLE).await;
+    delete_and_confirm(&sb, &small_id, SETTLE).await;
     assert!(sb.facebook.videos().is_empty());
     assert!(sb.facebook.posts().is_empty());
     // Every call above was checked against Meta's Graph specs (`sb.stop` fails the

@@ -6,11 +6,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_cli::sandbox::{DEMO_FACEBOOK_PAGE, DEMO_X_ACCOUNT};
-use crosspost_cli::{Sandbox, SandboxOptions};
+use crosspost_cli::Sandbox;
 use crosspost_core::text::x::weighted_length;
 use crosspost_core::{DeliveryStatus, Network, PostId};
 use crosspost_fakes::{tiny_png_with, Fault, FaultRule, MediaHost, RecordedRequest};
-use crosspost_tests::{accepted, post, sandbox, wait_for};
+use crosspost_tests::{accepted, compressed_lease, post, sandbox, wait_for};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -178,21 +178,7 @@ async fn nine_photos_are_a_thread_of_four_four_one_on_x_and_one_post_on_facebook
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_killed_after_part_two_posts_part_three_once_and_uploads_no_image_again() {
-    let mut options = SandboxOptions::from_env();
-    // Compress time: a lease of 8 s (the worker's timeout), messages back after 10 s.
-    options.template_patches = vec![
-        (
-            "Resources.PublishXFunction.Properties.Timeout".into(),
-            "8".into(),
-        ),
-        (
-            "Resources.XQueue.Properties.VisibilityTimeout".into(),
-            "10".into(),
-        ),
-    ];
-    options
-        .env_overrides
-        .insert("HTTP_TIMEOUT_MS".into(), "60000".into());
+    let options = compressed_lease("PublishXFunction", "XQueue");
     let sb = Sandbox::start(options).await.unwrap();
     let host = MediaHost::start().await.unwrap();
     // Part 3's post stalls: the worker is killed while waiting for it.

@@ -177,11 +177,18 @@ async fn both_secrets_of_a_rotation_are_accepted_and_a_replayed_webhook_id_gets_
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_source_post_is_accepted_once_and_other_content_is_a_conflict() {
     let sb = sandbox().await;
-    let body = post("只发一次");
+    let mut body = post("只发一次");
+    body["targets"] = json!([{"network": "x"}, {"network": "facebook"}]);
     let first = sb.submit(&body).await.unwrap();
     assert_eq!(first.status, 202, "{}", first.body);
-    // Same content, new webhook id, keys reordered: the first answer with 200.
-    let reordered = json!({"text": body["text"], "id": body["id"], "user_id": body["user_id"]});
+    // Same content, new webhook id, keys and targets reordered: the first answer
+    // with 200.
+    let reordered = json!({
+        "targets": [{"network": "facebook"}, {"network": "x"}],
+        "text": body["text"],
+        "id": body["id"],
+        "user_id": body["user_id"],
+    });
     let again = sb.submit(&reordered).await.unwrap();
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.body, first.body);
@@ -561,6 +568,28 @@ async fn preview_shows_the_parts_without_storing_anything() {
         .as_str()
         .unwrap()
         .starts_with("content_too_long"));
+
+    // Only X has a text of its own: Facebook would have nothing to post.
+    let one_text = sb
+        .call(
+            "POST",
+            "/v1/preview",
+            Some(
+                json!({"targets": [{"network": "x", "text": "只给 X"}], "networks": ["x", "facebook"]})
+                    .to_string()
+                    .as_bytes(),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(one_text.status, 200, "{}", one_text.body);
+    let [x, fb] = [0, 1].map(|i| &one_text.body["networks"][i]);
+    assert_eq!(x["parts"][0]["text"], "只给 X");
+    assert_eq!(fb["parts"], json!([]), "{fb}");
+    assert!(
+        fb["error"].as_str().unwrap().starts_with("no_text:"),
+        "{fb}"
+    );
 
     let bad = sb
         .call(

@@ -143,7 +143,7 @@ impl App {
                     .source_guard(&post.user_id, &post.source_id)
                     .await?
                 {
-                    Some(guard) => self.repeated(&post, &guard, &hash, now).await,
+                    Some(guard) => self.repeated(&post, &guard, now).await,
                     None => Err(refusal),
                 };
             }
@@ -183,9 +183,7 @@ impl App {
         match self.posts.create_post(&record, &deliveries, &intake).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => {
-                return self
-                    .lost_race(webhook_id, request_hash, &post, &hash, now)
-                    .await
+                return self.lost_race(webhook_id, request_hash, &post, now).await
             }
             Err(e) => return Err(e.into()),
         }
@@ -208,7 +206,6 @@ impl App {
         webhook_id: &str,
         request_hash: &str,
         post: &ValidatedPost,
-        hash: &str,
         now: OffsetDateTime,
     ) -> Result<Response<Body>, Refusal> {
         for _ in 0..RACE_READS {
@@ -221,7 +218,7 @@ impl App {
                 .source_guard(&post.user_id, &post.source_id)
                 .await?
             {
-                return self.repeated(post, &guard, hash, now).await;
+                return self.repeated(post, &guard, now).await;
             }
             // The winner's transaction may not be visible yet.
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -237,10 +234,9 @@ impl App {
         &self,
         post: &ValidatedPost,
         guard: &SourceGuard,
-        hash: &str,
         now: OffsetDateTime,
     ) -> Result<Response<Body>, Refusal> {
-        if guard.body_hash != hash {
+        if !post.has_content_hash(&guard.body_hash) {
             return Err(Refusal::Conflict(format!(
                 "source post {} was already accepted with other content",
                 post.source_id

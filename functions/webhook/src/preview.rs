@@ -164,14 +164,20 @@ impl App {
             .networks
             .iter()
             .map(|n| {
-                preview(
-                    *n,
-                    req.text_for(*n),
-                    req.link.as_deref(),
-                    req.overflow,
-                    req.mentions,
-                )
-                .with_media(plan(*n, &req.media, &sniffed))
+                let text = req.text_for(*n);
+                if text.trim().is_empty() && req.media.is_empty() {
+                    // What publishing would refuse at intake: nothing to post there.
+                    return NetworkPreview {
+                        network: *n,
+                        parts: Vec::new(),
+                        error: Some(format!(
+                            "no_text: the post's text is empty and no target gives {n} a text of its own"
+                        )),
+                        media: Default::default(),
+                    };
+                }
+                preview(*n, text, req.link.as_deref(), req.overflow, req.mentions)
+                    .with_media(plan(*n, &req.media, &sniffed))
             })
             .collect();
         json(StatusCode::OK, &PreviewAnswer { networks })

@@ -19,6 +19,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub mod cost;
+pub mod throughput;
+
 /// The template's functions, in the table's order.
 pub const FUNCTIONS: [&str; 6] = [
     "WebhookFunction",
@@ -53,6 +56,12 @@ pub struct Report {
     pub aws_calls: BTreeMap<String, BTreeMap<String, u64>>,
     /// Zipped size (bytes) of each arm64 bootstrap under `.aws-sam/build`, when built.
     pub zip_bytes: BTreeMap<String, u64>,
+    /// Posts × every network through the whole local path, when asked for.
+    pub throughput: Option<throughput::Throughput>,
+    /// The hot path's times, which the cost estimate uses.
+    pub hot_path_ms: HotPathTimes,
+    /// What a million posts cost, to one network and to every network.
+    pub cost: Vec<cost::CostEstimate>,
 }
 
 /// Clock ticks per second of `/proc/<pid>/stat`'s CPU fields (`getconf CLK_TCK`).
@@ -277,6 +286,27 @@ pub async fn hot_path(
     BTreeMap<String, BTreeMap<String, u64>>,
     BTreeMap<String, u64>,
 )> {
+    let (calls, rss, _) = hot_path_timed(sb).await?;
+    Ok((calls, rss))
+}
+
+/// Times (ms) taken on the hot path, one at a time on a quiet stack.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct HotPathTimes {
+    /// `POST /v1/posts` for a post to two networks, the webhook warm.
+    pub accept_ms: f64,
+    /// The invocation of a single-part delivery's batch of one.
+    pub delivery_ms: f64,
+}
+
+/// [`hot_path`], with the times of an accepted post and a single-part delivery.
+pub async fn hot_path_timed(
+    sb: &Sandbox,
+) -> Result<(
+    BTreeMap<String, BTreeMap<String, u64>>,
+    BTreeMap<String, u64>,
+    HotPathTimes,
+)> {
     let x = "PublishXFunction";
     let mut calls = BTreeMap::new();
     let batch = |n| sb.stack.invoke_batch(x, n, Duration::from_secs(30));
@@ -288,7 +318,12 @@ pub async fn hot_path(
         calls_of(sb, "WebhookFunction"),
     );
     sb.stack.reset_aws_calls();
+    let started = Instant::now();
     batch(1).await?;
+    let mut times = HotPathTimes {
+        delivery_ms: ms(started.elapsed()),
+        ..HotPathTimes::default()
+    };
     calls.insert("single-part delivery".into(), calls_of(sb, x));
 
     let mut both = x_post("晚安");
@@ -297,7 +332,9 @@ pub async fn hot_path(
         {"network": "facebook", "account_id": crate::sandbox::DEMO_FACEBOOK_PAGE},
     ]);
     sb.stack.reset_aws_calls();
+    let started = Instant::now();
     accept(sb, &both).await?;
+    times.accept_ms = ms(started.elapsed());
     calls.insert(
         "accepted post, 2 networks".into(),
         calls_of(sb, "WebhookFunction"),
@@ -328,7 +365,7 @@ pub async fn hot_path(
     if let Some(instance) = sb.stack.instances(x).pop() {
         rss.insert(x.to_owned(), peak_rss_kib(instance.pid)?);
     }
-    Ok((calls, rss))
+    Ok((calls, rss, times))
 }
 
 /// Zipped size of every bootstrap `make package` left under `.aws-sam/build`.
@@ -370,8 +407,15 @@ fn spread(values: &[f64]) -> (f64, f64, f64) {
     (v[0], v[v.len() / 2], v[v.len() - 1])
 }
 
-/// Runs the whole bench: `rounds` interleaved cold starts, then the hot path.
-pub async fn run(repo: &Path, rounds: usize, examples_dir: &Path) -> Result<Report> {
+/// Runs the whole bench: `rounds` interleaved cold starts, the hot path, then
+/// `throughput_posts` posts to every network (none when 0) and the cost estimate.
+pub async fn run(
+    repo: &Path,
+    rounds: usize,
+    examples_dir: &Path,
+    throughput_posts: usize,
+) -> Result<Report> {
+    let prices = cost::Prices::load(repo)?;
     // Start-up: the template's functions, the floor and the peer, all on one stack.
     let mut sb = Sandbox::start(SandboxOptions::from_env()).await?;
     let hello = examples_dir.join("hello-lambda");
@@ -406,9 +450,50 @@ pub async fn run(repo: &Path, rounds: usize, examples_dir: &Path) -> Result<Repo
         "false".into(),
     )];
     let sb = Sandbox::start(options).await?;
-    let hot = hot_path(&sb).await;
+    let hot = hot_path_timed(&sb).await;
     sb.shutdown().await;
-    let (aws_calls, batch_peak_rss_kib) = hot?;
+    let (aws_calls, batch_peak_rss_kib, times) = hot?;
+
+    // Throughput: every network, the PDS included, every worker on its own poller.
+    let throughput = if throughput_posts > 0 {
+        let mut options = SandboxOptions::from_env();
+        options.bluesky = true;
+        let sb = Sandbox::start(options).await?;
+        let timeout = Duration::from_secs(120 + throughput_posts as u64);
+        let t = throughput::run(&sb, throughput_posts, timeout).await;
+        sb.shutdown().await;
+        Some(t?)
+    } else {
+        None
+    };
+
+    let template = crosspost_local::template::Template::parse(
+        &std::fs::read_to_string(repo.join("template.yaml")).context("reading template.yaml")?,
+    )?;
+    let memory = |id: &str| {
+        template
+            .functions
+            .iter()
+            .find(|f| f.logical_id == id)
+            .map(|f| f.memory_mb)
+            .ok_or_else(|| anyhow!("template.yaml has no {id}"))
+    };
+    let step = |name: &str| aws_calls.get(name).cloned().unwrap_or_default();
+    let measured = cost::Measured {
+        accept_one: step("accepted post, 1 network"),
+        accept_two: step("accepted post, 2 networks"),
+        delivery: step("single-part delivery"),
+        webhook_ms: times.accept_ms,
+        delivery_ms: times.delivery_ms,
+        webhook_mb: memory("WebhookFunction")?,
+        worker_mb: memory("PublishXFunction")?,
+        notify_mb: memory("NotifyFunction")?,
+    };
+    let networks = throughput.as_ref().map_or(3, |t| t.networks.len());
+    let cost = vec![
+        cost::estimate(&measured, &prices, 1)?,
+        cost::estimate(&measured, &prices, networks)?,
+    ];
 
     Ok(Report {
         rounds,
@@ -416,6 +501,9 @@ pub async fn run(repo: &Path, rounds: usize, examples_dir: &Path) -> Result<Repo
         batch_peak_rss_kib,
         aws_calls,
         zip_bytes: zip_sizes(repo),
+        throughput,
+        hot_path_ms: times,
+        cost,
     })
 }
 
@@ -466,6 +554,28 @@ pub fn render(report: &Report) -> String {
     }
     for (f, bytes) in &report.zip_bytes {
         out.push_str(&format!("{f:<24} {:>6.2} MB\n", *bytes as f64 / 1e6));
+    }
+    if let Some(t) = &report.throughput {
+        out.push_str(&format!(
+            "\nThroughput: {} posts x {} ({} deliveries, {} published), {} requests in flight\n\
+             accepted in {:.1} s; every delivery ended {:.1} s after the first post: {:.1} deliveries/s\n\
+             POST /v1/posts answer: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms\n",
+            t.posts,
+            t.networks.join(" + "),
+            t.deliveries,
+            t.published,
+            throughput::IN_FLIGHT,
+            t.accept_seconds,
+            t.settle_seconds,
+            t.deliveries_per_second,
+            t.webhook_p50_ms,
+            t.webhook_p99_ms,
+            t.webhook_max_ms
+        ));
+    }
+    for e in &report.cost {
+        out.push('\n');
+        out.push_str(&cost::render(e));
     }
     out
 }

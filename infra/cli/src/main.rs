@@ -41,7 +41,7 @@ struct Endpoint {
 struct PostArgs {
     /// A JSON file with the whole post body (`-` for standard input); the flags
     /// below build one instead.
-    #[arg(long, conflicts_with_all = ["id", "user", "text", "target", "link", "overflow"])]
+    #[arg(long, conflicts_with_all = ["id", "user", "text", "target", "link", "overflow", "mentions", "media", "alt"])]
     file: Option<String>,
     /// The source app's id of the post (default: a fresh one).
     #[arg(long)]
@@ -50,14 +50,25 @@ struct PostArgs {
     user: Option<String>,
     #[arg(long)]
     text: Option<String>,
-    /// `network` or `network:account_id`; repeat for several (default: every
-    /// linked account).
+    /// `network` or `network:account_id`, optionally followed by `=TEXT`, that
+    /// target's own text (`x=short`, `bluesky:did:plc:…=…`); repeat for several
+    /// (default: every linked account).
     #[arg(long)]
     target: Vec<String>,
     #[arg(long)]
     link: Option<String>,
     #[arg(long, value_parser = ["thread", "truncate", "reject"])]
     overflow: Option<String>,
+    /// `plain` (default): no @name becomes a mention; `keep`: the text as written.
+    #[arg(long, value_parser = ["plain", "keep"])]
+    mentions: Option<String>,
+    /// A photo or video URL; repeat for several, in the post's order.
+    #[arg(long)]
+    media: Vec<String>,
+    /// Alt text of the media item at the same position (`--alt` once per `--media`,
+    /// in order; `""` for none).
+    #[arg(long)]
+    alt: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -116,6 +127,9 @@ enum Command {
         /// Where the figures go as JSON.
         #[arg(long, default_value = "bench.json")]
         json: String,
+        /// Posts sent to every network for the throughput figures (0: none).
+        #[arg(long, default_value_t = 500)]
+        posts: usize,
     },
     /// Print what a network would receive for the text on standard input, as JSON:
     /// its parts (the text the network gets, word joiners included), and which part
@@ -272,6 +286,9 @@ fn post_body(args: PostArgs) -> Result<String> {
         target,
         link,
         overflow,
+        mentions,
+        media,
+        alt,
     } = args;
     if let Some(file) = file {
         let body = read_input(&file)?;
@@ -289,14 +306,23 @@ fn post_body(args: PostArgs) -> Result<String> {
         let targets = target
             .iter()
             .map(|t| {
-                let (network, account) = match t.split_once(':') {
-                    Some((n, a)) => (n, Some(a)),
+                let (who, text) = match t.split_once('=') {
+                    Some((w, text)) => (w, Some(text)),
                     None => (t.as_str(), None),
                 };
-                network.parse::<Network>()?;
+                let (network, account) = match who.split_once(':') {
+                    Some((n, a)) => (n, Some(a)),
+                    None => (who, None),
+                };
+                network
+                    .parse::<Network>()
+                    .with_context(|| format!("--target {who}"))?;
                 let mut v = json!({ "network": network });
                 if let Some(a) = account {
                     v["account_id"] = json!(a);
+                }
+                if let Some(text) = text {
+                    v["text"] = json!(text);
                 }
                 Ok(v)
             })
@@ -308,6 +334,27 @@ fn post_body(args: PostArgs) -> Result<String> {
     }
     if let Some(o) = overflow {
         body["overflow"] = json!(o);
+    }
+    if let Some(m) = mentions {
+        body["mentions"] = json!(m);
+    }
+    if alt.len() > media.len() {
+        anyhow::bail!(
+            "{} --alt for {} --media: give one --alt per --media, in order",
+            alt.len(),
+            media.len()
+        );
+    }
+    if !media.is_empty() {
+        let items: Vec<serde_json::Value> = media
+            .iter()
+            .enumerate()
+            .map(|(i, url)| match alt.get(i).filter(|a| !a.is_empty()) {
+                Some(a) => json!({"url": url, "alt": a}),
+                None => json!({"url": url}),
+            })
+            .collect();
+        body["media"] = json!(items);
     }
     Ok(body.to_string())
 }
@@ -340,7 +387,11 @@ async fn with_sandbox(command: Command) -> Result<bool> {
 
 async fn run(cli: Cli) -> Result<bool> {
     match cli.command {
-        Command::Bench { rounds, json } => {
+        Command::Bench {
+            rounds,
+            json,
+            posts,
+        } => {
             let options = SandboxOptions::from_env();
             let bin_dir = std::env::var_os("CROSSPOST_BIN_DIR")
                 .map(std::path::PathBuf::from)
@@ -349,6 +400,7 @@ async fn run(cli: Cli) -> Result<bool> {
                 &options.repo_root,
                 rounds.max(1),
                 &crosspost_cli::bench::examples_dir(&bin_dir),
+                posts,
             )
             .await?;
             print!("{}", crosspost_cli::bench::render(&report));
@@ -508,6 +560,53 @@ mod tests {
                 "overflow": "truncate",
             })
         );
+    }
+
+    #[test]
+    fn target_texts_mentions_and_media_with_alt_texts() {
+        let args = post_args(&[
+            "--id",
+            "p-2",
+            "--user",
+            "u-1",
+            "--text",
+            "长一点的正文 @小明",
+            "--target",
+            "x=短的 @小明",
+            "--target",
+            "bluesky:did:plc:abc123",
+            "--mentions",
+            "keep",
+            "--media",
+            "https://media.example/1.jpg",
+            "--alt",
+            "湖面",
+            "--media",
+            "https://media.example/2.jpg",
+        ])
+        .unwrap();
+        let body: serde_json::Value = serde_json::from_str(&post_body(args).unwrap()).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "id": "p-2",
+                "user_id": "u-1",
+                "text": "长一点的正文 @小明",
+                "targets": [
+                    {"network": "x", "text": "短的 @小明"},
+                    {"network": "bluesky", "account_id": "did:plc:abc123"},
+                ],
+                "mentions": "keep",
+                "media": [
+                    {"url": "https://media.example/1.jpg", "alt": "湖面"},
+                    {"url": "https://media.example/2.jpg"},
+                ],
+            })
+        );
+        let more_alts = post_args(&["--user", "u", "--media", "a", "--alt", "1", "--alt", "2"]);
+        let err = post_body(more_alts.unwrap()).unwrap_err();
+        assert!(err.to_string().contains("one --alt per --media"), "{err}");
+        assert!(post_args(&["--user", "u", "--mentions", "all"]).is_err());
     }
 
     #[test]

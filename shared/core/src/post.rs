@@ -296,8 +296,31 @@ fn check_url(text: &str, hosts: MediaHosts) -> Result<Url, String> {
 
 impl ValidatedPost {
     /// A hash of the content (hex SHA-256 of the canonical JSON): equal for two bodies
-    /// that differ only in key order, white space or Unicode normal form.
+    /// that differ only in key order, white space, Unicode normal form or the order
+    /// of their targets (a set of destinations; media keep their order, which is
+    /// what the networks show).
     pub fn content_hash(&self) -> String {
+        let mut canonical = self.clone();
+        if let Some(targets) = canonical.targets.as_mut() {
+            targets.sort_by(|a, b| {
+                (a.network.as_str(), &a.account_id, &a.text).cmp(&(
+                    b.network.as_str(),
+                    &b.account_id,
+                    &b.text,
+                ))
+            });
+        }
+        canonical.hash_as_given()
+    }
+
+    /// Whether `stored` (a source-id guard's hash) is this content's: its
+    /// [`content_hash`](Self::content_hash), or the hash of the targets in the order
+    /// given, which versions before the targets were sorted stored.
+    pub fn has_content_hash(&self, stored: &str) -> bool {
+        stored == self.content_hash() || stored == self.hash_as_given()
+    }
+
+    fn hash_as_given(&self) -> String {
         use sha2::Digest;
         // Serialising a struct of strings, lists and enums cannot fail.
         let canonical = serde_json::to_vec(self).unwrap_or_default();
@@ -663,6 +686,20 @@ mod tests {
         .unwrap();
         let b = ValidatedPost::parse(&reordered, MediaHosts::PublicOnly).unwrap();
         assert_eq!(a.content_hash(), b.content_hash());
+        // The targets are a set: listed in another order, the same post.
+        let mut swapped = body();
+        let targets = swapped["targets"].as_array_mut().unwrap();
+        targets.reverse();
+        let swapped = ValidatedPost::parse(&swapped, MediaHosts::PublicOnly).unwrap();
+        assert_ne!(
+            swapped.targets, a.targets,
+            "the body lists them the other way"
+        );
+        assert_eq!(a.content_hash(), swapped.content_hash());
+        // A guard stored before targets were sorted still matches its own body.
+        assert!(swapped.has_content_hash(&swapped.hash_as_given()));
+        assert!(a.has_content_hash(&swapped.content_hash()));
+        assert!(!a.has_content_hash(&"0".repeat(64)));
         assert_eq!(a.content_hash().len(), 64);
         let mut other = body();
         other["text"] = json!("你好，世界!");

@@ -148,6 +148,43 @@ pub(super) fn parse_time_s(value: &str) -> Option<i64> {
     }
 }
 
+/// A Graph list's time window and page size: `since` and `until` (Unix seconds or
+/// RFC 3339, inclusive; open when absent) and `limit` (1..=100, 25 when absent), each
+/// refused by name when malformed.
+pub(super) struct ListWindow {
+    pub since: i64,
+    pub until: i64,
+    pub limit: usize,
+}
+
+impl ListWindow {
+    pub(super) fn from_params(params: &[(String, String)]) -> Result<ListWindow, Reply> {
+        let time = |name: &str| -> Result<Option<i64>, Reply> {
+            param(params, name)
+                .map(|value| {
+                    parse_time_s(value)
+                        .ok_or_else(|| invalid_parameter(&format!("Param {name} must be a time")))
+                })
+                .transpose()
+        };
+        let limit = match param(params, "limit") {
+            None => 25,
+            Some(value) => value
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=100).contains(n))
+                .ok_or_else(|| {
+                    invalid_parameter("Param limit must be a number between 1 and 100")
+                })?,
+        };
+        Ok(ListWindow {
+            since: time("since")?.unwrap_or(i64::MIN),
+            until: time("until")?.unwrap_or(i64::MAX),
+            limit,
+        })
+    }
+}
+
 /// A call on a Page (`verb` as Graph names it in its error): the token must be a
 /// Page token, the Page must exist, the token must be that Page's own, and every
 /// parameter must be one of `allowed` (see `check_names`).
@@ -490,24 +527,11 @@ pub(super) fn published_posts(state: &GraphState, req: &Incoming, page_id: &str)
         &["id", "message", "created_time"],
         "PagePost",
     )?;
-    let time_param = |name: &str| -> Result<Option<i64>, Reply> {
-        param(&params, name)
-            .map(|value| {
-                parse_time_s(value)
-                    .ok_or_else(|| invalid_parameter(&format!("Param {name} must be a time")))
-            })
-            .transpose()
-    };
-    let since = time_param("since")?.unwrap_or(i64::MIN);
-    let until = time_param("until")?.unwrap_or(i64::MAX);
-    let limit = match param(&params, "limit") {
-        None => 25,
-        Some(value) => value
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| invalid_parameter("Param limit must be a number between 1 and 100"))?,
-    };
+    let ListWindow {
+        since,
+        until,
+        limit,
+    } = ListWindow::from_params(&params)?;
 
     let mut posts: Vec<&PagePost> = state
         .posts

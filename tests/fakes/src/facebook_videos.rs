@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use serde_json::{json, Value};
 
 use super::pages::{
-    created_by, no_such_object, on_own_page, parse_time_s, permission_error, post_on_own_page,
+    created_by, no_such_object, on_own_page, permission_error, post_on_own_page, ListWindow,
     PagePost,
 };
 use super::{authenticate, fields, graph_error, invalid_parameter, param, Answer, FakeFacebook};
@@ -656,24 +656,11 @@ pub(super) fn page_videos(state: &mut GraphState, req: &Incoming, page_id: &str)
         &["id", "description", "updated_time"],
         "AdVideo",
     )?;
-    let time_param = |name: &str| -> Result<Option<i64>, Reply> {
-        param(&params, name)
-            .map(|value| {
-                parse_time_s(value)
-                    .ok_or_else(|| invalid_parameter(&format!("Param {name} must be a time")))
-            })
-            .transpose()
-    };
-    let since = time_param("since")?.unwrap_or(i64::MIN);
-    let until = time_param("until")?.unwrap_or(i64::MAX);
-    let limit = match param(&params, "limit") {
-        None => 25,
-        Some(value) => value
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| invalid_parameter("Param limit must be a number between 1 and 100"))?,
-    };
+    let ListWindow {
+        since,
+        until,
+        limit,
+    } = ListWindow::from_params(&params)?;
     let mut listed: Vec<usize> = (0..state.video.videos.len())
         .filter(|&i| {
             let v = &state.video.videos[i];

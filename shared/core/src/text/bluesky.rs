@@ -233,6 +233,7 @@ mod tests {
             adapt_for_bluesky(&text, None, Overflow::Reject),
             Err(ContentTooLong {
                 weighted_length: weigh(&text),
+                added_by_mentions: 0,
                 limit: MAX_GRAPHEMES
             })
         );

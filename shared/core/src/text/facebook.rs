@@ -71,6 +71,7 @@ mod tests {
             err,
             ContentTooLong {
                 weighted_length: 63_210,
+                added_by_mentions: 0,
                 limit: MAX_CHARS
             }
         );

@@ -43,10 +43,31 @@ pub struct Part {
 /// The text is longer than the network allows (policy `reject`, or nothing could be
 /// made to fit). The delivery fails with reason [`ContentTooLong::REASON`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("content_too_long: weighted length {weighted_length} exceeds {limit}")]
 pub struct ContentTooLong {
     pub weighted_length: usize,
     pub limit: usize,
+    /// How much of `weighted_length` the network's rendering added to the text as
+    /// written: the word joiners `mentions: plain` puts after an @ (X counts each 2).
+    pub added_by_mentions: usize,
+}
+
+impl std::fmt::Display for ContentTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "content_too_long: weighted length {} exceeds {}",
+            self.weighted_length, self.limit
+        )?;
+        if self.added_by_mentions > 0 {
+            write!(
+                f,
+                " ({} of it from the word joiners that `mentions: plain` puts after each @ \
+                 so that no name becomes a mention; `mentions: keep` leaves the text as written)",
+                self.added_by_mentions
+            )?;
+        }
+        Ok(())
+    }
 }
 
 impl ContentTooLong {
@@ -91,6 +112,7 @@ fn adapt(
     }
     let too_long = |_: LimitTooSmall| ContentTooLong {
         weighted_length: total,
+        added_by_mentions: total.saturating_sub(measure(&text)),
         limit,
     };
     match overflow {

@@ -111,6 +111,7 @@ fn reject_reports_the_length() {
         err,
         ContentTooLong {
             weighted_length: 281,
+            added_by_mentions: 0,
             limit: 280
         }
     );
@@ -119,6 +120,27 @@ fn reject_reports_the_length() {
         err.to_string(),
         "content_too_long: weighted length 281 exceeds 280"
     );
+}
+
+#[test]
+fn reject_says_when_the_joiners_of_plain_made_the_text_too_long() {
+    // 273 as written: fits. Under `plain` each of the four @names gets a joiner,
+    // which X counts 2: 281.
+    let names = "@amy @bob @cat @dan";
+    let text = format!("{}{names}", "中".repeat(127));
+    let keep = adapt_for_x_with(&text, None, Overflow::Reject, crate::Mentions::Keep).unwrap();
+    assert_eq!(keep[0].weighted_length, 281 - 8);
+    let err = adapt_for_x_with(&text, None, Overflow::Reject, crate::Mentions::Plain).unwrap_err();
+    assert_eq!(err.weighted_length, 281);
+    assert_eq!(err.added_by_mentions, 8);
+    let message = err.to_string();
+    assert!(
+        message.starts_with(
+            "content_too_long: weighted length 281 exceeds 280 (8 of it from the word joiners"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("`mentions: keep`"), "{message}");
 }
 
 #[test]
