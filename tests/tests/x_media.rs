@@ -8,7 +8,7 @@
 use crosspost_cli::sandbox::DEMO_X_ACCOUNT;
 use crosspost_cli::{Sandbox, SandboxOptions};
 use crosspost_core::{DeliveryStatus, Mentions, Network, Overflow, PostId};
-use crosspost_fakes::{tiny_gif, tiny_png_with, MediaHost, RecordedRequest};
+use crosspost_fakes::{tiny_gif, tiny_png_with, Fault, FaultRule, MediaHost, RecordedRequest};
 use crosspost_tests::{accepted, messages_left, post, sandbox, wait_for};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -174,6 +174,56 @@ async fn a_long_chinese_post_with_two_images_is_a_thread_with_media_on_its_first
             "{operation}: {checked:?}"
         );
     }
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_photo_post_x_made_but_answered_500_is_found_by_its_text_and_not_posted_again() {
+    let sb = sandbox().await;
+    let host = MediaHost::start().await.unwrap();
+    host.serve("/photos/lake.png", "image/png", tiny_png_with("lake"));
+    // X makes the post, then answers 500. It shows the post's text with the media's
+    // t.co link appended, as real X does: the lookup must see past that link.
+    sb.x.inject(FaultRule::new(Fault::AppliedThenServerError(500)).on("POST", "/2/tweets"));
+    let body = to_x(
+        "湖边的下午",
+        json!([{"url": host.url("/photos/lake.png"), "alt": "湖"}]),
+    );
+    let id = accepted(&sb, &body).await;
+    let d = settled_x(&sb, &id).await;
+    assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
+    let tweets = sb.x.tweets();
+    assert_eq!(tweets.len(), 1, "posted once: {tweets:?}");
+    assert_eq!(
+        d.parts[0].remote_id, tweets[0].id,
+        "the post X made is recorded"
+    );
+    // X lists a post a moment after it made it: a resend before that is refused as
+    // the duplicate our own request explains, and never makes a second post.
+    let made = requests(&sb, "POST", "/2/tweets")
+        .iter()
+        .filter(|r| r.status == 201)
+        .count();
+    assert_eq!(made, 0, "the only post is the one the failed request made");
+    let path = format!("/2/users/{DEMO_X_ACCOUNT}/tweets");
+    assert!(
+        !requests(&sb, "GET", &path).is_empty(),
+        "the outcome was looked up"
+    );
+    let shown: Value = reqwest::Client::new()
+        .get(format!("{}{path}", sb.x.base_url()))
+        .bearer_auth(sb.x_token.expose())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = shown["data"][0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("湖边的下午 https://t.co/"),
+        "X shows the media link after the text: {text}"
+    );
     sb.stop().await;
 }
 

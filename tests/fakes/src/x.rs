@@ -619,19 +619,46 @@ fn create_tweet(state: &mut XState, req: &Incoming) -> Answer {
             "You are not allowed to create a Tweet with duplicate content.",
         ));
     }
+    let media_ids = media_ids.unwrap_or_default();
+    let has_media = !media_ids.is_empty();
     let id = state.insert(
         &author,
         text,
         in_reply_to,
-        media_ids.unwrap_or_default(),
+        media_ids,
         now_ms(),
         req.header(http::HeaderName::from_static("idempotency-key"))
             .map(str::to_owned),
     );
+    let shown = shown_text(text, &id, has_media);
     Ok(Reply::json(
         201,
-        json!({"data": {"id": id, "text": text, "edit_history_tweet_ids": [id]}}),
+        json!({"data": {"id": id, "text": shown, "edit_history_tweet_ids": [id]}}),
     ))
+}
+
+/// A post's text as X shows it: with media, X appends the media's own t.co link
+/// (`https://t.co/` and a 10-character slug, here made from the post id), after a
+/// space when there is text.
+fn shown_text(text: &str, id: &str, has_media: bool) -> String {
+    if !has_media {
+        return text.to_owned();
+    }
+    const SLUG: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut n: u64 = id.parse().unwrap_or(0);
+    let slug: String = (0..10)
+        .map(|_| {
+            let c = SLUG[(n % 62) as usize] as char;
+            n /= 62;
+            c
+        })
+        .collect();
+    let link = format!("https://t.co/{slug}");
+    if text.is_empty() {
+        link
+    } else {
+        format!("{text} {link}")
+    }
 }
 
 /// `DELETE /2/tweets/{id}`
@@ -785,7 +812,8 @@ fn user_tweets(state: &XState, req: &Incoming, id: &str) -> Answer {
     let data: Vec<Value> = matching
         .iter()
         .map(|t| {
-            let mut item = json!({"id": t.id, "text": t.text, "edit_history_tweet_ids": [t.id]});
+            let text = shown_text(&t.text, &t.id, !t.media_ids.is_empty());
+            let mut item = json!({"id": t.id, "text": text, "edit_history_tweet_ids": [t.id]});
             if fields.iter().any(|f| f == "created_at") {
                 item["created_at"] = json!(x_time(t.created_at_ms));
             }

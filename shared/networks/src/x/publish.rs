@@ -61,9 +61,26 @@ impl TimelinePost {
             .find(|r| r.kind == "replied_to")
             .map(|r| r.id.as_str());
         let media = self.attachments.as_ref().map_or(0, |a| a.media_keys.len());
-        crosspost_core::reconcile::same_text(lookup.text, &self.text)
+        let shown = if media > 0 {
+            without_media_link(&self.text)
+        } else {
+            &self.text
+        };
+        crosspost_core::reconcile::same_text(lookup.text, shown)
             && parent == lookup.reply_to
             && media == lookup.media_count
+    }
+}
+
+/// A post's text without the t.co link X appends for its media: a post with media
+/// reads back as its text, a space and `https://t.co/…` (only that link when the
+/// post has no text). Anything else is left as it is.
+fn without_media_link(text: &str) -> &str {
+    let trimmed = text.trim_end();
+    match trimmed.rsplit_once(char::is_whitespace) {
+        Some((before, last)) if last.starts_with("https://t.co/") => before.trim_end(),
+        None if trimmed.starts_with("https://t.co/") => "",
+        _ => text,
     }
 }
 
@@ -236,5 +253,50 @@ impl Publisher for XPublisher {
             200 | 404 => Ok(()),
             _ => Err(classify(status, &headers, &text)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crosspost_core::Window;
+
+    fn post(text: &str, media: usize) -> TimelinePost {
+        TimelinePost {
+            id: "1".into(),
+            text: text.into(),
+            created_at: None,
+            referenced_posts: Vec::new(),
+            attachments: (media > 0).then(|| Attachments {
+                media_keys: (0..media).map(|i| format!("3_{i}")).collect(),
+            }),
+        }
+    }
+
+    fn lookup(text: &str, media_count: usize) -> Lookup<'_> {
+        Lookup {
+            text,
+            reply_to: None,
+            media_count,
+            window: Window {
+                since_unix: 0,
+                until_unix: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn a_media_post_matches_without_the_media_link_x_appends() {
+        let shown = post("西湖的秋天 https://t.co/AbCdEf1234", 1);
+        assert!(shown.matches(&lookup("西湖的秋天", 1)));
+        // A media-only part reads back as the link alone.
+        assert!(post("https://t.co/AbCdEf1234", 4).matches(&lookup("", 4)));
+        // The text's own link stays: only the last one is the media's.
+        let linked = post("看 https://t.co/Link000001 https://t.co/Media00001", 1);
+        assert!(linked.matches(&lookup("看 https://example.com/a", 1)));
+        // Without media nothing is taken off, and the media count still decides.
+        assert!(!post("西湖的秋天 https://t.co/AbCdEf1234", 0).matches(&lookup("西湖的秋天", 0)));
+        assert!(!shown.matches(&lookup("西湖的秋天", 2)));
+        assert!(!post("另一条 https://t.co/AbCdEf1234", 1).matches(&lookup("西湖的秋天", 1)));
     }
 }
