@@ -263,6 +263,92 @@ async fn a_long_chinese_post_is_a_thread_with_exact_facets_and_delete_removes_it
     sb.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn under_keep_a_handle_that_resolves_becomes_a_mention_and_the_status_shows_the_post() {
+    let sb = bluesky_sandbox().await;
+    let pds = pds(&sb);
+    let alice = demo(&sb);
+    let friend = pds.create_account("teafriend").await.unwrap();
+    let text = format!(
+        "今天和 @{} 喝茶，也想请 @nobody.test 和 @小明 来。写信到 tea@example.com 或看 https://example.com/@{} #茶",
+        friend.handle.to_uppercase(),
+        friend.handle
+    );
+    // The preview gives Bluesky the text as it is under either policy.
+    let mut preview = json!({"text": text, "mentions": "keep", "networks": ["bluesky"]});
+    let previewed = sb
+        .call("POST", "/v1/preview", Some(preview.to_string().as_bytes()))
+        .await
+        .unwrap();
+    assert_eq!(previewed.status, 200, "{}", previewed.body);
+    assert_eq!(previewed.body["networks"][0]["network"], "bluesky");
+    assert_eq!(
+        previewed.body["networks"][0]["parts"][0]["text"],
+        text.as_str()
+    );
+    preview["mentions"] = json!("plain");
+    let plain = sb
+        .call("POST", "/v1/preview", Some(preview.to_string().as_bytes()))
+        .await
+        .unwrap();
+    assert_eq!(
+        plain.body["networks"][0]["parts"],
+        previewed.body["networks"][0]["parts"]
+    );
+
+    let mut body = to_bluesky(&text, &alice.did);
+    body["mentions"] = json!("keep");
+    let id = accepted(&sb, &body).await;
+    let d = settled(&sb, &id).await;
+    assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
+    let records = list_records(&pds, &alice.did).await;
+    assert_eq!(records.len(), 1, "{records:#?}");
+    let value = &records[0]["value"];
+    let shown = value["text"].as_str().unwrap();
+    assert!(
+        shown.contains("@小明") && shown.contains("@nobody.test"),
+        "{shown}"
+    );
+    let mentions: Vec<(String, Value)> = value["facets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["features"][0]["$type"] == "app.bsky.richtext.facet#mention")
+        .map(|f| (facet_text(shown, f), f["features"][0]["did"].clone()))
+        .collect();
+    // One mention: the handle the PDS resolves, at its exact bytes, with its DID; the
+    // unknown handle, the WeChat nickname, the email and the @ inside the link stay text.
+    assert_eq!(
+        mentions,
+        [(
+            format!("@{}", friend.handle.to_uppercase()),
+            json!(friend.did)
+        )],
+        "{value}"
+    );
+
+    // The status shows the Bluesky delivery and its post on bsky.app.
+    let status = sb
+        .call("GET", &format!("/v1/posts/{id}"), None)
+        .await
+        .unwrap();
+    assert_eq!(status.status, 200, "{}", status.body);
+    assert_eq!(status.body["mentions"], "keep");
+    let delivery = &status.body["deliveries"][0];
+    assert_eq!(delivery["network"], "bluesky");
+    assert_eq!(delivery["account_id"], alice.did.as_str());
+    assert_eq!(delivery["status"], "PUBLISHED");
+    let uri = records[0]["uri"].as_str().unwrap();
+    let rkey = uri.rsplit('/').next().unwrap();
+    assert_eq!(delivery["parts"][0]["remote_id"], uri);
+    assert_eq!(
+        delivery["parts"][0]["url"],
+        format!("https://bsky.app/profile/{}/post/{rkey}", alice.did)
+    );
+    assert_eq!(delivery["remote_url"], delivery["parts"][0]["url"]);
+    sb.stop().await;
+}
+
 /// A new account of `user`, whose service is a fault proxy in front of the PDS, linked
 /// with a session made through the proxy (as the connect function makes it, without
 /// the allow-list, which names the PDS itself).

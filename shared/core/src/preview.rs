@@ -20,8 +20,8 @@ pub fn adapt(
         Network::Facebook => {
             text::facebook::adapt_for_facebook_with(text, link, overflow, mentions)
         }
-        // Bluesky makes a mention only from a facet, and none is made: `@name`s stay
-        // text under either policy.
+        // Bluesky makes a mention only from a facet (under `keep`, for handles its PDS
+        // resolves, when publishing): `@name`s stay text under either policy.
         Network::Bluesky => text::bluesky::adapt_for_bluesky(text, link, overflow),
     }
 }
