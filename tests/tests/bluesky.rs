@@ -10,11 +10,11 @@ use base64::Engine;
 use crosspost_aws::DeliveryRecord;
 use crosspost_cli::{Sandbox, SandboxOptions, DEMO_USER};
 use crosspost_core::text::bluesky::graphemes;
-use crosspost_core::{AccountStatus, DeliveryStatus, LinkedAccount, Network, PostId, Secret};
+use crosspost_core::{AccountStatus, DeliveryStatus, LinkedAccount, Network, PostId};
 use crosspost_fakes::FaultProxy;
 use crosspost_local::{Pds, PdsAccount};
-use crosspost_networks::bluesky::{AccessToken, BlueskyRefresher, SessionCredentials};
-use crosspost_tests::{accepted, post, wait_for};
+use crosspost_networks::bluesky::{AccessToken, SessionCredentials};
+use crosspost_tests::{accepted, link_bluesky_via, list_bluesky_posts, post, wait_for};
 use hmac::{KeyInit, Mac};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -47,22 +47,7 @@ fn to_bluesky(text: &str, account: &str) -> Value {
 
 /// The account's posts on the PDS, oldest first.
 async fn list_records(pds: &Pds, did: &str) -> Vec<Value> {
-    let listed: Value = reqwest::Client::new()
-        .get(format!("{}/xrpc/com.atproto.repo.listRecords", pds.url()))
-        .query(&[
-            ("repo", did),
-            ("collection", "app.bsky.feed.post"),
-            ("limit", "100"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut records = listed["records"].as_array().cloned().unwrap_or_default();
-    records.reverse();
-    records
+    list_bluesky_posts(pds.url(), did).await
 }
 
 async fn get_record(pds: &Pds, uri: &str) -> Option<Value> {
@@ -356,29 +341,7 @@ async fn behind_proxy(sb: &Sandbox, name: &str) -> (FaultProxy, PdsAccount) {
     let pds = pds(sb);
     let proxy = FaultProxy::start(pds.url()).await.unwrap();
     let account = pds.create_account(name).await.unwrap();
-    let session = BlueskyRefresher::new(reqwest::Client::new())
-        .create_session(
-            proxy.url(),
-            &account.handle,
-            &Secret::new(account.app_password.clone()),
-        )
-        .await
-        .unwrap();
-    let tokens = session.tokens();
-    let now = time::OffsetDateTime::now_utc();
-    let linked = LinkedAccount {
-        user_id: DEMO_USER.into(),
-        network: Network::Bluesky,
-        account_id: account.did.clone(),
-        display_name: format!("@{}", account.handle),
-        status: AccountStatus::Active,
-        access_token: tokens.access_token,
-        rate_limited_until: None,
-        refresh_token: tokens.refresh_token,
-        access_expires_at: Some(now.unix_timestamp() + 7000),
-        token_version: 0,
-    };
-    sb.accounts.link(&linked, now).await.unwrap();
+    link_bluesky_via(sb, DEMO_USER, proxy.url(), &account).await;
     (proxy, account)
 }
 
