@@ -334,6 +334,164 @@ async fn under_keep_a_handle_that_resolves_becomes_a_mention_and_the_status_show
     sb.stop().await;
 }
 
+/// Runs the `crosspost` binary against the sandbox's API with `env` and `stdin`: whether
+/// it succeeded, and its standard output and error.
+fn crosspost(
+    sb: &Sandbox,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: &str,
+) -> (bool, String, String) {
+    use std::io::Write;
+    let bin = std::path::PathBuf::from(
+        std::env::var_os("CROSSPOST_BIN_DIR").expect("CROSSPOST_BIN_DIR names the build"),
+    )
+    .join("crosspost");
+    let mut child = std::process::Command::new(bin)
+        .args(args)
+        .env("CROSSPOST_URL", sb.stack.api_url())
+        .env("CROSSPOST_SECRET", sb.signing[0].expose())
+        .env_remove("CROSSPOST_BLUESKY_APP_PASSWORD")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the crosspost binary (cargo build --workspace --bins)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crosspost_link_bluesky_links_with_an_app_password_from_the_environment_or_stdin() {
+    let sb = bluesky_sandbox().await;
+    let pds = pds(&sb);
+    let lin = pds.create_account("clilin").await.unwrap();
+    let mei = pds.create_account("climei").await.unwrap();
+
+    // From the environment.
+    let (ok, out, err) = tokio::task::block_in_place(|| {
+        crosspost(
+            &sb,
+            &[
+                "link",
+                "bluesky",
+                "--user",
+                "cli-lin",
+                "--identifier",
+                &lin.handle,
+            ],
+            &[("CROSSPOST_BLUESKY_APP_PASSWORD", &lin.app_password)],
+            "",
+        )
+    });
+    assert!(ok, "{out}{err}");
+    let linked: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(linked["network"], "bluesky");
+    assert_eq!(linked["user_id"], "cli-lin");
+    assert_eq!(linked["account_id"], lin.did.as_str());
+    assert_eq!(linked["display_name"], format!("@{}", lin.handle));
+    assert!(!out.contains(&lin.app_password) && !err.contains(&lin.app_password));
+
+    // From standard input (one line, as `echo … |` gives it).
+    let (ok, out, err) = tokio::task::block_in_place(|| {
+        crosspost(
+            &sb,
+            &[
+                "link",
+                "bluesky",
+                "--user",
+                "cli-mei",
+                "--identifier",
+                &mei.handle,
+            ],
+            &[],
+            &format!("{}\n", mei.app_password),
+        )
+    });
+    assert!(ok, "{out}{err}");
+    for (user, did) in [("cli-lin", &lin.did), ("cli-mei", &mei.did)] {
+        let accounts = sb
+            .call("GET", &format!("/v1/users/{user}/accounts"), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            accounts.body["accounts"][0]["network"], "bluesky",
+            "{}",
+            accounts.body
+        );
+        assert_eq!(accounts.body["accounts"][0]["account_id"], did.as_str());
+    }
+    // The linked account publishes.
+    let id = accepted(&sb, &{
+        let mut body = to_bluesky("命令行连上的账号", &mei.did);
+        body["user_id"] = json!("cli-mei");
+        body
+    })
+    .await;
+    assert_eq!(settled(&sb, &id).await.status, DeliveryStatus::Published);
+    assert_eq!(list_records(&pds, &mei.did).await.len(), 1);
+
+    // A wrong app password: refused, non-zero, and the password is not repeated.
+    let wrong = "zzzz-zzzz-zzzz-zzzz";
+    let (ok, out, err) = tokio::task::block_in_place(|| {
+        crosspost(
+            &sb,
+            &[
+                "link",
+                "bluesky",
+                "--user",
+                "cli-lin",
+                "--identifier",
+                &lin.handle,
+            ],
+            &[],
+            wrong,
+        )
+    });
+    assert!(!ok, "{out}{err}");
+    assert!(
+        err.contains("422") && err.contains("/app_password"),
+        "{err}"
+    );
+    assert!(!out.contains(wrong) && !err.contains(wrong), "{out}{err}");
+    // No password at all, or none for the identifier: a clear error before any call.
+    let (ok, _, err) = tokio::task::block_in_place(|| {
+        crosspost(
+            &sb,
+            &[
+                "link",
+                "bluesky",
+                "--user",
+                "cli-lin",
+                "--identifier",
+                &lin.handle,
+            ],
+            &[],
+            "",
+        )
+    });
+    assert!(
+        !ok && err.contains("CROSSPOST_BLUESKY_APP_PASSWORD"),
+        "{err}"
+    );
+    let (ok, _, err) = tokio::task::block_in_place(|| {
+        crosspost(&sb, &["link", "bluesky", "--user", "cli-lin"], &[], "x")
+    });
+    assert!(!ok && err.contains("--identifier"), "{err}");
+    sb.stop().await;
+}
+
 /// A new account of `user`, whose service is a fault proxy in front of the PDS, linked
 /// with a session made through the proxy (as the connect function makes it, without
 /// the allow-list, which names the PDS itself).
