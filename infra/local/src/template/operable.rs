@@ -80,7 +80,7 @@ fn dashboard_metrics(all: &[(String, &Value)]) -> Option<BTreeSet<[String; 4]>> 
         .next()?;
     let body = &dashboard["Properties"]["DashboardBody"];
     let text = match body {
-        Value::Tagged(t) if t.tag.to_string() == "!Sub" => t.value.as_str()?,
+        Value::Tagged(t) if t.tag == "!Sub" => t.value.as_str()?,
         Value::Mapping(_) => body["Fn::Sub"].as_str()?,
         other => other.as_str()?,
     };
