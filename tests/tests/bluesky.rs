@@ -259,7 +259,8 @@ async fn under_keep_a_handle_that_resolves_becomes_a_mention_and_the_status_show
         friend.handle.to_uppercase(),
         friend.handle
     );
-    // The preview gives Bluesky the text as it is under either policy.
+    // The preview shows the text as Bluesky will (links shortened), the same under
+    // either policy.
     let mut preview = json!({"text": text, "mentions": "keep", "networks": ["bluesky"]});
     let previewed = sb
         .call("POST", "/v1/preview", Some(preview.to_string().as_bytes()))
@@ -267,9 +268,13 @@ async fn under_keep_a_handle_that_resolves_becomes_a_mention_and_the_status_show
         .unwrap();
     assert_eq!(previewed.status, 200, "{}", previewed.body);
     assert_eq!(previewed.body["networks"][0]["network"], "bluesky");
-    assert_eq!(
-        previewed.body["networks"][0]["parts"][0]["text"],
-        text.as_str()
+    let previewed_text = previewed.body["networks"][0]["parts"][0]["text"].clone();
+    assert!(
+        previewed_text
+            .as_str()
+            .unwrap()
+            .contains(&format!(" example.com/@{} #茶", friend.handle)),
+        "{previewed_text}"
     );
     preview["mentions"] = json!("plain");
     let plain = sb
@@ -290,6 +295,10 @@ async fn under_keep_a_handle_that_resolves_becomes_a_mention_and_the_status_show
     assert_eq!(records.len(), 1, "{records:#?}");
     let value = &records[0]["value"];
     let shown = value["text"].as_str().unwrap();
+    assert_eq!(
+        previewed_text, shown,
+        "the preview showed what Bluesky shows"
+    );
     assert!(
         shown.contains("@小明") && shown.contains("@nobody.test"),
         "{shown}"
