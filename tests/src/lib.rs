@@ -190,3 +190,74 @@ pub fn compressed_lease(function_logical_id: &str, queue_logical_id: &str) -> Sa
         .insert("HTTP_TIMEOUT_MS".into(), "60000".into());
     options
 }
+
+/// Links `account` of the local PDS to `user_id` with `service` as its PDS's address (a
+/// fault proxy in front of the PDS): a session made through `service`, stored as the
+/// connect function stores it (without its allow-list, which names the PDS itself).
+pub async fn link_bluesky_via(
+    sb: &Sandbox,
+    user_id: &str,
+    service: &str,
+    account: &crosspost_local::PdsAccount,
+) {
+    use crosspost_core::{AccountStatus, LinkedAccount, Network, Secret};
+    let session = crosspost_networks::bluesky::BlueskyRefresher::new(reqwest::Client::new())
+        .create_session(
+            service,
+            &account.handle,
+            &Secret::new(account.app_password.clone()),
+        )
+        .await
+        .unwrap();
+    let tokens = session.tokens();
+    let now = time::OffsetDateTime::now_utc();
+    let linked = LinkedAccount {
+        user_id: user_id.into(),
+        network: Network::Bluesky,
+        account_id: account.did.clone(),
+        display_name: format!("@{}", account.handle),
+        status: AccountStatus::Active,
+        access_token: tokens.access_token,
+        rate_limited_until: None,
+        refresh_token: tokens.refresh_token,
+        access_expires_at: Some(now.unix_timestamp() + 7000),
+        token_version: 0,
+    };
+    sb.accounts.link(&linked, now).await.unwrap();
+}
+
+/// Every `app.bsky.feed.post` record of `did` on the PDS at `service`, oldest first
+/// (`com.atproto.repo.listRecords`, page by page).
+pub async fn list_bluesky_posts(service: &str, did: &str) -> Vec<Value> {
+    let http = reqwest::Client::new();
+    let mut records = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = vec![
+            ("repo", did.to_owned()),
+            ("collection", "app.bsky.feed.post".to_owned()),
+            ("limit", "100".to_owned()),
+        ];
+        if let Some(c) = &cursor {
+            query.push(("cursor", c.clone()));
+        }
+        let page: Value = http
+            .get(format!("{service}/xrpc/com.atproto.repo.listRecords"))
+            .query(&query)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let got = page["records"].as_array().cloned().unwrap_or_default();
+        let done = got.is_empty();
+        records.extend(got);
+        cursor = page["cursor"].as_str().map(str::to_owned);
+        if done || cursor.is_none() {
+            break;
+        }
+    }
+    records.reverse();
+    records
+}

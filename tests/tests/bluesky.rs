@@ -10,11 +10,11 @@ use base64::Engine;
 use crosspost_aws::DeliveryRecord;
 use crosspost_cli::{Sandbox, SandboxOptions, DEMO_USER};
 use crosspost_core::text::bluesky::graphemes;
-use crosspost_core::{AccountStatus, DeliveryStatus, LinkedAccount, Network, PostId, Secret};
+use crosspost_core::{AccountStatus, DeliveryStatus, LinkedAccount, Network, PostId};
 use crosspost_fakes::FaultProxy;
 use crosspost_local::{Pds, PdsAccount};
-use crosspost_networks::bluesky::{AccessToken, BlueskyRefresher, SessionCredentials};
-use crosspost_tests::{accepted, post, wait_for};
+use crosspost_networks::bluesky::{AccessToken, SessionCredentials};
+use crosspost_tests::{accepted, link_bluesky_via, list_bluesky_posts, post, wait_for};
 use hmac::{KeyInit, Mac};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -47,22 +47,7 @@ fn to_bluesky(text: &str, account: &str) -> Value {
 
 /// The account's posts on the PDS, oldest first.
 async fn list_records(pds: &Pds, did: &str) -> Vec<Value> {
-    let listed: Value = reqwest::Client::new()
-        .get(format!("{}/xrpc/com.atproto.repo.listRecords", pds.url()))
-        .query(&[
-            ("repo", did),
-            ("collection", "app.bsky.feed.post"),
-            ("limit", "100"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut records = listed["records"].as_array().cloned().unwrap_or_default();
-    records.reverse();
-    records
+    list_bluesky_posts(pds.url(), did).await
 }
 
 async fn get_record(pds: &Pds, uri: &str) -> Option<Value> {
@@ -263,6 +248,259 @@ async fn a_long_chinese_post_is_a_thread_with_exact_facets_and_delete_removes_it
     sb.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn under_keep_a_handle_that_resolves_becomes_a_mention_and_the_status_shows_the_post() {
+    let sb = bluesky_sandbox().await;
+    let pds = pds(&sb);
+    let alice = demo(&sb);
+    let friend = pds.create_account("teafriend").await.unwrap();
+    let text = format!(
+        "今天和 @{} 喝茶，也想请 @nobody.test 和 @小明 来。写信到 tea@example.com 或看 https://example.com/@{} #茶",
+        friend.handle.to_uppercase(),
+        friend.handle
+    );
+    // The preview shows the text as Bluesky will (links shortened), the same under
+    // either policy.
+    let mut preview = json!({"text": text, "mentions": "keep", "networks": ["bluesky"]});
+    let previewed = sb
+        .call("POST", "/v1/preview", Some(preview.to_string().as_bytes()))
+        .await
+        .unwrap();
+    assert_eq!(previewed.status, 200, "{}", previewed.body);
+    assert_eq!(previewed.body["networks"][0]["network"], "bluesky");
+    let previewed_text = previewed.body["networks"][0]["parts"][0]["text"].clone();
+    assert!(
+        previewed_text
+            .as_str()
+            .unwrap()
+            .contains(&format!(" example.com/@{} #茶", friend.handle)),
+        "{previewed_text}"
+    );
+    preview["mentions"] = json!("plain");
+    let plain = sb
+        .call("POST", "/v1/preview", Some(preview.to_string().as_bytes()))
+        .await
+        .unwrap();
+    assert_eq!(
+        plain.body["networks"][0]["parts"],
+        previewed.body["networks"][0]["parts"]
+    );
+
+    let mut body = to_bluesky(&text, &alice.did);
+    body["mentions"] = json!("keep");
+    let id = accepted(&sb, &body).await;
+    let d = settled(&sb, &id).await;
+    assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
+    let records = list_records(&pds, &alice.did).await;
+    assert_eq!(records.len(), 1, "{records:#?}");
+    let value = &records[0]["value"];
+    let shown = value["text"].as_str().unwrap();
+    assert_eq!(
+        previewed_text, shown,
+        "the preview showed what Bluesky shows"
+    );
+    assert!(
+        shown.contains("@小明") && shown.contains("@nobody.test"),
+        "{shown}"
+    );
+    let mentions: Vec<(String, Value)> = value["facets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["features"][0]["$type"] == "app.bsky.richtext.facet#mention")
+        .map(|f| (facet_text(shown, f), f["features"][0]["did"].clone()))
+        .collect();
+    // One mention: the handle the PDS resolves, at its exact bytes, with its DID; the
+    // unknown handle, the WeChat nickname, the email and the @ inside the link stay text.
+    assert_eq!(
+        mentions,
+        [(
+            format!("@{}", friend.handle.to_uppercase()),
+            json!(friend.did)
+        )],
+        "{value}"
+    );
+
+    // The status shows the Bluesky delivery and its post on bsky.app.
+    let status = sb
+        .call("GET", &format!("/v1/posts/{id}"), None)
+        .await
+        .unwrap();
+    assert_eq!(status.status, 200, "{}", status.body);
+    assert_eq!(status.body["mentions"], "keep");
+    let delivery = &status.body["deliveries"][0];
+    assert_eq!(delivery["network"], "bluesky");
+    assert_eq!(delivery["account_id"], alice.did.as_str());
+    assert_eq!(delivery["status"], "PUBLISHED");
+    let uri = records[0]["uri"].as_str().unwrap();
+    let rkey = uri.rsplit('/').next().unwrap();
+    assert_eq!(delivery["parts"][0]["remote_id"], uri);
+    assert_eq!(
+        delivery["parts"][0]["url"],
+        format!("https://bsky.app/profile/{}/post/{rkey}", alice.did)
+    );
+    assert_eq!(delivery["remote_url"], delivery["parts"][0]["url"]);
+    sb.stop().await;
+}
+
+/// Runs the `crosspost` binary against the sandbox's API with `env` and `stdin`: whether
+/// it succeeded, and its standard output and error.
+fn crosspost(
+    sb: &Sandbox,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: &str,
+) -> (bool, String, String) {
+    use std::io::Write;
+    let bin = std::path::PathBuf::from(
+        std::env::var_os("CROSSPOST_BIN_DIR").expect("CROSSPOST_BIN_DIR names the build"),
+    )
+    .join("crosspost");
+    let mut child = std::process::Command::new(bin)
+        .args(args)
+        .env("CROSSPOST_URL", sb.stack.api_url())
+        .env("CROSSPOST_SECRET", sb.signing[0].expose())
+        .env_remove("CROSSPOST_BLUESKY_APP_PASSWORD")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the crosspost binary (cargo build --workspace --bins)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crosspost_link_bluesky_links_with_an_app_password_from_the_environment_or_stdin() {
+    let sb = bluesky_sandbox().await;
+    let pds = pds(&sb);
+    let lin = pds.create_account("clilin").await.unwrap();
+    let mei = pds.create_account("climei").await.unwrap();
+
+    // From the environment.
+    let (ok, out, err) = tokio::task::block_in_place(|| {
+        crosspost(
+            &sb,
+            &[
+                "link",
+                "bluesky",
+                "--user",
+                "cli-lin",
+                "--identifier",
+                &lin.handle,
+            ],
+            &[("CROSSPOST_BLUESKY_APP_PASSWORD", &lin.app_password)],
+            "",
+        )
+    });
+    assert!(ok, "{out}{err}");
+    let linked: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(linked["network"], "bluesky");
+    assert_eq!(linked["user_id"], "cli-lin");
+    assert_eq!(linked["account_id"], lin.did.as_str());
+    assert_eq!(linked["display_name"], format!("@{}", lin.handle));
+    assert!(!out.contains(&lin.app_password) && !err.contains(&lin.app_password));
+
+    // From standard input (one line, as `echo … |` gives it).
+    let (ok, out, err) = tokio::task::block_in_place(|| {
+        crosspost(
+            &sb,
+            &[
+                "link",
+                "bluesky",
+                "--user",
+                "cli-mei",
+                "--identifier",
+                &mei.handle,
+            ],
+            &[],
+            &format!("{}\n", mei.app_password),
+        )
+    });
+    assert!(ok, "{out}{err}");
+    for (user, did) in [("cli-lin", &lin.did), ("cli-mei", &mei.did)] {
+        let accounts = sb
+            .call("GET", &format!("/v1/users/{user}/accounts"), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            accounts.body["accounts"][0]["network"], "bluesky",
+            "{}",
+            accounts.body
+        );
+        assert_eq!(accounts.body["accounts"][0]["account_id"], did.as_str());
+    }
+    // The linked account publishes.
+    let id = accepted(&sb, &{
+        let mut body = to_bluesky("命令行连上的账号", &mei.did);
+        body["user_id"] = json!("cli-mei");
+        body
+    })
+    .await;
+    assert_eq!(settled(&sb, &id).await.status, DeliveryStatus::Published);
+    assert_eq!(list_records(&pds, &mei.did).await.len(), 1);
+
+    // A wrong app password: refused, non-zero, and the password is not repeated.
+    let wrong = "zzzz-zzzz-zzzz-zzzz";
+    let (ok, out, err) = tokio::task::block_in_place(|| {
+        crosspost(
+            &sb,
+            &[
+                "link",
+                "bluesky",
+                "--user",
+                "cli-lin",
+                "--identifier",
+                &lin.handle,
+            ],
+            &[],
+            wrong,
+        )
+    });
+    assert!(!ok, "{out}{err}");
+    assert!(
+        err.contains("422") && err.contains("/app_password"),
+        "{err}"
+    );
+    assert!(!out.contains(wrong) && !err.contains(wrong), "{out}{err}");
+    // No password at all, or none for the identifier: a clear error before any call.
+    let (ok, _, err) = tokio::task::block_in_place(|| {
+        crosspost(
+            &sb,
+            &[
+                "link",
+                "bluesky",
+                "--user",
+                "cli-lin",
+                "--identifier",
+                &lin.handle,
+            ],
+            &[],
+            "",
+        )
+    });
+    assert!(
+        !ok && err.contains("CROSSPOST_BLUESKY_APP_PASSWORD"),
+        "{err}"
+    );
+    let (ok, _, err) = tokio::task::block_in_place(|| {
+        crosspost(&sb, &["link", "bluesky", "--user", "cli-lin"], &[], "x")
+    });
+    assert!(!ok && err.contains("--identifier"), "{err}");
+    sb.stop().await;
+}
+
 /// A new account of `user`, whose service is a fault proxy in front of the PDS, linked
 /// with a session made through the proxy (as the connect function makes it, without
 /// the allow-list, which names the PDS itself).
@@ -270,29 +508,7 @@ async fn behind_proxy(sb: &Sandbox, name: &str) -> (FaultProxy, PdsAccount) {
     let pds = pds(sb);
     let proxy = FaultProxy::start(pds.url()).await.unwrap();
     let account = pds.create_account(name).await.unwrap();
-    let session = BlueskyRefresher::new(reqwest::Client::new())
-        .create_session(
-            proxy.url(),
-            &account.handle,
-            &Secret::new(account.app_password.clone()),
-        )
-        .await
-        .unwrap();
-    let tokens = session.tokens();
-    let now = time::OffsetDateTime::now_utc();
-    let linked = LinkedAccount {
-        user_id: DEMO_USER.into(),
-        network: Network::Bluesky,
-        account_id: account.did.clone(),
-        display_name: format!("@{}", account.handle),
-        status: AccountStatus::Active,
-        access_token: tokens.access_token,
-        rate_limited_until: None,
-        refresh_token: tokens.refresh_token,
-        access_expires_at: Some(now.unix_timestamp() + 7000),
-        token_version: 0,
-    };
-    sb.accounts.link(&linked, now).await.unwrap();
+    link_bluesky_via(sb, DEMO_USER, proxy.url(), &account).await;
     (proxy, account)
 }
 

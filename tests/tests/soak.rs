@@ -1,24 +1,29 @@
-//! A bounded soak: many posts to both networks while a fifth of the networks' answers
-//! are faults of every kind, including requests applied and then failed. One post in
-//! eight repeats an earlier post's text to the same account, as a person posting the
-//! same greeting twice does: half of them once the first has ended, half at once
-//! while it is in flight. Every delivery must end; none may be lost; no post may
-//! appear twice on a network; every PUBLISHED part must be a post its own delivery's
-//! request made, recorded by no other delivery; deletes remove only their own posts.
-//! `make test` runs it small; `make soak` runs 500 posts (SOAK_POSTS sets the count).
+//! A bounded soak: many posts to three networks (the fake X and Facebook, and the
+//! real Bluesky PDS of the local stack, behind a fault proxy) while a fifth of the
+//! networks' answers are faults of every kind, including requests applied and then
+//! failed. One post in eight repeats an earlier post's text to the same account, as a
+//! person posting the same greeting twice does: half of them once the first has
+//! ended, half at once while it is in flight. Every delivery must end; none may be
+//! lost; no post may appear twice on a network; every PUBLISHED part must be a post
+//! its own delivery's request made, recorded by no other delivery; deletes remove only
+//! their own posts. On Bluesky the records are read back from the PDS
+//! (`com.atproto.repo.listRecords`), and a part is its delivery's when it sits at the
+//! record key that delivery's part derives. `make test` runs it small; `make soak` runs
+//! 500 posts (SOAK_POSTS sets the count).
 // Test helpers: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_cli::sandbox::{DEMO_FACEBOOK_PAGE, DEMO_X_ACCOUNT};
-use crosspost_cli::{Sandbox, DEMO_USER};
+use crosspost_cli::{Sandbox, SandboxOptions, DEMO_USER};
 use crosspost_core::{AccountStatus, DeliveryStatus, LinkedAccount, Network, PostId, Secret};
-use crosspost_fakes::{Fault, RandomFaults};
-use crosspost_tests::{accepted, post, sandbox};
+use crosspost_fakes::{Fault, FaultProxy, RandomFaults};
+use crosspost_networks::bluesky::{record_key, POST_COLLECTION};
+use crosspost_tests::{accepted, link_bluesky_via, list_bluesky_posts, post};
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// X accounts and Facebook Pages the posts are spread over.
+/// X accounts, Facebook Pages and Bluesky accounts the posts are spread over.
 const ACCOUNTS: usize = 8;
 
 /// Whether post `i` repeats the text of post `i - ACCOUNTS` (the same accounts, one
@@ -74,13 +79,38 @@ fn faults(seed: u64) -> Option<RandomFaults> {
     })
 }
 
+/// The networks every post goes to.
+const NETWORKS: usize = 3;
+
+/// Every record of the Bluesky accounts `dids` on the PDS: at:// URI → text.
+async fn bluesky_records(pds: &str, dids: &[String]) -> HashMap<String, String> {
+    let mut records = HashMap::new();
+    for did in dids {
+        for r in list_bluesky_posts(pds, did).await {
+            records.insert(
+                r["uri"].as_str().unwrap().to_owned(),
+                r["value"]["text"].as_str().unwrap_or_default().to_owned(),
+            );
+        }
+    }
+    records
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
     let posts: usize = std::env::var("SOAK_POSTS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(24);
-    let sb = sandbox().await;
+    let mut options = SandboxOptions::from_env();
+    options.bluesky = true;
+    let sb = Sandbox::start(options)
+        .await
+        .expect("the local stack starts with the PDS (run `make tools` to install it)");
+    let pds = sb.stack.pds().expect("the PDS runs").clone();
+    // Bluesky accounts on the real PDS, reached through a proxy that injects faults.
+    let proxy = FaultProxy::start(pds.url()).await.unwrap();
+    let mut bluesky = Vec::new();
     // Posts spread over several accounts, as many users' posts would be: a rate limit
     // holds one account back, not the whole soak.
     let mut x_accounts = vec![DEMO_X_ACCOUNT.to_owned()];
@@ -93,8 +123,14 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
         link_page(&sb, &page).await;
         pages.push(page);
     }
+    for i in 0..ACCOUNTS {
+        let account = pds.create_account(&format!("soak{i}")).await.unwrap();
+        link_bluesky_via(&sb, DEMO_USER, proxy.url(), &account).await;
+        bluesky.push(account.did);
+    }
     sb.x.inject_randomly(faults(17));
     sb.facebook.inject_randomly(faults(29));
+    proxy.inject_randomly(faults(41));
     let started = Instant::now();
     let texts: Vec<String> = (0..posts)
         .map(|i| {
@@ -106,7 +142,8 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
         let mut body = post(&texts[i]);
         body["targets"] = json!([
             {"network": "x", "account_id": x_accounts[i % ACCOUNTS]},
-            {"network": "facebook", "account_id": pages[i % ACCOUNTS]}
+            {"network": "facebook", "account_id": pages[i % ACCOUNTS]},
+            {"network": "bluesky", "account_id": bluesky[i % ACCOUNTS]}
         ]);
         accepted(&sb, &body).await
     };
@@ -147,7 +184,7 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
                 continue;
             }
             let ds = sb.posts.deliveries(id).await.unwrap();
-            if ds.len() == 2 && ds.iter().all(|d| d.status.is_terminal()) {
+            if ds.len() == NETWORKS && ds.iter().all(|d| d.status.is_terminal()) {
                 settled.insert(id.clone(), ds);
             }
         }
@@ -165,6 +202,7 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
     }
     sb.x.inject_randomly(None);
     sb.facebook.inject_randomly(None);
+    proxy.inject_randomly(None);
 
     let terminal = deliveries.iter().filter(|d| d.status.is_terminal()).count();
     let published = deliveries
@@ -178,13 +216,16 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
     });
     let tweet_ids: Vec<String> = sb.x.tweets().into_iter().map(|t| t.id).collect();
     let page_ids: Vec<String> = sb.facebook.posts().into_iter().map(|p| p.id).collect();
+    let records = bluesky_records(pds.url(), &bluesky).await;
     let lost = deliveries
         .iter()
         .filter(|d| {
             !d.status.is_terminal()
                 || (d.status == DeliveryStatus::Published
                     && d.parts.iter().any(|p| {
-                        !tweet_ids.contains(&p.remote_id) && !page_ids.contains(&p.remote_id)
+                        !tweet_ids.contains(&p.remote_id)
+                            && !page_ids.contains(&p.remote_id)
+                            && !records.contains_key(&p.remote_id)
                     }))
         })
         .count();
@@ -198,23 +239,29 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
         *m.entry(t.clone()).or_default() += 1;
         m
     });
+    let stand = |text: &str| -> usize {
+        allowed
+            .iter()
+            .find(|(t, _)| text.contains(t.trim()))
+            .map_or(1, |(_, a)| *a)
+    };
     let copies_over = |counts: &HashMap<String, usize>| -> usize {
         counts
             .iter()
-            .map(|(text, n)| {
-                let stand = allowed
-                    .iter()
-                    .find(|(t, _)| text.contains(t.trim()))
-                    .map_or(1, |(_, a)| *a);
-                n.saturating_sub(stand)
-            })
+            .map(|(text, n)| n.saturating_sub(stand(text)))
             .sum()
     };
-    let duplicates = copies_over(&tweets) + copies_over(&page_messages);
+    let record_texts: HashMap<String, usize> = records.values().fold(HashMap::new(), |mut m, t| {
+        *m.entry(t.clone()).or_default() += 1;
+        m
+    });
+    let duplicates =
+        copies_over(&tweets) + copies_over(&page_messages) + copies_over(&record_texts);
     let repeats = texts.len() - allowed.len();
     // Misattributed: a PUBLISHED part whose remote post another delivery's request
-    // made (each fake records the creating request's idempotency key), or a remote id
-    // two deliveries recorded.
+    // made (each fake records the creating request's idempotency key; a Bluesky record
+    // is its part's when it is at the record key that part derives, in the delivery's
+    // account), or a remote id two deliveries recorded.
     let x_made_by: HashMap<String, Option<String>> =
         sb.x.tweets()
             .into_iter()
@@ -238,14 +285,19 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
                 .or_default() += 1;
             // The request that made the post named this delivery's part.
             let key = format!("{}.{}", d.post_id, part.index);
-            let made_by = match d.network {
-                Network::X => &x_made_by,
-                Network::Facebook => &page_made_by,
-                Network::Bluesky => panic!("the soak does not post to Bluesky yet: {d:?}"),
+            let own = match d.network {
+                Network::X => x_made_by
+                    .get(&part.remote_id)
+                    .is_some_and(|by| by.as_deref() == Some(key.as_str())),
+                Network::Facebook => page_made_by
+                    .get(&part.remote_id)
+                    .is_some_and(|by| by.as_deref() == Some(key.as_str())),
+                Network::Bluesky => {
+                    let (rkey, _) = record_key(d.post_id.as_str(), part.index as usize).unwrap();
+                    part.remote_id == format!("at://{}/{POST_COLLECTION}/{rkey}", d.account_id)
+                        && records.contains_key(&part.remote_id)
+                }
             };
-            let own = made_by
-                .get(&part.remote_id)
-                .is_some_and(|by| by.as_deref() == Some(key.as_str()));
             if !own {
                 println!(
                     "soak: misattributed: {} {} part {} -> {}",
@@ -264,16 +316,28 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
                 .is_some_and(|e| e.kind == "duplicate_content")
         })
         .count();
-    let faulted =
-        sb.x.requests()
+    let faulty = |status: u16| status == 0 || status == 429 || status >= 500;
+    let faulted = [
+        sb.x.requests().iter().filter(|r| faulty(r.status)).count(),
+        sb.facebook
+            .requests()
             .iter()
-            .chain(sb.facebook.requests().iter())
-            .filter(|r| r.status == 0 || r.status == 429 || r.status >= 500)
-            .count();
+            .filter(|r| faulty(r.status))
+            .count(),
+        proxy.requests().iter().filter(|r| faulty(r.status)).count(),
+    ];
+    let bluesky_published = deliveries
+        .iter()
+        .filter(|d| d.network == Network::Bluesky && d.status == DeliveryStatus::Published)
+        .count();
     println!(
-        "soak: {posts} posts ({repeats} repeating an earlier text), {} deliveries in {:.1}s: {terminal} terminal ({published} published, {refused_as_duplicates} refused as duplicates), {lost} lost, {duplicates} duplicate remote posts, {misattributed} misattributed remote posts; {faulted} answers were 5xx, 429 or none",
+        "soak: {posts} posts ({repeats} repeating an earlier text), {} deliveries in {:.1}s: {terminal} terminal ({published} published, {refused_as_duplicates} refused as duplicates), {lost} lost, {duplicates} duplicate remote posts, {misattributed} misattributed remote posts; {bluesky_published} of {posts} Bluesky deliveries published, {} Bluesky records; answers that were 5xx, 429 or none: X {}, Facebook {}, Bluesky {}",
         deliveries.len(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        records.len(),
+        faulted[0],
+        faulted[1],
+        faulted[2]
     );
     for d in deliveries
         .iter()
@@ -287,7 +351,8 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
     for (text, n) in tweets
         .iter()
         .chain(page_messages.iter())
-        .filter(|(_, n)| **n > 1)
+        .chain(record_texts.iter())
+        .filter(|(text, n)| **n > stand(text))
     {
         println!("soak: {n} copies of {text:?}");
         // What the fakes saw of that text, in order, and what its deliveries say.
@@ -315,7 +380,7 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
             }
         }
     }
-    assert_eq!(deliveries.len(), posts * 2);
+    assert_eq!(deliveries.len(), posts * NETWORKS);
     assert_eq!(terminal, deliveries.len(), "every delivery ends");
     assert_eq!(lost, 0, "no delivery is lost");
     assert_eq!(duplicates, 0, "no post appears twice on a network");
@@ -365,8 +430,12 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
         .filter(|d| to_delete.contains(&d.post_id))
         .flat_map(|d| d.parts.iter().map(|p| p.remote_id.clone()))
         .collect();
-    let before: std::collections::HashSet<String> =
-        tweet_ids.iter().chain(page_ids.iter()).cloned().collect();
+    let before: std::collections::HashSet<String> = tweet_ids
+        .iter()
+        .chain(page_ids.iter())
+        .chain(records.keys())
+        .cloned()
+        .collect();
     for id in &to_delete {
         let a = sb
             .call("DELETE", &format!("/v1/posts/{id}"), None)
@@ -391,6 +460,7 @@ async fn every_delivery_ends_none_is_lost_and_none_is_doubled_under_faults() {
             .into_iter()
             .map(|t| t.id)
             .chain(sb.facebook.posts().into_iter().map(|p| p.id))
+            .chain(bluesky_records(pds.url(), &bluesky).await.into_keys())
             .collect();
     let removed: std::collections::HashSet<String> = before.difference(&after).cloned().collect();
     println!(

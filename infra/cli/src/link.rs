@@ -1,10 +1,11 @@
 //! Linking an account the way the source app does it: ask `POST /v1/connect/{network}`
 //! for the consent page, then (standing in for the person's browser) follow the
-//! redirects through the network and the callback back to the return URL.
+//! redirects through the network and the callback back to the return URL. Bluesky has
+//! no consent page yet: [`bluesky`] sends the handle and an app password instead.
 
 use crate::client::SignedClient;
 use anyhow::{bail, Context, Result};
-use crosspost_core::Network;
+use crosspost_core::{Network, Secret};
 use serde_json::json;
 use url::Url;
 
@@ -34,6 +35,72 @@ pub async fn start(
         .as_str()
         .map(str::to_owned)
         .with_context(|| format!("no authorize_url in {}", answer.body))
+}
+
+/// The environment variable `crosspost link bluesky` reads the app password from
+/// (standard input when it is not set).
+pub const APP_PASSWORD_ENV: &str = "CROSSPOST_BLUESKY_APP_PASSWORD";
+
+/// Links `identifier`'s Bluesky account (a handle, DID or email) for `user_id` with an
+/// app password, through `POST /v1/connect/bluesky` (signed); `service` is the
+/// account's PDS when it is not the stack's default. The answer: `{network, user_id,
+/// account_id, display_name, service}`. The password goes only in the request body,
+/// and the error of a refused link is the API's (which never repeats it).
+pub async fn bluesky(
+    client: &SignedClient,
+    user_id: &str,
+    identifier: &str,
+    app_password: &Secret,
+    service: Option<&str>,
+) -> Result<serde_json::Value> {
+    let mut body = json!({
+        "user_id": user_id,
+        "identifier": identifier,
+        "app_password": app_password.expose(),
+    });
+    if let Some(service) = service {
+        body["service"] = json!(service);
+    }
+    let answer = client
+        .call(
+            "POST",
+            "/v1/connect/bluesky",
+            Some(body.to_string().as_bytes()),
+        )
+        .await?;
+    if answer.status != 200 {
+        bail!(
+            "POST /v1/connect/bluesky answered {}: {}",
+            answer.status,
+            answer.body
+        );
+    }
+    Ok(answer.body)
+}
+
+/// The app password: from [`APP_PASSWORD_ENV`], else the first line of `stdin`
+/// (never from the command line, where the process list would show it). Surrounding
+/// white space is dropped; an empty password is refused.
+pub fn app_password(from_env: Option<String>, stdin: impl std::io::BufRead) -> Result<Secret> {
+    let given = match from_env {
+        Some(v) => v,
+        None => {
+            let mut line = String::new();
+            let mut stdin = stdin;
+            stdin
+                .read_line(&mut line)
+                .context("reading the app password from standard input")?;
+            line
+        }
+    };
+    let password = given.trim();
+    if password.is_empty() {
+        bail!(
+            "no app password: set {APP_PASSWORD_ENV} or give it on standard input \
+             (make one in Bluesky under Settings → Privacy and security → App passwords)"
+        );
+    }
+    Ok(Secret::new(password.to_owned()))
 }
 
 /// Where the browser ended up, and what the return URL's query says.

@@ -99,13 +99,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Link an account: prints the network's consent page to open
+    /// Link an account. X and Facebook: prints the network's consent page to open
     /// (`POST /v1/connect/{network}`); the browser comes back to the return URL with
-    /// `status=linked` or `status=error&reason=…`.
+    /// `status=linked` or `status=error&reason=…`. Bluesky: links at once with the
+    /// handle (`--identifier`) and an app password read from
+    /// CROSSPOST_BLUESKY_APP_PASSWORD or standard input (`POST /v1/connect/bluesky`),
+    /// and prints the linked account.
     Link {
         #[command(flatten)]
         endpoint: Endpoint,
-        #[arg(value_parser = ["x", "facebook"])]
+        #[arg(value_parser = ["x", "facebook", "bluesky"])]
         network: String,
         /// The source app's user the account is linked for.
         #[arg(long)]
@@ -117,6 +120,13 @@ enum Command {
         /// local stack, whose fake networks approve at once), and print the outcome.
         #[arg(long)]
         follow: bool,
+        /// Bluesky: the account's handle, DID or email.
+        #[arg(long)]
+        identifier: Option<String>,
+        /// Bluesky: the account's PDS, when not the stack's default (one of its
+        /// BlueskyServices).
+        #[arg(long)]
+        service: Option<String>,
     },
     /// Measure start-up, memory and AWS calls of every function on the local stack
     /// (run by `make bench` on the release build); prints a table, writes JSON.
@@ -259,6 +269,12 @@ async fn dev(sandbox: &Sandbox) -> Result<()> {
     println!("  crosspost status <post_id>");
     println!("  crosspost link x --user someone-else      # prints the consent page to open");
     println!("  crosspost link facebook --user {DEMO_USER} --follow   # links it here and now");
+    if let Some(pds) = sandbox.stack.pds() {
+        println!(
+            "  echo <app password> | crosspost link bluesky --user {DEMO_USER} --identifier <handle>.test   # an account of the local PDS {}",
+            pds.url()
+        );
+    }
     println!("\nPress Ctrl-C to stop.");
     tokio::signal::ctrl_c()
         .await
@@ -448,9 +464,28 @@ async fn run(cli: Cli) -> Result<bool> {
             user,
             return_url,
             follow,
+            identifier,
+            service,
         } => {
             let network: Network = network.parse()?;
             let client = SignedClient::new(&endpoint.url, &Secret::new(endpoint.secret))?;
+            if network == Network::Bluesky {
+                let identifier = identifier.context(
+                    "--identifier (the Bluesky handle, DID or email) is required for bluesky",
+                )?;
+                let password = link::app_password(
+                    std::env::var(link::APP_PASSWORD_ENV).ok(),
+                    std::io::stdin().lock(),
+                )?;
+                let linked =
+                    link::bluesky(&client, &user, &identifier, &password, service.as_deref())
+                        .await?;
+                println!("{}", serde_json::to_string_pretty(&linked)?);
+                return Ok(true);
+            }
+            if identifier.is_some() || service.is_some() {
+                bail!("--identifier and --service are for bluesky only");
+            }
             let authorize_url = link::start(&client, network, &user, &return_url).await?;
             if !follow {
                 println!("{authorize_url}");
@@ -607,6 +642,33 @@ mod tests {
         let err = post_body(more_alts.unwrap()).unwrap_err();
         assert!(err.to_string().contains("one --alt per --media"), "{err}");
         assert!(post_args(&["--user", "u", "--mentions", "all"]).is_err());
+    }
+
+    #[test]
+    fn the_bluesky_app_password_comes_from_the_environment_or_stdin_never_a_flag() {
+        let from_env = link::app_password(Some(" abcd-efgh-ijkl-mnop\n".into()), &b""[..]);
+        assert_eq!(from_env.unwrap().expose(), "abcd-efgh-ijkl-mnop");
+        let from_stdin = link::app_password(None, &b"wxyz-1234-5678-90ab\nmore"[..]);
+        assert_eq!(from_stdin.unwrap().expose(), "wxyz-1234-5678-90ab");
+        let none = link::app_password(None, &b"\n"[..]).unwrap_err();
+        assert!(none.to_string().contains(link::APP_PASSWORD_ENV), "{none}");
+        // There is no flag for it.
+        let flag = Cli::try_parse_from([
+            "crosspost",
+            "link",
+            "bluesky",
+            "--url",
+            "http://api",
+            "--secret",
+            "s",
+            "--user",
+            "u",
+            "--identifier",
+            "alice.test",
+            "--app-password",
+            "abcd-efgh-ijkl-mnop",
+        ]);
+        assert!(flag.is_err());
     }
 
     #[test]

@@ -20,8 +20,8 @@ pub fn adapt(
         Network::Facebook => {
             text::facebook::adapt_for_facebook_with(text, link, overflow, mentions)
         }
-        // Bluesky makes a mention only from a facet, and none is made: `@name`s stay
-        // text under either policy.
+        // Bluesky makes a mention only from a facet (under `keep`, for handles its PDS
+        // resolves, when publishing): `@name`s stay text under either policy.
         Network::Bluesky => text::bluesky::adapt_for_bluesky(text, link, overflow),
     }
 }
@@ -65,7 +65,8 @@ impl NetworkPreview {
 }
 
 /// What `network` would receive of `text` (this network's own text, when the post
-/// gives it one).
+/// gives it one). Bluesky's parts are shown as Bluesky shows them: links without their
+/// scheme and cut to 30 characters (their facets keep the full URI).
 pub fn preview(
     network: Network,
     text: &str,
@@ -76,7 +77,16 @@ pub fn preview(
     match adapt(network, text, link, overflow, mentions) {
         Ok(parts) => NetworkPreview {
             network,
-            parts,
+            parts: match network {
+                Network::Bluesky => parts
+                    .into_iter()
+                    .map(|p| Part {
+                        text: text::bluesky::rich_text(&p.text).text,
+                        weighted_length: p.weighted_length,
+                    })
+                    .collect(),
+                _ => parts,
+            },
             error: None,
             media: MediaPlan::default(),
         },
@@ -111,6 +121,25 @@ mod tests {
         let rejected = preview(Network::X, &text, None, Overflow::Reject, Mentions::Plain);
         assert!(rejected.parts.is_empty());
         assert!(rejected.error.unwrap().starts_with("content_too_long"));
+    }
+
+    #[test]
+    fn a_bluesky_preview_shows_links_as_bluesky_shows_them() {
+        let text = "读 https://www.example.com/articles/2026/11/a-very-long-path 吧";
+        let bluesky = preview(
+            Network::Bluesky,
+            text,
+            None,
+            Overflow::Thread,
+            Mentions::Keep,
+        );
+        assert_eq!(
+            bluesky.parts[0].text,
+            "读 example.com/articles/2026/11/… 吧"
+        );
+        assert_eq!(bluesky.parts[0].weighted_length, 34);
+        let x = preview(Network::X, text, None, Overflow::Thread, Mentions::Keep);
+        assert_eq!(x.parts[0].text, text);
     }
 
     #[test]

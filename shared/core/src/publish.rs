@@ -1,6 +1,6 @@
 //! The port every network implements, and the classification of its failures.
 
-use crate::{LinkedAccount, MediaItem};
+use crate::{LinkedAccount, MediaItem, Mentions};
 use std::future::Future;
 use std::time::Duration;
 
@@ -100,6 +100,9 @@ pub struct OutgoingPart<'a> {
     /// post once, and the others ignore it (the local fakes record it, so tests can
     /// tell which delivery's request made which post).
     pub key: &'a str,
+    /// The post's mentions policy, for networks that make a mention apart from the
+    /// text (a Bluesky mention facet); the text already follows it elsewhere.
+    pub mentions: Mentions,
 }
 
 /// What reconciliation looks for: a post of this account with this text, replying to

@@ -2,17 +2,20 @@
 //! passed on as it came, and the answer passed back, except for the requests a test
 //! asked to lose: those are applied by the server, and their answer is never sent
 //! (the connection is held until the client gives up), as a network that drops an
-//! answer on its way back.
+//! answer on its way back. Random faults ([`FaultProxy::inject_randomly`]) hit a share
+//! of the requests as the fakes' do, with a PDS's answers: XRPC error bodies, and
+//! `ratelimit-*` headers on a 429.
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use axum::Router;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::server::lock;
+use crate::fault::{Fault, Faults, RandomFaults};
+use crate::server::{lock, Connection, FaultListener};
 
 /// Largest request body passed on.
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -32,6 +35,7 @@ struct ProxyState {
     /// (path substring, matching requests still let through, answers still to lose)
     lose: Mutex<Vec<(String, usize, usize)>>,
     requests: Mutex<Vec<ProxiedRequest>>,
+    faults: Faults,
     stopped: watch::Receiver<bool>,
 }
 
@@ -45,24 +49,28 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts a proxy on `127.0.0.1:0` in front of `target` (`http://host:port`).
     pub async fn start(target: &str) -> std::io::Result<FaultProxy> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
+        let listener = FaultListener(TcpListener::bind(("127.0.0.1", 0)).await?);
+        let addr = listener.0.local_addr()?;
         let (stop, stopped) = watch::channel(false);
         let state = Arc::new(ProxyState {
             target: target.trim_end_matches('/').to_owned(),
             http: reqwest::Client::new(),
             lose: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
+            faults: Faults::default(),
             stopped: stopped.clone(),
         });
         let app = Router::new().fallback(pass_on).with_state(state.clone());
         tokio::spawn(async move {
             let mut stopped = stopped;
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
-                .await;
+            let _ = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<Connection>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await;
         });
         Ok(FaultProxy {
             url: format!("http://localhost:{}", addr.port()),
@@ -88,6 +96,16 @@ impl FaultProxy {
         lock(&self.state.lose).push((path_contains.to_owned(), skip, times));
     }
 
+    /// Random faults for a share of the requests (None: no more). Of the fault kinds,
+    /// `ServerError`, `RateLimited`/`RateLimitedFor` (429 `RateLimitExceeded` with
+    /// `ratelimit-remaining: 0` and `ratelimit-reset`), `Hang` and `ResetConnection` are
+    /// answered without passing the request on; `Slow` passes it on and answers late;
+    /// `AcceptThenHang`, `AppliedThenServerError` and `AppliedThenReset` pass it on
+    /// (the PDS applies it) and answer with the fault. Others pass the request on.
+    pub fn inject_randomly(&self, random: Option<RandomFaults>) {
+        self.state.faults.set_random(random);
+    }
+
     /// Every request passed on so far.
     pub fn requests(&self) -> Vec<ProxiedRequest> {
         lock(&self.state.requests).clone()
@@ -100,7 +118,31 @@ impl Drop for FaultProxy {
     }
 }
 
-async fn pass_on(State(state): State<Arc<ProxyState>>, request: Request) -> Response {
+/// An XRPC error answer.
+fn xrpc_error(status: u16, error: &str, headers: &[(&str, String)]) -> Response {
+    let mut response = Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json");
+    for (name, value) in headers {
+        response = response.header(*name, value);
+    }
+    let body = serde_json::json!({ "error": error, "message": "injected by the fault proxy" });
+    response
+        .body(Body::from(body.to_string()))
+        .unwrap_or_default()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+async fn pass_on(
+    State(state): State<Arc<ProxyState>>,
+    ConnectInfo(connection): ConnectInfo<Connection>,
+    request: Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
     let path_and_query = parts
@@ -144,6 +186,42 @@ async fn pass_on(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
             status,
         });
     };
+    let fault = state.faults.take(parts.method.as_str(), &path);
+    // Faults answered without passing the request on.
+    let rate_limited = |reset: i64| {
+        let headers = [
+            ("ratelimit-limit", "3000".to_owned()),
+            ("ratelimit-remaining", "0".to_owned()),
+            ("ratelimit-reset", reset.to_string()),
+        ];
+        xrpc_error(429, "RateLimitExceeded", &headers)
+    };
+    match &fault {
+        Some(Fault::ServerError(status)) => {
+            record(*status);
+            return xrpc_error(*status, "InternalServerError", &[]);
+        }
+        Some(Fault::RateLimited { reset_unix }) => {
+            record(429);
+            return rate_limited(*reset_unix);
+        }
+        Some(Fault::RateLimitedFor(window)) => {
+            record(429);
+            let reset = unix_now() + i64::try_from(window.as_secs()).unwrap_or(0).max(1);
+            return rate_limited(reset);
+        }
+        Some(Fault::Hang) => {
+            record(0);
+            let mut stopped = state.stopped.clone();
+            let _ = stopped.wait_for(|s| *s).await;
+            return connection.reset();
+        }
+        Some(Fault::ResetConnection) => {
+            record(0);
+            return connection.reset();
+        }
+        _ => {}
+    }
     let answer = match forward.send().await {
         Ok(answer) => answer,
         Err(_) => {
@@ -154,12 +232,30 @@ async fn pass_on(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
                 .unwrap_or_default();
         }
     };
-    if lose {
+    if lose || matches!(fault, Some(Fault::AcceptThenHang)) {
         // The server has applied the request; its answer never reaches the client.
         record(0);
         let mut stopped = state.stopped.clone();
         let _ = stopped.wait_for(|s| *s).await;
-        return Response::default();
+        return connection.reset();
+    }
+    match fault {
+        Some(Fault::AppliedThenServerError(status)) => {
+            record(status);
+            return xrpc_error(status, "InternalServerError", &[]);
+        }
+        Some(Fault::AppliedThenReset) => {
+            record(0);
+            return connection.reset();
+        }
+        Some(Fault::Slow(delay)) => {
+            let mut stopped = state.stopped.clone();
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = stopped.wait_for(|s| *s) => {}
+            }
+        }
+        _ => {}
     }
     let status = answer.status();
     record(status.as_u16());

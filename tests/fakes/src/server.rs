@@ -569,7 +569,7 @@ fn record(recorder: &Recorder, incoming: &Incoming, status: u16) {
 // ---- connections that a handler can reset -----------------------------------------
 
 /// Accepts TCP connections as [`FaultStream`]s.
-struct FaultListener(TcpListener);
+pub(crate) struct FaultListener(pub(crate) TcpListener);
 
 impl Listener for FaultListener {
     type Io = FaultStream;
@@ -602,7 +602,7 @@ impl Listener for FaultListener {
 
 /// A TCP stream that fails every read and write once it has been reset, so that hyper
 /// gives the connection up before writing anything and the socket is dropped.
-struct FaultStream {
+pub(crate) struct FaultStream {
     stream: TcpStream,
     reset: Arc<AtomicBool>,
 }
@@ -673,7 +673,7 @@ impl AsyncWrite for FaultStream {
 
 /// Handed to each request (as connect info): resets the connection it came on.
 #[derive(Clone)]
-struct Connection(Arc<AtomicBool>);
+pub(crate) struct Connection(Arc<AtomicBool>);
 
 impl Connected<IncomingStream<'_, FaultListener>> for Connection {
     fn connect_info(stream: IncomingStream<'_, FaultListener>) -> Self {
@@ -684,7 +684,7 @@ impl Connected<IncomingStream<'_, FaultListener>> for Connection {
 impl Connection {
     /// Marks the connection reset and returns a response that is never sent: hyper
     /// fails to write it and drops the connection.
-    fn reset(&self) -> Response {
+    pub(crate) fn reset(&self) -> Response {
         self.0.store(true, Ordering::SeqCst);
         Response::new(Body::empty())
     }

@@ -1,7 +1,8 @@
 //! template.yaml is operable in AWS: every DLQ, work queue, function and API has its alarms,
 //! every log group its retention, every stateful resource survives a stack delete, and
-//! every SQS event source has a concurrency cap. The lists come from the template itself,
-//! so a network added without its alarms, log group or cap fails here.
+//! every SQS event source has a concurrency cap, and the dashboard shows every network,
+//! queue and function as it shows X's. The lists come from the template itself, so a
+//! network added without its alarms, log group, cap or dashboard rows fails here.
 
 use serde_yaml::{Mapping, Value};
 use std::collections::BTreeSet;
@@ -68,6 +69,87 @@ fn alarm_watch(alarm: &Value, topics: &BTreeSet<String>) -> Option<(String, Stri
         p["MetricName"].as_str()?.to_owned(),
         watched,
     ))
+}
+
+/// The metrics the dashboard shows, as (namespace, metric, dimension, value) with the
+/// value as written (`${XQueue.QueueName}`); None when the template has no dashboard or
+/// its body is not JSON.
+fn dashboard_metrics(all: &[(String, &Value)]) -> Option<BTreeSet<[String; 4]>> {
+    let (_, dashboard) = of_type(all, "AWS::CloudWatch::Dashboard")
+        .into_iter()
+        .next()?;
+    let body = &dashboard["Properties"]["DashboardBody"];
+    let text = match body {
+        Value::Tagged(t) if t.tag == "!Sub" => t.value.as_str()?,
+        Value::Mapping(_) => body["Fn::Sub"].as_str()?,
+        other => other.as_str()?,
+    };
+    let json: serde_json::Value = serde_json::from_str(text).ok()?;
+    let widgets = json["widgets"].as_array()?;
+    Some(
+        widgets
+            .iter()
+            .filter_map(|w| w["properties"]["metrics"].as_array())
+            .flatten()
+            .filter_map(|m| {
+                let field = |i: usize| m.get(i)?.as_str().map(str::to_owned);
+                Some([field(0)?, field(1)?, field(2)?, field(3)?])
+            })
+            .collect(),
+    )
+}
+
+/// What the dashboard lacks: for every network (a `Publish{Network}Function`), queue
+/// and function, each row X's has (its network, `XQueue` or `XDeadLetterQueue`,
+/// `PublishXFunction`), one line each.
+fn dashboard_gaps(all: &[(String, &Value)], dlqs: &BTreeSet<String>) -> Vec<String> {
+    let Some(shown) = dashboard_metrics(all) else {
+        return vec!["the template has no AWS::CloudWatch::Dashboard with a JSON body".into()];
+    };
+    let mut out = Vec::new();
+    let mut like = |dimension: &str, reference: &str, value: &str, what: &str| {
+        for [ns, metric, dim, v] in &shown {
+            if dim == dimension && v == reference {
+                let row = [ns.clone(), metric.clone(), dim.clone(), value.to_owned()];
+                if !shown.contains(&row) {
+                    out.push(format!(
+                        "the dashboard has no {ns} {metric} row for {what} (X's has one)"
+                    ));
+                }
+            }
+        }
+    };
+    let functions = of_type(all, "AWS::Serverless::Function");
+    for (id, _) in &functions {
+        if let Some(network) = id
+            .strip_prefix("Publish")
+            .and_then(|r| r.strip_suffix("Function"))
+            .filter(|n| !n.is_empty())
+        {
+            let network = network.to_lowercase();
+            like("Network", "x", &network, &format!("network {network}"));
+        }
+        like(
+            "FunctionName",
+            "${PublishXFunction}",
+            &format!("${{{id}}}"),
+            &format!("function {id}"),
+        );
+    }
+    for (id, _) in of_type(all, "AWS::SQS::Queue") {
+        let reference = if dlqs.contains(&id) {
+            "${XDeadLetterQueue.QueueName}"
+        } else {
+            "${XQueue.QueueName}"
+        };
+        like(
+            "QueueName",
+            reference,
+            &format!("${{{id}.QueueName}}"),
+            &format!("queue {id}"),
+        );
+    }
+    out
 }
 
 /// What keeps the template from being operable, one line each; empty when nothing does.
@@ -194,6 +276,8 @@ pub(super) fn problems(doc: &Value) -> Vec<String> {
         }
     }
 
+    out.extend(dashboard_gaps(&all, &dlqs));
+
     // Every SQS event source is capped.
     for (id, f) in &functions {
         let events = f["Properties"]["Events"].as_mapping();
@@ -264,6 +348,18 @@ mod tests {
             "PublishMastodonFunction (a function) has no alarm on AWS/Lambda Errors",
             "PublishMastodonFunction (a function) has no alarm on AWS/Lambda Throttles",
             "PublishMastodonFunction does not write to a log group of the template",
+            "the dashboard has no Crosspost Published row for network mastodon",
+            "the dashboard has no Crosspost Failed row for network mastodon",
+            "the dashboard has no Crosspost Retried row for network mastodon",
+            "the dashboard has no Crosspost RateLimited row for network mastodon",
+            "the dashboard has no Crosspost Reconciled row for network mastodon",
+            "the dashboard has no Crosspost PublishLatencyMs row for network mastodon",
+            "the dashboard has no AWS/Lambda Errors row for function PublishMastodonFunction",
+            "the dashboard has no AWS/Lambda Throttles row for function PublishMastodonFunction",
+            "the dashboard has no AWS/Lambda Duration row for function PublishMastodonFunction",
+            "the dashboard has no AWS/SQS ApproximateNumberOfMessagesVisible row for queue MastodonQueue",
+            "the dashboard has no AWS/SQS ApproximateAgeOfOldestMessage row for queue MastodonQueue",
+            "the dashboard has no AWS/SQS ApproximateNumberOfMessagesVisible row for queue MastodonDeadLetterQueue",
         ];
         for e in expected {
             assert!(
@@ -272,6 +368,62 @@ mod tests {
             );
         }
         assert_eq!(problems.len(), expected.len(), "{problems:#?}");
+    }
+
+    #[test]
+    fn the_dashboard_shows_bluesky_as_it_shows_x_and_a_missing_row_is_named() {
+        let doc = template();
+        let all = resources(&doc);
+        let shown = dashboard_metrics(&all).unwrap();
+        for row in [
+            ["Crosspost", "Published", "Network", "bluesky"],
+            ["Crosspost", "Failed", "Network", "bluesky"],
+            ["Crosspost", "PublishLatencyMs", "Network", "bluesky"],
+            [
+                "AWS/SQS",
+                "ApproximateAgeOfOldestMessage",
+                "QueueName",
+                "${BlueskyQueue.QueueName}",
+            ],
+            [
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                "QueueName",
+                "${BlueskyDeadLetterQueue.QueueName}",
+            ],
+            [
+                "AWS/Lambda",
+                "Errors",
+                "FunctionName",
+                "${PublishBlueskyFunction}",
+            ],
+        ] {
+            assert!(shown.contains(&row.map(str::to_owned)), "{row:?}");
+        }
+        // Without Bluesky's failed deliveries and its DLQ, the dashboard says so.
+        let mut doc = template();
+        let body = &mut doc["Resources"]["Dashboard"]["Properties"]["DashboardBody"];
+        let Value::Tagged(tagged) = body else {
+            panic!("the dashboard body is a !Sub")
+        };
+        let mut json: serde_json::Value =
+            serde_json::from_str(tagged.value.as_str().unwrap()).unwrap();
+        for w in json["widgets"].as_array_mut().unwrap() {
+            if let Some(metrics) = w["properties"]["metrics"].as_array_mut() {
+                metrics.retain(|m| {
+                    !(m[1] == "Failed" && m[3] == "bluesky")
+                        && m[3] != "${BlueskyDeadLetterQueue.QueueName}"
+                });
+            }
+        }
+        tagged.value = Value::from(json.to_string());
+        assert_eq!(
+            problems(&doc),
+            [
+                "the dashboard has no Crosspost Failed row for network bluesky (X's has one)",
+                "the dashboard has no AWS/SQS ApproximateNumberOfMessagesVisible row for queue BlueskyDeadLetterQueue (X's has one)",
+            ]
+        );
     }
 
     #[test]

@@ -4,8 +4,11 @@
 //! text with what they stand for. A link shows shortened (scheme dropped, long paths cut
 //! with `…`) while its facet keeps the full URI, as Bluesky's own app does.
 //!
-//! Mentions are left as plain text: the post's mentions policy decides whether a handle
-//! becomes a mention facet, and its default (`plain`) makes none.
+//! Mentions are facets too (`app.bsky.richtext.facet#mention`, the DID of the account):
+//! [`handle_mentions`] finds the `@handle`s Bluesky's own app would take for one, and
+//! [`RichText::add_mentions`] makes a facet of each whose DID is known. The post's
+//! mentions policy decides whether any is made (its default, `plain`, makes none), and
+//! the publisher resolves the handles on the account's PDS.
 
 use super::{adapt, entities, ContentTooLong, Overflow, Part};
 use std::ops::Range;
@@ -27,6 +30,8 @@ pub enum Feature {
     Link(String),
     /// `app.bsky.richtext.facet#tag`: the tag without its `#`.
     Tag(String),
+    /// `app.bsky.richtext.facet#mention`: the DID of the account mentioned.
+    Mention(String),
 }
 
 /// One facet: a UTF-8 byte range of the shown text and what it stands for.
@@ -42,6 +47,119 @@ pub struct Facet {
 pub struct RichText {
     pub text: String,
     pub facets: Vec<Facet>,
+}
+
+/// An `@handle` of a shown text: the byte range of `@` and the handle, and the handle
+/// in lower case (handles are case-insensitive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandleMention {
+    pub range: Range<usize>,
+    pub handle: String,
+}
+
+/// The most characters a handle has (the atproto handle spec).
+pub const MAX_HANDLE_LEN: usize = 253;
+
+/// Whether `name` is a handle by the atproto handle spec (<https://atproto.com/specs/handle>):
+/// ASCII, at most 253 characters, two or more labels separated by `.`, each of 1 to 63
+/// letters, digits and `-`, neither starting nor ending with `-`, the last one starting
+/// with a letter.
+pub fn is_handle(name: &str) -> bool {
+    let labels: Vec<&str> = name.split('.').collect();
+    name.len() <= MAX_HANDLE_LEN
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            (1..=63).contains(&l.len())
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.starts_with(|c: char| c.is_ascii_alphabetic()))
+}
+
+/// ASCII word characters, as a JavaScript `\b` sees them.
+fn is_word(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// The `@handle`s of `rt`'s shown text that no link or tag facet covers, as Bluesky's
+/// app detects them (`@atproto/api` `detectFacets`: `(^|\s|\()(@)([a-zA-Z0-9.-]+)(\b)`,
+/// kept only when a valid domain or ending in `.test`): an `@` at the start, after
+/// white space or after `(`; then the longest run of ASCII letters, digits, `.` and `-`
+/// that ends at a word boundary; kept when it is a handle ([`is_handle`]) whose last
+/// label is a known top-level domain or `test`. So `name@example.com` (an email),
+/// `medium.com/@writer` (inside a link) and `@小明` are not mentions.
+pub fn handle_mentions(rt: &RichText) -> Vec<HandleMention> {
+    let text = rt.text.as_str();
+    let mut found = Vec::new();
+    let mut before: Option<char> = None;
+    for (at, c) in text.char_indices() {
+        let prev = before.replace(c);
+        if c != '@' || !prev.is_none_or(|p| p.is_whitespace() || p == '(') {
+            continue;
+        }
+        let start = at + 1;
+        let run = text[start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+            .map_or(text.len(), |n| start + n);
+        let after = |end: usize| text[end..].chars().next();
+        // The longest prefix of the run that ends at a word boundary (all ASCII, so
+        // every byte index of the run is a character boundary).
+        let end = (start + 1..=run).rev().find(|&end| {
+            let last = text.as_bytes()[end - 1] as char;
+            is_word(last) != after(end).is_some_and(is_word)
+        });
+        let Some(end) = end else { continue };
+        let handle = &text[start..end];
+        let tld = handle.rsplit('.').next().unwrap_or_default();
+        if !is_handle(handle) || !(tld.eq_ignore_ascii_case("test") || super::tld::is_known(tld)) {
+            continue;
+        }
+        let range = at..end;
+        if rt
+            .facets
+            .iter()
+            .any(|f| f.range.start < range.end && range.start < f.range.end)
+        {
+            continue;
+        }
+        found.push(HandleMention {
+            range,
+            handle: handle.to_ascii_lowercase(),
+        });
+    }
+    found
+}
+
+impl RichText {
+    /// Adds a mention facet for each of `mentions` (found in this text by
+    /// [`handle_mentions`]) whose handle `did_of` gives a DID for; the others stay
+    /// plain text. Facets stay in order of position.
+    pub fn add_mentions<'a>(
+        &mut self,
+        mentions: &[HandleMention],
+        did_of: impl Fn(&str) -> Option<&'a str>,
+    ) {
+        for m in mentions {
+            let Some(did) = did_of(&m.handle) else {
+                continue;
+            };
+            let free = self.text.get(m.range.clone()).is_some()
+                && !self
+                    .facets
+                    .iter()
+                    .any(|f| f.range.start < m.range.end && m.range.start < f.range.end);
+            if free {
+                self.facets.push(Facet {
+                    range: m.range.clone(),
+                    feature: Feature::Mention(did.to_owned()),
+                });
+            }
+        }
+        self.facets.sort_by_key(|f| f.range.start);
+    }
 }
 
 /// The number of graphemes (extended grapheme clusters) in `text`.
@@ -134,8 +252,8 @@ pub fn adapt_for_bluesky(
     link: Option<&str>,
     overflow: Overflow,
 ) -> Result<Vec<Part>, ContentTooLong> {
-    // Bluesky links a name only through a mention facet, and none is made: the text
-    // goes as it is under either mentions policy.
+    // Bluesky links a name only through a mention facet, never through the text: the
+    // text goes as it is under either mentions policy (the publisher makes the facets).
     adapt(
         text,
         link,
@@ -195,6 +313,97 @@ mod tests {
                 .all(|f| matches!(f.feature, Feature::Link(_))),
             "{:?}",
             rt.facets
+        );
+    }
+
+    fn mentions_of(text: &str) -> Vec<(String, String)> {
+        let rt = rich_text(text);
+        handle_mentions(&rt)
+            .iter()
+            .map(|m| (slice(&rt.text, &m.range), m.handle.clone()))
+            .collect()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn handles_are_found_as_blueskys_app_finds_them() {
+        assert_eq!(
+            mentions_of("hi @alice.bsky.social and @Bob.Test. (@carol.example.com)"),
+            pairs(&[
+                ("@alice.bsky.social", "alice.bsky.social"),
+                ("@Bob.Test", "bob.test"),
+                ("@carol.example.com", "carol.example.com"),
+            ])
+        );
+        // Byte ranges in Chinese text: after an ideographic space, before a CJK
+        // character, and at the very start.
+        let text = "@friend.test 请告诉\u{3000}@lily.bsky.social一声";
+        let rt = rich_text(text);
+        let found = handle_mentions(&rt);
+        assert_eq!(found[0].range, 0..12);
+        assert_eq!(found[1].range, 25..42);
+        assert_eq!(slice(text, &found[1].range), "@lily.bsky.social");
+        // Not mentions: an email, an @ inside a link, a WeChat nickname, a name with no
+        // domain, an @ right after a CJK character, unknown or numeric top-level domains,
+        // labels starting or ending with `-`, a name running on into `_`.
+        for text in [
+            "mail me at alice@example.com",
+            "read https://medium.com/@writer.example.com now",
+            "read medium.com/@writer.bsky.social",
+            "@小明 你好",
+            "@friend 你好",
+            "你好@alice.bsky.social",
+            "@alice.notatld @alice.123",
+            "@-alice.test @alice-.test",
+            "@alice.test_x",
+            "@.test @alice..test",
+        ] {
+            assert_eq!(mentions_of(text), [], "{text}");
+        }
+        // Trailing punctuation is not part of the handle.
+        assert_eq!(
+            mentions_of("thanks @alice.test! and @bob.test-"),
+            pairs(&[("@alice.test", "alice.test"), ("@bob.test", "bob.test")])
+        );
+        assert!(is_handle("xn--bcher-kva.tld"));
+        assert!(!is_handle(&format!("{}.test", "a".repeat(64))));
+        assert!(!is_handle(&format!("{}test", "a.".repeat(130))));
+    }
+
+    #[test]
+    fn a_resolved_handle_becomes_a_mention_facet_at_its_exact_bytes() {
+        let text = "读 https://example.com/a 和 #茶 @Lily.test @小明 @nobody.test 吧";
+        let mut rt = rich_text(text);
+        let found = handle_mentions(&rt);
+        assert_eq!(found.len(), 2, "{found:?}");
+        rt.add_mentions(&found, |h| (h == "lily.test").then_some("did:plc:lily"));
+        let got: Vec<(String, Feature)> = rt
+            .facets
+            .iter()
+            .map(|f| (slice(&rt.text, &f.range), f.feature.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "example.com/a".to_string(),
+                    Feature::Link("https://example.com/a".to_string())
+                ),
+                ("#茶".to_string(), Feature::Tag("茶".to_string())),
+                (
+                    "@Lily.test".to_string(),
+                    Feature::Mention("did:plc:lily".to_string())
+                ),
+            ]
+        );
+        assert_eq!(
+            rt.text,
+            "读 example.com/a 和 #茶 @Lily.test @小明 @nobody.test 吧"
         );
     }
 

@@ -365,6 +365,7 @@ where
             .filter_map(|i| prepared.post.media.get(i).cloned())
             .collect();
         let link = prepared.post.link.clone();
+        let mentions = prepared.post.mentions;
         let key = format!("{}.{index}", d.post_id);
         self.call_refreshing(prepared, async |p, a| {
             let part = OutgoingPart {
@@ -374,6 +375,7 @@ where
                 media_ids,
                 link: link.as_deref(),
                 key: &key,
+                mentions,
             };
             p.publish_part(a, part, reply_to.as_deref()).await
         })

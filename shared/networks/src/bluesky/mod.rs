@@ -10,9 +10,11 @@
 //! publisher and the refresher know where to call without another stored field.
 
 mod error;
+mod mentions;
 mod publish;
 mod session;
 
+pub use mentions::{LOOKUP_TIMEOUT, MAX_LOOKUPS};
 pub use publish::{record_key, BlueskyPublisher};
 pub use session::{AccessToken, BlueskyRefresher, BlueskySession, SessionCredentials};
 

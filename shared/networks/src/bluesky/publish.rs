@@ -10,8 +10,8 @@
 use super::error::{classify, spent_limit, XrpcError};
 use super::{send, AccessToken, POST_COLLECTION};
 use crate::{PublishError, RemotePost};
-use crosspost_core::text::bluesky::{rich_text, Feature};
-use crosspost_core::{Candidate, LinkedAccount, Lookup, OutgoingPart, Publisher};
+use crosspost_core::text::bluesky::{rich_text, Facet, Feature};
+use crosspost_core::{Candidate, LinkedAccount, Lookup, Mentions, OutgoingPart, Publisher};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -94,29 +94,39 @@ pub(crate) fn post_record(text: &str, created_at: &str, reply: Option<Value>) ->
         "createdAt": created_at,
     });
     if !rt.facets.is_empty() {
-        let facets: Vec<Value> = rt
-            .facets
-            .iter()
-            .map(|f| {
-                let feature = match &f.feature {
-                    Feature::Link(uri) => {
-                        json!({ "$type": "app.bsky.richtext.facet#link", "uri": uri })
-                    }
-                    Feature::Tag(tag) => {
-                        json!({ "$type": "app.bsky.richtext.facet#tag", "tag": tag })
-                    }
-                };
-                json!({
-                    "index": { "byteStart": f.range.start, "byteEnd": f.range.end },
-                    "features": [feature],
-                })
-            })
-            .collect();
-        record["facets"] = Value::Array(facets);
+        record["facets"] = rt.facets.iter().map(facet_json).collect();
     }
     if let Some(reply) = reply {
         record["reply"] = reply;
     }
+    record
+}
+
+/// An `app.bsky.richtext.facet`: its byte range and its one feature.
+fn facet_json(f: &Facet) -> Value {
+    let feature = match &f.feature {
+        Feature::Link(uri) => json!({ "$type": "app.bsky.richtext.facet#link", "uri": uri }),
+        Feature::Tag(tag) => json!({ "$type": "app.bsky.richtext.facet#tag", "tag": tag }),
+        Feature::Mention(did) => {
+            json!({ "$type": "app.bsky.richtext.facet#mention", "did": did })
+        }
+    };
+    json!({
+        "index": { "byteStart": f.range.start, "byteEnd": f.range.end },
+        "features": [feature],
+    })
+}
+
+/// `record` with `more` facets (at byte ranges of its text) among its own, in order of
+/// position.
+pub(crate) fn with_facets(mut record: Value, more: &[Facet]) -> Value {
+    if more.is_empty() {
+        return record;
+    }
+    let mut facets = record["facets"].as_array().cloned().unwrap_or_default();
+    facets.extend(more.iter().map(facet_json));
+    facets.sort_by_key(|f| f["index"]["byteStart"].as_u64());
+    record["facets"] = Value::Array(facets);
     record
 }
 
@@ -203,13 +213,19 @@ impl Publisher for BlueskyPublisher {
             Some(parent) => Some(self.reply_refs(&token.service, parent).await?),
             None => None,
         };
+        let mentions = match part.mentions {
+            Mentions::Keep => {
+                super::mentions::mention_facets(&self.http, &token.service, part.text).await
+            }
+            Mentions::Plain => Vec::new(),
+        };
         let did = account.account_id.as_str();
         let body = json!({
             "repo": did,
             "collection": POST_COLLECTION,
             "rkey": rkey,
             "validate": true,
-            "record": post_record(part.text, &created_at, reply),
+            "record": with_facets(post_record(part.text, &created_at, reply), &mentions),
             "swapRecord": null,
         });
         let request = self
@@ -339,6 +355,30 @@ mod tests {
         assert_eq!(r["facets"][1]["features"][0]["tag"], "tea");
         assert_eq!(r["facets"].as_array().unwrap().len(), 2, "no mention facet");
         assert_eq!(r["reply"]["parent"]["cid"], "c2");
+        // A mention facet joins them in order of position.
+        let r = with_facets(
+            post_record(
+                "@lily.test see https://example.com/a",
+                "2026-11-30T08:00:00.000Z",
+                None,
+            ),
+            &[Facet {
+                range: 0..10,
+                feature: Feature::Mention("did:plc:lily".into()),
+            }],
+        );
+        assert_eq!(
+            r["facets"][0]["index"],
+            json!({ "byteStart": 0, "byteEnd": 10 })
+        );
+        assert_eq!(
+            r["facets"][0]["features"][0],
+            json!({ "$type": "app.bsky.richtext.facet#mention", "did": "did:plc:lily" })
+        );
+        assert_eq!(
+            r["facets"][1]["features"][0]["uri"],
+            "https://example.com/a"
+        );
         assert_eq!(
             parse_at_uri("at://did:plc:x/app.bsky.feed.post/3k"),
             Some(("did:plc:x", "app.bsky.feed.post", "3k"))
