@@ -149,5 +149,19 @@ mod tests {
         assert_eq!(json["media"]["refused"], serde_json::json!([]));
         assert_eq!(json["media"]["attached"][8]["part"], 2);
         assert_eq!(json["parts"][0]["weighted_length"], 10);
+
+        // Bluesky shows its images per part the same way: 4 + 4 + 1.
+        let bsky = preview(
+            Network::Bluesky,
+            "西湖 #photos",
+            None,
+            Overflow::Thread,
+            Mentions::Plain,
+        )
+        .with_media(plan(Network::Bluesky, &media, &vec![png; 9]));
+        assert_eq!(bsky.parts.len(), 3);
+        let parts: Vec<usize> = bsky.media.attached.iter().map(|m| m.part).collect();
+        assert_eq!(parts, [0, 0, 0, 0, 1, 1, 1, 1, 2]);
+        assert!(bsky.media.refused.is_empty());
     }
 }

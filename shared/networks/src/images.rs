@@ -21,7 +21,7 @@ use std::io::Cursor;
 pub const MAX_SIDE: u32 = 16_384;
 /// The most memory one decode may take, in bytes: a decompression bomb is refused
 /// before its pixels are allocated.
-pub const MAX_DECODED_BYTES: u64 = 512 * 1024 * 1024;
+pub const MAX_DECODED_BYTES: u64 = 256 * 1024 * 1024;
 
 /// An image ready for upload: its bytes, their MIME type and its size in pixels (after
 /// the orientation is applied).
@@ -78,8 +78,10 @@ pub fn fit_image(bytes: &[u8], max_bytes: usize) -> Result<FittedImage, ImageErr
     let alpha = pixels.has_alpha() && lossless_first;
     let mut current = pixels;
     let mut quality_steps: &[u8] = &[90, 80];
+    // A PNG is tried at full size (a lossless source), or at every size (transparency).
+    let mut try_png = lossless_first;
     loop {
-        let encoded = if alpha || lossless_first {
+        let encoded = if try_png {
             let png = encode_png(&current, icc.as_deref())?;
             if png.len() <= max_bytes || alpha {
                 Some((png, "image/png"))
@@ -122,6 +124,7 @@ pub fn fit_image(bytes: &[u8], max_bytes: usize) -> Result<FittedImage, ImageErr
         current = current.resize_exact(width, height, FilterType::Triangle);
         // Scaled: the first quality is enough to try.
         quality_steps = &[80];
+        try_png = alpha;
     }
 }
 
