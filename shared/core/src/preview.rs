@@ -135,7 +135,7 @@ mod tests {
             Overflow::Thread,
             Mentions::Plain,
         )
-        .with_media(plan(Network::X, &media, &vec![png; 9]));
+        .with_media(plan(Network::X, &media, &vec![png.clone(); 9]));
         assert_eq!(x.media.attached.len(), 9);
         assert!(x.media.dropped.is_empty());
         // Three parts: the text with images 0-3, then 4-7 and 8 without text.
