@@ -650,6 +650,36 @@ mod embeds {
             {"url": host.url("/4.png"), "alt": "four"},
             {"url": host.url("/5.png"), "alt": "five"},
         ]);
+        // The preview shows the same: two parts, the images 4 + 2.
+        let preview = sb
+            .call(
+                "POST",
+                "/v1/preview",
+                Some(
+                    json!({"text": body["text"], "media": body["media"]})
+                        .to_string()
+                        .as_bytes(),
+                ),
+            )
+            .await
+            .unwrap();
+        assert_eq!(preview.status, 200, "{}", preview.body);
+        let shown = preview.body["networks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["network"] == "bluesky")
+            .unwrap()
+            .clone();
+        assert_eq!(shown["parts"].as_array().unwrap().len(), 2, "{shown}");
+        let parts: Vec<u64> = shown["media"]["attached"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["part"].as_u64().unwrap())
+            .collect();
+        assert_eq!(parts, [0, 0, 0, 0, 1, 1], "{shown}");
+
         let id = accepted(&sb, &body).await;
         let d = settled(&sb, &id).await;
         assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
