@@ -739,3 +739,299 @@ async fn a_revoked_app_password_needs_reauth_with_an_event() {
     assert_eq!(events[0]["data"]["account_id"], alice.did.as_str());
     sb.stop().await;
 }
+
+/// Images and link cards, read back from the PDS: the records' embeds, and the blobs
+/// themselves (`com.atproto.sync.getBlob`).
+mod embeds {
+    use super::*;
+    use crosspost_fakes::MediaHost;
+    use image::codecs::jpeg::JpegEncoder;
+    use image::{Rgb, RgbImage};
+
+    /// An EXIF APP1 segment as a phone writes it, by hand (big-endian TIFF): IFD0 with
+    /// Orientation and a GPSInfo pointer, and a GPS IFD with the latitude 30° 15' N.
+    fn exif_with_gps(orientation: u16) -> Vec<u8> {
+        let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec();
+        // IFD0 at 8: Orientation (SHORT) and GPSInfo (LONG, the GPS IFD at 38).
+        tiff.extend_from_slice(&2u16.to_be_bytes());
+        tiff.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1]);
+        tiff.extend_from_slice(&orientation.to_be_bytes());
+        tiff.extend_from_slice(&[0, 0]);
+        tiff.extend_from_slice(&[0x88, 0x25, 0, 4, 0, 0, 0, 1, 0, 0, 0, 38]);
+        tiff.extend_from_slice(&[0, 0, 0, 0]);
+        // GPS IFD at 38: GPSLatitudeRef "N" (ASCII), GPSLatitude (3 RATIONALs at 68).
+        tiff.extend_from_slice(&2u16.to_be_bytes());
+        tiff.extend_from_slice(&[0, 1, 0, 2, 0, 0, 0, 2, b'N', 0, 0, 0]);
+        tiff.extend_from_slice(&[0, 2, 0, 5, 0, 0, 0, 3, 0, 0, 0, 68]);
+        tiff.extend_from_slice(&[0, 0, 0, 0]);
+        for (num, den) in [(30u32, 1u32), (15, 1), (0, 1)] {
+            tiff.extend_from_slice(&num.to_be_bytes());
+            tiff.extend_from_slice(&den.to_be_bytes());
+        }
+        assert_eq!(tiff.len(), 92);
+        let mut payload = b"Exif\0\0".to_vec();
+        payload.extend_from_slice(&tiff);
+        let mut segment = vec![0xFF, 0xE1];
+        segment.extend_from_slice(&u16::try_from(payload.len() + 2).unwrap().to_be_bytes());
+        segment.extend_from_slice(&payload);
+        segment
+    }
+
+    /// A JPEG of `img` with the EXIF segment put right after its start marker.
+    fn jpeg_with_exif(img: &RgbImage, quality: u8, orientation: u16) -> Vec<u8> {
+        let mut jpeg = Vec::new();
+        JpegEncoder::new_with_quality(&mut jpeg, quality)
+            .encode_image(img)
+            .unwrap();
+        [&jpeg[..2], &exif_with_gps(orientation)[..], &jpeg[2..]].concat()
+    }
+
+    /// Pixels no encoder squeezes much: a photo-sized file from few lines.
+    fn noise(width: u32, height: u32, seed: u32) -> RgbImage {
+        let mut state = seed | 1;
+        RgbImage::from_fn(width, height, |_, _| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let [a, b, c, _] = state.to_le_bytes();
+            Rgb([a, b, c])
+        })
+    }
+
+    fn png(img: &RgbImage) -> Vec<u8> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    }
+
+    fn has_metadata(bytes: &[u8]) -> bool {
+        bytes.windows(6).any(|w| w == b"Exif\0\0")
+            || bytes
+                .windows(4)
+                .any(|w| w == b"eXIf" || w == b"tEXt" || w == b"iTXt")
+    }
+
+    /// A blob of `did` by its CID, from the PDS.
+    async fn get_blob(pds: &Pds, did: &str, cid: &str) -> Option<Vec<u8>> {
+        let resp = reqwest::Client::new()
+            .get(format!("{}/xrpc/com.atproto.sync.getBlob", pds.url()))
+            .query(&[("did", did), ("cid", cid)])
+            .send()
+            .await
+            .unwrap();
+        if !resp.status().is_success() {
+            return None;
+        }
+        Some(resp.bytes().await.unwrap().to_vec())
+    }
+
+    fn cid(blob: &Value) -> &str {
+        blob["ref"]["$link"].as_str().unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn six_photos_go_four_and_two_each_under_the_limit_without_location_and_upright() {
+        let sb = bluesky_sandbox().await;
+        let pds = pds(&sb);
+        let alice = demo(&sb);
+        let host = MediaHost::start().await.unwrap();
+
+        // A 3 MB photo with its GPS position.
+        let big = jpeg_with_exif(&noise(1040, 780, 7), 100, 1);
+        let big_bytes = big.len() as u64;
+        assert!(
+            big_bytes > 3_000_000 && big_bytes < 5_000_000,
+            "{big_bytes}"
+        );
+        host.serve("/big.jpg", "image/jpeg", big);
+        // Taken with the phone turned: 40 × 20 pixels shown rotated (orientation 6),
+        // red on the left and blue on the right.
+        let halves = RgbImage::from_fn(40, 20, |x, _| {
+            if x < 20 {
+                Rgb([255, 0, 0])
+            } else {
+                Rgb([0, 0, 255])
+            }
+        });
+        host.serve("/turned.jpg", "image/jpeg", jpeg_with_exif(&halves, 95, 6));
+        for i in 2..6 {
+            host.serve(&format!("/{i}.png"), "image/png", png(&noise(24, 16, i)));
+        }
+        let mut body = to_bluesky("西湖的六张照片 #photos", &alice.did);
+        body["media"] = json!([
+            {"url": host.url("/big.jpg"), "alt": "断桥残雪"},
+            {"url": host.url("/turned.jpg"), "alt": "竖着拍的"},
+            {"url": host.url("/2.png"), "alt": "two"},
+            {"url": host.url("/3.png")},
+            {"url": host.url("/4.png"), "alt": "four"},
+            {"url": host.url("/5.png"), "alt": "five"},
+        ]);
+        // The preview shows the same: two parts, the images 4 + 2.
+        let preview = sb
+            .call(
+                "POST",
+                "/v1/preview",
+                Some(
+                    json!({"text": body["text"], "media": body["media"]})
+                        .to_string()
+                        .as_bytes(),
+                ),
+            )
+            .await
+            .unwrap();
+        assert_eq!(preview.status, 200, "{}", preview.body);
+        let shown = preview.body["networks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["network"] == "bluesky")
+            .unwrap()
+            .clone();
+        assert_eq!(shown["parts"].as_array().unwrap().len(), 2, "{shown}");
+        let parts: Vec<u64> = shown["media"]["attached"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["part"].as_u64().unwrap())
+            .collect();
+        assert_eq!(parts, [0, 0, 0, 0, 1, 1], "{shown}");
+
+        let id = accepted(&sb, &body).await;
+        let d = settled(&sb, &id).await;
+        assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
+        assert_eq!(d.parts.len(), 2, "4 + 2 images need two posts: {d:?}");
+
+        let mut images = Vec::new();
+        for (i, part) in d.parts.iter().enumerate() {
+            let record = get_record(&pds, &part.remote_id).await.unwrap();
+            let embed = &record["value"]["embed"];
+            assert_eq!(
+                embed["$type"], "app.bsky.embed.images",
+                "part {i}: {record:#}"
+            );
+            images.push(embed["images"].as_array().unwrap().clone());
+        }
+        assert_eq!(images[0].len(), 4);
+        assert_eq!(images[1].len(), 2);
+        let images: Vec<Value> = images.concat();
+        let alts: Vec<&str> = images.iter().map(|i| i["alt"].as_str().unwrap()).collect();
+        assert_eq!(alts, ["断桥残雪", "竖着拍的", "two", "", "four", "five"]);
+
+        for (i, shown) in images.iter().enumerate() {
+            let blob = &shown["image"];
+            let bytes = get_blob(&pds, &alice.did, cid(blob))
+                .await
+                .unwrap_or_else(|| panic!("image {i}'s blob is on the PDS"));
+            assert!(bytes.len() <= 2_000_000, "image {i}: {} bytes", bytes.len());
+            assert_eq!(blob["size"].as_u64(), Some(bytes.len() as u64));
+            assert!(!has_metadata(&bytes), "image {i} carries metadata");
+            let decoded = image::load_from_memory(&bytes).unwrap();
+            assert_eq!(
+                shown["aspectRatio"],
+                json!({"width": decoded.width(), "height": decoded.height()}),
+                "image {i}"
+            );
+        }
+        // The big photo was re-encoded under the limit, keeping its shape.
+        let shrunk = images[0]["image"]["size"].as_u64().unwrap();
+        assert!(
+            shrunk < big_bytes && shrunk <= 2_000_000,
+            "{shrunk} of {big_bytes}"
+        );
+        let big = &images[0]["aspectRatio"];
+        let (w, h) = (
+            big["width"].as_u64().unwrap(),
+            big["height"].as_u64().unwrap(),
+        );
+        assert!((w * 3).abs_diff(h * 4) <= 4, "{big}");
+        // The turned photo is upright: 20 wide, 40 tall, red on top.
+        assert_eq!(images[1]["aspectRatio"], json!({"width": 20, "height": 40}));
+        let turned = get_blob(&pds, &alice.did, cid(&images[1]["image"]))
+            .await
+            .unwrap();
+        let turned = image::load_from_memory(&turned).unwrap().to_rgb8();
+        let (top, bottom) = (turned.get_pixel(10, 5), turned.get_pixel(10, 35));
+        assert!(top[0] > 200 && top[2] < 60, "red on top: {top:?}");
+        assert!(bottom[2] > 200 && bottom[0] < 60, "blue below: {bottom:?}");
+        sb.stop().await;
+    }
+
+    /// The name the page server stands in for a public host under.
+    const PAGE_HOST: &str = "news.test";
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_link_gets_a_card_with_its_thumbnail_and_a_page_redirecting_inside_gets_none() {
+        let public = MediaHost::start().await.unwrap();
+        let internal = MediaHost::start().await.unwrap();
+        // The production address rules, with the page server standing in for a public
+        // host: only the redirect into our network is refused.
+        let mut options = SandboxOptions::from_env();
+        options.bluesky = true;
+        options
+            .env_overrides
+            .insert("MEDIA_HOSTS".into(), "public".into());
+        options.env_overrides.insert(
+            "MEDIA_STAND_INS".into(),
+            format!("{PAGE_HOST}={}", public.addr()),
+        );
+        let sb = Sandbox::start(options).await.unwrap();
+        let pds = pds(&sb);
+        let alice = demo(&sb);
+        let page_url = |path: &str| format!("http://{PAGE_HOST}:{}{path}", public.addr().port());
+
+        let page = "<!doctype html><html><head><title>Fallback</title>\
+            <meta property=\"og:title\" content=\"龙井茶的春天\">\
+            <meta property=\"og:description\" content=\"What the spring harvest brings.\">\
+            <meta property=\"og:image\" content=\"/img/card.jpg\">\
+            </head><body><p>story</p></body></html>";
+        public.serve(
+            "/story",
+            "text/html; charset=utf-8",
+            page.as_bytes().to_vec(),
+        );
+        // A card image over the 1,000,000 bytes of a thumbnail, with a location.
+        let card = jpeg_with_exif(&noise(1000, 600, 11), 100, 1);
+        assert!(card.len() > 1_000_000, "{}", card.len());
+        public.serve("/img/card.jpg", "image/jpeg", card);
+        internal.serve("/story", "text/html", page.as_bytes().to_vec());
+        public.redirect("/moved", 302, &internal.url("/story"));
+
+        let mut with_card = to_bluesky("读读这篇", &alice.did);
+        with_card["link"] = json!(page_url("/story"));
+        let mut redirected = to_bluesky("这篇被转到内网了", &alice.did);
+        redirected["link"] = json!(page_url("/moved"));
+        let first = accepted(&sb, &with_card).await;
+        let second = accepted(&sb, &redirected).await;
+
+        let d = settled(&sb, &first).await;
+        assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
+        let record = get_record(&pds, &d.parts[0].remote_id).await.unwrap();
+        let embed = &record["value"]["embed"];
+        assert_eq!(embed["$type"], "app.bsky.embed.external", "{record:#}");
+        let external = &embed["external"];
+        assert_eq!(external["uri"], page_url("/story"));
+        assert_eq!(external["title"], "龙井茶的春天");
+        assert_eq!(external["description"], "What the spring harvest brings.");
+        let thumb = get_blob(&pds, &alice.did, cid(&external["thumb"]))
+            .await
+            .expect("the thumbnail's blob is on the PDS");
+        assert!(thumb.len() <= 1_000_000, "{}", thumb.len());
+        assert!(!has_metadata(&thumb));
+
+        let d = settled(&sb, &second).await;
+        assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
+        let record = get_record(&pds, &d.parts[0].remote_id).await.unwrap();
+        assert_eq!(record["value"]["text"], "这篇被转到内网了");
+        assert!(
+            record["value"].get("embed").is_none(),
+            "no card: {record:#}"
+        );
+        assert!(public.hits("/moved") >= 1);
+        assert_eq!(
+            internal.total_hits(),
+            0,
+            "the internal address was never reached"
+        );
+        sb.stop().await;
+    }
+}

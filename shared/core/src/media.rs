@@ -19,6 +19,9 @@
 //!   video (`POST /{page-id}/videos`), never both in one post. The first item decides,
 //!   as on X: when it is an image or GIF, every image and GIF is attached and every
 //!   video left out; when it is a video, it is attached alone.
+//! - Bluesky takes at most 4 images per post (`app.bsky.embed.images`): every image is
+//!   attached, 4 per part of the thread like X's. A GIF or video is refused (Crosspost
+//!   publishes only images there for now), rather than the post going without it.
 //!
 //! Sizes are not known until download, so the plan only carries each kind's limit.
 
@@ -96,6 +99,13 @@ impl MediaKind {
 
 /// Most images X attaches to one post.
 pub const X_MAX_IMAGES: usize = 4;
+
+/// Most images in one Bluesky post (`app.bsky.embed.images`: `images` maxLength 4).
+pub const BLUESKY_MAX_IMAGES: usize = 4;
+
+/// Largest image Crosspost downloads for Bluesky, in bytes (16 MiB): a larger photo is
+/// refused; a smaller one over Bluesky's own limit is scaled down before upload.
+pub const BLUESKY_IMAGE_DOWNLOAD_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Largest video a Facebook Page takes, in bytes: 2 GB (Graph's Video API error
 /// reference, subcode 1363023 "The maximum size for a video is 2 GB").
@@ -179,6 +189,13 @@ impl MediaPlan {
             parts[m.part].push(m.index);
         }
         parts
+    }
+
+    /// Attaches `planned` to the part after the ones already full: `per_part` items
+    /// per part, in the order they are attached (4 + 4 + 1 for nine, with 4).
+    fn attach_spread(&mut self, mut planned: PlannedMedia, per_part: usize) {
+        planned.part = self.attached.len() / per_part;
+        self.attached.push(planned);
     }
 
     /// Why the delivery fails, when the network refuses an item: the first refusal's
@@ -347,11 +364,7 @@ fn plan_for_x(judged: &[Judged<'_>]) -> MediaPlan {
         };
         decided = true;
         match reason {
-            None => {
-                let mut planned = j.attach(kind, Some(kind.x_max_bytes()));
-                planned.part = plan.attached.len() / X_MAX_IMAGES;
-                plan.attached.push(planned);
-            }
+            None => plan.attach_spread(j.attach(kind, Some(kind.x_max_bytes())), X_MAX_IMAGES),
             Some(reason) => plan.dropped.push(j.drop_because(reason)),
         }
     }
@@ -389,18 +402,22 @@ fn plan_for_facebook(judged: &[Judged<'_>]) -> MediaPlan {
     plan
 }
 
-/// Bluesky: Crosspost publishes text, links and tags there for now; a post with media is
-/// refused, naming each item, rather than published without them.
+/// Bluesky: every image, 4 per part in the post's order; a GIF or video is refused.
 fn plan_for_bluesky(judged: &[Judged<'_>]) -> MediaPlan {
     let mut plan = MediaPlan::default();
     for j in judged {
-        plan.refused.push(match j.kind {
-            None => j.not_media(),
-            Some(_) => j.refuse_because(format!(
-                "{} is media, and Crosspost publishes only text to Bluesky for now",
-                j.name()
-            )),
-        });
+        match j.kind {
+            None => plan.refused.push(j.not_media()),
+            Some(MediaKind::Image) => plan.attach_spread(
+                j.attach(MediaKind::Image, Some(BLUESKY_IMAGE_DOWNLOAD_MAX_BYTES)),
+                BLUESKY_MAX_IMAGES,
+            ),
+            Some(kind) => plan.refused.push(j.refuse_because(format!(
+                "{} is {}, and Crosspost publishes only images to Bluesky for now",
+                j.name(),
+                with_article(kind)
+            ))),
+        }
     }
     plan
 }
@@ -609,8 +626,7 @@ mod tests {
                 mime: Some("text/html"),
             },
         ];
-        // Bluesky refuses every item for now (`bluesky_refuses_media_for_now`).
-        for network in [Network::X, Network::Facebook] {
+        for network in [Network::X, Network::Facebook, Network::Bluesky] {
             let p = plan(network, &media, &sniffed);
             assert_eq!(indexes(&p), (vec![0], vec![], vec![1]), "{network:?}");
             assert_eq!(
@@ -624,15 +640,29 @@ mod tests {
     }
 
     #[test]
-    fn bluesky_refuses_media_for_now() {
-        let media = [item("https://a.example/a.png", Some("image/png"))];
-        let p = plan(Network::Bluesky, &media, &[PNG]);
-        assert_eq!(indexes(&p), (vec![], vec![], vec![0]));
+    fn bluesky_takes_images_four_per_part_and_refuses_gifs_and_videos() {
+        let media: Vec<MediaItem> = (0..6)
+            .map(|i| item(&format!("https://a.example/{i}.png"), None))
+            .collect();
+        let p = plan(Network::Bluesky, &media, &vec![PNG; 6]);
+        assert_eq!(p.per_part(), [vec![0, 1, 2, 3], vec![4, 5]], "4 + 2");
+        assert_eq!(
+            p.attached[0].alt.as_deref(),
+            Some("alt of https://a.example/0.png")
+        );
+        assert_eq!(
+            p.attached[0].max_bytes,
+            Some(BLUESKY_IMAGE_DOWNLOAD_MAX_BYTES)
+        );
+        let p = plan(Network::Bluesky, &media[..2], &[PNG, MP4]);
+        assert_eq!(indexes(&p), (vec![0], vec![], vec![1]));
         assert_eq!(
             p.refusal().unwrap(),
-            "media_unsupported: media[0] (https://a.example/a.png) is media, and Crosspost \
-             publishes only text to Bluesky for now"
+            "media_unsupported: media[1] (https://a.example/1.png) is a video, and Crosspost \
+             publishes only images to Bluesky for now"
         );
+        let p = plan(Network::Bluesky, &media[..1], &[GIF]);
+        assert!(p.refusal().unwrap().contains("is a GIF"));
     }
 
     #[test]

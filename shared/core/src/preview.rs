@@ -164,7 +164,7 @@ mod tests {
             Overflow::Thread,
             Mentions::Plain,
         )
-        .with_media(plan(Network::X, &media, &vec![png; 9]));
+        .with_media(plan(Network::X, &media, &vec![png.clone(); 9]));
         assert_eq!(x.media.attached.len(), 9);
         assert!(x.media.dropped.is_empty());
         // Three parts: the text with images 0-3, then 4-7 and 8 without text.
@@ -178,5 +178,19 @@ mod tests {
         assert_eq!(json["media"]["refused"], serde_json::json!([]));
         assert_eq!(json["media"]["attached"][8]["part"], 2);
         assert_eq!(json["parts"][0]["weighted_length"], 10);
+
+        // Bluesky shows its images per part the same way: 4 + 4 + 1.
+        let bsky = preview(
+            Network::Bluesky,
+            "西湖 #photos",
+            None,
+            Overflow::Thread,
+            Mentions::Plain,
+        )
+        .with_media(plan(Network::Bluesky, &media, &vec![png; 9]));
+        assert_eq!(bsky.parts.len(), 3);
+        let parts: Vec<usize> = bsky.media.attached.iter().map(|m| m.part).collect();
+        assert_eq!(parts, [0, 0, 0, 0, 1, 1, 1, 1, 2]);
+        assert!(bsky.media.refused.is_empty());
     }
 }

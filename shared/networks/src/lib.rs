@@ -5,8 +5,10 @@
 pub mod bluesky;
 pub mod facebook;
 pub mod fetch;
+pub mod images;
 pub mod media;
 pub mod oauth;
+pub mod page;
 pub mod x;
 
 pub use crosspost_core::{PublishError, RemotePost};

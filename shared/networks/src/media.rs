@@ -169,6 +169,12 @@ impl MediaFetcher {
         MediaFetcher { checked, timeout }
     }
 
+    /// The fetcher every hop of a download goes through, for other user-given URLs
+    /// fetched under the same rules (a linked page).
+    pub fn checked(&self) -> &CheckedFetcher {
+        &self.checked
+    }
+
     /// What the file at `url` is, from its first bytes (the rest is not downloaded).
     /// Errors as [`MediaFetcher::fetch`]'s: an unreachable host is `MediaUnavailable`,
     /// an internal address `Permanent` (`media_refused`).

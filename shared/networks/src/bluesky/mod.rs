@@ -9,11 +9,13 @@
 //! It travels sealed with the tokens ([`AccessToken`], [`SessionCredentials`]), so the
 //! publisher and the refresher know where to call without another stored field.
 
+mod embed;
 mod error;
 mod mentions;
 mod publish;
 mod session;
 
+pub use embed::{IMAGE_MAX_BYTES, THUMB_MAX_BYTES};
 pub use mentions::{LOOKUP_TIMEOUT, MAX_LOOKUPS};
 pub use publish::{record_key, BlueskyPublisher};
 pub use session::{AccessToken, BlueskyRefresher, BlueskySession, SessionCredentials};

@@ -7,11 +7,15 @@
 //! timeline search is needed. `createRecord` is never used: for a key that exists it
 //! answers 500.
 
+use super::embed::Embeds;
 use super::error::{classify, spent_limit, XrpcError};
 use super::{send, AccessToken, POST_COLLECTION};
+use crate::media::MediaFetcher;
 use crate::{PublishError, RemotePost};
 use crosspost_core::text::bluesky::{rich_text, Facet, Feature};
-use crosspost_core::{Candidate, LinkedAccount, Lookup, Mentions, OutgoingPart, Publisher};
+use crosspost_core::{
+    Candidate, LinkedAccount, Lookup, MediaItem, Mentions, OutgoingPart, Publisher,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -130,14 +134,19 @@ pub(crate) fn with_facets(mut record: Value, more: &[Facet]) -> Value {
     record
 }
 
-/// Bluesky as the delivery worker sees it.
+/// Bluesky as the delivery worker sees it: the HTTP client for the PDS, and the media
+/// fetcher for images and linked pages (every user-given URL under its rules).
 pub struct BlueskyPublisher {
     http: reqwest::Client,
+    embeds: Embeds,
 }
 
 impl BlueskyPublisher {
-    pub fn new(http: reqwest::Client) -> Self {
-        BlueskyPublisher { http }
+    pub fn new(http: reqwest::Client, media: MediaFetcher) -> Self {
+        BlueskyPublisher {
+            embeds: Embeds::new(http.clone(), media),
+            http,
+        }
     }
 
     /// `com.atproto.repo.getRecord` (no auth needed). None when the PDS has no such
@@ -190,23 +199,34 @@ impl BlueskyPublisher {
 }
 
 impl Publisher for BlueskyPublisher {
+    /// Bluesky's media plan from the files' bytes: images 4 per part in the post's
+    /// order, like X's; a GIF or video refused (`crosspost_core::media`).
+    async fn media_parts(&self, media: &[MediaItem]) -> Result<Vec<Vec<usize>>, PublishError> {
+        if media.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.embeds.plan(media).await?.per_part())
+    }
+
     /// `com.atproto.repo.putRecord` of an `app.bsky.feed.post` at the part's own
-    /// record key, create-only. When a record is already there (an earlier attempt
-    /// whose answer was lost, or the same content written again) it is this part's by
-    /// construction, and is the answer.
+    /// record key, create-only, with the part's images uploaded first
+    /// (`app.bsky.embed.images`), or on the first part of a post with a link and no
+    /// images, the link's card (`app.bsky.embed.external`; left out when the page
+    /// gives none). When a record is already there (an earlier attempt whose answer
+    /// was lost, or the same content written again) it is this part's by construction,
+    /// and is the answer.
     async fn publish_part(
         &self,
         account: &LinkedAccount,
         part: OutgoingPart<'_>,
         reply_to: Option<&str>,
     ) -> Result<RemotePost, PublishError> {
-        if !part.media.is_empty() {
-            return Err(PublishError::Permanent {
-                reason: "media_unsupported: Crosspost publishes only text to Bluesky for now"
-                    .into(),
-            });
-        }
         let token = AccessToken::from_secret(&account.access_token)?;
+        let embed = match (part.media.is_empty(), part.link) {
+            (false, _) => Some(self.embeds.images(&token, part.media).await?),
+            (true, Some(link)) if part.index == 0 => self.embeds.link_card(&token, link).await,
+            _ => None,
+        };
         let post_id = part.key.rsplit_once('.').map_or(part.key, |(id, _)| id);
         let (rkey, created_at) = record_key(post_id, part.index)?;
         let reply = match reply_to {
@@ -220,12 +240,16 @@ impl Publisher for BlueskyPublisher {
             Mentions::Plain => Vec::new(),
         };
         let did = account.account_id.as_str();
+        let mut record = post_record(part.text, &created_at, reply);
+        if let Some(embed) = embed {
+            record["embed"] = embed;
+        }
         let body = json!({
             "repo": did,
             "collection": POST_COLLECTION,
             "rkey": rkey,
             "validate": true,
-            "record": with_facets(post_record(part.text, &created_at, reply), &mentions),
+            "record": with_facets(record, &mentions),
             "swapRecord": null,
         });
         let request = self

@@ -1,0 +1,382 @@
+//! Images made ready for a network that limits their size and must not receive their
+//! metadata: [`fit_image`] decodes a JPEG, PNG or WEBP (the `image` crate), turns the
+//! pixels as the EXIF orientation says, and encodes them again, smaller when the file
+//! would be over the limit. Only the pixels (and the colour profile, so colours look the
+//! same) survive: EXIF (location, camera, time), XMP, IPTC and text chunks are gone from
+//! every image, even one already under the limit.
+//!
+//! What comes out: a PNG when the source is a PNG or WEBP and its PNG fits (lossless,
+//! transparency kept), else a JPEG (quality 90, then 80, then scaled down by the size
+//! it overshoots), or, for an image with transparency, a PNG scaled down until it fits.
+//! The encoding is deterministic: the same file always gives the same bytes, so an
+//! upload repeated by a retry is the same blob.
+
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::PngEncoder;
+use image::imageops::FilterType;
+use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, ImageReader, Limits};
+use std::io::Cursor;
+
+/// The widest or tallest image decoded, in pixels (a phone photo is about 8,000).
+pub const MAX_SIDE: u32 = 16_384;
+/// The most memory one decode may take, in bytes: a decompression bomb is refused
+/// before its pixels are allocated.
+pub const MAX_DECODED_BYTES: u64 = 256 * 1024 * 1024;
+
+/// An image ready for upload: its bytes, their MIME type and its size in pixels (after
+/// the orientation is applied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FittedImage {
+    pub bytes: Vec<u8>,
+    /// `image/jpeg` or `image/png`.
+    pub mime: &'static str,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Why an image could not be made ready.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    /// The bytes are not a JPEG, PNG or WEBP image.
+    #[error("the file is not a JPEG, PNG or WEBP image")]
+    NotAnImage,
+    /// The image is larger than [`MAX_SIDE`] or would take more than
+    /// [`MAX_DECODED_BYTES`] to decode.
+    #[error("the image is too large to decode (at most {MAX_SIDE} pixels a side): {0}")]
+    TooLarge(String),
+    /// The bytes claim an image format but do not decode.
+    #[error("the image cannot be decoded: {0}")]
+    Broken(String),
+    /// Even a small version is over the limit (the limit is tiny).
+    #[error("the image cannot be made smaller than {0} bytes")]
+    CannotFit(usize),
+}
+
+/// Decodes `bytes` (a JPEG, PNG or WEBP), applies its EXIF orientation to the pixels,
+/// and encodes it again without metadata, within `max_bytes` (scaled down when needed).
+pub fn fit_image(bytes: &[u8], max_bytes: usize) -> Result<FittedImage, ImageError> {
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| ImageError::Broken(e.to_string()))?;
+    let format = match reader.format() {
+        Some(f @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP)) => f,
+        _ => return Err(ImageError::NotAnImage),
+    };
+    let mut reader = reader;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_DECODED_BYTES);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(decode_error)?;
+    let orientation = decoder.orientation().map_err(decode_error)?;
+    let icc = decoder.icc_profile().ok().flatten();
+    let mut pixels = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    pixels.apply_orientation(orientation);
+
+    let lossless_first = matches!(format, ImageFormat::Png | ImageFormat::WebP);
+    let alpha = pixels.has_alpha() && lossless_first;
+    let mut current = pixels;
+    let mut quality_steps: &[u8] = &[90, 80];
+    // A PNG is tried at full size (a lossless source), or at every size (transparency).
+    let mut try_png = lossless_first;
+    loop {
+        let encoded = if try_png {
+            let png = encode_png(&current, icc.as_deref())?;
+            if png.len() <= max_bytes || alpha {
+                Some((png, "image/png"))
+            } else {
+                None
+            }
+        } else {
+            None
+        };
+        let (bytes, mime) = match encoded {
+            Some(done) => done,
+            None => {
+                let mut best = Vec::new();
+                for q in quality_steps {
+                    best = encode_jpeg(&current, *q, icc.as_deref())?;
+                    if best.len() <= max_bytes {
+                        break;
+                    }
+                }
+                (best, "image/jpeg")
+            }
+        };
+        if bytes.len() <= max_bytes {
+            return Ok(FittedImage {
+                bytes,
+                mime,
+                width: current.width(),
+                height: current.height(),
+            });
+        }
+        if current.width() <= 16 && current.height() <= 16 {
+            return Err(ImageError::CannotFit(max_bytes));
+        }
+        // Bytes grow about with the pixel count: scale by the square root of what is
+        // over, a little more to land under.
+        let ratio = (max_bytes as f64 / bytes.len() as f64).sqrt() * 0.9;
+        let ratio = ratio.clamp(0.25, 0.9);
+        let width = ((f64::from(current.width()) * ratio) as u32).max(1);
+        let height = ((f64::from(current.height()) * ratio) as u32).max(1);
+        current = current.resize_exact(width, height, FilterType::Triangle);
+        // Scaled: the first quality is enough to try.
+        quality_steps = &[80];
+        try_png = alpha;
+    }
+}
+
+fn decode_error(e: image::ImageError) -> ImageError {
+    match e {
+        image::ImageError::Limits(l) => ImageError::TooLarge(l.to_string()),
+        image::ImageError::Unsupported(u) => ImageError::Broken(u.to_string()),
+        other => ImageError::Broken(other.to_string()),
+    }
+}
+
+fn encode_error(e: image::ImageError) -> ImageError {
+    ImageError::Broken(format!("encoding: {e}"))
+}
+
+fn encode_jpeg(
+    pixels: &DynamicImage,
+    quality: u8,
+    icc: Option<&[u8]>,
+) -> Result<Vec<u8>, ImageError> {
+    let mut out = Vec::new();
+    let mut encoder = JpegEncoder::new_with_quality(&mut out, quality);
+    if let Some(icc) = icc {
+        // A profile the encoder cannot hold is left out; the pixels still go.
+        let _ = encoder.set_icc_profile(icc.to_vec());
+    }
+    let opaque = if pixels.color().has_color() {
+        DynamicImage::ImageRgb8(pixels.to_rgb8())
+    } else {
+        DynamicImage::ImageLuma8(pixels.to_luma8())
+    };
+    encoder.encode_image(&opaque).map_err(encode_error)?;
+    Ok(out)
+}
+
+fn encode_png(pixels: &DynamicImage, icc: Option<&[u8]>) -> Result<Vec<u8>, ImageError> {
+    let mut out = Vec::new();
+    let mut encoder = PngEncoder::new(&mut out);
+    if let Some(icc) = icc {
+        let _ = encoder.set_icc_profile(icc.to_vec());
+    }
+    let eight_bit = match pixels {
+        DynamicImage::ImageLuma8(_)
+        | DynamicImage::ImageLumaA8(_)
+        | DynamicImage::ImageRgb8(_)
+        | DynamicImage::ImageRgba8(_) => pixels.clone(),
+        other if other.has_alpha() => DynamicImage::ImageRgba8(other.to_rgba8()),
+        other => DynamicImage::ImageRgb8(other.to_rgb8()),
+    };
+    encoder
+        .write_image(
+            eight_bit.as_bytes(),
+            eight_bit.width(),
+            eight_bit.height(),
+            eight_bit.color().into(),
+        )
+        .map_err(encode_error)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{Rgb, RgbImage, Rgba, RgbaImage};
+
+    /// An APP1 segment holding EXIF with an orientation and a GPS position (Big-endian
+    /// TIFF: IFD0 with Orientation and GPSInfo, then the GPS IFD with a latitude).
+    pub(crate) fn exif_segment(orientation: u16) -> Vec<u8> {
+        let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec();
+        // IFD0 at 8: two entries.
+        tiff.extend_from_slice(&2u16.to_be_bytes());
+        // Orientation (0x0112), SHORT, 1, value.
+        tiff.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1]);
+        tiff.extend_from_slice(&orientation.to_be_bytes());
+        tiff.extend_from_slice(&[0, 0]);
+        // GPSInfo (0x8825), LONG, 1, offset of the GPS IFD (8 + 2 + 24 + 4 = 38).
+        tiff.extend_from_slice(&[0x88, 0x25, 0, 4, 0, 0, 0, 1, 0, 0, 0, 38]);
+        tiff.extend_from_slice(&[0, 0, 0, 0]);
+        // GPS IFD at 38: GPSLatitudeRef "N" (ASCII, 2, inline).
+        tiff.extend_from_slice(&1u16.to_be_bytes());
+        tiff.extend_from_slice(&[0, 1, 0, 2, 0, 0, 0, 2, b'N', 0, 0, 0]);
+        tiff.extend_from_slice(&[0, 0, 0, 0]);
+        let mut payload = b"Exif\0\0".to_vec();
+        payload.extend_from_slice(&tiff);
+        let mut seg = vec![0xFF, 0xE1];
+        seg.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+        seg.extend_from_slice(&payload);
+        seg
+    }
+
+    /// `jpeg` with `segment` put right after its start marker.
+    fn with_segment(jpeg: &[u8], segment: &[u8]) -> Vec<u8> {
+        [&jpeg[..2], segment, &jpeg[2..]].concat()
+    }
+
+    fn jpeg_of(img: &RgbImage, quality: u8) -> Vec<u8> {
+        let mut out = Vec::new();
+        JpegEncoder::new_with_quality(&mut out, quality)
+            .encode_image(img)
+            .unwrap();
+        out
+    }
+
+    /// Pixels every encoder finds hard: a deterministic pseudo-random pattern.
+    fn noise(width: u32, height: u32) -> RgbImage {
+        let mut state: u32 = 0x9E37_79B9;
+        RgbImage::from_fn(width, height, |_, _| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let [a, b, c, _] = state.to_le_bytes();
+            Rgb([a, b, c])
+        })
+    }
+
+    fn has_exif(bytes: &[u8]) -> bool {
+        bytes.windows(6).any(|w| w == b"Exif\0\0") || bytes.windows(4).any(|w| w == b"eXIf")
+    }
+
+    #[test]
+    fn an_image_over_the_limit_comes_out_under_it_without_its_location() {
+        let big = with_segment(&jpeg_of(&noise(1600, 1200), 100), &exif_segment(1));
+        assert!(big.len() > 2_000_000, "{} bytes", big.len());
+        assert!(has_exif(&big));
+        let fitted = fit_image(&big, 2_000_000).unwrap();
+        assert!(fitted.bytes.len() <= 2_000_000, "{}", fitted.bytes.len());
+        assert_eq!(fitted.mime, "image/jpeg");
+        assert!(!has_exif(&fitted.bytes), "EXIF and its GPS are gone");
+        let back = image::load_from_memory(&fitted.bytes).unwrap();
+        assert_eq!((back.width(), back.height()), (fitted.width, fitted.height));
+        // Same shape (a 4:3 photo stays 4:3).
+        let ratio = f64::from(fitted.width) / f64::from(fitted.height);
+        assert!((ratio - 4.0 / 3.0).abs() < 0.01, "{ratio}");
+    }
+
+    #[test]
+    fn a_small_jpeg_loses_its_exif_too_and_is_the_same_on_every_call() {
+        let small = with_segment(&jpeg_of(&noise(64, 48), 90), &exif_segment(1));
+        let fitted = fit_image(&small, 2_000_000).unwrap();
+        assert!(!has_exif(&fitted.bytes));
+        assert_eq!((fitted.width, fitted.height), (64, 48), "not scaled");
+        assert_eq!(
+            fit_image(&small, 2_000_000).unwrap(),
+            fitted,
+            "deterministic"
+        );
+    }
+
+    #[test]
+    fn the_exif_orientation_is_applied_to_the_pixels() {
+        // 40 wide, 20 tall, red on the left half and blue on the right.
+        let img = RgbImage::from_fn(40, 20, |x, _| {
+            if x < 20 {
+                Rgb([255, 0, 0])
+            } else {
+                Rgb([0, 0, 255])
+            }
+        });
+        // 6: the camera was turned; the picture is shown rotated 90° clockwise.
+        let turned = with_segment(&jpeg_of(&img, 95), &exif_segment(6));
+        let fitted = fit_image(&turned, 2_000_000).unwrap();
+        assert_eq!(
+            (fitted.width, fitted.height),
+            (20, 40),
+            "width and height swapped"
+        );
+        let back = image::load_from_memory(&fitted.bytes).unwrap().to_rgb8();
+        // Rotated clockwise, the left (red) half is now on top.
+        let top = back.get_pixel(10, 5);
+        let bottom = back.get_pixel(10, 35);
+        assert!(top[0] > 200 && top[2] < 60, "{top:?}");
+        assert!(bottom[2] > 200 && bottom[0] < 60, "{bottom:?}");
+        assert!(!has_exif(&fitted.bytes));
+    }
+
+    #[test]
+    fn a_png_stays_a_png_with_its_transparency_and_shrinks_when_over() {
+        let img = RgbaImage::from_fn(30, 10, |x, _| Rgba([200, 100, 50, (x * 8) as u8]));
+        let mut png = Vec::new();
+        PngEncoder::new(&mut png)
+            .write_image(img.as_raw(), 30, 10, image::ExtendedColorType::Rgba8)
+            .unwrap();
+        let fitted = fit_image(&png, 2_000_000).unwrap();
+        assert_eq!(fitted.mime, "image/png");
+        let back = image::load_from_memory(&fitted.bytes).unwrap().to_rgba8();
+        assert_eq!(back.get_pixel(0, 0)[3], 0);
+        assert_eq!(back.get_pixel(29, 0)[3], 232);
+
+        // An opaque PNG over the limit becomes a JPEG under it.
+        let opaque = noise(800, 600);
+        let mut big = Vec::new();
+        PngEncoder::new(&mut big)
+            .write_image(opaque.as_raw(), 800, 600, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        assert!(big.len() > 1_000_000);
+        let fitted = fit_image(&big, 1_000_000).unwrap();
+        assert!(fitted.bytes.len() <= 1_000_000);
+        assert_eq!(fitted.mime, "image/jpeg");
+
+        // A transparent PNG over the limit stays a PNG, scaled down.
+        let noisy = RgbaImage::from_fn(600, 600, |x, y| {
+            let p = opaque.get_pixel(x, y);
+            Rgba([p[0], p[1], p[2], (x % 256) as u8])
+        });
+        let mut big = Vec::new();
+        PngEncoder::new(&mut big)
+            .write_image(noisy.as_raw(), 600, 600, image::ExtendedColorType::Rgba8)
+            .unwrap();
+        assert!(big.len() > 500_000);
+        let fitted = fit_image(&big, 500_000).unwrap();
+        assert!(fitted.bytes.len() <= 500_000);
+        assert_eq!(fitted.mime, "image/png");
+        assert!(fitted.width < 600);
+    }
+
+    #[test]
+    fn a_file_that_is_no_image_is_refused_naming_why() {
+        assert_eq!(
+            fit_image(b"<!DOCTYPE html><html></html>", 2_000_000),
+            Err(ImageError::NotAnImage)
+        );
+        assert_eq!(
+            fit_image(&[], 2_000_000).unwrap_err().to_string(),
+            "the file is not a JPEG, PNG or WEBP image"
+        );
+        // A PNG cut after its header: the kind is known, the pixels are missing.
+        let mut cut = Vec::new();
+        PngEncoder::new(&mut cut)
+            .write_image(
+                noise(64, 64).as_raw(),
+                64,
+                64,
+                image::ExtendedColorType::Rgb8,
+            )
+            .unwrap();
+        let err = fit_image(&cut[..40], 2_000_000).unwrap_err();
+        assert!(matches!(err, ImageError::Broken(_)), "{err:?}");
+        assert!(
+            err.to_string().starts_with("the image cannot be decoded"),
+            "{err}"
+        );
+        // A header claiming 100,000 pixels a side is refused before decoding.
+        let mut huge = Vec::new();
+        PngEncoder::new(&mut huge)
+            .write_image(&[0; 3], 1, 1, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        huge[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        huge[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let err = fit_image(&huge, 2_000_000).unwrap_err();
+        assert!(
+            matches!(err, ImageError::TooLarge(_) | ImageError::Broken(_)),
+            "{err:?}"
+        );
+    }
+}
