@@ -236,14 +236,19 @@ fn v2_weighs_each_code_point_of_an_emoji_sequence() {
 fn the_longest_chinese_text_with_dots_is_counted_in_linear_time() {
     // Without spaces a Chinese text is one long run of host characters; ASCII dots in
     // it chain "labels" that must not be walked again from every position.
+    // The work is counted (labels looked at), not timed: twice the text, twice the
+    // work, and a few labels per character at most.
     let sentence = "价格1.5元又涨了0.3元.看看吧"; // 17 characters, 3 dots, no URL
-    let text = sentence.repeat(63_206 / 17);
-    let started = std::time::Instant::now();
-    let w = weighted_length(&text);
-    assert_eq!(w, weighted_length(sentence) * (63_206 / 17));
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
+    let labels_looked_at = |copies: usize| {
+        let text = sentence.repeat(copies);
+        crate::text::entities::HOST_STEPS.with(|s| s.set(0));
+        let w = weighted_length(&text);
+        assert_eq!(w, weighted_length(sentence) * copies);
+        crate::text::entities::HOST_STEPS.with(|s| s.get())
+    };
+    let half = labels_looked_at(63_206 / 17 / 2);
+    let full = labels_looked_at(63_206 / 17 / 2 * 2);
+    assert!(half > 0, "the host search ran");
+    assert!(full <= 2 * half + 16, "linear: {half} then {full}");
+    assert!(full <= 4 * 63_206, "{full} labels for 63,206 characters");
 }
