@@ -6,11 +6,25 @@
 // Test helpers: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crosspost_aws::aws_sdk_dynamodb::types::AttributeValue;
+use crosspost_cli::sandbox::DEMO_X_ACCOUNT;
 use crosspost_cli::{Sandbox, SandboxOptions};
+use crosspost_core::{keys, DeliveryStatus, Network};
+use crosspost_tests::{accepted, post};
+use serde_json::json;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 fn count(calls: &BTreeMap<String, u64>, op: &str) -> u64 {
     calls.get(op).copied().unwrap_or(0)
+}
+
+fn dynamodb(calls: &BTreeMap<String, u64>) -> u64 {
+    calls
+        .iter()
+        .filter(|(op, _)| op.starts_with("dynamodb."))
+        .map(|(_, n)| n)
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -46,9 +60,66 @@ async fn the_hot_path_reads_limits_once_and_sends_events_in_one_batch() {
         3,
         "one per part"
     );
-    // Ten deliveries' events leave in one SendMessageBatch, not ten SendMessage.
+    // A single-part delivery: the claim (which returns the content intake copied into
+    // the delivery), the account and app-wide limit in one BatchGetItem, the
+    // first-part lease, and the part recorded with the conclusion in one transaction.
+    let single = step("single-part delivery");
+    assert_eq!(count(&single, "dynamodb.GetItem"), 0, "{single:?}");
+    assert_eq!(count(&single, "dynamodb.BatchGetItem"), 1, "{single:?}");
+    assert_eq!(
+        count(&single, "dynamodb.UpdateItem"),
+        1,
+        "the claim: {single:?}"
+    );
+    assert!(dynamodb(&single) <= 4, "{single:?}");
+    // A thread concludes with its last part: one UpdateItem, the claim.
+    assert_eq!(count(&thread, "dynamodb.UpdateItem"), 1, "{thread:?}");
+    // Ten deliveries' events leave in one SendMessageBatch, not ten SendMessage; the
+    // records of the batch read and open their account once.
     let batch = step("10-record batch");
     assert_eq!(count(&batch, "sqs.SendMessageBatch"), 1, "{batch:?}");
     assert_eq!(count(&batch, "sqs.SendMessage"), 0, "{batch:?}");
+    assert_eq!(count(&batch, "dynamodb.BatchGetItem"), 1, "{batch:?}");
+    assert_eq!(count(&batch, "kms.Decrypt"), 1, "{batch:?}");
+    assert!(batch.values().sum::<u64>() <= 35, "{batch:?}");
+
+    // A delivery written before intake copied the content into it is still
+    // published: its post is read.
+    let mut body = post("旧的投递也要发出去。");
+    body["targets"] = json!([{"network": "x", "account_id": DEMO_X_ACCOUNT}]);
+    let id = accepted(&sb, &body).await;
+    let ddb = crosspost_aws::aws_sdk_dynamodb::Client::new(&sb.stack.sdk_config());
+    ddb.update_item()
+        .table_name(sb.stack.table_name("PostsTable").unwrap())
+        .key("pk", AttributeValue::S(keys::post_pk(&id)))
+        .key(
+            "sk",
+            AttributeValue::S(keys::delivery_sk(Network::X, DEMO_X_ACCOUNT)),
+        )
+        .update_expression("REMOVE content")
+        .condition_expression("attribute_exists(content)")
+        .send()
+        .await
+        .expect("intake wrote the content into the delivery");
+    sb.stack.reset_aws_calls();
+    let (received, _) = sb
+        .stack
+        .invoke_batch("PublishXFunction", 1, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(received, 1);
+    let old = crosspost_cli::bench::calls_of(&sb, "PublishXFunction");
+    println!("aws calls: delivery without content: {old:?}");
+    // The post and the account (with the app-wide limit when this instance's copy of
+    // it is stale).
+    let reads = count(&old, "dynamodb.GetItem") + count(&old, "dynamodb.BatchGetItem");
+    assert_eq!(reads, 2, "{old:?}");
+    let d = sb.posts.deliveries(&id).await.unwrap();
+    assert_eq!(d[0].status, DeliveryStatus::Published, "{d:?}");
+    let sent = sb.x.tweets();
+    assert!(
+        sent.iter().any(|p| p.text == "旧的投递也要发出去。"),
+        "{sent:?}"
+    );
     sb.shutdown().await;
 }

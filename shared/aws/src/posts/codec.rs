@@ -178,6 +178,15 @@ pub(super) fn read_post(item: &Item) -> Result<PostRecord, StoreError> {
     })
 }
 
+/// The content a delivery item carries (see `intake::CONTENT`), if it does.
+pub(super) fn read_content(item: &Item) -> Result<Option<Box<PostRecord>>, StoreError> {
+    match item.get(super::intake::CONTENT) {
+        None => Ok(None),
+        Some(AttributeValue::M(content)) => read_post(content).map(|p| Some(Box::new(p))),
+        Some(_) => Err(Reader::new(item).corrupt("`content` is not a map")),
+    }
+}
+
 pub(super) fn read_delivery(item: &Item) -> Result<DeliveryRecord, StoreError> {
     let r = Reader::new(item);
     let parts = r

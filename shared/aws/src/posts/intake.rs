@@ -10,6 +10,31 @@ use crosspost_core::clock::{rfc3339, unix_ms};
 use crosspost_core::{keys, DeliveryKey, DeliveryStatus, PostId, ValidatedPost};
 use time::OffsetDateTime;
 
+/// The attribute of a delivery item that carries what it publishes: a map shaped as
+/// the post item, with the delivery's own text and no `texts`.
+pub(super) const CONTENT: &str = "content";
+
+/// Content larger than this is not copied into the delivery items (the worker reads
+/// the post instead): at most 97 copies stay far under a transaction's 4 MB, and the
+/// intake's write units stay close to the post's own.
+const EMBEDDED_CONTENT_MAX_BYTES: usize = 16 * 1024;
+
+/// About how many bytes the content takes in an item (the texts, media and link).
+fn content_size(c: &ValidatedPost) -> usize {
+    let targets = c.targets.as_deref().unwrap_or_default();
+    let own_texts = targets.iter().filter_map(|t| t.text.as_ref());
+    own_texts.map(String::len).fold(c.text.len(), usize::max)
+        + c.link.as_ref().map_or(0, String::len)
+        + c.media
+            .iter()
+            .map(|m| {
+                m.url.len()
+                    + m.alt.as_ref().map_or(0, String::len)
+                    + m.content_type.as_ref().map_or(0, String::len)
+            })
+            .sum::<usize>()
+}
+
 /// A post as the webhook accepted it, ready to be written.
 #[derive(Debug, Clone)]
 pub struct NewPost {
@@ -125,6 +150,7 @@ impl PostsStore {
             ),
         ]);
         answer_attrs(&mut guard);
+        let mut content = post_item.clone();
         let mut items = vec![put(post_item)?, put(guard)?];
         if let Some(id) = &intake.webhook_id {
             let mut hook = Item::from([
@@ -146,8 +172,21 @@ impl PostsStore {
                 Some(post.received_at.unix_timestamp()),
             )?);
         }
+        // What a delivery publishes, carried in its item so the worker's claim returns
+        // it and no post read is needed: the post's fields with the delivery's own text
+        // (see `text_for`), when small enough for every delivery to carry a copy.
+        for attr in ["pk", "sk", "texts"] {
+            content.remove(attr);
+        }
+        let embed = content_size(c) <= EMBEDDED_CONTENT_MAX_BYTES;
         for key in deliveries {
             let mut item = delivery_key_attrs(&post.post_id, key);
+            if embed {
+                let mut content = content.clone();
+                let text = crosspost_core::text_for(&c.text, targets, key.network, &key.account_id);
+                content.insert("text".into(), s(text));
+                item.insert(CONTENT.into(), AttributeValue::M(content));
+            }
             item.extend([
                 ("post_id".to_owned(), s(post.post_id.as_str())),
                 ("user_id".to_owned(), s(&c.user_id)),

@@ -45,6 +45,8 @@ pub struct MemoryDeliveries {
     /// First-part leases by key: the holder's post and when the lease expires.
     first_parts: Mutex<HashMap<String, (PostId, OffsetDateTime)>>,
     failures: AtomicUsize,
+    /// Claims hand out no content, as for items written before intake embedded it.
+    without_content: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryDeliveries {
@@ -76,6 +78,12 @@ impl MemoryDeliveries {
             );
         }
         lock(&self.posts).insert(post.post_id.clone(), post);
+    }
+
+    /// From now on claims hand out no content, as for delivery items written before
+    /// intake embedded it: the worker reads the post.
+    pub fn claims_without_content(&self) {
+        self.without_content.store(true, Ordering::SeqCst);
     }
 
     pub fn remove_post(&self, post_id: &PostId) {
@@ -179,7 +187,11 @@ impl DeliveryStore for MemoryDeliveries {
         d.lease_until = Some(lease_until);
         d.updated_at = now;
         let lease = Lease::granted(post_id.clone(), key.clone(), owner, op, lease_until);
-        Ok(Claim::Claimed(lease, d.clone()))
+        let content = match self.without_content.load(Ordering::SeqCst) {
+            true => None,
+            false => lock(&self.posts).get(post_id).cloned().map(Box::new),
+        };
+        Ok(Claim::Claimed(lease, d.clone(), content))
     }
 
     async fn take_first_part_lease(
@@ -295,6 +307,8 @@ pub struct MemoryAccounts {
     accounts: Mutex<HashMap<(String, Network, String), SealedAccount>>,
     network_limits: Mutex<HashMap<Network, i64>>,
     failures: AtomicUsize,
+    /// Reads of an account ([`AccountStore::get`]) so far.
+    reads: AtomicUsize,
 }
 
 impl MemoryAccounts {
@@ -335,6 +349,11 @@ impl MemoryAccounts {
         self.failures.store(n, Ordering::SeqCst);
     }
 
+    /// How many times an account was read.
+    pub fn reads(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
+    }
+
     fn change(
         &self,
         user_id: &str,
@@ -356,6 +375,7 @@ impl AccountStore for MemoryAccounts {
         account_id: &str,
     ) -> Result<Option<SealedAccount>, StoreError> {
         injected(&self.failures)?;
+        self.reads.fetch_add(1, Ordering::SeqCst);
         Ok(self.account(user_id, network, account_id))
     }
 

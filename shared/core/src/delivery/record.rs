@@ -198,8 +198,9 @@ impl Lease {
 /// What a claim found.
 #[derive(Debug)]
 pub enum Claim {
-    /// The caller now holds the lease on this delivery.
-    Claimed(Lease, DeliveryRecord),
+    /// The caller now holds the lease on this delivery; with the post's content when
+    /// the delivery's item carries it (see [`crate::DeliveryStore::claim`]).
+    Claimed(Lease, DeliveryRecord, Option<Box<PostRecord>>),
     /// Someone else holds it, it is not due yet, or it is in no state this operation
     /// works on; the delivery as it stands (None: there is no such delivery).
     NotClaimable(Option<DeliveryRecord>),

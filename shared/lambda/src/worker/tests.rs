@@ -273,6 +273,78 @@ async fn a_post_is_published_recorded_and_announced() {
 }
 
 #[tokio::test]
+async fn a_delivery_written_without_its_content_reads_the_post() {
+    // Items written before intake copied the content into them.
+    let w = worker(ScriptedNetwork::default());
+    w.ports().deliveries.claims_without_content();
+    let id = post(&w, 1, "早安，今天也要加油！");
+    assert_eq!(
+        work(&w, &id, DeliveryOp::Publish, "req-1").await,
+        Next::Done
+    );
+    let d = delivery(&w, &id);
+    assert_eq!((d.status, d.parts.len()), (DeliveryStatus::Published, 1));
+    let sent = w.publisher.sent.lock().unwrap().clone();
+    assert_eq!(sent[0].0, "早安，今天也要加油！");
+    // And one whose post is gone ends so.
+    let gone = post(&w, 2, "晚安");
+    w.ports().deliveries.remove_post(&gone);
+    work(&w, &gone, DeliveryOp::Publish, "req-2").await;
+    let d = delivery(&w, &gone);
+    assert_eq!(d.status, DeliveryStatus::Failed);
+    assert_eq!(d.last_error.unwrap().kind.as_str(), "post_missing");
+}
+
+#[tokio::test]
+async fn the_records_of_one_invocation_read_their_account_once() {
+    let w = worker(ScriptedNetwork::default());
+    let (a, b, c) = (post(&w, 1, "一"), post(&w, 2, "二"), post(&w, 3, "三"));
+    work(&w, &a, DeliveryOp::Publish, "req-1").await;
+    work(&w, &b, DeliveryOp::Publish, "req-1").await;
+    assert_eq!(w.ports().accounts.reads(), 1);
+    // Another invocation reads it again.
+    work(&w, &c, DeliveryOp::Publish, "req-2").await;
+    assert_eq!(w.ports().accounts.reads(), 2);
+    for id in [&a, &b, &c] {
+        assert_eq!(delivery(&w, id).status, DeliveryStatus::Published);
+    }
+}
+
+#[tokio::test]
+async fn an_account_whose_token_a_worker_may_refresh_soon_is_read_by_every_record() {
+    let w = worker(ScriptedNetwork::default());
+    let mut soon = account(ACCOUNT);
+    soon.refresh_token = Some(Secret::new("refresh"));
+    // Within the refresh margin plus the time a copy is kept: another worker may
+    // refresh it (and X rotate it) at any moment.
+    soon.access_expires_at = Some(t0().unix_timestamp() + 300);
+    w.ports().accounts.insert(soon);
+    let (a, b) = (post(&w, 1, "一"), post(&w, 2, "二"));
+    work(&w, &a, DeliveryOp::Publish, "req-1").await;
+    work(&w, &b, DeliveryOp::Publish, "req-1").await;
+    assert_eq!(w.ports().accounts.reads(), 2);
+}
+
+#[tokio::test]
+async fn an_account_flagged_needs_reauth_by_one_record_is_read_again_by_the_next() {
+    let net = ScriptedNetwork::default();
+    net.then_publish(Err(PublishError::AuthRevoked {
+        detail: "401".into(),
+    }));
+    let w = worker(net);
+    let (a, b) = (post(&w, 1, "一"), post(&w, 2, "二"));
+    work(&w, &a, DeliveryOp::Publish, "req-1").await;
+    assert_eq!(delivery(&w, &a).status, DeliveryStatus::NeedsReauth);
+    work(&w, &b, DeliveryOp::Publish, "req-1").await;
+    // The second record saw the flag, and did not call the network.
+    assert_eq!(w.ports().accounts.reads(), 2);
+    let d = delivery(&w, &b);
+    assert_eq!(d.status, DeliveryStatus::Failed);
+    assert_eq!(d.last_error.unwrap().kind.as_str(), "account_needs_reauth");
+    assert!(w.publisher.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn a_thread_replies_part_to_part_and_resumes_after_its_last_recorded_part() {
     let net = ScriptedNetwork::default();
     net.publish.lock().unwrap().extend([
