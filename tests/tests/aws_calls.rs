@@ -61,19 +61,22 @@ async fn the_hot_path_reads_limits_once_and_sends_events_in_one_batch() {
         "one per part"
     );
     // A single-part delivery: the claim (which returns the content intake copied into
-    // the delivery), the account and app-wide limit in one BatchGetItem, the
-    // first-part lease, and the part recorded with the conclusion in one transaction.
+    // the delivery), the account and app-wide limit in one BatchGetItem, and the part
+    // recorded with the conclusion in one transaction. Intake took the first-part
+    // lease.
     let single = step("single-part delivery");
     assert_eq!(count(&single, "dynamodb.GetItem"), 0, "{single:?}");
+    assert_eq!(count(&single, "dynamodb.PutItem"), 0, "{single:?}");
     assert_eq!(count(&single, "dynamodb.BatchGetItem"), 1, "{single:?}");
     assert_eq!(
         count(&single, "dynamodb.UpdateItem"),
         1,
         "the claim: {single:?}"
     );
-    assert!(dynamodb(&single) <= 4, "{single:?}");
+    assert!(dynamodb(&single) <= 3, "{single:?}");
     // A thread concludes with its last part: one UpdateItem, the claim.
     assert_eq!(count(&thread, "dynamodb.UpdateItem"), 1, "{thread:?}");
+    assert_eq!(count(&thread, "dynamodb.PutItem"), 0, "{thread:?}");
     // Ten deliveries' events leave in one SendMessageBatch, not ten SendMessage; the
     // records of the batch read and open their account once.
     let batch = step("10-record batch");
@@ -83,8 +86,35 @@ async fn the_hot_path_reads_limits_once_and_sends_events_in_one_batch() {
     assert_eq!(count(&batch, "kms.Decrypt"), 1, "{batch:?}");
     assert!(batch.values().sum::<u64>() <= 35, "{batch:?}");
 
-    // A delivery written before intake copied the content into it is still
-    // published: its post is read.
+    // The same text again, while the first post's lease stands: the intake
+    // transaction is written once more without that lease, and the delivery takes it
+    // when it publishes (the first post is published, so it is taken over).
+    let mut again = post("早安，今天也要加油！");
+    again["targets"] = json!([{"network": "x", "account_id": DEMO_X_ACCOUNT}]);
+    sb.stack.reset_aws_calls();
+    let again = accepted(&sb, &again).await;
+    let webhook = crosspost_cli::bench::calls_of(&sb, "WebhookFunction");
+    println!("aws calls: accepted post whose first-part lease is held: {webhook:?}");
+    assert_eq!(
+        count(&webhook, "dynamodb.TransactWriteItems"),
+        2,
+        "{webhook:?}"
+    );
+    sb.stack.reset_aws_calls();
+    sb.stack
+        .invoke_batch("PublishXFunction", 1, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let taken_over = crosspost_cli::bench::calls_of(&sb, "PublishXFunction");
+    println!("aws calls: its delivery: {taken_over:?}");
+    assert_eq!(count(&taken_over, "dynamodb.PutItem"), 2, "{taken_over:?}");
+    // X refuses the same text twice: the second ends so, never holding the first's.
+    let d = sb.posts.deliveries(&again).await.unwrap();
+    assert_eq!(d[0].status, DeliveryStatus::Failed, "{d:?}");
+    assert!(d[0].parts.is_empty(), "{d:?}");
+
+    // A delivery written before intake copied the content into it (and took its
+    // first-part lease) is still published: its post is read.
     let mut body = post("旧的投递也要发出去。");
     body["targets"] = json!([{"network": "x", "account_id": DEMO_X_ACCOUNT}]);
     let id = accepted(&sb, &body).await;
@@ -96,7 +126,7 @@ async fn the_hot_path_reads_limits_once_and_sends_events_in_one_batch() {
             "sk",
             AttributeValue::S(keys::delivery_sk(Network::X, DEMO_X_ACCOUNT)),
         )
-        .update_expression("REMOVE content")
+        .update_expression("REMOVE content, first_part_digest, first_part_expires_at")
         .condition_expression("attribute_exists(content)")
         .send()
         .await

@@ -48,8 +48,11 @@ impl PostsStore {
         }
         let expr = if reset_attempts {
             update = update.expression_attribute_values(":zero", n(0));
+            // Another post's delivery may have taken over the first-part lease while
+            // this one had ended: the next attempt takes it again.
             "SET #status = :to, updated_at = :now, attempts = :zero \
-             REMOVE next_attempt_at, lease_owner, lease_until"
+             REMOVE next_attempt_at, lease_owner, lease_until, first_part_digest, \
+             first_part_expires_at"
         } else {
             "SET #status = :to, updated_at = :now"
         };

@@ -45,6 +45,8 @@ pub struct MemoryDeliveries {
     /// First-part leases by key: the holder's post and when the lease expires.
     first_parts: Mutex<HashMap<String, (PostId, OffsetDateTime)>>,
     failures: AtomicUsize,
+    /// Calls of `take_first_part_lease`.
+    first_part_takes: AtomicUsize,
     /// Claims hand out no content, as for items written before intake embedded it.
     without_content: std::sync::atomic::AtomicBool,
 }
@@ -74,6 +76,7 @@ impl MemoryDeliveries {
                     updated_at: post.received_at,
                     prev_status: None,
                     unconfirmed_since: None,
+                    first_part_taken: None,
                 },
             );
         }
@@ -84,6 +87,37 @@ impl MemoryDeliveries {
     /// intake embedded it: the worker reads the post.
     pub fn claims_without_content(&self) {
         self.without_content.store(true, Ordering::SeqCst);
+    }
+
+    /// Takes the first-part lease for a delivery and names it in the delivery, as
+    /// intake does in its transaction; false (nothing written) when another post holds
+    /// it.
+    pub fn take_first_part_at_intake(
+        &self,
+        post_id: &PostId,
+        key: &DeliveryKey,
+        digest: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> bool {
+        let pk = crate::keys::first_part_pk(key.network, &key.account_id, digest);
+        let mut leases = lock(&self.first_parts);
+        if leases.get(&pk).is_some_and(|(_, until)| *until > now) {
+            return false;
+        }
+        leases.insert(pk, (post_id.clone(), expires_at));
+        self.update(post_id, key, |d| {
+            d.first_part_taken = Some(super::TakenFirstPart {
+                digest: digest.to_owned(),
+                expires_at,
+            })
+        });
+        true
+    }
+
+    /// How many times a delivery took a first-part lease.
+    pub fn first_part_takes(&self) -> usize {
+        self.first_part_takes.load(Ordering::SeqCst)
     }
 
     pub fn remove_post(&self, post_id: &PostId) {
@@ -202,6 +236,7 @@ impl DeliveryStore for MemoryDeliveries {
         now: OffsetDateTime,
     ) -> Result<FirstPartLease, StoreError> {
         injected(&self.failures)?;
+        self.first_part_takes.fetch_add(1, Ordering::SeqCst);
         let key = lease.key();
         let pk = crate::keys::first_part_pk(key.network, &key.account_id, digest);
         let mut leases = lock(&self.first_parts);

@@ -114,6 +114,18 @@ pub struct DeliveryRecord {
     /// after the last confirmed part, kept through every later attempt until a part is
     /// confirmed. A post we may have made is no older than this.
     pub unconfirmed_since: Option<OffsetDateTime>,
+    /// The first-part lease intake took for this delivery with its item, if it did
+    /// (see [`crate::DeliveryStore::take_first_part_lease`]); dropped when the delivery
+    /// is queued again after it ended.
+    pub first_part_taken: Option<TakenFirstPart>,
+}
+
+/// A first-part lease taken for a delivery when its item was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenFirstPart {
+    /// [`crate::delivery::first_part_digest`] of the first part.
+    pub digest: String,
+    pub expires_at: OffsetDateTime,
 }
 
 impl DeliveryRecord {

@@ -15,10 +15,6 @@ use crosspost_core::{
 use crosspost_core::{DeliveryStatus, StoreError};
 use time::OffsetDateTime;
 
-/// How long a first-part lease outlives its delivery's maximum age, after which the
-/// delivery has ended whatever happened.
-const FIRST_PART_LEASE_MARGIN: time::Duration = time::Duration::hours(1);
-
 /// Everything the parts need: the post, its parts as the network takes them, and the
 /// account with a token that works.
 struct Prepared {
@@ -230,10 +226,13 @@ where
                 }
             }
             // One delivery at a time sends a given first part to an account, so a
-            // lookup can never adopt another post's delivery's post.
-            if index == 0 {
-                let digest = first_part_digest(&prepared.parts[0]);
-                let expires_at = d.created_at + self.policy.max_age + FIRST_PART_LEASE_MARGIN;
+            // lookup can never adopt another post's delivery's post. Intake takes the
+            // lease with the delivery's item where it can.
+            let digest = (index == 0).then(|| first_part_digest(&prepared.parts[0]));
+            let expires_at = rules::first_part_lease_expires_at(d.created_at, self.policy.max_age);
+            if let Some(digest) =
+                digest.filter(|digest| !rules::holds_first_part_since_intake(d, digest, expires_at))
+            {
                 let taken = self
                     .ports
                     .deliveries

@@ -818,6 +818,64 @@ async fn a_lookup_never_adopts_another_deliverys_post_or_one_older_than_the_firs
     assert_eq!(delivery(&w, &first).parts[0].remote_id, "r1");
 }
 
+/// Takes the first-part lease of `post_id`'s delivery of `text` as intake does.
+fn lease_at_intake(w: &Worker, post_id: &PostId, text: &str) -> bool {
+    let now = w.ports().clock.now();
+    let expires_at = crosspost_core::delivery::rules::first_part_lease_expires_at(
+        now,
+        Duration::from_secs(24 * 3600),
+    );
+    let digest = crosspost_core::delivery::first_part_digest(text);
+    w.ports()
+        .deliveries
+        .take_first_part_at_intake(post_id, &key(), &digest, expires_at, now)
+}
+
+#[tokio::test]
+async fn a_first_part_leased_at_intake_is_sent_without_taking_the_lease_again() {
+    let net = ScriptedNetwork::default();
+    net.then_publish(Err(PublishError::Retryable {
+        after: None,
+        detail: "503".into(),
+    }));
+    let w = worker(net);
+    let first = post(&w, 30, "早安");
+    assert!(lease_at_intake(&w, &first, "早安"));
+    // A second post with the same text finds the lease held at its intake.
+    let second = post(&w, 31, "早安");
+    assert!(!lease_at_intake(&w, &second, "早安"));
+    work(&w, &first, DeliveryOp::Publish, "req-1").await;
+    assert_eq!(delivery(&w, &first).status, DeliveryStatus::Retrying);
+    assert_eq!(w.ports().deliveries.first_part_takes(), 0);
+    // The second, which intake could not lease for, takes it and waits: the first's
+    // first part is unsettled.
+    work(&w, &second, DeliveryOp::Publish, "req-2").await;
+    assert_eq!(w.ports().deliveries.first_part_takes(), 1);
+    let waiting = delivery(&w, &second);
+    assert_eq!(
+        (waiting.status, waiting.attempts),
+        (DeliveryStatus::Retrying, 0)
+    );
+    // The first's next attempt still holds it from intake.
+    advance(&w, 2);
+    work(&w, &first, DeliveryOp::Publish, "req-3").await;
+    assert_eq!(delivery(&w, &first).status, DeliveryStatus::Published);
+    assert_eq!(w.ports().deliveries.first_part_takes(), 1);
+    assert_eq!(w.publisher.sent.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_lease_taken_at_intake_for_another_text_is_taken_when_publishing() {
+    // Intake's digest and the worker's differ (the rules changed in between): the
+    // worker takes the lease for the text it sends.
+    let w = worker(ScriptedNetwork::default());
+    let id = post(&w, 32, "早安");
+    assert!(lease_at_intake(&w, &id, "another text"));
+    work(&w, &id, DeliveryOp::Publish, "req-1").await;
+    assert_eq!(w.ports().deliveries.first_part_takes(), 1);
+    assert_eq!(delivery(&w, &id).status, DeliveryStatus::Published);
+}
+
 #[tokio::test]
 async fn a_same_text_post_waits_while_another_posts_first_part_is_unsettled() {
     let w = worker(ScriptedNetwork::default());
