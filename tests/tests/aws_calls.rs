@@ -113,6 +113,62 @@ async fn the_hot_path_reads_limits_once_and_sends_events_in_one_batch() {
     assert_eq!(d[0].status, DeliveryStatus::Failed, "{d:?}");
     assert!(d[0].parts.is_empty(), "{d:?}");
 
+    // A post whose message never reached the worker reserved the lease at intake and
+    // sent nothing: a later post with the same text takes the lease over (dropping
+    // the first's mark, in one transaction) instead of waiting for it.
+    let text = "消息丢了，文字还在。";
+    let mut unqueued = post(text);
+    unqueued["targets"] = json!([{"network": "x", "account_id": DEMO_X_ACCOUNT}]);
+    let unqueued = accepted(&sb, &unqueued).await;
+    let mut later = post(text);
+    later["targets"] = json!([{"network": "x", "account_id": DEMO_X_ACCOUNT}]);
+    let later = accepted(&sb, &later).await;
+    let sqs = crosspost_aws::aws_sdk_sqs::Client::new(&sb.stack.sdk_config());
+    let queue = sb.stack.queue_url("XQueue").unwrap();
+    let received = sqs
+        .receive_message()
+        .queue_url(queue)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(received.messages().len(), 2, "{received:?}");
+    for m in received.messages() {
+        let receipt = m.receipt_handle().unwrap();
+        if m.body().unwrap().contains(unqueued.as_str()) {
+            sqs.delete_message()
+                .queue_url(queue)
+                .receipt_handle(receipt)
+                .send()
+                .await
+                .unwrap();
+        } else {
+            sqs.change_message_visibility()
+                .queue_url(queue)
+                .receipt_handle(receipt)
+                .visibility_timeout(0)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    sb.stack.reset_aws_calls();
+    sb.stack
+        .invoke_batch("PublishXFunction", 1, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let took_over = crosspost_cli::bench::calls_of(&sb, "PublishXFunction");
+    println!("aws calls: taking over a lease only reserved: {took_over:?}");
+    let d = sb.posts.deliveries(&later).await.unwrap();
+    assert_eq!(d[0].status, DeliveryStatus::Published, "{d:?}");
+    let first = sb.posts.deliveries(&unqueued).await.unwrap();
+    assert_eq!(
+        (first[0].status, first[0].first_part_taken.as_ref()),
+        (DeliveryStatus::Pending, None),
+        "{first:?}"
+    );
+
     // A delivery written before intake copied the content into it (and took its
     // first-part lease) is still published: its post is read.
     let mut body = post("旧的投递也要发出去。");

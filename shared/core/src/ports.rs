@@ -93,8 +93,10 @@ pub trait DeliveryStore: Send + Sync {
     /// one holds it, this delivery holds it already, the holding lease expired, or the
     /// holder is done with it ([`crate::delivery::rules::first_part_settled`]: its
     /// delivery gone, ended, or its first part recorded; then taken over from it in a
-    /// write conditional on that holder). Otherwise [`FirstPartLease::HeldBy`] the
-    /// holder's post.
+    /// write conditional on that holder), or only reserved it at intake
+    /// ([`crate::delivery::rules::first_part_only_reserved`]: then taken over together
+    /// with dropping the holder's mark, while the holder is still unclaimed).
+    /// Otherwise [`FirstPartLease::HeldBy`] the holder's post.
     fn take_first_part_lease(
         &self,
         lease: &Lease,

@@ -201,6 +201,62 @@ impl PostsStore {
 }
 
 impl PostsStore {
+    /// Takes over the first-part lease `pk` from `holder`, whose delivery only reserved
+    /// it at intake ([`rules::first_part_only_reserved`]), in one transaction: the
+    /// lease made ours while it is still the holder's, and the holder's mark dropped
+    /// while it is still PENDING without an attempt. When either changed meanwhile,
+    /// [`FirstPartLease::HeldBy`] the holder: the next attempt looks again.
+    async fn take_reserved_first_part(
+        &self,
+        lease: &Lease,
+        pk: &str,
+        holder: &PostId,
+        digest: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<FirstPartLease, StoreError> {
+        let take = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(pk))
+            .item("sk", s(keys::FIRST_PART_SK))
+            .item("post_id", s(lease.post_id().as_str()))
+            .item("expires_at", n(expires_at.unix_timestamp()))
+            .condition_expression("post_id = :holder")
+            .expression_attribute_values(":holder", s(holder.as_str()))
+            .build()
+            .map_err(crate::backend_build)?;
+        let unmark = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(super::codec::delivery_key_attrs(holder, lease.key())))
+            .condition_expression(
+                "#status = :pending AND attempts = :zero AND first_part_digest = :digest",
+            )
+            .update_expression("REMOVE first_part_digest, first_part_expires_at")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":digest", s(digest))
+            .build()
+            .map_err(crate::backend_build)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(take).build())
+            .transact_items(TransactWriteItem::builder().update(unmark).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(FirstPartLease::Taken),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_transaction_canceled_exception() {
+                    Ok(FirstPartLease::HeldBy(holder.clone()))
+                } else {
+                    Err(crate::backend("dynamodb", e))
+                }
+            }
+        }
+    }
+
     /// Records a part (see [`DeliveryStore::record_part`]) in one transaction: the
     /// remote post made this delivery's, the part appended under the lease. With
     /// `published` (the first part's URL, if any) the same write concludes the
@@ -413,6 +469,11 @@ impl DeliveryStore for PostsStore {
         let r = Reader::new(&item);
         let holder = PostId::parse(&r.str("post_id")?).ok_or_else(|| r.corrupt("bad post_id"))?;
         let holder_delivery = self.get_delivery(&holder, key).await?;
+        if rules::first_part_only_reserved(holder_delivery.as_ref(), digest) {
+            return self
+                .take_reserved_first_part(lease, &pk, &holder, digest, expires_at)
+                .await;
+        }
         if !rules::first_part_settled(holder_delivery.as_ref()) {
             return Ok(FirstPartLease::HeldBy(holder));
         }

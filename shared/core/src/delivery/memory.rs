@@ -248,7 +248,13 @@ impl DeliveryStore for MemoryDeliveries {
                 && *until > now
                 && !rules::first_part_settled(holder_delivery.as_ref())
             {
-                return Ok(FirstPartLease::HeldBy(holder.clone()));
+                if !rules::first_part_only_reserved(holder_delivery.as_ref(), digest) {
+                    return Ok(FirstPartLease::HeldBy(holder.clone()));
+                }
+                // Taken over from a holder that only reserved it: its mark goes too.
+                if let Some(d) = lock(&self.deliveries).get_mut(&(holder.clone(), key.clone())) {
+                    d.first_part_taken = None;
+                }
             }
         }
         leases.insert(pk, (lease.post_id().clone(), expires_at));

@@ -260,6 +260,22 @@ pub fn holds_first_part_since_intake(
         })
 }
 
+/// Whether a first-part lease's holder only reserved it at intake and was never
+/// claimed since (PENDING, no attempt, the lease named in its item): it has sent
+/// nothing, so another delivery may take the lease over, in one write that also drops
+/// the holder's mark, conditional on the holder still being so. The holder's claim
+/// then finds no mark and takes the lease like any delivery. Without this, a delivery
+/// whose message was never queued would hold its text back for a day.
+pub fn first_part_only_reserved(holder: Option<&DeliveryRecord>, digest: &str) -> bool {
+    holder.is_some_and(|d| {
+        d.status == DeliveryStatus::Pending
+            && d.attempts == 0
+            && d.first_part_taken
+                .as_ref()
+                .is_some_and(|t| t.digest == digest)
+    })
+}
+
 /// How long a delivery waits, without an attempt, while another post's delivery holds
 /// the first-part lease for the same text and account (seconds).
 pub const FIRST_PART_WAIT_SECS: i64 = 15;

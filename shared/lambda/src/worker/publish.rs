@@ -303,7 +303,15 @@ where
                     ?scope,
                     "network usage high; later calls wait"
                 );
-                self.note_limit(&prepared.account, until, scope).await?;
+                let noted = self.note_limit(&prepared.account, until, scope).await;
+                match noted {
+                    // PUBLISHED is written: its event must still go out. This
+                    // instance holds the limit already; others meet it themselves.
+                    Err(e) if concluded => {
+                        tracing::warn!(error = %e, "could not write down the limit");
+                    }
+                    other => other?,
+                }
             }
             tracing::info!(part = index, of = prepared.parts.len(), remote_id = %part.remote_id, "part published");
             d.parts.push(part);

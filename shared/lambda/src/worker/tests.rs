@@ -865,6 +865,29 @@ async fn a_first_part_leased_at_intake_is_sent_without_taking_the_lease_again() 
 }
 
 #[tokio::test]
+async fn a_lease_only_reserved_by_a_post_never_claimed_is_taken_over() {
+    // The first post's message was never queued: it reserved the lease at intake and
+    // sent nothing. The second, with the same text, does not wait for it.
+    let w = worker(ScriptedNetwork::default());
+    let first = post(&w, 33, "早安");
+    assert!(lease_at_intake(&w, &first, "早安"));
+    let second = post(&w, 34, "早安");
+    assert!(!lease_at_intake(&w, &second, "早安"));
+    work(&w, &second, DeliveryOp::Publish, "req-1").await;
+    assert_eq!(delivery(&w, &second).status, DeliveryStatus::Published);
+    assert_eq!(
+        delivery(&w, &first).first_part_taken,
+        None,
+        "its mark dropped"
+    );
+    // The first, queued at last, takes the lease like any delivery (its holder's
+    // first part is recorded now) instead of sending on a lease it no longer holds.
+    work(&w, &first, DeliveryOp::Publish, "req-2").await;
+    assert_eq!(w.ports().deliveries.first_part_takes(), 2);
+    assert_eq!(delivery(&w, &first).status, DeliveryStatus::Published);
+}
+
+#[tokio::test]
 async fn a_lease_taken_at_intake_for_another_text_is_taken_when_publishing() {
     // Intake's digest and the worker's differ (the rules changed in between): the
     // worker takes the lease for the text it sends.
