@@ -19,9 +19,14 @@ pub const GRANTS: &[Grant] = &[
     },
     Grant {
         resource: "AccountsTable",
-        actions: &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+        actions: &[
+            "dynamodb:BatchGetItem",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+        ],
         encryption_context: &[],
-        called_by: "AccountsStore as the worker's AccountStore: get, network_limit \
+        called_by: "AccountsStore as the worker's AccountStore: get_with_network_limit \
+                    (BatchGetItem); get, network_limit \
                     (GetItem); mark_needs_reauth, set_rate_limited, set_network_limit, the \
                     refresh lease and store_refreshed (UpdateItem)",
     },

@@ -262,7 +262,7 @@ async fn accept(sb: &Sandbox, body: &Value) -> Result<()> {
 }
 
 /// The calls `function` made since the last reset, by `service.Operation`.
-fn calls_of(sb: &Sandbox, function: &str) -> BTreeMap<String, u64> {
+pub fn calls_of(sb: &Sandbox, function: &str) -> BTreeMap<String, u64> {
     sb.stack
         .aws_calls()
         .into_iter()

@@ -10,6 +10,7 @@ use crate::attr::{n, query_prefix, s, ConditionalUpdate, Item, Reader};
 use crate::seal::Sealer;
 use crate::StoreError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::KeysAndAttributes;
 use aws_sdk_dynamodb::Client;
 use crosspost_core::clock::rfc3339;
 use crosspost_core::{
@@ -197,6 +198,64 @@ impl AccountsStore {
             Some(item) => Reader::new(item).opt_num("rate_limited_until"),
             None => Ok(None),
         }
+    }
+
+    /// The account and the network's app-wide limit ([`AccountsStore::network_limit`])
+    /// in one BatchGetItem, read consistently. Keys the batch leaves unprocessed are
+    /// asked for again.
+    pub async fn get_with_network_limit(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+    ) -> Result<(Option<SealedAccount>, Option<i64>), StoreError> {
+        let limits_key = Item::from([
+            ("pk".to_owned(), s(keys::network_pk(network))),
+            ("sk".to_owned(), s(keys::LIMITS_SK)),
+        ]);
+        let mut wanted = vec![account_key(user_id, network, account_id), limits_key];
+        let (mut account, mut limit) = (None, None);
+        // Unprocessed keys come back when the table is throttled; a few rounds at most.
+        for _ in 0..4 {
+            if wanted.is_empty() {
+                break;
+            }
+            let keys_and_attributes = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut wanted)))
+                .consistent_read(true)
+                .build()
+                .map_err(crate::backend_build)?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, keys_and_attributes)
+                .send()
+                .await
+                .map_err(|e| crate::backend("dynamodb", e.into_service_error()))?;
+            for item in out
+                .responses()
+                .and_then(|r| r.get(&self.table))
+                .into_iter()
+                .flatten()
+            {
+                let r = Reader::new(item);
+                if r.str("sk")? == keys::LIMITS_SK {
+                    limit = r.opt_num("rate_limited_until")?;
+                } else {
+                    account = Some(read_account(item)?);
+                }
+            }
+            if let Some(left) = out.unprocessed_keys().and_then(|u| u.get(&self.table)) {
+                wanted = left.keys().to_vec();
+            }
+        }
+        if !wanted.is_empty() {
+            return Err(StoreError::Backend {
+                service: "dynamodb",
+                detail: "BatchGetItem left keys unprocessed".into(),
+            });
+        }
+        Ok((account, limit))
     }
 
     /// Holds every account of the app back on a network until `until_unix`.
@@ -635,6 +694,17 @@ impl crosspost_core::AccountStore for TokenVault {
         account_id: &str,
     ) -> Result<Option<SealedAccount>, StoreError> {
         self.store().get(user_id, network, account_id).await
+    }
+
+    async fn get_with_network_limit(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+    ) -> Result<(Option<SealedAccount>, Option<i64>), StoreError> {
+        self.store()
+            .get_with_network_limit(user_id, network, account_id)
+            .await
     }
 
     async fn open(&self, account: &SealedAccount) -> Result<LinkedAccount, StoreError> {

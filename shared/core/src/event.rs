@@ -158,6 +158,7 @@ mod tests {
             updated_at: at(),
             prev_status: None,
             unconfirmed_since: None,
+            first_part_taken: None,
         }
     }
 

@@ -65,14 +65,38 @@ pub trait DeliveryStore: Send + Sync {
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
 
+    /// Records the last part and concludes the delivery PUBLISHED (`remote_url`: the
+    /// first part's) in one write, with [`DeliveryStore::record_part`]'s conditions:
+    /// on [`Recorded::OwnedElsewhere`] or a conflict nothing is written. By default
+    /// [`DeliveryStore::record_part`] then [`DeliveryStore::conclude`].
+    fn record_last_part(
+        &self,
+        lease: &Lease,
+        part: &PublishedPart,
+        remote_url: Option<&str>,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send {
+        async move {
+            let recorded = self.record_part(lease, part, now).await?;
+            if recorded == Recorded::Ours {
+                let remote_url = remote_url.map(str::to_owned);
+                self.conclude(lease, &Conclusion::Published { remote_url }, now)
+                    .await?;
+            }
+            Ok(recorded)
+        }
+    }
+
     /// Takes, for the leased delivery, the right to send its first part with text
     /// `digest` ([`crate::delivery::first_part_digest`]) to its account, kept until
     /// `expires_at`: one delivery at a time per (network, account, text). Taken when no
     /// one holds it, this delivery holds it already, the holding lease expired, or the
     /// holder is done with it ([`crate::delivery::rules::first_part_settled`]: its
     /// delivery gone, ended, or its first part recorded; then taken over from it in a
-    /// write conditional on that holder). Otherwise [`FirstPartLease::HeldBy`] the
-    /// holder's post.
+    /// write conditional on that holder), or only reserved it at intake
+    /// ([`crate::delivery::rules::first_part_only_reserved`]: then taken over together
+    /// with dropping the holder's mark, while the holder is still unclaimed).
+    /// Otherwise [`FirstPartLease::HeldBy`] the holder's post.
     fn take_first_part_lease(
         &self,
         lease: &Lease,
@@ -109,6 +133,20 @@ pub trait AccountStore: Send + Sync {
         network: Network,
         account_id: &str,
     ) -> impl Future<Output = Result<Option<SealedAccount>, StoreError>> + Send;
+
+    /// The account and the network's app-wide limit ([`AccountStore::network_limit`])
+    /// together: one BatchGetItem on DynamoDB. By default two reads.
+    fn get_with_network_limit(
+        &self,
+        user_id: &str,
+        network: Network,
+        account_id: &str,
+    ) -> impl Future<Output = Result<(Option<SealedAccount>, Option<i64>), StoreError>> + Send {
+        async move {
+            let account = self.get(user_id, network, account_id).await?;
+            Ok((account, self.network_limit(network).await?))
+        }
+    }
 
     /// The account with its tokens opened (just before a network call needs them).
     fn open(

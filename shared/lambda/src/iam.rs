@@ -94,8 +94,13 @@ pub const fn network_worker(
         ),
         Grant::new(
             "AccountsTable",
-            &["dynamodb:GetItem", "dynamodb:UpdateItem"],
-            "AccountsStore as the worker's AccountStore: get, network_limit (GetItem); \
+            &[
+                "dynamodb:BatchGetItem",
+                "dynamodb:GetItem",
+                "dynamodb:UpdateItem",
+            ],
+            "AccountsStore as the worker's AccountStore: get_with_network_limit \
+             (BatchGetItem); get, network_limit (GetItem); \
              mark_needs_reauth, set_rate_limited, set_network_limit, the refresh lease and \
              store_refreshed (UpdateItem)",
         ),

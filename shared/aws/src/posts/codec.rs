@@ -8,6 +8,7 @@ use crate::attr::{n, s, Item, Reader};
 use crate::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use crosspost_core::clock::{from_unix_ms, parse_rfc3339, rfc3339};
+use crosspost_core::delivery::TakenFirstPart;
 use crosspost_core::{
     keys, DeliveryKey, DeliveryRecord, IncomingTarget, LastError, MediaItem, Mentions, Overflow,
     PostId, PostRecord, PublishedPart, UploadedMedia,
@@ -178,6 +179,20 @@ pub(super) fn read_post(item: &Item) -> Result<PostRecord, StoreError> {
     })
 }
 
+/// The attributes of a delivery item naming the first-part lease intake took for it
+/// (see `TakenFirstPart`): the digest, and its expiry in Unix seconds.
+pub(super) const FIRST_PART_DIGEST: &str = "first_part_digest";
+pub(super) const FIRST_PART_EXPIRES_AT: &str = "first_part_expires_at";
+
+/// The content a delivery item carries (see `intake::CONTENT`), if it does.
+pub(super) fn read_content(item: &Item) -> Result<Option<Box<PostRecord>>, StoreError> {
+    match item.get(super::intake::CONTENT) {
+        None => Ok(None),
+        Some(AttributeValue::M(content)) => read_post(content).map(|p| Some(Box::new(p))),
+        Some(_) => Err(Reader::new(item).corrupt("`content` is not a map")),
+    }
+}
+
 pub(super) fn read_delivery(item: &Item) -> Result<DeliveryRecord, StoreError> {
     let r = Reader::new(item);
     let parts = r
@@ -247,5 +262,18 @@ pub(super) fn read_delivery(item: &Item) -> Result<DeliveryRecord, StoreError> {
             })
             .transpose()?,
         unconfirmed_since: ms_attr(&r, "unconfirmed_since")?,
+        first_part_taken: match r.opt_str(FIRST_PART_DIGEST)? {
+            Some(digest) => {
+                let at = r
+                    .opt_num::<i64>(FIRST_PART_EXPIRES_AT)?
+                    .ok_or_else(|| r.corrupt("first_part_digest without its expiry"))?;
+                Some(TakenFirstPart {
+                    digest,
+                    expires_at: OffsetDateTime::from_unix_timestamp(at)
+                        .map_err(|e| r.corrupt(format!("{FIRST_PART_EXPIRES_AT}: {e}")))?,
+                })
+            }
+            None => None,
+        },
     })
 }

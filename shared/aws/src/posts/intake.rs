@@ -1,14 +1,65 @@
 //! Intake: the post, its source-id guard, its PENDING deliveries and the webhook id,
 //! written together, and what a repeated request is recognised by.
 
-use super::codec::{delivery_key_attrs, media_attr, overflow_name, read_answer, texts_attr};
+use super::codec::{
+    delivery_key_attrs, media_attr, overflow_name, read_answer, texts_attr, FIRST_PART_DIGEST,
+    FIRST_PART_EXPIRES_AT,
+};
 use super::{PostsStore, ACCOUNT_REF, WEBHOOK_ID_MEMORY};
 use crate::attr::{n, s, ConditionalUpdate, Item, Reader};
 use crate::StoreError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use crosspost_core::clock::{rfc3339, unix_ms};
+use crosspost_core::delivery::{first_part_digest, rules};
+use crosspost_core::preview::adapt;
 use crosspost_core::{keys, DeliveryKey, DeliveryStatus, PostId, ValidatedPost};
 use time::OffsetDateTime;
+
+/// The attribute of a delivery item that carries what it publishes: a map shaped as
+/// the post item, with the delivery's own text and no `texts`.
+pub(super) const CONTENT: &str = "content";
+
+/// Content larger than this is not copied into the delivery items (the worker reads
+/// the post instead): at most 97 copies stay far under a transaction's 4 MB, and the
+/// intake's write units stay close to the post's own.
+const EMBEDDED_CONTENT_MAX_BYTES: usize = 16 * 1024;
+
+/// About how many bytes the content takes in an item (the texts, media and link).
+fn content_size(c: &ValidatedPost) -> usize {
+    let targets = c.targets.as_deref().unwrap_or_default();
+    let own_texts = targets.iter().filter_map(|t| t.text.as_ref());
+    own_texts.map(String::len).fold(c.text.len(), usize::max)
+        + c.link.as_ref().map_or(0, String::len)
+        + c.media
+            .iter()
+            .map(|m| {
+                m.url.len()
+                    + m.alt.as_ref().map_or(0, String::len)
+                    + m.content_type.as_ref().map_or(0, String::len)
+            })
+            .sum::<usize>()
+}
+
+/// The most items one TransactWriteItems takes.
+const TRANSACTION_MAX_ITEMS: usize = 100;
+
+/// A first-part lease taken in the intake transaction for a delivery whose first part
+/// is known from its text (see `DeliveryStore::take_first_part_lease`): the worker then
+/// sends its first part without taking it. Free when no other post's delivery holds it
+/// (the common case), otherwise the delivery takes it when it publishes.
+struct FirstPartAtIntake {
+    /// Position of the delivery in the transaction's deliveries.
+    delivery: usize,
+    item: Item,
+}
+
+/// The digest of the first part the delivery to `key` sends, when its text gives one:
+/// the first of the network's parts (media only ever add parts after it).
+fn first_part_of(c: &ValidatedPost, text: &str, key: &DeliveryKey) -> Option<String> {
+    let parts = adapt(key.network, text, c.link.as_deref(), c.overflow, c.mentions).ok()?;
+    parts.first().map(|p| first_part_digest(&p.text))
+}
 
 /// A post as the webhook accepted it, ready to be written.
 #[derive(Debug, Clone)]
@@ -125,6 +176,7 @@ impl PostsStore {
             ),
         ]);
         answer_attrs(&mut guard);
+        let mut content = post_item.clone();
         let mut items = vec![put(post_item)?, put(guard)?];
         if let Some(id) = &intake.webhook_id {
             let mut hook = Item::from([
@@ -146,8 +198,48 @@ impl PostsStore {
                 Some(post.received_at.unix_timestamp()),
             )?);
         }
+        // What a delivery publishes, carried in its item so the worker's claim returns
+        // it and no post read is needed: the post's fields with the delivery's own text
+        // (see `text_for`), when small enough for every delivery to carry a copy.
+        for attr in ["pk", "sk", "texts"] {
+            content.remove(attr);
+        }
+        let embed = content_size(c) <= EMBEDDED_CONTENT_MAX_BYTES;
+        // The first-part leases taken with the items (see `FirstPartAtIntake`), as many
+        // as the transaction's 100 items leave room for.
+        let room = TRANSACTION_MAX_ITEMS.saturating_sub(items.len() + deliveries.len());
+        let lease_expires_at = rules::first_part_lease_expires_at(
+            post.received_at,
+            crosspost_core::retry::RetryPolicy::default().max_age,
+        )
+        .unix_timestamp();
+        let mut delivery_items = Vec::with_capacity(deliveries.len());
+        let mut leases = Vec::new();
         for key in deliveries {
             let mut item = delivery_key_attrs(&post.post_id, key);
+            if embed {
+                let mut content = content.clone();
+                let text = crosspost_core::text_for(&c.text, targets, key.network, &key.account_id);
+                content.insert("text".into(), s(text));
+                item.insert(CONTENT.into(), AttributeValue::M(content));
+                let first_part = first_part_of(c, text, key).filter(|_| leases.len() < room);
+                if let Some(digest) = first_part {
+                    item.insert(FIRST_PART_DIGEST.into(), s(&digest));
+                    item.insert(FIRST_PART_EXPIRES_AT.into(), n(lease_expires_at));
+                    leases.push(Some(FirstPartAtIntake {
+                        delivery: delivery_items.len(),
+                        item: Item::from([
+                            (
+                                "pk".to_owned(),
+                                s(keys::first_part_pk(key.network, &key.account_id, &digest)),
+                            ),
+                            ("sk".to_owned(), s(keys::FIRST_PART_SK)),
+                            ("post_id".to_owned(), s(post.post_id.as_str())),
+                            ("expires_at".to_owned(), n(lease_expires_at)),
+                        ]),
+                    }));
+                }
+            }
             item.extend([
                 ("post_id".to_owned(), s(post.post_id.as_str())),
                 ("user_id".to_owned(), s(&c.user_id)),
@@ -166,22 +258,67 @@ impl PostsStore {
                 ("created_at".to_owned(), s(&now)),
                 ("updated_at".to_owned(), s(&now)),
             ]);
-            items.push(put(item)?);
+            delivery_items.push(item);
         }
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map_err(|e| {
-                let e = e.into_service_error();
-                if e.is_transaction_canceled_exception() {
-                    StoreError::Conflict(format!("source post {} is already recorded", c.source_id))
-                } else {
-                    crate::backend("dynamodb", e)
+        let received = post.received_at.unix_timestamp();
+        // A lease another post holds cancels the transaction: it is written again
+        // without that lease (the delivery takes it when it publishes). Each round drops
+        // at least one, so this ends.
+        loop {
+            let mut all = items.clone();
+            for (i, item) in delivery_items.iter().enumerate() {
+                let mut item = item.clone();
+                if !leases.iter().flatten().any(|l| l.delivery == i) {
+                    item.remove(FIRST_PART_DIGEST);
+                    item.remove(FIRST_PART_EXPIRES_AT);
                 }
-            })?;
-        Ok(())
+                all.push(put(item)?);
+            }
+            let first_lease = all.len();
+            for lease in leases.iter().flatten() {
+                all.push(put_if(
+                    lease.item.clone(),
+                    "attribute_not_exists(pk) OR expires_at <= :now",
+                    Some(received),
+                )?);
+            }
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(all))
+                .send()
+                .await;
+            let Err(e) = result else {
+                return Ok(());
+            };
+            let e = e.into_service_error();
+            let TransactWriteItemsError::TransactionCanceledException(cancelled) = &e else {
+                return Err(crate::backend("dynamodb", e));
+            };
+            let failed = |i: usize| {
+                cancelled
+                    .cancellation_reasons()
+                    .get(i)
+                    .and_then(|r| r.code())
+                    .is_some_and(|c| c != "None")
+            };
+            let others_failed = (0..first_lease).any(failed);
+            let mut dropped = false;
+            let still_taken = leases.iter_mut().filter(|l| l.is_some());
+            for (at, lease) in (first_lease..).zip(still_taken) {
+                if failed(at) {
+                    *lease = None;
+                    dropped = true;
+                }
+            }
+            if others_failed || !dropped {
+                return Err(StoreError::Conflict(format!(
+                    "source post {} is already recorded",
+                    c.source_id
+                )));
+            }
+            tracing::info!("a first-part lease is held by another post; written without it");
+        }
     }
 
     /// How a webhook id was used in the last 24 h, if it was.

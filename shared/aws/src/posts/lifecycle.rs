@@ -2,7 +2,7 @@
 //! write after a claim conditional on its lease), and the webhook's and connect's
 //! changes of a delivery's status.
 
-use super::codec::{error_attr, part_attr, read_delivery, upload_attr};
+use super::codec::{error_attr, part_attr, read_content, read_delivery, upload_attr};
 use super::{PostsStore, ACCOUNT_DELIVERIES_INDEX, ACCOUNT_REF};
 use crate::attr::{n, query_index, s, ConditionalUpdate, Item, Reader};
 use crate::StoreError;
@@ -48,8 +48,11 @@ impl PostsStore {
         }
         let expr = if reset_attempts {
             update = update.expression_attribute_values(":zero", n(0));
+            // Another post's delivery may have taken over the first-part lease while
+            // this one had ended: the next attempt takes it again.
             "SET #status = :to, updated_at = :now, attempts = :zero \
-             REMOVE next_attempt_at, lease_owner, lease_until"
+             REMOVE next_attempt_at, lease_owner, lease_until, first_part_digest, \
+             first_part_expires_at"
         } else {
             "SET #status = :to, updated_at = :now"
         };
@@ -197,6 +200,186 @@ impl PostsStore {
     }
 }
 
+impl PostsStore {
+    /// Takes over the first-part lease `pk` from `holder`, whose delivery only reserved
+    /// it at intake ([`rules::first_part_only_reserved`]), in one transaction: the
+    /// lease made ours while it is still the holder's, and the holder's mark dropped
+    /// while it is still PENDING without an attempt. When either changed meanwhile,
+    /// [`FirstPartLease::HeldBy`] the holder: the next attempt looks again.
+    async fn take_reserved_first_part(
+        &self,
+        lease: &Lease,
+        pk: &str,
+        holder: &PostId,
+        digest: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<FirstPartLease, StoreError> {
+        let take = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(pk))
+            .item("sk", s(keys::FIRST_PART_SK))
+            .item("post_id", s(lease.post_id().as_str()))
+            .item("expires_at", n(expires_at.unix_timestamp()))
+            .condition_expression("post_id = :holder")
+            .expression_attribute_values(":holder", s(holder.as_str()))
+            .build()
+            .map_err(crate::backend_build)?;
+        let unmark = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(super::codec::delivery_key_attrs(holder, lease.key())))
+            .condition_expression(
+                "#status = :pending AND attempts = :zero AND first_part_digest = :digest",
+            )
+            .update_expression("REMOVE first_part_digest, first_part_expires_at")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":digest", s(digest))
+            .build()
+            .map_err(crate::backend_build)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(take).build())
+            .transact_items(TransactWriteItem::builder().update(unmark).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(FirstPartLease::Taken),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_transaction_canceled_exception() {
+                    Ok(FirstPartLease::HeldBy(holder.clone()))
+                } else {
+                    Err(crate::backend("dynamodb", e))
+                }
+            }
+        }
+    }
+
+    /// Records a part (see [`DeliveryStore::record_part`]) in one transaction: the
+    /// remote post made this delivery's, the part appended under the lease. With
+    /// `published` (the first part's URL, if any) the same write concludes the
+    /// delivery PUBLISHED and frees the lease ([`DeliveryStore::record_last_part`]).
+    async fn record(
+        &self,
+        lease: &Lease,
+        part: &PublishedPart,
+        published: Option<Option<&str>>,
+        now: OffsetDateTime,
+    ) -> Result<Recorded, StoreError> {
+        let (post_id, key) = (lease.post_id(), lease.key());
+        let remote_key = Item::from([
+            (
+                "pk".to_owned(),
+                s(keys::remote_pk(key.network, &part.remote_id)),
+            ),
+            ("sk".to_owned(), s(keys::REMOTE_SK)),
+        ]);
+        let mut owner = remote_key.clone();
+        owner.extend([
+            ("post_id".to_owned(), s(post_id.as_str())),
+            ("account_id".to_owned(), s(&key.account_id)),
+            ("part_index".to_owned(), n(part.index)),
+            ("recorded_at".to_owned(), s(rfc3339(now))),
+        ]);
+        // The remote post is ours unless another delivery recorded it first.
+        let claim_remote = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(owner))
+            .condition_expression(
+                "attribute_not_exists(pk) OR (post_id = :post AND account_id = :account)",
+            )
+            .expression_attribute_values(":post", s(post_id.as_str()))
+            .expression_attribute_values(":account", s(&key.account_id))
+            .build()
+            .map_err(crate::backend_build)?;
+        let mut append_part = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(super::codec::delivery_key_attrs(post_id, key)))
+            .condition_expression("#status = :held AND lease_owner = :owner");
+        append_part = match published {
+            // The next part's uncertainty starts now.
+            None => append_part
+                .update_expression(
+                    "SET parts = list_append(if_not_exists(parts, :empty), :part), \
+                     unconfirmed_since = :now_ms, updated_at = :now",
+                )
+                .expression_attribute_values(":now_ms", n(unix_ms(now))),
+            // As `conclude` writes `Conclusion::Published`.
+            Some(url) => {
+                let mut set = "SET parts = list_append(if_not_exists(parts, :empty), :part), \
+                               #status = :published, updated_at = :now"
+                    .to_owned();
+                if let Some(url) = url {
+                    set.push_str(", remote_url = :url");
+                    append_part = append_part.expression_attribute_values(":url", s(url));
+                }
+                append_part
+                    .update_expression(format!(
+                        "{set} REMOVE lease_owner, lease_until, next_attempt_at, last_error, \
+                         unconfirmed_since"
+                    ))
+                    .expression_attribute_values(
+                        ":published",
+                        s(DeliveryStatus::Published.as_str()),
+                    )
+            }
+        };
+        let append_part = append_part
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":held", s(lease.held_status().as_str()))
+            .expression_attribute_values(":owner", s(lease.owner()))
+            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":part", AttributeValue::L(vec![part_attr(part)]))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .build()
+            .map_err(crate::backend_build)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(claim_remote).build())
+            .transact_items(TransactWriteItem::builder().update(append_part).build())
+            .send()
+            .await;
+        let Err(e) = result else {
+            return Ok(Recorded::Ours);
+        };
+        let e = e.into_service_error();
+        let TransactWriteItemsError::TransactionCanceledException(cancelled) = &e else {
+            return Err(crate::backend("dynamodb", e));
+        };
+        let failed = |i: usize| {
+            cancelled
+                .cancellation_reasons()
+                .get(i)
+                .and_then(|r| r.code())
+                .is_some_and(|c| c == "ConditionalCheckFailed")
+        };
+        if failed(1) {
+            return Err(StoreError::Conflict("lease lost".into()));
+        }
+        if !failed(0) {
+            return Err(crate::backend("dynamodb", e));
+        }
+        let item = self
+            .get_item(
+                keys::remote_pk(key.network, &part.remote_id),
+                keys::REMOTE_SK,
+            )
+            .await?
+            .ok_or_else(|| StoreError::Backend {
+                service: "dynamodb",
+                detail: "the remote post's owner vanished".into(),
+            })?;
+        let r = Reader::new(&item);
+        Ok(Recorded::OwnedElsewhere {
+            post_id: PostId::parse(&r.str("post_id")?).ok_or_else(|| r.corrupt("bad post_id"))?,
+            account_id: r.str("account_id")?,
+        })
+    }
+}
+
 impl DeliveryStore for PostsStore {
     async fn get_post(&self, post_id: &PostId) -> Result<Option<PostRecord>, StoreError> {
         PostsStore::get_post(self, post_id).await
@@ -225,7 +408,11 @@ impl DeliveryStore for PostsStore {
                 Some(item) => {
                     let lease =
                         Lease::granted(post_id.clone(), key.clone(), owner, op, lease_until);
-                    Ok(Claim::Claimed(lease, read_delivery(item)?))
+                    Ok(Claim::Claimed(
+                        lease,
+                        read_delivery(item)?,
+                        read_content(item)?,
+                    ))
                 }
                 None => Err(StoreError::Backend {
                     service: "dynamodb",
@@ -282,6 +469,11 @@ impl DeliveryStore for PostsStore {
         let r = Reader::new(&item);
         let holder = PostId::parse(&r.str("post_id")?).ok_or_else(|| r.corrupt("bad post_id"))?;
         let holder_delivery = self.get_delivery(&holder, key).await?;
+        if rules::first_part_only_reserved(holder_delivery.as_ref(), digest) {
+            return self
+                .take_reserved_first_part(lease, &pk, &holder, digest, expires_at)
+                .await;
+        }
         if !rules::first_part_settled(holder_delivery.as_ref()) {
             return Ok(FirstPartLease::HeldBy(holder));
         }
@@ -305,94 +497,18 @@ impl DeliveryStore for PostsStore {
         part: &PublishedPart,
         now: OffsetDateTime,
     ) -> Result<Recorded, StoreError> {
-        let (post_id, key) = (lease.post_id(), lease.key());
-        let remote_key = Item::from([
-            (
-                "pk".to_owned(),
-                s(keys::remote_pk(key.network, &part.remote_id)),
-            ),
-            ("sk".to_owned(), s(keys::REMOTE_SK)),
-        ]);
-        let mut owner = remote_key.clone();
-        owner.extend([
-            ("post_id".to_owned(), s(post_id.as_str())),
-            ("account_id".to_owned(), s(&key.account_id)),
-            ("part_index".to_owned(), n(part.index)),
-            ("recorded_at".to_owned(), s(rfc3339(now))),
-        ]);
-        // The remote post is ours unless another delivery recorded it first.
-        let claim_remote = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(owner))
-            .condition_expression(
-                "attribute_not_exists(pk) OR (post_id = :post AND account_id = :account)",
-            )
-            .expression_attribute_values(":post", s(post_id.as_str()))
-            .expression_attribute_values(":account", s(&key.account_id))
-            .build()
-            .map_err(crate::backend_build)?;
-        let append_part = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(super::codec::delivery_key_attrs(post_id, key)))
-            .condition_expression("#status = :held AND lease_owner = :owner")
-            .update_expression(
-                // The next part's uncertainty starts now.
-                "SET parts = list_append(if_not_exists(parts, :empty), :part), \
-                 unconfirmed_since = :now_ms, updated_at = :now",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":held", s(lease.held_status().as_str()))
-            .expression_attribute_values(":owner", s(lease.owner()))
-            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
-            .expression_attribute_values(":part", AttributeValue::L(vec![part_attr(part)]))
-            .expression_attribute_values(":now_ms", n(unix_ms(now)))
-            .expression_attribute_values(":now", s(rfc3339(now)))
-            .build()
-            .map_err(crate::backend_build)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(claim_remote).build())
-            .transact_items(TransactWriteItem::builder().update(append_part).build())
-            .send()
-            .await;
-        let Err(e) = result else {
-            return Ok(Recorded::Ours);
-        };
-        let e = e.into_service_error();
-        let TransactWriteItemsError::TransactionCanceledException(cancelled) = &e else {
-            return Err(crate::backend("dynamodb", e));
-        };
-        let failed = |i: usize| {
-            cancelled
-                .cancellation_reasons()
-                .get(i)
-                .and_then(|r| r.code())
-                .is_some_and(|c| c == "ConditionalCheckFailed")
-        };
-        if failed(1) {
-            return Err(StoreError::Conflict("lease lost".into()));
-        }
-        if !failed(0) {
-            return Err(crate::backend("dynamodb", e));
-        }
-        let item = self
-            .get_item(
-                keys::remote_pk(key.network, &part.remote_id),
-                keys::REMOTE_SK,
-            )
-            .await?
-            .ok_or_else(|| StoreError::Backend {
-                service: "dynamodb",
-                detail: "the remote post's owner vanished".into(),
-            })?;
-        let r = Reader::new(&item);
-        Ok(Recorded::OwnedElsewhere {
-            post_id: PostId::parse(&r.str("post_id")?).ok_or_else(|| r.corrupt("bad post_id"))?,
-            account_id: r.str("account_id")?,
-        })
+        self.record(lease, part, None, now).await
     }
 
+    async fn record_last_part(
+        &self,
+        lease: &Lease,
+        part: &PublishedPart,
+        remote_url: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Recorded, StoreError> {
+        self.record(lease, part, Some(remote_url), now).await
+    }
     async fn record_upload(
         &self,
         lease: &Lease,

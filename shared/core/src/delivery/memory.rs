@@ -45,6 +45,10 @@ pub struct MemoryDeliveries {
     /// First-part leases by key: the holder's post and when the lease expires.
     first_parts: Mutex<HashMap<String, (PostId, OffsetDateTime)>>,
     failures: AtomicUsize,
+    /// Calls of `take_first_part_lease`.
+    first_part_takes: AtomicUsize,
+    /// Claims hand out no content, as for items written before intake embedded it.
+    without_content: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryDeliveries {
@@ -72,10 +76,48 @@ impl MemoryDeliveries {
                     updated_at: post.received_at,
                     prev_status: None,
                     unconfirmed_since: None,
+                    first_part_taken: None,
                 },
             );
         }
         lock(&self.posts).insert(post.post_id.clone(), post);
+    }
+
+    /// From now on claims hand out no content, as for delivery items written before
+    /// intake embedded it: the worker reads the post.
+    pub fn claims_without_content(&self) {
+        self.without_content.store(true, Ordering::SeqCst);
+    }
+
+    /// Takes the first-part lease for a delivery and names it in the delivery, as
+    /// intake does in its transaction; false (nothing written) when another post holds
+    /// it.
+    pub fn take_first_part_at_intake(
+        &self,
+        post_id: &PostId,
+        key: &DeliveryKey,
+        digest: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> bool {
+        let pk = crate::keys::first_part_pk(key.network, &key.account_id, digest);
+        let mut leases = lock(&self.first_parts);
+        if leases.get(&pk).is_some_and(|(_, until)| *until > now) {
+            return false;
+        }
+        leases.insert(pk, (post_id.clone(), expires_at));
+        self.update(post_id, key, |d| {
+            d.first_part_taken = Some(super::TakenFirstPart {
+                digest: digest.to_owned(),
+                expires_at,
+            })
+        });
+        true
+    }
+
+    /// How many times a delivery took a first-part lease.
+    pub fn first_part_takes(&self) -> usize {
+        self.first_part_takes.load(Ordering::SeqCst)
     }
 
     pub fn remove_post(&self, post_id: &PostId) {
@@ -179,7 +221,11 @@ impl DeliveryStore for MemoryDeliveries {
         d.lease_until = Some(lease_until);
         d.updated_at = now;
         let lease = Lease::granted(post_id.clone(), key.clone(), owner, op, lease_until);
-        Ok(Claim::Claimed(lease, d.clone()))
+        let content = match self.without_content.load(Ordering::SeqCst) {
+            true => None,
+            false => lock(&self.posts).get(post_id).cloned().map(Box::new),
+        };
+        Ok(Claim::Claimed(lease, d.clone(), content))
     }
 
     async fn take_first_part_lease(
@@ -190,6 +236,7 @@ impl DeliveryStore for MemoryDeliveries {
         now: OffsetDateTime,
     ) -> Result<FirstPartLease, StoreError> {
         injected(&self.failures)?;
+        self.first_part_takes.fetch_add(1, Ordering::SeqCst);
         let key = lease.key();
         let pk = crate::keys::first_part_pk(key.network, &key.account_id, digest);
         let mut leases = lock(&self.first_parts);
@@ -201,7 +248,13 @@ impl DeliveryStore for MemoryDeliveries {
                 && *until > now
                 && !rules::first_part_settled(holder_delivery.as_ref())
             {
-                return Ok(FirstPartLease::HeldBy(holder.clone()));
+                if !rules::first_part_only_reserved(holder_delivery.as_ref(), digest) {
+                    return Ok(FirstPartLease::HeldBy(holder.clone()));
+                }
+                // Taken over from a holder that only reserved it: its mark goes too.
+                if let Some(d) = lock(&self.deliveries).get_mut(&(holder.clone(), key.clone())) {
+                    d.first_part_taken = None;
+                }
             }
         }
         leases.insert(pk, (lease.post_id().clone(), expires_at));
@@ -295,6 +348,8 @@ pub struct MemoryAccounts {
     accounts: Mutex<HashMap<(String, Network, String), SealedAccount>>,
     network_limits: Mutex<HashMap<Network, i64>>,
     failures: AtomicUsize,
+    /// Reads of an account ([`AccountStore::get`]) so far.
+    reads: AtomicUsize,
 }
 
 impl MemoryAccounts {
@@ -335,6 +390,11 @@ impl MemoryAccounts {
         self.failures.store(n, Ordering::SeqCst);
     }
 
+    /// How many times an account was read.
+    pub fn reads(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
+    }
+
     fn change(
         &self,
         user_id: &str,
@@ -356,6 +416,7 @@ impl AccountStore for MemoryAccounts {
         account_id: &str,
     ) -> Result<Option<SealedAccount>, StoreError> {
         injected(&self.failures)?;
+        self.reads.fetch_add(1, Ordering::SeqCst);
         Ok(self.account(user_id, network, account_id))
     }
 

@@ -15,7 +15,7 @@ mod tests_rules;
 pub use reason::{FailureReason, UnknownReason};
 pub use record::{
     Claim, Conclusion, DeliveryKey, DeliveryRecord, FirstPartLease, LastError, Lease, PostRecord,
-    PublishedPart, Recorded, UploadedMedia,
+    PublishedPart, Recorded, TakenFirstPart, UploadedMedia,
 };
 pub use rules::{Ending, Next};
 

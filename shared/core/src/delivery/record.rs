@@ -114,6 +114,18 @@ pub struct DeliveryRecord {
     /// after the last confirmed part, kept through every later attempt until a part is
     /// confirmed. A post we may have made is no older than this.
     pub unconfirmed_since: Option<OffsetDateTime>,
+    /// The first-part lease intake took for this delivery with its item, if it did
+    /// (see [`crate::DeliveryStore::take_first_part_lease`]); dropped when the delivery
+    /// is queued again after it ended.
+    pub first_part_taken: Option<TakenFirstPart>,
+}
+
+/// A first-part lease taken for a delivery when its item was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenFirstPart {
+    /// [`crate::delivery::first_part_digest`] of the first part.
+    pub digest: String,
+    pub expires_at: OffsetDateTime,
 }
 
 impl DeliveryRecord {
@@ -198,8 +210,9 @@ impl Lease {
 /// What a claim found.
 #[derive(Debug)]
 pub enum Claim {
-    /// The caller now holds the lease on this delivery.
-    Claimed(Lease, DeliveryRecord),
+    /// The caller now holds the lease on this delivery; with the post's content when
+    /// the delivery's item carries it (see [`crate::DeliveryStore::claim`]).
+    Claimed(Lease, DeliveryRecord, Option<Box<PostRecord>>),
     /// Someone else holds it, it is not due yet, or it is in no state this operation
     /// works on; the delivery as it stands (None: there is no such delivery).
     NotClaimable(Option<DeliveryRecord>),

@@ -231,6 +231,51 @@ pub fn adoptable(candidates: Vec<Candidate>, since: Option<OffsetDateTime>) -> V
         .collect()
 }
 
+/// How long a first-part lease outlives its delivery's maximum age, after which the
+/// delivery has ended whatever happened.
+pub const FIRST_PART_LEASE_MARGIN: time::Duration = time::Duration::hours(1);
+
+/// When the first-part lease of a delivery created at `created_at` expires, under a
+/// policy whose maximum age is `max_age`.
+pub fn first_part_lease_expires_at(
+    created_at: OffsetDateTime,
+    max_age: std::time::Duration,
+) -> OffsetDateTime {
+    created_at + max_age + FIRST_PART_LEASE_MARGIN
+}
+
+/// Whether the delivery holds the first-part lease for `digest` since intake, until
+/// at least `needed` (as [`first_part_lease_expires_at`] gives it): then it need not
+/// take it. Nobody takes it over before: a holder is taken over from only once its
+/// first part is recorded or it has ended, and a delivery queued again after it ended
+/// no longer names the lease (see [`DeliveryRecord::first_part_taken`]).
+pub fn holds_first_part_since_intake(
+    d: &DeliveryRecord,
+    digest: &str,
+    needed: OffsetDateTime,
+) -> bool {
+    d.parts.is_empty()
+        && d.first_part_taken.as_ref().is_some_and(|t| {
+            t.digest == digest && t.expires_at.unix_timestamp() >= needed.unix_timestamp()
+        })
+}
+
+/// Whether a first-part lease's holder only reserved it at intake and was never
+/// claimed since (PENDING, no attempt, the lease named in its item): it has sent
+/// nothing, so another delivery may take the lease over, in one write that also drops
+/// the holder's mark, conditional on the holder still being so. The holder's claim
+/// then finds no mark and takes the lease like any delivery. Without this, a delivery
+/// whose message was never queued would hold its text back for a day.
+pub fn first_part_only_reserved(holder: Option<&DeliveryRecord>, digest: &str) -> bool {
+    holder.is_some_and(|d| {
+        d.status == DeliveryStatus::Pending
+            && d.attempts == 0
+            && d.first_part_taken
+                .as_ref()
+                .is_some_and(|t| t.digest == digest)
+    })
+}
+
 /// How long a delivery waits, without an attempt, while another post's delivery holds
 /// the first-part lease for the same text and account (seconds).
 pub const FIRST_PART_WAIT_SECS: i64 = 15;

@@ -79,7 +79,7 @@ fn claimed(
     now: OffsetDateTime,
 ) -> (Lease, DeliveryRecord) {
     match claim(store, post_id, owner, now) {
-        Claim::Claimed(lease, d) => (lease, d),
+        Claim::Claimed(lease, d, _) => (lease, d),
         Claim::NotClaimable(d) => panic!("not claimable: {d:?}"),
     }
 }
@@ -450,7 +450,7 @@ fn a_delete_is_claimed_only_while_deleting_and_ends_by_the_network_answer() {
     );
 
     store.update(&post_id, &key(), |d| d.status = DeliveryStatus::Deleting);
-    let Claim::Claimed(lease, _) = delete(t0()) else {
+    let Claim::Claimed(lease, _, _) = delete(t0()) else {
         panic!("not claimed");
     };
     // A second copy of the message waits for the lease.
@@ -469,7 +469,7 @@ fn a_delete_is_claimed_only_while_deleting_and_ends_by_the_network_answer() {
     assert_eq!(d.status, DeliveryStatus::Deleting);
     assert_eq!(d.last_error.unwrap().kind, "delete_retryable");
 
-    let Claim::Claimed(lease, _) = delete(t0() + secs(2)) else {
+    let Claim::Claimed(lease, _, _) = delete(t0() + secs(2)) else {
         panic!("not claimed again");
     };
     let refused = PublishError::Permanent {
@@ -483,7 +483,7 @@ fn a_delete_is_claimed_only_while_deleting_and_ends_by_the_network_answer() {
     assert_eq!(d.last_error.unwrap().kind, "delete_permanent");
 
     store.update(&post_id, &key(), |d| d.status = DeliveryStatus::Deleting);
-    let Claim::Claimed(lease, _) = delete(t0() + secs(3)) else {
+    let Claim::Claimed(lease, _, _) = delete(t0() + secs(3)) else {
         panic!("not claimed");
     };
     let done = Conclusion::Delete {

@@ -23,7 +23,7 @@ where
         msg: &DeliveryMessage,
         inv: &super::Invocation,
     ) -> Result<Next, StoreError> {
-        let (lease, delivery) = match self.claim(DeliveryOp::Delete, msg, inv).await? {
+        let (lease, delivery, _) = match self.claim(DeliveryOp::Delete, msg, inv).await? {
             Ok(claimed) => claimed,
             Err(next) => return Ok(next),
         };

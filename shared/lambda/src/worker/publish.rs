@@ -15,10 +15,6 @@ use crosspost_core::{
 use crosspost_core::{DeliveryStatus, StoreError};
 use time::OffsetDateTime;
 
-/// How long a first-part lease outlives its delivery's maximum age, after which the
-/// delivery has ended whatever happened.
-const FIRST_PART_LEASE_MARGIN: time::Duration = time::Duration::hours(1);
-
 /// Everything the parts need: the post, its parts as the network takes them, and the
 /// account with a token that works.
 struct Prepared {
@@ -44,8 +40,9 @@ enum Lookup {
 
 /// How publishing the parts went.
 enum PartsOutcome {
-    /// Every part is on the network and recorded.
-    Published,
+    /// Every part is on the network and recorded; `concluded`: PUBLISHED written with
+    /// the last part.
+    Published { concluded: bool },
     /// A rate limit holds the account until this Unix second: not an attempt.
     Held(i64),
     /// Another post's delivery is sending the same first part to the same account,
@@ -68,7 +65,8 @@ where
         msg: &DeliveryMessage,
         inv: &super::Invocation,
     ) -> Result<Next, StoreError> {
-        let (lease, mut delivery) = match self.claim(DeliveryOp::Publish, msg, inv).await? {
+        let (lease, mut delivery, content) = match self.claim(DeliveryOp::Publish, msg, inv).await?
+        {
             Ok(claimed) => claimed,
             Err(next) => return Ok(next),
         };
@@ -77,7 +75,7 @@ where
             reconcile = delivery.needs_reconcile(),
             "delivery claimed"
         );
-        let mut prepared = match self.prepare(&lease, &delivery).await? {
+        let mut prepared = match self.prepare(&lease, &delivery, content).await? {
             Ok(prepared) => prepared,
             Err((ending, post)) => {
                 return self
@@ -89,8 +87,8 @@ where
             .publish_parts(&lease, &mut delivery, &mut prepared)
             .await?
         {
-            PartsOutcome::Published => {
-                self.conclude_published(&lease, &delivery, &prepared.post)
+            PartsOutcome::Published { concluded } => {
+                self.conclude_published(&lease, &delivery, &prepared.post, concluded)
                     .await
             }
             PartsOutcome::Held(until) => self.hold(&lease, &delivery, until).await,
@@ -108,25 +106,31 @@ where
 
     /// The post, its parts and the account with a fresh token; or the ending when the
     /// delivery cannot be published (expired, post gone, account unusable, text too
-    /// long, token refused), with the post when it was read.
+    /// long, token refused), with the post when it was read. `content`: the post as
+    /// the claimed item carries it; the post is read only when it carries none (an
+    /// item written before intake embedded it, or a post too large to copy).
     async fn prepare(
         &self,
         lease: &Lease,
         d: &DeliveryRecord,
+        content: Option<Box<PostRecord>>,
     ) -> Result<Result<Prepared, (Ending, Option<PostRecord>)>, StoreError> {
         if let Some(ending) = rules::expiry(d, &self.policy, self.ports.clock.now()) {
             return Ok(Err((ending, None)));
         }
-        let Some(post) = self.ports.deliveries.get_post(lease.post_id()).await? else {
+        let post = match content {
+            Some(post) => Some(*post),
+            None => self.ports.deliveries.get_post(lease.post_id()).await?,
+        };
+        let Some(post) = post else {
             let ending = Ending::failed(FailureReason::PostMissing, "the post is gone");
             return Ok(Err((ending, None)));
         };
-        let accounts = &self.ports.accounts;
-        let sealed = accounts
-            .get(&post.user_id, self.network, &d.account_id)
-            .await?;
-        let sealed = match rules::usable_account(sealed) {
-            Ok(sealed) => sealed,
+        let account = match self
+            .account(lease.owner(), &post.user_id, &d.account_id)
+            .await?
+        {
+            Ok(account) => account,
             Err(ending) => return Ok(Err((ending, Some(post)))),
         };
         let parts = match adapt(
@@ -142,11 +146,16 @@ where
                 return Ok(Err((ending, Some(post))));
             }
         };
-        // Opened here, just before the network calls that need the token.
-        let mut account = accounts.open(&sealed).await?;
+        let mut account = account;
         if let Some(tokens) = &self.tokens {
             match tokens.fresh(&account, lease.owner(), false).await {
-                Ok(fresh) => account = fresh,
+                Ok(fresh) => {
+                    if fresh.token_version != account.token_version {
+                        let (user, id) = (&fresh.user_id, &fresh.account_id);
+                        self.replace_seen_account(user, id, Some((lease.owner(), &fresh)));
+                    }
+                    account = fresh
+                }
                 Err(e) => {
                     let ending = self.after_failure(d, &account, e, false).await?;
                     return Ok(Err((ending, Some(post))));
@@ -187,6 +196,7 @@ where
         prepared: &mut Prepared,
     ) -> Result<PartsOutcome, StoreError> {
         let mut reconcile = d.needs_reconcile();
+        let mut concluded = false;
         while d.parts.len() < prepared.parts.len() {
             if let Some(until) = self.held_until(&prepared.account).await? {
                 return Ok(PartsOutcome::Held(until));
@@ -216,10 +226,13 @@ where
                 }
             }
             // One delivery at a time sends a given first part to an account, so a
-            // lookup can never adopt another post's delivery's post.
-            if index == 0 {
-                let digest = first_part_digest(&prepared.parts[0]);
-                let expires_at = d.created_at + self.policy.max_age + FIRST_PART_LEASE_MARGIN;
+            // lookup can never adopt another post's delivery's post. Intake takes the
+            // lease with the delivery's item where it can.
+            let digest = (index == 0).then(|| first_part_digest(&prepared.parts[0]));
+            let expires_at = rules::first_part_lease_expires_at(d.created_at, self.policy.max_age);
+            if let Some(digest) =
+                digest.filter(|digest| !rules::holds_first_part_since_intake(d, digest, expires_at))
+            {
                 let taken = self
                     .ports
                     .deliveries
@@ -259,11 +272,22 @@ where
                 attempted_at,
                 media: media_positions(d, prepared, index),
             };
-            let recorded = self
-                .ports
-                .deliveries
-                .record_part(lease, &part, self.ports.clock.now())
-                .await?;
+            // The last part's record concludes the delivery in the same write.
+            let last = index + 1 == prepared.parts.len();
+            let deliveries = &self.ports.deliveries;
+            let now = self.ports.clock.now();
+            let recorded = if last {
+                let first_url = match index {
+                    0 => part.url.clone(),
+                    _ => d.parts.first().and_then(|p| p.url.clone()),
+                };
+                deliveries
+                    .record_last_part(lease, &part, first_url.as_deref(), now)
+                    .await?
+            } else {
+                deliveries.record_part(lease, &part, now).await?
+            };
+            concluded = last;
             if let Recorded::OwnedElsewhere { post_id, .. } = recorded {
                 // The network gave a post it had just made for us an id another
                 // delivery holds: the table, not the network, is wrong.
@@ -279,12 +303,20 @@ where
                     ?scope,
                     "network usage high; later calls wait"
                 );
-                self.note_limit(&prepared.account, until, scope).await?;
+                let noted = self.note_limit(&prepared.account, until, scope).await;
+                match noted {
+                    // PUBLISHED is written: its event must still go out. This
+                    // instance holds the limit already; others meet it themselves.
+                    Err(e) if concluded => {
+                        tracing::warn!(error = %e, "could not write down the limit");
+                    }
+                    other => other?,
+                }
             }
             tracing::info!(part = index, of = prepared.parts.len(), remote_id = %part.remote_id, "part published");
             d.parts.push(part);
         }
-        Ok(PartsOutcome::Published)
+        Ok(PartsOutcome::Published { concluded })
     }
 
     /// Looks on the network for part `index` made by an earlier attempt whose outcome
@@ -453,6 +485,8 @@ where
         prepared.account = tokens
             .fresh(&prepared.account, &prepared.owner, true)
             .await?;
+        let a = &prepared.account;
+        self.replace_seen_account(&a.user_id, &a.account_id, Some((&prepared.owner, a)));
         call(&self.publisher, &prepared.account).await
     }
 
@@ -483,6 +517,8 @@ where
             Some(Effect::NeedsReauth) => {
                 let accounts = &self.ports.accounts;
                 let (user, id) = (&account.user_id, &account.account_id);
+                // No record of this instance uses the refused token again.
+                self.replace_seen_account(user, id, None);
                 if accounts.mark_needs_reauth(user, self.network, id).await? {
                     self.event(Event::needs_reauth(account)).await;
                 } else if accounts.get(user, self.network, id).await?.is_none() {
@@ -497,19 +533,23 @@ where
         Ok(verdict.ending)
     }
 
-    /// Every part is out: PUBLISHED, its metrics and its event.
+    /// Every part is out: PUBLISHED (unless the last part's record wrote it,
+    /// `concluded`), its metrics and its event.
     async fn conclude_published(
         &self,
         lease: &Lease,
         d: &DeliveryRecord,
         post: &PostRecord,
+        concluded: bool,
     ) -> Result<Next, StoreError> {
         let now = self.ports.clock.now();
-        let remote_url = d.parts.first().and_then(|p| p.url.clone());
-        self.ports
-            .deliveries
-            .conclude(lease, &Conclusion::Published { remote_url }, now)
-            .await?;
+        if !concluded {
+            let remote_url = d.parts.first().and_then(|p| p.url.clone());
+            self.ports
+                .deliveries
+                .conclude(lease, &Conclusion::Published { remote_url }, now)
+                .await?;
+        }
         metrics::emit(Metric::Published, self.network.as_str(), 1.0);
         let latency = (now - post.received_at).whole_milliseconds();
         metrics::emit(

@@ -273,6 +273,78 @@ async fn a_post_is_published_recorded_and_announced() {
 }
 
 #[tokio::test]
+async fn a_delivery_written_without_its_content_reads_the_post() {
+    // Items written before intake copied the content into them.
+    let w = worker(ScriptedNetwork::default());
+    w.ports().deliveries.claims_without_content();
+    let id = post(&w, 1, "早安，今天也要加油！");
+    assert_eq!(
+        work(&w, &id, DeliveryOp::Publish, "req-1").await,
+        Next::Done
+    );
+    let d = delivery(&w, &id);
+    assert_eq!((d.status, d.parts.len()), (DeliveryStatus::Published, 1));
+    let sent = w.publisher.sent.lock().unwrap().clone();
+    assert_eq!(sent[0].0, "早安，今天也要加油！");
+    // And one whose post is gone ends so.
+    let gone = post(&w, 2, "晚安");
+    w.ports().deliveries.remove_post(&gone);
+    work(&w, &gone, DeliveryOp::Publish, "req-2").await;
+    let d = delivery(&w, &gone);
+    assert_eq!(d.status, DeliveryStatus::Failed);
+    assert_eq!(d.last_error.unwrap().kind.as_str(), "post_missing");
+}
+
+#[tokio::test]
+async fn the_records_of_one_invocation_read_their_account_once() {
+    let w = worker(ScriptedNetwork::default());
+    let (a, b, c) = (post(&w, 1, "一"), post(&w, 2, "二"), post(&w, 3, "三"));
+    work(&w, &a, DeliveryOp::Publish, "req-1").await;
+    work(&w, &b, DeliveryOp::Publish, "req-1").await;
+    assert_eq!(w.ports().accounts.reads(), 1);
+    // Another invocation reads it again.
+    work(&w, &c, DeliveryOp::Publish, "req-2").await;
+    assert_eq!(w.ports().accounts.reads(), 2);
+    for id in [&a, &b, &c] {
+        assert_eq!(delivery(&w, id).status, DeliveryStatus::Published);
+    }
+}
+
+#[tokio::test]
+async fn an_account_whose_token_a_worker_may_refresh_soon_is_read_by_every_record() {
+    let w = worker(ScriptedNetwork::default());
+    let mut soon = account(ACCOUNT);
+    soon.refresh_token = Some(Secret::new("refresh"));
+    // Within the refresh margin plus the time a copy is kept: another worker may
+    // refresh it (and X rotate it) at any moment.
+    soon.access_expires_at = Some(t0().unix_timestamp() + 300);
+    w.ports().accounts.insert(soon);
+    let (a, b) = (post(&w, 1, "一"), post(&w, 2, "二"));
+    work(&w, &a, DeliveryOp::Publish, "req-1").await;
+    work(&w, &b, DeliveryOp::Publish, "req-1").await;
+    assert_eq!(w.ports().accounts.reads(), 2);
+}
+
+#[tokio::test]
+async fn an_account_flagged_needs_reauth_by_one_record_is_read_again_by_the_next() {
+    let net = ScriptedNetwork::default();
+    net.then_publish(Err(PublishError::AuthRevoked {
+        detail: "401".into(),
+    }));
+    let w = worker(net);
+    let (a, b) = (post(&w, 1, "一"), post(&w, 2, "二"));
+    work(&w, &a, DeliveryOp::Publish, "req-1").await;
+    assert_eq!(delivery(&w, &a).status, DeliveryStatus::NeedsReauth);
+    work(&w, &b, DeliveryOp::Publish, "req-1").await;
+    // The second record saw the flag, and did not call the network.
+    assert_eq!(w.ports().accounts.reads(), 2);
+    let d = delivery(&w, &b);
+    assert_eq!(d.status, DeliveryStatus::Failed);
+    assert_eq!(d.last_error.unwrap().kind.as_str(), "account_needs_reauth");
+    assert!(w.publisher.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn a_thread_replies_part_to_part_and_resumes_after_its_last_recorded_part() {
     let net = ScriptedNetwork::default();
     net.publish.lock().unwrap().extend([
@@ -744,6 +816,87 @@ async fn a_lookup_never_adopts_another_deliverys_post_or_one_older_than_the_firs
     );
     assert!(d.parts.is_empty());
     assert_eq!(delivery(&w, &first).parts[0].remote_id, "r1");
+}
+
+/// Takes the first-part lease of `post_id`'s delivery of `text` as intake does.
+fn lease_at_intake(w: &Worker, post_id: &PostId, text: &str) -> bool {
+    let now = w.ports().clock.now();
+    let expires_at = crosspost_core::delivery::rules::first_part_lease_expires_at(
+        now,
+        Duration::from_secs(24 * 3600),
+    );
+    let digest = crosspost_core::delivery::first_part_digest(text);
+    w.ports()
+        .deliveries
+        .take_first_part_at_intake(post_id, &key(), &digest, expires_at, now)
+}
+
+#[tokio::test]
+async fn a_first_part_leased_at_intake_is_sent_without_taking_the_lease_again() {
+    let net = ScriptedNetwork::default();
+    net.then_publish(Err(PublishError::Retryable {
+        after: None,
+        detail: "503".into(),
+    }));
+    let w = worker(net);
+    let first = post(&w, 30, "早安");
+    assert!(lease_at_intake(&w, &first, "早安"));
+    // A second post with the same text finds the lease held at its intake.
+    let second = post(&w, 31, "早安");
+    assert!(!lease_at_intake(&w, &second, "早安"));
+    work(&w, &first, DeliveryOp::Publish, "req-1").await;
+    assert_eq!(delivery(&w, &first).status, DeliveryStatus::Retrying);
+    assert_eq!(w.ports().deliveries.first_part_takes(), 0);
+    // The second, which intake could not lease for, takes it and waits: the first's
+    // first part is unsettled.
+    work(&w, &second, DeliveryOp::Publish, "req-2").await;
+    assert_eq!(w.ports().deliveries.first_part_takes(), 1);
+    let waiting = delivery(&w, &second);
+    assert_eq!(
+        (waiting.status, waiting.attempts),
+        (DeliveryStatus::Retrying, 0)
+    );
+    // The first's next attempt still holds it from intake.
+    advance(&w, 2);
+    work(&w, &first, DeliveryOp::Publish, "req-3").await;
+    assert_eq!(delivery(&w, &first).status, DeliveryStatus::Published);
+    assert_eq!(w.ports().deliveries.first_part_takes(), 1);
+    assert_eq!(w.publisher.sent.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_lease_only_reserved_by_a_post_never_claimed_is_taken_over() {
+    // The first post's message was never queued: it reserved the lease at intake and
+    // sent nothing. The second, with the same text, does not wait for it.
+    let w = worker(ScriptedNetwork::default());
+    let first = post(&w, 33, "早安");
+    assert!(lease_at_intake(&w, &first, "早安"));
+    let second = post(&w, 34, "早安");
+    assert!(!lease_at_intake(&w, &second, "早安"));
+    work(&w, &second, DeliveryOp::Publish, "req-1").await;
+    assert_eq!(delivery(&w, &second).status, DeliveryStatus::Published);
+    assert_eq!(
+        delivery(&w, &first).first_part_taken,
+        None,
+        "its mark dropped"
+    );
+    // The first, queued at last, takes the lease like any delivery (its holder's
+    // first part is recorded now) instead of sending on a lease it no longer holds.
+    work(&w, &first, DeliveryOp::Publish, "req-2").await;
+    assert_eq!(w.ports().deliveries.first_part_takes(), 2);
+    assert_eq!(delivery(&w, &first).status, DeliveryStatus::Published);
+}
+
+#[tokio::test]
+async fn a_lease_taken_at_intake_for_another_text_is_taken_when_publishing() {
+    // Intake's digest and the worker's differ (the rules changed in between): the
+    // worker takes the lease for the text it sends.
+    let w = worker(ScriptedNetwork::default());
+    let id = post(&w, 32, "早安");
+    assert!(lease_at_intake(&w, &id, "another text"));
+    work(&w, &id, DeliveryOp::Publish, "req-1").await;
+    assert_eq!(w.ports().deliveries.first_part_takes(), 1);
+    assert_eq!(delivery(&w, &id).status, DeliveryStatus::Published);
 }
 
 #[tokio::test]
