@@ -102,9 +102,11 @@ async fn text_link_one_photo_and_three_photo_posts_publish_with_the_right_calls_
     assert_eq!(param(p, "link"), Some("https://moments.example.com/p/42"));
     assert_eq!(text.parts[0].remote_id, sb.facebook.posts()[0].id);
 
-    // One photo: `/photos` with url and caption; the delivery keeps the post id.
+    // One photo: `/photos` with url and caption; the delivery keeps the post id. A
+    // photo post has no link card: the link goes at the end of the caption.
     let mut body = to_page(DEMO_FACEBOOK_PAGE, "西湖的秋天");
     body["media"] = json!([photo(&host, 1, Some("湖面上的小船"))]);
+    body["link"] = json!("https://moments.example.com/p/43");
     let from = sb.facebook.requests().len();
     let one_id = accepted(&sb, &body).await;
     let one = published(&sb, &one_id).await;
@@ -113,7 +115,11 @@ async fn text_link_one_photo_and_three_photo_posts_publish_with_the_right_calls_
     let (r, p) = &calls[0];
     assert_eq!(r.path, photos);
     assert_eq!(param(p, "url"), Some(&*host.url("/photos/1.jpg")));
-    assert_eq!(param(p, "caption"), Some("西湖的秋天"));
+    assert_eq!(
+        param(p, "caption"),
+        Some("西湖的秋天\n\nhttps://moments.example.com/p/43")
+    );
+    assert_eq!(param(p, "link"), None);
     assert_eq!(param(p, "alt_text_custom"), Some("湖面上的小船"));
     assert_eq!(param(p, "published"), None);
     let stored = sb.facebook.photos();

@@ -182,6 +182,21 @@ impl App {
                 );
             }
         };
+        if !session.app_password {
+            // The account's own password: a session that can change the email or
+            // delete the account. Ended at once, never stored.
+            if let Err(e) = linking.sessions.delete_session(&session.credentials).await {
+                tracing::warn!(error = %e, "the session made with the account's password could not be ended");
+            }
+            return problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Bluesky took the account's own password, not an app password",
+                &[FieldError {
+                    pointer: "/app_password".into(),
+                    detail: "this is the account's own password; make an app password for Crosspost (Bluesky: Settings → Privacy and security → App passwords) and link with it".into(),
+                }],
+            );
+        }
         let code = Secret::new(String::new());
         let grant = Grant {
             user_id: &link.user_id,

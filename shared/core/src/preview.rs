@@ -26,6 +26,30 @@ pub fn adapt(
     }
 }
 
+/// The text a network is given for a post with or without media, before it is
+/// adapted: the text itself, except on Facebook, which shows a post's `link` only on a
+/// text post (a link card, the `link` of `POST /{page-id}/feed`); a photo or video
+/// post has no place for it, so there the link goes at the end of the text, after an
+/// empty line, unless the text holds it already. Every reader of a delivery's parts
+/// (intake's first-part lease, the worker, the preview) asks here, so they agree.
+pub fn post_text<'a>(
+    network: Network,
+    text: &'a str,
+    link: Option<&str>,
+    has_media: bool,
+) -> std::borrow::Cow<'a, str> {
+    match link.map(str::trim).filter(|l| !l.is_empty()) {
+        Some(link) if network == Network::Facebook && has_media && !text.contains(link) => {
+            if text.trim().is_empty() {
+                link.to_owned().into()
+            } else {
+                format!("{}\n\n{link}", text.trim_end()).into()
+            }
+        }
+        _ => text.into(),
+    }
+}
+
 /// The parts of a thread whose media need more parts than its text: `parts` followed
 /// by parts without text, until there are `media_parts` in all. Numbering ` (i/n)`
 /// counts the parts with text only.
@@ -140,6 +164,28 @@ mod tests {
         assert_eq!(bluesky.parts[0].weighted_length, 34);
         let x = preview(Network::X, text, None, Overflow::Thread, Mentions::Keep);
         assert_eq!(x.parts[0].text, text);
+    }
+
+    #[test]
+    fn a_facebook_photo_post_carries_its_link_in_its_text() {
+        let link = Some("https://moments.example.com/p/42");
+        let text = "西湖的秋天";
+        assert_eq!(
+            post_text(Network::Facebook, text, link, true),
+            "西湖的秋天\n\nhttps://moments.example.com/p/42"
+        );
+        // A text post shows it as a card; X and Bluesky have their own ways.
+        assert_eq!(post_text(Network::Facebook, text, link, false), text);
+        assert_eq!(post_text(Network::X, text, link, true), text);
+        assert_eq!(post_text(Network::Bluesky, text, link, true), text);
+        // Once only, and alone when there is no text.
+        let with = "看 https://moments.example.com/p/42";
+        assert_eq!(post_text(Network::Facebook, with, link, true), with);
+        assert_eq!(
+            post_text(Network::Facebook, "", link, true),
+            "https://moments.example.com/p/42"
+        );
+        assert_eq!(post_text(Network::Facebook, text, None, true), text);
     }
 
     #[test]

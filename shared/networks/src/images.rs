@@ -20,8 +20,10 @@ use std::io::Cursor;
 /// The widest or tallest image decoded, in pixels (a phone photo is about 8,000).
 pub const MAX_SIDE: u32 = 16_384;
 /// The most memory one decode may take, in bytes: a decompression bomb is refused
-/// before its pixels are allocated.
-pub const MAX_DECODED_BYTES: u64 = 256 * 1024 * 1024;
+/// before its pixels are allocated. 160 MiB holds a 48-megapixel colour photo; with
+/// the copies made while it is turned and scaled, and two images at a time per
+/// instance (`bluesky::embed`), a worker stays within its 1024 MB.
+pub const MAX_DECODED_BYTES: u64 = 160 * 1024 * 1024;
 
 /// An image ready for upload: its bytes, their MIME type and its size in pixels (after
 /// the orientation is applied).

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use crosspost_core::clock::{rfc3339, unix_ms};
 use crosspost_core::delivery::{first_part_digest, rules};
-use crosspost_core::preview::adapt;
+use crosspost_core::preview::{adapt, post_text};
 use crosspost_core::{keys, DeliveryKey, DeliveryStatus, PostId, ValidatedPost};
 use time::OffsetDateTime;
 
@@ -57,7 +57,15 @@ struct FirstPartAtIntake {
 /// The digest of the first part the delivery to `key` sends, when its text gives one:
 /// the first of the network's parts (media only ever add parts after it).
 fn first_part_of(c: &ValidatedPost, text: &str, key: &DeliveryKey) -> Option<String> {
-    let parts = adapt(key.network, text, c.link.as_deref(), c.overflow, c.mentions).ok()?;
+    let text = post_text(key.network, text, c.link.as_deref(), !c.media.is_empty());
+    let parts = adapt(
+        key.network,
+        &text,
+        c.link.as_deref(),
+        c.overflow,
+        c.mentions,
+    )
+    .ok()?;
     parts.first().map(|p| first_part_digest(&p.text))
 }
 

@@ -380,6 +380,9 @@ impl PostsStore {
     }
 }
 
+/// Reads of a first-part lease that changes hands meanwhile before waiting.
+const FIRST_PART_TRIES: usize = 3;
+
 impl DeliveryStore for PostsStore {
     async fn get_post(&self, post_id: &PostId) -> Result<Option<PostRecord>, StoreError> {
         PostsStore::get_post(self, post_id).await
@@ -450,44 +453,56 @@ impl DeliveryStore for PostsStore {
                 .item("expires_at", n(expires_at.unix_timestamp()))
                 .condition_expression(condition.to_owned())
         };
-        // Free, ours already, or expired: one write.
-        let taken = put("attribute_not_exists(pk) OR post_id = :post OR expires_at <= :now")
-            .expression_attribute_values(":post", s(ours))
-            .expression_attribute_values(":now", n(now.unix_timestamp()))
-            .send()
-            .await
-            .held()?;
-        if taken {
-            return Ok(FirstPartLease::Taken);
+        // Another delivery may take the lease between our read and our write: then
+        // whoever has it now decides, read again. That is never a lost lease of our
+        // delivery's (a `Conflict` would acknowledge the message and leave the delivery
+        // PUBLISHING with no message to bring it back).
+        let mut last_holder = None;
+        for _ in 0..FIRST_PART_TRIES {
+            // Free, ours already, or expired: one write.
+            let taken = put("attribute_not_exists(pk) OR post_id = :post OR expires_at <= :now")
+                .expression_attribute_values(":post", s(ours))
+                .expression_attribute_values(":now", n(now.unix_timestamp()))
+                .send()
+                .await
+                .held()?;
+            if taken {
+                return Ok(FirstPartLease::Taken);
+            }
+            // Held by another post's delivery: taken over only once that one is done
+            // with it.
+            let Some(item) = self.get_item(pk.clone(), keys::FIRST_PART_SK).await? else {
+                continue; // gone since (its TTL): free again
+            };
+            let r = Reader::new(&item);
+            let holder =
+                PostId::parse(&r.str("post_id")?).ok_or_else(|| r.corrupt("bad post_id"))?;
+            let holder_delivery = self.get_delivery(&holder, key).await?;
+            if rules::first_part_only_reserved(holder_delivery.as_ref(), digest) {
+                return self
+                    .take_reserved_first_part(lease, &pk, &holder, digest, expires_at)
+                    .await;
+            }
+            if !rules::first_part_settled(holder_delivery.as_ref()) {
+                return Ok(FirstPartLease::HeldBy(holder));
+            }
+            let taken_over = put("post_id = :holder")
+                .expression_attribute_values(":holder", s(holder.as_str()))
+                .send()
+                .await
+                .held()?;
+            if taken_over {
+                return Ok(FirstPartLease::Taken);
+            }
+            last_holder = Some(holder);
         }
-        // Held by another post's delivery: taken over only once that one is done with it.
-        let Some(item) = self.get_item(pk.clone(), keys::FIRST_PART_SK).await? else {
-            return Err(StoreError::Conflict(
-                "first-part lease changed hands".into(),
-            ));
-        };
-        let r = Reader::new(&item);
-        let holder = PostId::parse(&r.str("post_id")?).ok_or_else(|| r.corrupt("bad post_id"))?;
-        let holder_delivery = self.get_delivery(&holder, key).await?;
-        if rules::first_part_only_reserved(holder_delivery.as_ref(), digest) {
-            return self
-                .take_reserved_first_part(lease, &pk, &holder, digest, expires_at)
-                .await;
-        }
-        if !rules::first_part_settled(holder_delivery.as_ref()) {
-            return Ok(FirstPartLease::HeldBy(holder));
-        }
-        let taken_over = put("post_id = :holder")
-            .expression_attribute_values(":holder", s(holder.as_str()))
-            .send()
-            .await
-            .held()?;
-        if taken_over {
-            Ok(FirstPartLease::Taken)
-        } else {
-            Err(StoreError::Conflict(
-                "first-part lease changed hands".into(),
-            ))
+        // Taken by others each time: wait like for any holder.
+        match last_holder {
+            Some(holder) => Ok(FirstPartLease::HeldBy(holder)),
+            None => Err(StoreError::Backend {
+                service: "dynamodb",
+                detail: "the first-part lease kept changing hands".into(),
+            }),
         }
     }
 

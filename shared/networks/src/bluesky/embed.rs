@@ -15,6 +15,13 @@ use super::error::classify;
 use super::send;
 use super::AccessToken;
 use crate::images::{fit_image, FittedImage};
+
+/// Images an instance prepares at once: each may take [`crate::images::MAX_DECODED_BYTES`] and about
+/// as much again while it is turned, scaled and encoded.
+const IMAGES_AT_ONCE: usize = 2;
+/// How long an image waits for its turn before its delivery is tried again later.
+const IMAGE_PERMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+static IMAGE_WORK: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(IMAGES_AT_ONCE);
 use crate::media::{MediaBody, MediaFetcher};
 use crate::page::fetch_preview;
 use crate::PublishError;
@@ -102,7 +109,20 @@ impl Embeds {
                 reason: format!("media_unsupported: {url} is not an image"),
             });
         };
-        // Decoding and encoding take the CPU for a while: off the async threads.
+        // Decoding and encoding take the CPU and up to [`crate::images::MAX_DECODED_BYTES`] and its
+        // copies for a while: off the async threads, and a few at a time per instance
+        // whatever the batch, so a batch of large photos stays within the function's
+        // memory. An image that cannot start soon is tried again later.
+        let _permit = tokio::time::timeout(IMAGE_PERMIT_WAIT, IMAGE_WORK.acquire())
+            .await
+            .map_err(|_| PublishError::Retryable {
+                after: None,
+                detail: "other images of this instance are still being prepared".into(),
+            })?
+            .map_err(|e| PublishError::Retryable {
+                after: None,
+                detail: format!("preparing an image stopped: {e}"),
+            })?;
         tokio::task::spawn_blocking(move || fit_image(&bytes, max_bytes))
             .await
             .map_err(|e| PublishError::Retryable {

@@ -86,6 +86,9 @@ pub struct BlueskySession {
     pub credentials: SessionCredentials,
     /// Seconds the access token lives, read from its `exp` claim when it has one.
     pub expires_in_secs: Option<u64>,
+    /// Whether the session was made with an app password (its access token's scope),
+    /// not the account's own password.
+    pub app_password: bool,
 }
 
 impl BlueskySession {
@@ -108,15 +111,32 @@ struct SessionAnswer {
     refresh_jwt: String,
 }
 
-/// Seconds from now until a JWT's `exp` (read, not verified: the PDS verifies it).
-fn seconds_left(jwt: &str) -> Option<u64> {
+/// A JWT's claims (read, not verified: the PDS verifies its own tokens).
+fn claims(jwt: &str) -> Option<serde_json::Value> {
     let payload = jwt.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .ok()?;
-    let exp = serde_json::from_slice::<serde_json::Value>(&bytes).ok()?["exp"].as_i64()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Seconds from now until a JWT's `exp`.
+fn seconds_left(jwt: &str) -> Option<u64> {
+    let exp = claims(jwt)?["exp"].as_i64()?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     u64::try_from(exp.saturating_sub(now)).ok()
+}
+
+/// Whether an access JWT is an app password's: its `scope` is
+/// `com.atproto.appPass` (or `com.atproto.appPassPrivileged`), where the account's
+/// own password gives `com.atproto.access`, which can also change the account's
+/// email, delete it or make app passwords (the PDS's `AuthScope`).
+fn is_app_password_scope(jwt: &str) -> bool {
+    claims(jwt).is_some_and(|c| {
+        c["scope"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("com.atproto.appPass"))
+    })
 }
 
 /// Makes and renews sessions on any PDS.
@@ -172,6 +192,7 @@ impl BlueskyRefresher {
         })?;
         Ok(BlueskySession {
             expires_in_secs: seconds_left(&s.access_jwt),
+            app_password: is_app_password_scope(&s.access_jwt),
             access: AccessToken {
                 service: service.to_string(),
                 access_jwt: s.access_jwt,
@@ -276,5 +297,14 @@ mod tests {
         let left = seconds_left(&format!("e30.{payload}.sig")).unwrap();
         assert!((7190..=7200).contains(&left), "{left}");
         assert_eq!(seconds_left("not-a-jwt"), None);
+        assert!(is_app_password_scope(&format!("e30.{payload}.sig")));
+        let jwt = |scope: &str| {
+            let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(format!(r#"{{"exp":{exp},"scope":"{scope}"}}"#));
+            format!("e30.{claims}.sig")
+        };
+        assert!(is_app_password_scope(&jwt("com.atproto.appPassPrivileged")));
+        assert!(!is_app_password_scope(&jwt("com.atproto.access")));
+        assert!(!is_app_password_scope("not-a-jwt"));
     }
 }
