@@ -531,12 +531,14 @@ where
         }
     }
 
-    /// Waits out a rate limit without calling the network: not an attempt.
+    /// Waits without calling the network until `until_unix`, for `why` (a rate limit,
+    /// or another post's first part with the same text): not an attempt.
     async fn hold(
         &self,
         lease: &Lease,
         d: &DeliveryRecord,
         until_unix: i64,
+        why: &str,
     ) -> Result<Next, StoreError> {
         let now = self.ports.clock.now();
         let (conclusion, next) = rules::hold(d, until_unix, now);
@@ -547,7 +549,8 @@ where
         tracing::info!(
             until_unix,
             ?next,
-            "account rate limited; waiting without calling the network"
+            why,
+            "waiting without calling the network"
         );
         Ok(next)
     }

@@ -91,11 +91,12 @@ where
                 self.conclude_published(&lease, &delivery, &prepared.post, concluded)
                     .await
             }
-            PartsOutcome::Held(until) => self.hold(&lease, &delivery, until).await,
+            PartsOutcome::Held(until) => self.hold(&lease, &delivery, until, "rate limited").await,
             PartsOutcome::Waiting(holder) => {
                 tracing::info!(%holder, "the same text is being sent to this account by another post; waiting for its outcome");
                 let until = self.ports.clock.now().unix_timestamp() + rules::FIRST_PART_WAIT_SECS;
-                self.hold(&lease, &delivery, until).await
+                self.hold(&lease, &delivery, until, "first part held by another post")
+                    .await
             }
             PartsOutcome::Failed(ending) => {
                 self.conclude_ending(&lease, &delivery, ending, Some(&prepared.post))
