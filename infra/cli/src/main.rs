@@ -251,6 +251,14 @@ async fn dev(sandbox: &Sandbox) -> Result<()> {
         sandbox.x.base_url(),
         sandbox.facebook.base_url()
     );
+    if let (Some(pds), Some(account)) = (sandbox.stack.pds(), &sandbox.bluesky) {
+        println!(
+            "Bluesky PDS: {}   linked for {DEMO_USER}: @{} ({})",
+            pds.url(),
+            account.handle,
+            account.did
+        );
+    }
     println!("\nSend a post (the signature is valid for 5 minutes):");
     let mut curl = format!(
         "curl -sS -X POST {} -H 'content-type: application/json'",
