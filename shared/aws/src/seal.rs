@@ -68,6 +68,9 @@ pub struct Sealer {
     by_account: KeyCache<String>,
     /// Keys opened, by their encrypted form.
     by_encrypted: KeyCache<Vec<u8>>,
+    /// Held while a key missing from [`Sealer::by_encrypted`] is opened: the records
+    /// of a batch that miss at once make one Decrypt, not one each.
+    opening: tokio::sync::Mutex<()>,
 }
 
 fn broken(detail: impl Into<String>) -> StoreError {
@@ -84,6 +87,7 @@ impl Sealer {
             key_id: key_id.into(),
             by_account: KeyCache::new(),
             by_encrypted: KeyCache::new(),
+            opening: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -181,6 +185,11 @@ impl Sealer {
         account_key: &str,
         encrypted: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
+        if let Some(k) = self.by_encrypted.fresh(encrypted) {
+            return Ok(k.plaintext);
+        }
+        let _opening = self.opening.lock().await;
+        // Opened by another record while this one waited.
         if let Some(k) = self.by_encrypted.fresh(encrypted) {
             return Ok(k.plaintext);
         }

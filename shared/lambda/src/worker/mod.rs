@@ -24,7 +24,7 @@ use crosspost_core::{
     EventSink, Network, PostRecord, Publisher, StoreError,
 };
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tracing::Instrument;
@@ -57,9 +57,6 @@ pub struct DeliveryWorker<P, S, A, E, C> {
     /// LIMITS item once per [`APP_LIMIT_CACHE`], not before every part: at scale that
     /// item is one key every worker of a network would read.
     app_limit: Mutex<Option<(OffsetDateTime, Option<i64>)>>,
-    /// Accounts as this instance's records last read and opened them, so the records
-    /// of one batch read (and open) an account once: see [`DeliveryWorker::account`].
-    accounts_seen: Mutex<HashMap<(String, String), SeenSlot>>,
     /// Events of this batch's records, sent together by [`DeliveryWorker::flush_events`].
     pending_events: Mutex<Vec<crosspost_core::Envelope>>,
     /// Keeps expiring access tokens fresh, for networks whose tokens expire (X).
@@ -69,24 +66,6 @@ pub struct DeliveryWorker<P, S, A, E, C> {
 /// How long an instance trusts the app-wide limit it read. A limit set by another
 /// instance is seen this much later at most; one this instance meets is seen at once.
 pub const APP_LIMIT_CACHE: time::Duration = time::Duration::seconds(5);
-
-/// How long an account read by one record serves the other records of the same
-/// invocation (see [`DeliveryWorker::account`]).
-pub const ACCOUNT_CACHE: time::Duration = time::Duration::seconds(5);
-
-/// How many accounts an instance keeps copies of before it drops the idle ones.
-const ACCOUNTS_SEEN_MAX: usize = 256;
-
-/// One account's copy (user id, account id), locked while a record reads it.
-type SeenSlot = Arc<tokio::sync::Mutex<Option<SeenAccount>>>;
-
-/// An account as a record of this instance read and opened it.
-struct SeenAccount {
-    /// The invocation (request id) that read it: records of another never use it.
-    invocation: String,
-    read_at: OffsetDateTime,
-    account: crosspost_core::LinkedAccount,
-}
 
 /// The invocation the message arrived in: its request id owns the lease, which ends at
 /// the invocation's deadline.
@@ -170,7 +149,6 @@ where
             jitter: os_random,
             held: Mutex::new(HashMap::new()),
             app_limit: Mutex::new(None),
-            accounts_seen: Mutex::new(HashMap::new()),
             pending_events: Mutex::new(Vec::new()),
             tokens: None,
         }
@@ -398,44 +376,17 @@ where
     }
 
     /// The delivery's account, opened, with the network's app-wide limit read with it
-    /// when this instance's copy is stale ([`APP_LIMIT_CACHE`]): one BatchGetItem. The
-    /// records of one invocation share what one of them read for [`ACCOUNT_CACHE`]
-    /// (the others wait for its read), so a batch reads and opens each account once.
-    /// A copy is never used by another invocation, nor once its access token is near
-    /// enough to expiry that any worker could have refreshed it since the read (a
-    /// refresh happens [`crate::tokens::REFRESH_MARGIN_SECS`] before expiry, or after
-    /// the network refused the token: then this record's call is refused too, and
-    /// [`crate::tokens::FreshTokens::fresh`] reads the stored token). A refresh or a
-    /// NEEDS_REAUTH by this instance replaces or drops the copy. Unusable accounts
-    /// (gone, not ACTIVE) are never kept: the ending is the caller's.
+    /// when this instance's copy is stale ([`APP_LIMIT_CACHE`]): one BatchGetItem.
+    /// Every record reads its account itself, so it sees what others did to it a
+    /// moment ago (an unlink, a new link, a rate limit, a NEEDS_REAUTH); opening it
+    /// costs no KMS call once the instance has its data key. Unusable accounts (gone,
+    /// not ACTIVE) are the caller's ending.
     async fn account(
         &self,
-        invocation: &str,
         user_id: &str,
         account_id: &str,
     ) -> Result<Result<crosspost_core::LinkedAccount, Ending>, StoreError> {
-        let slot = {
-            let mut all = self.accounts_seen_lock();
-            // Accounts no record is reading now go once there are many.
-            if all.len() >= ACCOUNTS_SEEN_MAX {
-                all.retain(|_, slot| Arc::strong_count(slot) > 1);
-            }
-            all.entry((user_id.to_owned(), account_id.to_owned()))
-                .or_default()
-                .clone()
-        };
-        let mut seen = slot.lock().await;
         let now = self.ports.clock.now();
-        let margin = crate::tokens::REFRESH_MARGIN_SECS + ACCOUNT_CACHE.whole_seconds();
-        if let Some(s) = seen.as_ref().filter(|s| {
-            s.invocation == invocation
-                && now - s.read_at < ACCOUNT_CACHE
-                && !s.account.token_expires_within(now.unix_timestamp(), margin)
-        }) {
-            tracing::trace!("account as another record of this invocation read it");
-            return Ok(Ok(s.account.clone()));
-        }
-        *seen = None;
         let accounts = &self.ports.accounts;
         let limit_is_fresh = self
             .app_limit
@@ -459,43 +410,7 @@ where
             Err(ending) => return Ok(Err(ending)),
         };
         // Opened here, just before the network calls that need the token.
-        let account = accounts.open(&sealed).await?;
-        *seen = Some(SeenAccount {
-            invocation: invocation.to_owned(),
-            read_at: now,
-            account: account.clone(),
-        });
-        Ok(Ok(account))
-    }
-
-    /// Keeps `account` (refreshed by this instance for `invocation`) as the copy the
-    /// records of that invocation use, or drops the copy (None: the account's token
-    /// must not be used again).
-    fn replace_seen_account(
-        &self,
-        user_id: &str,
-        account_id: &str,
-        account: Option<(&str, &crosspost_core::LinkedAccount)>,
-    ) {
-        let key = (user_id.to_owned(), account_id.to_owned());
-        let Some(slot) = self.accounts_seen_lock().get(&key).cloned() else {
-            return;
-        };
-        // A record reading it right now keeps the copy it reads, which is newer.
-        let Ok(mut seen) = slot.try_lock() else {
-            return;
-        };
-        *seen = account.map(|(invocation, a)| SeenAccount {
-            invocation: invocation.to_owned(),
-            read_at: self.ports.clock.now(),
-            account: a.clone(),
-        });
-    }
-
-    fn accounts_seen_lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), SeenSlot>> {
-        self.accounts_seen
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        Ok(Ok(accounts.open(&sealed).await?))
     }
 
     fn held_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {

@@ -127,10 +127,7 @@ where
             let ending = Ending::failed(FailureReason::PostMissing, "the post is gone");
             return Ok(Err((ending, None)));
         };
-        let account = match self
-            .account(lease.owner(), &post.user_id, &d.account_id)
-            .await?
-        {
+        let account = match self.account(&post.user_id, &d.account_id).await? {
             Ok(account) => account,
             Err(ending) => return Ok(Err((ending, Some(post)))),
         };
@@ -156,13 +153,7 @@ where
         let mut account = account;
         if let Some(tokens) = &self.tokens {
             match tokens.fresh(&account, lease.owner(), false).await {
-                Ok(fresh) => {
-                    if fresh.token_version != account.token_version {
-                        let (user, id) = (&fresh.user_id, &fresh.account_id);
-                        self.replace_seen_account(user, id, Some((lease.owner(), &fresh)));
-                    }
-                    account = fresh
-                }
+                Ok(fresh) => account = fresh,
                 Err(e) => {
                     let ending = self.after_failure(d, &account, e, false).await?;
                     return Ok(Err((ending, Some(post))));
@@ -492,8 +483,6 @@ where
         prepared.account = tokens
             .fresh(&prepared.account, &prepared.owner, true)
             .await?;
-        let a = &prepared.account;
-        self.replace_seen_account(&a.user_id, &a.account_id, Some((&prepared.owner, a)));
         call(&self.publisher, &prepared.account).await
     }
 
@@ -524,8 +513,6 @@ where
             Some(Effect::NeedsReauth) => {
                 let accounts = &self.ports.accounts;
                 let (user, id) = (&account.user_id, &account.account_id);
-                // No record of this instance uses the refused token again.
-                self.replace_seen_account(user, id, None);
                 if accounts.mark_needs_reauth(user, self.network, id).await? {
                     self.event(Event::needs_reauth(account)).await;
                 } else if accounts.get(user, self.network, id).await?.is_none() {

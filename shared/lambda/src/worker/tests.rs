@@ -36,6 +36,8 @@ struct ScriptedNetwork {
     uploaded: Mutex<Vec<String>>,
     /// The media ids each sent part attached.
     attached: Mutex<Vec<Vec<String>>>,
+    /// The access token each publish call used.
+    tokens_used: Mutex<Vec<String>>,
 }
 
 impl ScriptedNetwork {
@@ -93,10 +95,14 @@ impl Publisher for ScriptedNetwork {
 
     async fn publish_part(
         &self,
-        _: &LinkedAccount,
+        account: &LinkedAccount,
         part: OutgoingPart<'_>,
         reply_to: Option<&str>,
     ) -> Result<RemotePost, PublishError> {
+        self.tokens_used
+            .lock()
+            .unwrap()
+            .push(account.access_token.expose().to_owned());
         let answer = self.publish.lock().unwrap().pop_front().unwrap_or(Ok(()));
         answer?;
         self.attached.lock().unwrap().push(part.media_ids.to_vec());
@@ -296,33 +302,62 @@ async fn a_delivery_written_without_its_content_reads_the_post() {
 }
 
 #[tokio::test]
-async fn the_records_of_one_invocation_read_their_account_once() {
+async fn each_record_reads_its_account_so_an_unlink_a_moment_ago_is_seen() {
     let w = worker(ScriptedNetwork::default());
-    let (a, b, c) = (post(&w, 1, "一"), post(&w, 2, "二"), post(&w, 3, "三"));
+    let (a, b) = (post(&w, 41, "一"), post(&w, 42, "二"));
     work(&w, &a, DeliveryOp::Publish, "req-1").await;
+    assert_eq!(delivery(&w, &a).status, DeliveryStatus::Published);
+    // Unlinked a second later (a Facebook Page token cannot be withdrawn: only the
+    // worker's own read stops the post), while the same invocation is at work.
+    advance(&w, 1);
+    w.ports().accounts.remove(USER, Network::X, ACCOUNT);
     work(&w, &b, DeliveryOp::Publish, "req-1").await;
-    assert_eq!(w.ports().accounts.reads(), 1);
-    // Another invocation reads it again.
-    work(&w, &c, DeliveryOp::Publish, "req-2").await;
+    let d = delivery(&w, &b);
+    assert_eq!(d.status, DeliveryStatus::Failed, "{d:?}");
+    assert_eq!(d.last_error.unwrap().kind.as_str(), "account_unlinked");
+    assert_eq!(w.publisher.sent.lock().unwrap().len(), 1, "b sent nothing");
     assert_eq!(w.ports().accounts.reads(), 2);
-    for id in [&a, &b, &c] {
-        assert_eq!(delivery(&w, id).status, DeliveryStatus::Published);
-    }
 }
 
 #[tokio::test]
-async fn an_account_whose_token_a_worker_may_refresh_soon_is_read_by_every_record() {
+async fn a_record_after_a_new_link_uses_the_new_token() {
     let w = worker(ScriptedNetwork::default());
-    let mut soon = account(ACCOUNT);
-    soon.refresh_token = Some(Secret::new("refresh"));
-    // Within the refresh margin plus the time a copy is kept: another worker may
-    // refresh it (and X rotate it) at any moment.
-    soon.access_expires_at = Some(t0().unix_timestamp() + 300);
-    w.ports().accounts.insert(soon);
-    let (a, b) = (post(&w, 1, "一"), post(&w, 2, "二"));
+    let (a, b) = (post(&w, 43, "一"), post(&w, 44, "二"));
     work(&w, &a, DeliveryOp::Publish, "req-1").await;
+    advance(&w, 1);
+    let mut relinked = account(ACCOUNT);
+    relinked.access_token = Secret::new("token-after-relink");
+    relinked.token_version = 2;
+    w.ports().accounts.insert(relinked);
     work(&w, &b, DeliveryOp::Publish, "req-1").await;
-    assert_eq!(w.ports().accounts.reads(), 2);
+    assert_eq!(delivery(&w, &b).status, DeliveryStatus::Published);
+    let tokens = w.publisher.tokens_used.lock().unwrap().clone();
+    assert_eq!(
+        tokens.last().map(String::as_str),
+        Some("token-after-relink")
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limit_another_instance_set_holds_the_next_record() {
+    use crosspost_core::AccountStore;
+    let w = worker(ScriptedNetwork::default());
+    let (a, b) = (post(&w, 45, "一"), post(&w, 46, "二"));
+    work(&w, &a, DeliveryOp::Publish, "req-1").await;
+    advance(&w, 1);
+    let until = w.ports().clock.now().unix_timestamp() + 900;
+    w.ports()
+        .accounts
+        .set_rate_limited(USER, Network::X, ACCOUNT, until)
+        .await
+        .unwrap();
+    work(&w, &b, DeliveryOp::Publish, "req-1").await;
+    assert_eq!(
+        w.publisher.sent.lock().unwrap().len(),
+        1,
+        "b waits, no call"
+    );
+    assert_ne!(delivery(&w, &b).status, DeliveryStatus::Published);
 }
 
 #[tokio::test]
