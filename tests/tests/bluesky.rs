@@ -255,7 +255,7 @@ async fn under_keep_a_handle_that_resolves_becomes_a_mention_and_the_status_show
     let alice = demo(&sb);
     let friend = pds.create_account("teafriend").await.unwrap();
     let text = format!(
-        "今天和 @{} 喝茶，也想请 @nobody.test 和 @小明 来。写信到 tea@example.com 或看 https://example.com/@{} #茶",
+        "今天和 @{} 喝茶，也想请 @nobody.test 和 @小明 来。写信到 tea@example.com 或看 https://example.com/@{} #茶 (https://zh.wikipedia.org/wiki/龙井茶)",
         friend.handle.to_uppercase(),
         friend.handle
     );
@@ -319,6 +319,35 @@ async fn under_keep_a_handle_that_resolves_becomes_a_mention_and_the_status_show
             json!(friend.did)
         )],
         "{value}"
+    );
+
+    // Links as Bluesky's app finds them: a path in any script is the link's up to the
+    // next white space, the closing paren left out; each facet's bytes are the link as
+    // shown, and its URI the link as written.
+    let links: Vec<(String, Value)> = value["facets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["features"][0]["$type"] == "app.bsky.richtext.facet#link")
+        .map(|f| (facet_text(shown, f), f["features"][0]["uri"].clone()))
+        .collect();
+    assert_eq!(
+        links,
+        [
+            (
+                format!("example.com/@{}", friend.handle),
+                json!(format!("https://example.com/@{}", friend.handle))
+            ),
+            (
+                "zh.wikipedia.org/wiki/龙井茶".to_string(),
+                json!("https://zh.wikipedia.org/wiki/龙井茶")
+            ),
+        ],
+        "{value}"
+    );
+    assert!(
+        shown.ends_with("#茶 (zh.wikipedia.org/wiki/龙井茶)"),
+        "{shown}"
     );
 
     // The status shows the Bluesky delivery and its post on bsky.app.
