@@ -211,7 +211,9 @@ pub struct LinkSpan {
 
 /// The links of `text`, found as Bluesky's own app finds them (`detectFacets` in
 /// `@atproto/api`'s rich text), so a post reads on Bluesky as if written there:
-/// - a link starts the text, or follows white space or `(`;
+/// - a link starts the text, or follows white space or `(`; one with a scheme may also
+///   follow any character that is not ASCII (`读这篇：https://…`, as Chinese and
+///   Japanese are written without spaces; Bluesky's app leaves such a link as text);
 /// - it is `http://` or `https://` (any case) and at least one more character, or a
 ///   bare domain of ASCII letters and digits in two or more dot-separated labels, the
 ///   first starting with a letter, whose last label is a known top-level domain
@@ -230,11 +232,7 @@ pub fn links(text: &str) -> Vec<LinkSpan> {
     let mut before: Option<char> = None;
     for (at, c) in text.char_indices() {
         let prev = before.replace(c);
-        let starts = match prev {
-            None => true,
-            Some(p) => (is_js_space(p) || p == '(') && at > from,
-        };
-        if !starts {
+        if prev.is_some() && at <= from {
             continue;
         }
         let end = text[at..].find(is_js_space).map_or(text.len(), |n| at + n);
@@ -244,6 +242,13 @@ pub fn links(text: &str) -> Vec<LinkSpan> {
             .into_iter()
             .find(|s| lower.starts_with(s))
             .map(str::len);
+        let starts = match prev {
+            None => true,
+            Some(p) => is_js_space(p) || p == '(' || (scheme.is_some() && !p.is_ascii()),
+        };
+        if !starts {
+            continue;
+        }
         let valid = match scheme {
             Some(n) if run.len() > n => true,
             _ => match bare_domain_shape(run) {
@@ -529,6 +534,17 @@ mod tests {
     }
 
     #[test]
+    fn a_link_with_a_scheme_may_follow_chinese_or_japanese_text() {
+        assert_eq!(
+            links_of("读这篇：https://example.com/龙井 好，又见https://例え.jp/パス"),
+            pairs(&[
+                ("example.com/龙井", "https://example.com/龙井"),
+                ("例え.jp/パス", "https://例え.jp/パス"),
+            ])
+        );
+    }
+
+    #[test]
     fn a_bare_domain_is_a_link_only_with_a_known_top_level_domain() {
         assert_eq!(
             links_of("example.org and Example.COM/x"),
@@ -537,14 +553,14 @@ mod tests {
                 ("Example.COM/x", "https://Example.COM/x"),
             ])
         );
-        // Not links: unknown or missing top-level domains, a domain after a letter or
-        // inside a word, an email, a scheme with nothing after it, and (as in
-        // Bluesky's app) a link right after a character other than white space or `(`.
+        // Not links: unknown or missing top-level domains, an email, a scheme with
+        // nothing after it, a link right after an ASCII character other than white
+        // space or `(`, a bare domain right after any other character.
         for text in [
             "file.notatld and node.js e.g. i.e.",
             "mail tea@example.com",
             "http:// and https:///x",
-            "读这个https://example.com",
+            "xhttps://example.com \"https://example.com\"",
             "例子example.com",
         ] {
             assert_eq!(links_of(text), [], "{text}");
