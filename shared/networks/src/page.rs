@@ -207,7 +207,7 @@ fn is_bidi_control(c: char) -> bool {
 fn clean(text: &str) -> String {
     let kept: String = text
         .chars()
-        .filter(|&c| !is_bidi_control(c) && !(c.is_control() && !c.is_whitespace()))
+        .filter(|&c| !is_bidi_control(c) && (c.is_whitespace() || !c.is_control()))
         .collect();
     kept.split_whitespace().collect::<Vec<_>>().join(" ")
 }
