@@ -229,18 +229,21 @@ pub fn links(text: &str) -> Vec<LinkSpan> {
     let mut found = Vec::new();
     // Where the app's expression searches on from: the end of the last run it matched.
     let mut from = 0;
+    // The end of the run of non-white-space the current position is in.
+    let mut run_end = 0;
     let mut before: Option<char> = None;
     for (at, c) in text.char_indices() {
         let prev = before.replace(c);
         if prev.is_some() && at <= from {
             continue;
         }
-        let end = text[at..].find(is_js_space).map_or(text.len(), |n| at + n);
-        let run = &text[at..end];
-        let lower = run.get(..8).unwrap_or(run).to_ascii_lowercase();
+        let head = &text.as_bytes()[at..];
         let scheme = ["https://", "http://"]
             .into_iter()
-            .find(|s| lower.starts_with(s))
+            .find(|s| {
+                head.get(..s.len())
+                    .is_some_and(|h| h.eq_ignore_ascii_case(s.as_bytes()))
+            })
             .map(str::len);
         let starts = match prev {
             None => true,
@@ -249,6 +252,13 @@ pub fn links(text: &str) -> Vec<LinkSpan> {
         if !starts {
             continue;
         }
+        // Every position of a run has the same end: found once per run, so the whole
+        // search stays linear in the text's length.
+        if at >= run_end {
+            run_end = text[at..].find(is_js_space).map_or(text.len(), |n| at + n);
+        }
+        let end = run_end;
+        let run = &text[at..end];
         let valid = match scheme {
             Some(n) if run.len() > n => true,
             _ => match bare_domain_shape(run) {
@@ -454,10 +464,11 @@ mod tests {
             )])
         );
         assert_eq!(
-            links_of("https://例え.jp/パス?q=値 and https://example.com/🇨🇳/flag"),
+            links_of("https://例え.jp/パス?q=値 and https://example.com/🇨🇳/flag HTTP://例え.jp"),
             pairs(&[
                 ("例え.jp/パス?q=値", "https://例え.jp/パス?q=値"),
                 ("example.com/🇨🇳/flag", "https://example.com/🇨🇳/flag"),
+                ("HTTP://例え.jp", "HTTP://例え.jp"),
             ])
         );
         // Exact byte ranges: the shown text sliced at the facet is the link as shown.
