@@ -10,10 +10,11 @@ use base64::Engine;
 use crosspost_aws::DeliveryRecord;
 use crosspost_cli::{Sandbox, SandboxOptions, DEMO_USER};
 use crosspost_core::text::bluesky::graphemes;
+use crosspost_core::Secret;
 use crosspost_core::{AccountStatus, DeliveryStatus, LinkedAccount, Network, PostId};
 use crosspost_fakes::FaultProxy;
 use crosspost_local::{Pds, PdsAccount};
-use crosspost_networks::bluesky::{AccessToken, SessionCredentials};
+use crosspost_networks::bluesky::{record_key, AccessToken, BlueskyRefresher, SessionCredentials};
 use crosspost_tests::{accepted, link_bluesky_via, list_bluesky_posts, post, wait_for};
 use hmac::{KeyInit, Mac};
 use serde_json::{json, Value};
@@ -255,7 +256,7 @@ async fn under_keep_a_handle_that_resolves_becomes_a_mention_and_the_status_show
     let alice = demo(&sb);
     let friend = pds.create_account("teafriend").await.unwrap();
     let text = format!(
-        "今天和 @{} 喝茶，也想请 @nobody.test 和 @小明 来。写信到 tea@example.com 或看 https://example.com/@{} #茶",
+        "今天和 @{} 喝茶，也想请 @nobody.test 和 @小明 来。写信到 tea@example.com 或看 https://example.com/@{} #茶 (https://zh.wikipedia.org/wiki/龙井茶)",
         friend.handle.to_uppercase(),
         friend.handle
     );
@@ -319,6 +320,35 @@ async fn under_keep_a_handle_that_resolves_becomes_a_mention_and_the_status_show
             json!(friend.did)
         )],
         "{value}"
+    );
+
+    // Links as Bluesky's app finds them: a path in any script is the link's up to the
+    // next white space, the closing paren left out; each facet's bytes are the link as
+    // shown, and its URI the link as written.
+    let links: Vec<(String, Value)> = value["facets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["features"][0]["$type"] == "app.bsky.richtext.facet#link")
+        .map(|f| (facet_text(shown, f), f["features"][0]["uri"].clone()))
+        .collect();
+    assert_eq!(
+        links,
+        [
+            (
+                format!("example.com/@{}", friend.handle),
+                json!(format!("https://example.com/@{}", friend.handle))
+            ),
+            (
+                "zh.wikipedia.org/wiki/龙井茶".to_string(),
+                json!("https://zh.wikipedia.org/wiki/龙井茶")
+            ),
+        ],
+        "{value}"
+    );
+    assert!(
+        shown.ends_with("#茶 (zh.wikipedia.org/wiki/龙井茶)"),
+        "{shown}"
     );
 
     // The status shows the Bluesky delivery and its post on bsky.app.
@@ -540,6 +570,83 @@ async fn a_lost_answer_then_a_retry_makes_one_record() {
     let puts = put_records(&proxy);
     assert_eq!(puts[0], 0, "the first answer was lost: {puts:?}");
     assert!(puts.len() >= 2, "the part was sent again: {puts:?}");
+
+    // Another post's record at the key this post's part will use (two posts in one
+    // millisecond may share a key): the part's write is held in the proxy while the
+    // other record is written, and the delivery then fails without taking it.
+    let session = BlueskyRefresher::new(reqwest::Client::new())
+        .create_session(
+            pds.url(),
+            &bob.handle,
+            &Secret::new(bob.app_password.clone()),
+        )
+        .await
+        .unwrap();
+    let jwt = AccessToken::from_secret(&session.tokens().access_token)
+        .unwrap()
+        .access_jwt;
+    let write_first = |id: PostId, text: &'static str| {
+        let (pds, jwt, did) = (pds.clone(), jwt.clone(), bob.did.clone());
+        async move {
+            let (rkey, created_at) = record_key(&id.to_string(), 0).unwrap();
+            let record = json!({
+                "$type": "app.bsky.feed.post", "text": text, "createdAt": created_at,
+            });
+            let resp = reqwest::Client::new()
+                .post(format!("{}/xrpc/com.atproto.repo.putRecord", pds.url()))
+                .bearer_auth(&jwt)
+                .json(&json!({
+                    "repo": did, "collection": "app.bsky.feed.post", "rkey": rkey,
+                    "record": record,
+                }))
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.status().is_success(), "{:?}", resp.text().await);
+            format!("at://{did}/app.bsky.feed.post/{rkey}")
+        }
+    };
+    let held = || async {
+        wait_for("the part's write held in the proxy", SETTLE, || async {
+            (proxy.held() == 1).then_some(())
+        })
+        .await;
+    };
+    proxy.hold_next("com.atproto.repo.putRecord");
+    let id = accepted(&sb, &to_bluesky("我的帖子 #mine", &bob.did)).await;
+    held().await;
+    let theirs = write_first(id.clone(), "别人的帖子").await;
+    proxy.release();
+    let d = settled(&sb, &id).await;
+    assert_eq!(d.status, DeliveryStatus::Failed, "{d:?}");
+    assert!(d.parts.is_empty() && d.remote_url.is_none(), "{d:?}");
+    let error = d.last_error.as_ref().unwrap();
+    assert!(
+        error.message.contains("record key taken by another post"),
+        "{error:?}"
+    );
+    let kept = get_record(&pds, &theirs).await.unwrap();
+    assert_eq!(
+        kept["value"]["text"], "别人的帖子",
+        "the other record stays"
+    );
+
+    // This part's own record at the key (same text and time; an earlier attempt's,
+    // written without the tag facet): it is the part's, and adopted.
+    proxy.hold_next("com.atproto.repo.putRecord");
+    let id = accepted(&sb, &to_bluesky("早先写下的同一条 #same", &bob.did)).await;
+    held().await;
+    let ours = write_first(id.clone(), "早先写下的同一条 #same").await;
+    proxy.release();
+    let d = settled(&sb, &id).await;
+    assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
+    assert_eq!(d.parts[0].remote_id, ours);
+    let puts = put_records(&proxy);
+    assert_eq!(
+        puts.last(),
+        Some(&400),
+        "the PDS refused to overwrite: {puts:?}"
+    );
     sb.stop().await;
 }
 

@@ -7,8 +7,10 @@
 //! still parses, and the tags are in its head.
 
 use crate::fetch::{CheckedFetcher, FetchError};
+use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252, X_USER_DEFINED};
 use scraper::{Html, Selector};
 use std::time::Duration;
+use unicode_segmentation::UnicodeSegmentation;
 use url::Url;
 
 /// Most bytes of a page read: the head, where the tags are, comes first.
@@ -84,7 +86,7 @@ pub async fn fetch_preview(
         }
     }
     body.truncate(MAX_PAGE_BYTES);
-    parse_preview(&String::from_utf8_lossy(&body), &page_url).ok_or(PageError::NoTags)
+    parse_preview(&decode_html(&body, &content_type), &page_url).ok_or(PageError::NoTags)
 }
 
 /// The card of the HTML `html` found at `page_url`: None when it has neither an
@@ -129,16 +131,104 @@ pub fn parse_preview(html: &str, page_url: &Url) -> Option<PagePreview> {
     })
 }
 
-/// Whitespace runs as one space, trimmed.
-fn clean(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+/// How many bytes of a page are looked at for a `<meta>` naming its encoding (the
+/// WHATWG HTML standard's prescan looks at the first 1024).
+const PRESCAN_BYTES: usize = 1024;
+
+/// The text of a page's bytes `body`, served with the `Content-Type` header
+/// `content_type` (empty when none), decoded as a browser decodes it (the WHATWG
+/// Encoding standard, through `encoding_rs`): a byte order mark first; else the
+/// header's `charset`; else a `<meta charset>` or `<meta http-equiv="Content-Type"
+/// content="…; charset=…">` in the first [`PRESCAN_BYTES`] bytes; else UTF-8. A label
+/// the standard does not know (`charset=klingon`) counts as none. Bytes that are not
+/// valid in the encoding become U+FFFD.
+pub fn decode_html(body: &[u8], content_type: &str) -> String {
+    let encoding = charset_param(content_type)
+        .and_then(|label| Encoding::for_label(label.as_bytes()))
+        .or_else(|| meta_encoding(&body[..body.len().min(PRESCAN_BYTES)]))
+        .unwrap_or(UTF_8);
+    // `decode` lets a byte order mark override the encoding, as browsers do.
+    let (text, _, _) = encoding.decode(body);
+    text.into_owned()
 }
 
+/// The `charset` parameter of a media type (`text/html; charset="GBK"` → `GBK`).
+fn charset_param(media_type: &str) -> Option<&str> {
+    media_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| value.trim().trim_matches(|c| c == '"' || c == '\''))
+    })
+}
+
+/// The encoding a `<meta>` of the page's first bytes names. Those bytes are parsed as
+/// UTF-8 (the tags are ASCII in every encoding a page may use) with the same HTML
+/// parser as the page. As the HTML standard says, a page claiming UTF-16 in a `<meta>`
+/// is read as UTF-8 (its ASCII tags show it is not), and `x-user-defined` as
+/// windows-1252.
+fn meta_encoding(head: &[u8]) -> Option<&'static Encoding> {
+    let doc = Html::parse_document(&String::from_utf8_lossy(head));
+    let selector = Selector::parse("meta").ok()?;
+    let label = doc.select(&selector).find_map(|meta| {
+        let meta = meta.value();
+        if let Some(charset) = meta.attr("charset") {
+            return Some(charset.trim().to_owned());
+        }
+        let content_type = meta
+            .attr("http-equiv")
+            .is_some_and(|h| h.trim().eq_ignore_ascii_case("content-type"));
+        if !content_type {
+            return None;
+        }
+        let content = meta.attr("content")?;
+        // `content` is a media type; its charset parameter names the encoding.
+        charset_param(content).map(str::to_owned)
+    })?;
+    let encoding = Encoding::for_label(label.as_bytes())?;
+    Some(if encoding == UTF_16BE || encoding == UTF_16LE {
+        UTF_8
+    } else if encoding == X_USER_DEFINED {
+        WINDOWS_1252
+    } else {
+        encoding
+    })
+}
+
+/// Whether `c` changes the direction of the text around it: the bidi embeddings and
+/// overrides (U+202A–U+202E) and isolates (U+2066–U+2069), which can make a title
+/// read differently from what it holds (`good\u{202E}txt.exe`).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Without control characters (other than white space) and bidi controls; white
+/// space runs as one space, trimmed.
+fn clean(text: &str) -> String {
+    let kept: String = text
+        .chars()
+        .filter(|&c| !is_bidi_control(c) && (c.is_whitespace() || !c.is_control()))
+        .collect();
+    kept.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `text` when it has at most `max_chars` characters, else its longest start of whole
+/// graphemes within `max_chars` characters, and `…` (an emoji sequence or a letter
+/// with its accents is never cut in half).
 fn cut(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
+    if text.chars().count() <= max_chars {
+        return text.to_owned();
     }
+    let mut end = 0;
+    let mut chars = 0;
+    for (at, g) in text.grapheme_indices(true) {
+        chars += g.chars().count();
+        if chars > max_chars {
+            break;
+        }
+        end = at + g.len();
+    }
+    format!("{}…", &text[..end])
 }
 
 #[cfg(test)]
@@ -190,5 +280,77 @@ mod tests {
         let card = parse_preview(&format!("<title>{long}</title>"), &page()).unwrap();
         assert_eq!(card.title.chars().count(), MAX_TITLE_CHARS + 1);
         assert!(card.title.ends_with('…'));
+    }
+
+    fn encoded(label: &str, html: &str) -> Vec<u8> {
+        let encoding = encoding_rs::Encoding::for_label(label.as_bytes()).unwrap();
+        let (bytes, _, unmappable) = encoding.encode(html);
+        assert!(!unmappable, "{html} in {label}");
+        bytes.into_owned()
+    }
+
+    fn title_of(body: &[u8], content_type: &str) -> String {
+        parse_preview(&decode_html(body, content_type), &page())
+            .unwrap()
+            .title
+    }
+
+    #[test]
+    fn the_header_charset_decodes_the_page_and_wins_over_a_meta() {
+        let body = encoded(
+            "gbk",
+            r#"<meta charset="utf-8"><title>西湖龙井茶的故事</title>"#,
+        );
+        assert_eq!(
+            title_of(&body, "text/html; charset=GBK"),
+            "西湖龙井茶的故事"
+        );
+        assert_eq!(
+            title_of(&body, r#"text/html;charset="gb2312""#),
+            "西湖龙井茶的故事"
+        );
+    }
+
+    #[test]
+    fn a_meta_charset_in_the_first_bytes_decodes_the_page() {
+        let body = encoded(
+            "shift_jis",
+            r#"<html><head><META CharSet='Shift_JIS'><title>静岡の煎茶</title>
+            <meta property="og:description" content="お茶の話"></head></html>"#,
+        );
+        let card = parse_preview(&decode_html(&body, "text/html"), &page()).unwrap();
+        assert_eq!(card.title, "静岡の煎茶");
+        assert_eq!(card.description, "お茶の話");
+    }
+
+    #[test]
+    fn an_http_equiv_content_type_in_the_first_bytes_decodes_the_page() {
+        let body = encoded(
+            "gb2312",
+            r#"<html><head><meta http-equiv="Content-Type" content="text/html; charset=gb2312">
+            <title>龙井茶</title></head></html>"#,
+        );
+        assert_eq!(title_of(&body, ""), "龙井茶");
+    }
+
+    #[test]
+    fn an_unknown_or_missing_label_falls_back_to_utf8() {
+        let body = r#"<meta charset="no-such-charset"><title>茶の話 🍵</title>"#.as_bytes();
+        assert_eq!(title_of(body, "text/html; charset=klingon"), "茶の話 🍵");
+        assert_eq!(title_of(body, "text/html"), "茶の話 🍵");
+        assert_eq!(title_of("<title>茶</title>".as_bytes(), ""), "茶");
+    }
+
+    #[test]
+    fn titles_are_cut_between_graphemes_without_control_or_bidi_characters() {
+        let family = "👨\u{200d}👩\u{200d}👧\u{200d}👦";
+        let long = format!("{}{family}", "a".repeat(MAX_TITLE_CHARS - 2));
+        let card = parse_preview(&format!("<title>{long}</title>"), &page()).unwrap();
+        assert_eq!(card.title, format!("{}…", "a".repeat(MAX_TITLE_CHARS - 2)));
+        let html = "<title>good\u{202e}txt.exe\u{2066} tea\u{7}\u{1b}</title>\
+                    <meta name=\"description\" content=\"\u{202a}a\u{2069}b\u{8}c\u{85}\">";
+        let card = parse_preview(html, &page()).unwrap();
+        assert_eq!(card.title, "goodtxt.exe tea");
+        assert_eq!(card.description, "abc");
     }
 }

@@ -35,6 +35,12 @@ struct ProxyState {
     /// (path substring, matching requests still let through, answers still to lose)
     lose: Mutex<Vec<(String, usize, usize)>>,
     requests: Mutex<Vec<ProxiedRequest>>,
+    /// Path substrings of the next requests to hold before passing them on.
+    hold: Mutex<Vec<String>>,
+    /// How many requests are held now.
+    held: Mutex<usize>,
+    /// Bumped to pass the held requests on.
+    release: watch::Sender<u64>,
     faults: Faults,
     stopped: watch::Receiver<bool>,
 }
@@ -57,6 +63,9 @@ impl FaultProxy {
             http: reqwest::Client::new(),
             lose: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
+            hold: Mutex::new(Vec::new()),
+            held: Mutex::new(0),
+            release: watch::channel(0).0,
             faults: Faults::default(),
             stopped: stopped.clone(),
         });
@@ -104,6 +113,23 @@ impl FaultProxy {
     /// (the PDS applies it) and answer with the fault. Others pass the request on.
     pub fn inject_randomly(&self, random: Option<RandomFaults>) {
         self.state.faults.set_random(random);
+    }
+
+    /// The next request whose path contains `path_contains` waits in the proxy, not yet
+    /// passed on, until [`FaultProxy::release`] (e.g. a test changes the server's state
+    /// between the moment a request is made and the moment the server sees it).
+    pub fn hold_next(&self, path_contains: &str) {
+        lock(&self.state.hold).push(path_contains.to_owned());
+    }
+
+    /// How many requests wait in the proxy now.
+    pub fn held(&self) -> usize {
+        *lock(&self.state.held)
+    }
+
+    /// Passes every held request on to the server.
+    pub fn release(&self) {
+        self.state.release.send_modify(|n| *n += 1);
     }
 
     /// Every request passed on so far.
@@ -161,6 +187,21 @@ async fn pass_on(
         if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
             forward = forward.header(name, value);
         }
+    }
+    let hold = {
+        let mut holds = lock(&state.hold);
+        let found = holds.iter().position(|p| path.contains(p.as_str()));
+        found.map(|i| holds.remove(i)).is_some()
+    };
+    if hold {
+        let mut released = state.release.subscribe();
+        *lock(&state.held) += 1;
+        let mut stopped = state.stopped.clone();
+        tokio::select! {
+            _ = released.changed() => {}
+            _ = stopped.wait_for(|s| *s) => {}
+        }
+        *lock(&state.held) -= 1;
     }
     let lose = {
         let mut rules = lock(&state.lose);

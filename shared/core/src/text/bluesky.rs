@@ -168,7 +168,8 @@ pub fn graphemes(text: &str) -> usize {
 }
 
 /// How a link shows: without `https://`, `http://` and `www.`, cut to
-/// [`MAX_LINK_DISPLAY`] characters with `…` when longer.
+/// [`MAX_LINK_DISPLAY`] characters with `…` when longer; the cut falls between
+/// graphemes, so a flag or an emoji sequence is never shown in half.
 pub fn display_link(url: &str) -> String {
     let bare = url
         .strip_prefix("https://")
@@ -178,8 +179,146 @@ pub fn display_link(url: &str) -> String {
     if bare.chars().count() <= MAX_LINK_DISPLAY {
         return bare.to_string();
     }
-    let cut: String = bare.chars().take(MAX_LINK_DISPLAY - 1).collect();
+    let mut cut = String::new();
+    let mut chars = 0;
+    for g in bare.graphemes(true) {
+        chars += g.chars().count();
+        if chars > MAX_LINK_DISPLAY - 1 {
+            break;
+        }
+        cut.push_str(g);
+    }
     format!("{cut}…")
+}
+
+/// White space as a JavaScript regular expression's `\s` sees it (what Bluesky's app
+/// splits on): Unicode white space and U+FEFF, without U+0085.
+fn is_js_space(c: char) -> bool {
+    c == '\u{feff}' || (c.is_whitespace() && c != '\u{85}')
+}
+
+/// A link of a text as Bluesky's app detects it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkSpan {
+    /// The link's UTF-8 byte range in the text (trailing punctuation left out).
+    pub range: Range<usize>,
+    /// The run of non-white-space it was found in: from the link's start to the next
+    /// white space. A cut inside it would change the link.
+    pub run: Range<usize>,
+    /// The full URI: the link as written, `https://` put before a bare domain.
+    pub uri: String,
+}
+
+/// The links of `text`, found as Bluesky's own app finds them (`detectFacets` in
+/// `@atproto/api`'s rich text), so a post reads on Bluesky as if written there:
+/// - a link starts the text, or follows white space or `(`; one with a scheme may also
+///   follow any character that is not ASCII (`读这篇：https://…`, as Chinese and
+///   Japanese are written without spaces; Bluesky's app leaves such a link as text);
+/// - it is `http://` or `https://` (any case) and at least one more character, or a
+///   bare domain of ASCII letters and digits in two or more dot-separated labels, the
+///   first starting with a letter, whose last label is a known top-level domain
+///   ([`super::tld::is_known`], any case) with anything after it;
+/// - it runs to the next white space, whatever the script of its host, path or query
+///   (`https://zh.wikipedia.org/wiki/龙井茶`); then one trailing `.`, `,`, `;`, `:`,
+///   `!` or `?` is left out, and a trailing `)` when the link holds no `(`.
+///
+/// A link with nothing but `/` after its scheme is left out (the PDS refuses such a
+/// URI). After a run that is no link, the search goes on after that run's end, as the
+/// app's regular expression does.
+pub fn links(text: &str) -> Vec<LinkSpan> {
+    let mut found = Vec::new();
+    // Where the app's expression searches on from: the end of the last run it matched.
+    let mut from = 0;
+    // The end of the run of non-white-space the current position is in.
+    let mut run_end = 0;
+    let mut before: Option<char> = None;
+    for (at, c) in text.char_indices() {
+        let prev = before.replace(c);
+        if prev.is_some() && at <= from {
+            continue;
+        }
+        let head = &text.as_bytes()[at..];
+        let scheme = ["https://", "http://"]
+            .into_iter()
+            .find(|s| {
+                head.get(..s.len())
+                    .is_some_and(|h| h.eq_ignore_ascii_case(s.as_bytes()))
+            })
+            .map(str::len);
+        let starts = match prev {
+            None => true,
+            Some(p) => is_js_space(p) || p == '(' || (scheme.is_some() && !p.is_ascii()),
+        };
+        if !starts {
+            continue;
+        }
+        // Every position of a run has the same end: found once per run, so the whole
+        // search stays linear in the text's length.
+        if at >= run_end {
+            run_end = text[at..].find(is_js_space).map_or(text.len(), |n| at + n);
+        }
+        let end = run_end;
+        let run = &text[at..end];
+        let valid = match scheme {
+            Some(n) if run.len() > n => true,
+            _ => match bare_domain_shape(run) {
+                Some(domain) => domain.rsplit('.').next().is_some_and(super::tld::is_known),
+                // No match here: the search goes on at the next character.
+                None => continue,
+            },
+        };
+        from = end;
+        if !valid {
+            continue;
+        }
+        let mut link_end = end;
+        if text[..link_end].ends_with(['.', ',', ';', ':', '!', '?']) {
+            link_end -= 1;
+        }
+        if text[..link_end].ends_with(')') && !text[at..link_end].contains('(') {
+            link_end -= 1;
+        }
+        let link = &text[at..link_end];
+        let host_follows = match scheme {
+            Some(n) => link.len() > n && !link[n..].starts_with('/'),
+            None => true,
+        };
+        if host_follows {
+            found.push(LinkSpan {
+                range: at..link_end,
+                run: at..end,
+                uri: full_uri(link),
+            });
+        }
+    }
+    found
+}
+
+/// The domain a run starts with when it has the shape Bluesky's app takes for one
+/// (ASCII letters and digits, the first a letter, then one or more `.` and a label of
+/// letters and digits).
+fn bare_domain_shape(run: &str) -> Option<&str> {
+    let bytes = run.as_bytes();
+    if !bytes.first()?.is_ascii_alphabetic() {
+        return None;
+    }
+    let label = |from: usize| {
+        bytes[from..]
+            .iter()
+            .position(|b| !b.is_ascii_alphanumeric())
+            .unwrap_or(bytes.len() - from)
+    };
+    let mut end = label(0);
+    let mut labels = 1;
+    while bytes.get(end) == Some(&b'.') {
+        let len = label(end + 1);
+        if len == 0 {
+            break;
+        }
+        end += 1 + len;
+        labels += 1;
+    }
+    (labels >= 2).then(|| &run[..end])
 }
 
 /// The full URI of a link as written (`example.com/a` → `https://example.com/a`).
@@ -199,16 +338,15 @@ pub fn rich_text(text: &str) -> RichText {
     let mut shown = String::with_capacity(text.len());
     let mut facets = Vec::new();
     let mut at = 0;
-    for r in entities::urls(text) {
-        shown.push_str(&text[at..r.start]);
-        let url = &text[r.clone()];
+    for link in links(text) {
+        shown.push_str(&text[at..link.range.start]);
         let start = shown.len();
-        shown.push_str(&display_link(url));
+        shown.push_str(&display_link(&text[link.range.clone()]));
         facets.push(Facet {
             range: start..shown.len(),
-            feature: Feature::Link(full_uri(url)),
+            feature: Feature::Link(link.uri),
         });
-        at = r.end;
+        at = link.range.end;
     }
     shown.push_str(&text[at..]);
     for r in entities::hashtags(&shown) {
@@ -262,6 +400,8 @@ pub fn adapt_for_bluesky(
         true,
         weigh,
         str::to_owned,
+        // A cut inside a link's run would change the link.
+        |text: &str| links(text).into_iter().map(|l| l.run).collect(),
     )
 }
 
@@ -301,6 +441,166 @@ mod tests {
                 ("#tea".to_string(), Feature::Tag("tea".to_string())),
             ]
         );
+    }
+
+    fn links_of(text: &str) -> Vec<(String, String)> {
+        let rt = rich_text(text);
+        rt.facets
+            .iter()
+            .filter_map(|f| match &f.feature {
+                Feature::Link(uri) => Some((slice(&rt.text, &f.range), uri.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_link_runs_to_the_next_white_space_whatever_its_script() {
+        assert_eq!(
+            links_of("读 https://zh.wikipedia.org/wiki/龙井茶 吧"),
+            pairs(&[(
+                "zh.wikipedia.org/wiki/龙井茶",
+                "https://zh.wikipedia.org/wiki/龙井茶"
+            )])
+        );
+        assert_eq!(
+            links_of("https://例え.jp/パス?q=値 and https://example.com/🇨🇳/flag HTTP://例え.jp"),
+            pairs(&[
+                ("例え.jp/パス?q=値", "https://例え.jp/パス?q=値"),
+                ("example.com/🇨🇳/flag", "https://example.com/🇨🇳/flag"),
+                ("HTTP://例え.jp", "HTTP://例え.jp"),
+            ])
+        );
+        // Exact byte ranges: the shown text sliced at the facet is the link as shown.
+        let rt = rich_text("茶 https://zh.wikipedia.org/wiki/龙井茶\u{3000}好");
+        assert_eq!(rt.text, "茶 zh.wikipedia.org/wiki/龙井茶\u{3000}好");
+        assert_eq!(
+            rt.facets[0].range,
+            4..4 + "zh.wikipedia.org/wiki/龙井茶".len()
+        );
+        // A long one shows cut at a grapheme boundary (never half a flag).
+        let flags = format!("https://example.com/{}", "🇨🇳".repeat(20));
+        let shown = &links_of(&flags)[0].0;
+        assert!(shown.ends_with("🇨🇳…"), "{shown}");
+        assert_eq!(links_of(&flags)[0].1, flags);
+    }
+
+    #[test]
+    fn trailing_punctuation_and_an_unbalanced_paren_are_not_the_links() {
+        for (text, shown, uri) in [
+            (
+                "see https://example.com/a.",
+                "example.com/a",
+                "https://example.com/a",
+            ),
+            (
+                "see https://example.com/a, ok",
+                "example.com/a",
+                "https://example.com/a",
+            ),
+            (
+                "https://example.com/a; b",
+                "example.com/a",
+                "https://example.com/a",
+            ),
+            (
+                "https://example.com/a: b",
+                "example.com/a",
+                "https://example.com/a",
+            ),
+            (
+                "wow https://example.com/a!",
+                "example.com/a",
+                "https://example.com/a",
+            ),
+            (
+                "https://example.com/a?",
+                "example.com/a",
+                "https://example.com/a",
+            ),
+            (
+                "(https://example.com/a)",
+                "example.com/a",
+                "https://example.com/a",
+            ),
+            (
+                "(see https://example.com/a).",
+                "example.com/a",
+                "https://example.com/a",
+            ),
+            (
+                "https://en.wikipedia.org/wiki/Tea_(drink)",
+                "en.wikipedia.org/wiki/Tea_(dr…",
+                "https://en.wikipedia.org/wiki/Tea_(drink)",
+            ),
+            ("(example.com/a)", "example.com/a", "https://example.com/a"),
+            (
+                "读 example.com/龙井茶。",
+                "example.com/龙井茶。",
+                "https://example.com/龙井茶。",
+            ),
+        ] {
+            assert_eq!(links_of(text), pairs(&[(shown, uri)]), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_link_with_a_scheme_may_follow_chinese_or_japanese_text() {
+        assert_eq!(
+            links_of("读这篇：https://example.com/龙井 好，又见https://例え.jp/パス"),
+            pairs(&[
+                ("example.com/龙井", "https://example.com/龙井"),
+                ("例え.jp/パス", "https://例え.jp/パス"),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_bare_domain_is_a_link_only_with_a_known_top_level_domain() {
+        assert_eq!(
+            links_of("example.org and Example.COM/x"),
+            pairs(&[
+                ("example.org", "https://example.org"),
+                ("Example.COM/x", "https://Example.COM/x"),
+            ])
+        );
+        // Not links: unknown or missing top-level domains, an email, a scheme with
+        // nothing after it, a link right after an ASCII character other than white
+        // space or `(`, a bare domain right after any other character.
+        for text in [
+            "file.notatld and node.js e.g. i.e.",
+            "mail tea@example.com",
+            "http:// and https:///x",
+            "xhttps://example.com \"https://example.com\"",
+            "例子example.com",
+        ] {
+            assert_eq!(links_of(text), [], "{text}");
+        }
+    }
+
+    #[test]
+    fn a_thread_or_a_truncation_never_changes_a_link() {
+        // The link holds a clause mark, a better cut than the space after it: the cut
+        // still falls outside the link, which stays whole in its part.
+        let url = "https://zh.wikipedia.org/wiki/龙井茶，西湖";
+        let text = format!("{} {url} {}", "茶".repeat(260), "好".repeat(40));
+        let parts = adapt_for_bluesky(&text, None, Overflow::Thread).unwrap();
+        assert_eq!(parts.len(), 2, "{parts:?}");
+        let found: Vec<String> = parts
+            .iter()
+            .flat_map(|p| links_of(&p.text))
+            .map(|(_, uri)| uri)
+            .collect();
+        assert_eq!(found, [url]);
+        assert!(super::super::rejoins_to(
+            &text,
+            &parts.iter().map(|p| p.text.clone()).collect::<Vec<_>>()
+        ));
+        // Truncated right after the link: the `…` is not taken into it.
+        let cut = adapt_for_bluesky(&text, None, Overflow::Truncate).unwrap();
+        assert_eq!(links_of(&cut[0].text)[0].1, url, "{}", cut[0].text);
+        assert!(cut[0].text.ends_with('…'), "{}", cut[0].text);
+        assert!(cut[0].weighted_length <= MAX_GRAPHEMES);
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub fn adapt_for_facebook_with(
         move |s: &str| {
             super::mentions::for_network(crate::Network::Facebook, s, mentions).into_owned()
         },
+        |_: &str| Vec::new(),
     )
 }
 

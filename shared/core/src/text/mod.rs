@@ -32,6 +32,8 @@ pub mod x;
 pub use crate::post::Overflow;
 pub use split::{rejoins_to, split_thread, truncate, LimitTooSmall};
 
+use std::ops::Range;
+
 /// One post to publish: its text and its length as the network counts it (X's
 /// weighted length, or Facebook's character count).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -87,7 +89,9 @@ pub fn nfc(text: &str) -> Cow<'_, str> {
 /// `threads`: whether the network has threads (otherwise `Thread` acts as `Truncate`).
 /// `render` turns a piece of the text into what the network gets (see [`mentions`]);
 /// parts are cut from the text as given, so a cut never falls inside what `render`
-/// adds, and weighed as rendered.
+/// adds, and weighed as rendered. No cut falls inside the ranges `whole` gives for the
+/// prepared text (the network's own links, when it finds them otherwise than X).
+#[allow(clippy::too_many_arguments)]
 fn adapt(
     text: &str,
     link: Option<&str>,
@@ -96,6 +100,7 @@ fn adapt(
     threads: bool,
     measure: impl Fn(&str) -> usize + Copy,
     render: impl Fn(&str) -> String + Copy,
+    whole: impl Fn(&str) -> Vec<Range<usize>> + Copy,
 ) -> Result<Vec<Part>, ContentTooLong> {
     let weigh = move |s: &str| measure(&render(s));
     let text = split::prepare(text);
@@ -117,7 +122,7 @@ fn adapt(
     };
     match overflow {
         Overflow::Reject => Err(too_long(LimitTooSmall { limit })),
-        Overflow::Thread if threads => Ok(split_thread(&text, limit, weigh)
+        Overflow::Thread if threads => Ok(split::split_thread_keeping(&text, limit, weigh, whole)
             .map_err(too_long)?
             .into_iter()
             .map(part)
@@ -127,7 +132,8 @@ fn adapt(
                 Some(link) => format!("… {link}"),
                 None => "…".to_string(),
             };
-            let cut = truncate(&text, limit, &tail, weigh).map_err(too_long)?;
+            let cut =
+                split::truncate_keeping(&text, limit, &tail, weigh, whole).map_err(too_long)?;
             Ok(vec![part(cut)])
         }
     }

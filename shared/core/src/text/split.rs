@@ -64,15 +64,30 @@ struct Layout<'a, F> {
 }
 
 impl<'a, F: Fn(&str) -> usize> Layout<'a, F> {
-    fn new(text: &'a str, weigh: &'a F) -> Self {
-        let entities = entities::scan(text);
-        let mut inside = entities.iter().peekable();
+    /// `whole`: more ranges no cut may fall inside (a network's own links), on top of
+    /// the entities.
+    fn new(text: &'a str, weigh: &'a F, whole: &[Range<usize>]) -> Self {
+        let mut ranges: Vec<Range<usize>> = entities::scan(text)
+            .into_iter()
+            .map(|e| e.range)
+            .chain(whole.iter().cloned())
+            .collect();
+        ranges.sort_by_key(|r| r.start);
+        // Overlapping ranges merged, so they stay sorted by end too.
+        let mut merged: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            match merged.last_mut() {
+                Some(last) if r.start < last.end => last.end = last.end.max(r.end),
+                _ => merged.push(r),
+            }
+        }
+        let mut inside = merged.iter().peekable();
         let mut bounds = Vec::new();
         for (b, _) in text.grapheme_indices(true) {
-            while inside.peek().is_some_and(|e| e.range.end <= b) {
+            while inside.peek().is_some_and(|r| r.end <= b) {
                 inside.next();
             }
-            if inside.peek().is_none_or(|e| e.range.start >= b) {
+            if inside.peek().is_none_or(|r| r.start >= b) {
                 bounds.push(b);
             }
         }
@@ -243,12 +258,13 @@ pub(crate) fn split_ranges<F: Fn(&str) -> usize>(
     text: &str,
     limit: usize,
     weigh: &F,
+    whole: &[Range<usize>],
 ) -> Result<Vec<Range<usize>>, LimitTooSmall> {
     if weigh(text) <= limit {
-        let whole = 0..text.len();
-        return Ok(vec![whole]);
+        let all = 0..text.len();
+        return Ok(vec![all]);
     }
-    let mut layout = Layout::new(text, weigh);
+    let mut layout = Layout::new(text, weigh, whole);
     let mut digits = 1u32;
     loop {
         let assumed = 10usize.saturating_pow(digits) - 1;
@@ -286,8 +302,19 @@ pub fn split_thread(
     limit: usize,
     weigh: impl Fn(&str) -> usize,
 ) -> Result<Vec<String>, LimitTooSmall> {
+    split_thread_keeping(text, limit, weigh, |_| Vec::new())
+}
+
+/// [`split_thread`], never cutting inside the ranges `whole` gives for the prepared
+/// text (a network's links, as that network finds them).
+pub(crate) fn split_thread_keeping(
+    text: &str,
+    limit: usize,
+    weigh: impl Fn(&str) -> usize,
+    whole: impl Fn(&str) -> Vec<Range<usize>>,
+) -> Result<Vec<String>, LimitTooSmall> {
     let text = prepare(text);
-    let ranges = split_ranges(&text, limit, &weigh)?;
+    let ranges = split_ranges(&text, limit, &weigh, &whole(&text))?;
     let n = ranges.len();
     Ok(ranges
         .into_iter()
@@ -311,12 +338,35 @@ pub fn truncate(
     tail: &str,
     weigh: impl Fn(&str) -> usize,
 ) -> Result<String, LimitTooSmall> {
+    truncate_keeping(text, limit, tail, weigh, |_| Vec::new())
+}
+
+/// [`truncate`], never cutting inside the ranges `whole` gives for the prepared text;
+/// when the cut falls at the end of one of them (a link running to the next white
+/// space) and `tail` does not start with white space, a space goes before the tail,
+/// so the tail is not taken into the link.
+pub(crate) fn truncate_keeping(
+    text: &str,
+    limit: usize,
+    tail: &str,
+    weigh: impl Fn(&str) -> usize,
+    whole: impl Fn(&str) -> Vec<Range<usize>>,
+) -> Result<String, LimitTooSmall> {
     let text = prepare(text);
     if weigh(&text) <= limit {
         return Ok(text);
     }
-    let mut layout = Layout::new(&text, &weigh);
+    let whole = whole(&text);
+    let mut layout = Layout::new(&text, &weigh, &whole);
+    let glued =
+        |end: usize| !tail.starts_with(char::is_whitespace) && whole.iter().any(|r| r.end == end);
     let (body_end, _) = layout.cut(0, tail, limit)?;
+    if !glued(body_end) {
+        return Ok(format!("{}{}", &text[..body_end], tail));
+    }
+    let spaced = format!(" {tail}");
+    let (body_end, _) = layout.cut(0, &spaced, limit)?;
+    let tail = if glued(body_end) { &spaced } else { tail };
     Ok(format!("{}{}", &text[..body_end], tail))
 }
 

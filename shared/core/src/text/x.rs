@@ -205,6 +205,7 @@ pub fn adapt_for_x_with(
         true,
         weighted_length,
         move |s: &str| super::mentions::for_network(crate::Network::X, s, mentions).into_owned(),
+        |_: &str| Vec::new(),
     )
 }
 

@@ -121,6 +121,21 @@ fn facet_json(f: &Facet) -> Value {
     })
 }
 
+/// Whether `existing`, the record found at a part's key, is that part's: the same text,
+/// the same `createdAt` (both derived from the part), and the same reply parent (or
+/// neither has one). Facets and embeds are not compared: mentions and link cards
+/// depend on lookups that may come out otherwise on another attempt. Another post
+/// that drew the same key (two posts of an account in the same millisecond share it
+/// with probability 1/1000) has another `createdAt` only for a later part, so the
+/// text tells them apart.
+pub(crate) fn is_this_parts(existing: &Value, ours: &Value) -> bool {
+    existing.get("text").is_some()
+        && existing.get("text") == ours.get("text")
+        && existing.get("createdAt").is_some()
+        && existing.get("createdAt") == ours.get("createdAt")
+        && existing.pointer("/reply/parent/uri") == ours.pointer("/reply/parent/uri")
+}
+
 /// `record` with `more` facets (at byte ranges of its text) among its own, in order of
 /// position.
 pub(crate) fn with_facets(mut record: Value, more: &[Facet]) -> Value {
@@ -212,9 +227,11 @@ impl Publisher for BlueskyPublisher {
     /// record key, create-only, with the part's images uploaded first
     /// (`app.bsky.embed.images`), or on the first part of a post with a link and no
     /// images, the link's card (`app.bsky.embed.external`; left out when the page
-    /// gives none). When a record is already there (an earlier attempt whose answer
-    /// was lost, or the same content written again) it is this part's by construction,
-    /// and is the answer.
+    /// gives none). The same record already there (an earlier attempt whose answer was
+    /// lost) is the answer. A record with other content there is read back
+    /// (`getRecord`): it is the answer when [`is_this_parts`] (an earlier attempt whose
+    /// card or mentions came out otherwise), and otherwise another post's, which
+    /// fails the delivery for good (`record key taken by another post`).
     async fn publish_part(
         &self,
         account: &LinkedAccount,
@@ -271,9 +288,20 @@ impl Publisher for BlueskyPublisher {
             });
         }
         if XrpcError::parse(&text).error == "InvalidSwap" {
-            // A record is at this part's key already: an earlier attempt made it.
+            // A record is at this part's key already, with other content: an earlier
+            // attempt's (its mention facets or card may differ), or another post's
+            // that drew the same key. Only the first is adopted.
             let uri = format!("at://{did}/{POST_COLLECTION}/{rkey}");
             if let Some(got) = self.get_record(&token.service, &uri).await? {
+                if !is_this_parts(&got.value, &body["record"]) {
+                    return Err(PublishError::Permanent {
+                        reason: format!(
+                            "record key taken by another post: Bluesky holds a record with \
+                             another text, time or reply parent at this part's key {uri}; \
+                             it is not adopted"
+                        ),
+                    });
+                }
                 return Ok(RemotePost {
                     url: web_url(did, &rkey),
                     id: got.uri,
@@ -352,6 +380,41 @@ mod tests {
             .to_string()
             .contains("no time"));
         assert!(record_key(id, 1024).is_err());
+    }
+
+    #[test]
+    fn only_a_record_with_this_parts_text_time_and_parent_is_adopted() {
+        let at = "2026-11-30T08:00:00.000Z";
+        let reply = || {
+            Some(json!({
+                "root": {"uri": "at://did:plc:a/app.bsky.feed.post/r", "cid": "c1"},
+                "parent": {"uri": "at://did:plc:a/app.bsky.feed.post/p", "cid": "c2"},
+            }))
+        };
+        let ours = post_record("我的帖子 #mine", at, reply());
+        // An earlier attempt's record, without the facets: ours.
+        let mut earlier = ours.clone();
+        earlier.as_object_mut().unwrap().remove("facets");
+        assert!(is_this_parts(&earlier, &ours));
+        assert!(is_this_parts(&ours, &ours));
+        // Another post's: other text, other time, other parent, no parent, nothing.
+        for other in [
+            post_record("别人的帖子", at, reply()),
+            post_record("我的帖子 #mine", "2026-11-30T08:00:00.001Z", reply()),
+            post_record(
+                "我的帖子 #mine",
+                at,
+                Some(json!({
+                    "root": {"uri": "at://did:plc:a/app.bsky.feed.post/r", "cid": "c1"},
+                    "parent": {"uri": "at://did:plc:a/app.bsky.feed.post/x", "cid": "c3"},
+                })),
+            ),
+            post_record("我的帖子 #mine", at, None),
+            json!({}),
+        ] {
+            assert!(!is_this_parts(&other, &ours), "{other}");
+        }
+        assert!(!is_this_parts(&json!({}), &json!({})));
     }
 
     #[test]

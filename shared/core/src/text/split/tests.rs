@@ -351,7 +351,7 @@ fn generated_texts_split_within_the_limit_and_rejoin() {
             assert!(w >= 140, "round {round}: {w:?}");
         }
         // No cut falls inside an entity.
-        let ranges = split_ranges(&prepared, 280, &weighted_length).unwrap();
+        let ranges = split_ranges(&prepared, 280, &weighted_length, &[]).unwrap();
         assert_eq!(ranges.len(), parts.len());
         let entities = scan(&prepared);
         for pair in ranges.windows(2) {
