@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     crosspost_lambda::init_tracing();
     let env = Env::process();
     let http = crosspost_networks::http_client(env.http_timeout()?)?;
-    let sdk = crosspost_aws::load_sdk_config().await;
+    let sdk = crosspost_aws::load_sdk_config(crosspost_networks::tls_config()).await;
     let publisher = BlueskyPublisher::new(http.clone());
     let refresher = BlueskyRefresher::new(http);
     crosspost_lambda::run_worker_refreshing(Network::Bluesky, &sdk, publisher, Some(refresher))
