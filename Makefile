@@ -44,7 +44,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools build demo dev test lint unit e2e soak bench package clean-tools
+.PHONY: help tools build demo dev test lint unit e2e soak bench package lambda-bootstraps clean-tools
 
 help:
 	@echo "make demo    - local stack up, sample posts through webhook -> SQS -> workers -> fake networks"
@@ -53,7 +53,7 @@ help:
 	@echo "make lint    - fmt, clippy, cfn-lint (informational too), sam validate --lint, checkov, actionlint"
 	@echo "make soak    - the soak test at full size (SOAK_POSTS=500)"
 	@echo "make bench   - release build; start-up, memory and AWS calls of every function, side by side (bench.json)"
-	@echo "make package - sam build (arm64 bootstrap per function under .aws-sam/build)"
+	@echo "make package - sam build: every function built once for arm64, a bootstrap each under .aws-sam/build"
 
 tools: $(STAMPS)/venv $(STAMPS)/checkov $(STAMPS)/npm $(STAMPS)/java $(PDS_STAMP)
 
@@ -136,11 +136,30 @@ bench: tools
 	$(CARGO) build --release --workspace --locked --bins --examples
 	CROSSPOST_BIN_DIR=$(CARGO_TARGET_DIR)/release $(CARGO_TARGET_DIR)/release/crosspost bench --rounds $(BENCH_ROUNDS) --posts $(BENCH_POSTS) --json bench.json
 
+# SAM's makefile build method calls `build-<LogicalId>` once per function, in this
+# folder (--build-in-source: nothing is copied). The first call builds every function
+# in one cargo-lambda run (dependencies compiled once, binaries linked side by side);
+# the others find them built and copy their own. A function's binary is its
+# Metadata.BuildProperties.Binary in template.yaml.
+LAMBDA_DIR := $(CARGO_TARGET_DIR)/lambda
+FUNCTION_BINARIES := webhook connect publish-x publish-bluesky publish-facebook notify
+
 package: tools
 	rustup target add aarch64-unknown-linux-gnu
-	# cargo-lambda builds from the workspace root (CodeUri: .) into ./target/lambda, where SAM looks.
-	env -u CARGO_TARGET_DIR sam build --beta-features --template-file template.yaml
+	sam build --build-in-source --template-file template.yaml
 	@for f in .aws-sam/build/*/bootstrap; do file "$$f" 2>/dev/null || ls -l "$$f"; done
+
+lambda-bootstraps:
+	cargo lambda build --release --arm64 --locked --lambda-dir $(LAMBDA_DIR) $(addprefix -p ,$(FUNCTION_BINARIES))
+
+build-WebhookFunction: BINARY := webhook
+build-ConnectFunction: BINARY := connect
+build-PublishXFunction: BINARY := publish-x
+build-PublishBlueskyFunction: BINARY := publish-bluesky
+build-PublishFacebookFunction: BINARY := publish-facebook
+build-NotifyFunction: BINARY := notify
+build-WebhookFunction build-ConnectFunction build-PublishXFunction build-PublishBlueskyFunction build-PublishFacebookFunction build-NotifyFunction: lambda-bootstraps
+	cp $(LAMBDA_DIR)/$(BINARY)/bootstrap $(ARTIFACTS_DIR)/bootstrap
 
 clean-tools:
 	rm -rf $(TOOLS)

@@ -234,7 +234,9 @@ mod tests {
 
     fn linking() -> BlueskyLinking {
         BlueskyLinking::new(
-            BlueskyRefresher::new(crosspost_networks::reqwest::Client::new()),
+            BlueskyRefresher::new(
+                crosspost_networks::http_client(std::time::Duration::from_secs(5)).unwrap(),
+            ),
             "https://bsky.social, http://localhost:2583",
         )
         .unwrap()
@@ -271,7 +273,9 @@ mod tests {
         }
         assert!(!text.contains("secret-pw"), "{text}");
         assert!(BlueskyLinking::new(
-            BlueskyRefresher::new(crosspost_networks::reqwest::Client::new()),
+            BlueskyRefresher::new(
+                crosspost_networks::http_client(std::time::Duration::from_secs(5)).unwrap()
+            ),
             " "
         )
         .is_err());

@@ -73,7 +73,7 @@ async fn main() -> Result<(), Error> {
         &env.required("BLUESKY_SERVICES")?,
     )?;
 
-    let sdk = crosspost_aws::load_sdk_config().await;
+    let sdk = crosspost_aws::load_sdk_config(crosspost_networks::tls_config()).await;
     // Secrets are read once per cold start.
     let read = |id: String| {
         let sdk = &sdk;

@@ -6,7 +6,8 @@
 #[cfg(test)]
 mod iam;
 
-use crosspost_core::Network;
+use crosspost_aws::secrets::LazySecret;
+use crosspost_core::{Network, PublishError, RefreshedTokens, Secret, TokenRefresher};
 use crosspost_lambda::Env;
 use crosspost_networks::fetch::{CheckedFetcher, FetchRules};
 use crosspost_networks::media::MediaFetcher;
@@ -15,6 +16,7 @@ use crosspost_networks::x::oauth::{ClientCredentials, XOAuth};
 use crosspost_networks::x::{XClient, XPublisher};
 use lambda_runtime::Error;
 use std::time::Duration;
+use tokio::sync::OnceCell;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -32,15 +34,58 @@ async fn main() -> Result<(), Error> {
     // well inside the function's 60 s.
     let fetcher = MediaFetcher::new(checked, Duration::from_secs(40));
     let media = XMediaUploader::new(http.clone(), &base_url, fetcher, Duration::from_secs(20));
-    let sdk = crosspost_aws::load_sdk_config().await;
-    // The OAuth client's credentials, read once per cold start, refresh expiring tokens.
-    let client_secret_id = env.required("X_OAUTH_CLIENT_SECRET_ID")?;
-    let credentials = crosspost_aws::secrets::read_secret(&sdk, &client_secret_id).await?;
-    let oauth = XOAuth::new(
-        http.clone(),
-        &base_url,
-        ClientCredentials::parse(&credentials)?,
-    )?;
+    let sdk = crosspost_aws::load_sdk_config(crosspost_networks::tls_config()).await;
+    let refresher = XRefresher {
+        credentials: LazySecret::new(&sdk, env.required("X_OAUTH_CLIENT_SECRET_ID")?),
+        http: http.clone(),
+        base_url: base_url.clone(),
+        oauth: OnceCell::new(),
+    };
     let publisher = XPublisher::new(XClient::new(http, base_url), media);
-    crosspost_lambda::run_worker_refreshing(Network::X, &sdk, publisher, Some(oauth)).await
+    crosspost_lambda::run_worker_refreshing(Network::X, &sdk, publisher, Some(refresher)).await
+}
+
+/// Refreshes expiring tokens with X's OAuth client, whose credentials are read from
+/// Secrets Manager at the first refresh rather than at start-up: most instances refresh
+/// nothing. An unreadable or malformed secret makes that refresh retryable (the
+/// delivery comes back, and the secret is read again), and is logged by its id.
+struct XRefresher {
+    credentials: LazySecret,
+    http: reqwest::Client,
+    base_url: String,
+    oauth: OnceCell<XOAuth>,
+}
+
+impl XRefresher {
+    async fn oauth(&self) -> Result<&XOAuth, PublishError> {
+        self.oauth
+            .get_or_try_init(|| async {
+                let unusable = |detail: String| {
+                    tracing::error!(secret = %self.credentials.id(), %detail, "the X OAuth client secret is unusable");
+                    PublishError::Retryable {
+                        after: None,
+                        detail: format!(
+                            "the X OAuth client secret {} is unusable: {detail}",
+                            self.credentials.id()
+                        ),
+                    }
+                };
+                let raw = self
+                    .credentials
+                    .get()
+                    .await
+                    .map_err(|e| unusable(e.to_string()))?;
+                let credentials =
+                    ClientCredentials::parse(raw).map_err(|e| unusable(e.to_string()))?;
+                XOAuth::new(self.http.clone(), &self.base_url, credentials)
+                    .map_err(|e| unusable(e.to_string()))
+            })
+            .await
+    }
+}
+
+impl TokenRefresher for XRefresher {
+    async fn refresh(&self, refresh_token: &Secret) -> Result<RefreshedTokens, PublishError> {
+        self.oauth().await?.refresh(refresh_token).await
+    }
 }

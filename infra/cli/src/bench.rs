@@ -517,25 +517,31 @@ pub fn render(report: &Report) -> String {
         report.rounds
     );
     out.push_str(&format!(
-        "{:<24} {:>22} {:>22} {:>22} {:>10} {:>9} {:>10}\n",
+        "{:<24} {:>22} {:>22} {:>22} {:>22} {:>10} {:>10} {:>9} {:>10}\n",
         "function",
         "init ms",
         "first invoke ms",
+        "CPU init ms",
         "CPU init+1st ms",
         "RSS MiB",
+        "init/floor",
         "CPU/floor",
         "peer/init"
     ));
     for f in &report.functions {
         let (i0, i1, i2) = spread(&f.init_ms);
         let (v0, v1, v2) = spread(&f.first_invoke_ms);
+        let (n0, n1, n2) = spread(&f.init_cpu_ms);
         let (c0, c1, c2) = spread(&f.cpu_ms);
         let rss = f.peak_rss_kib.iter().max().copied().unwrap_or(0) as f64 / 1024.0;
+        let init_vs_floor = floor.map_or(0.0, |h| {
+            median(&f.init_cpu_ms) / median(&h.init_cpu_ms).max(0.1)
+        });
         let vs_floor = floor.map_or(0.0, |h| median(&f.cpu_ms) / median(&h.cpu_ms).max(0.1));
         let peer_ratio = peer.map_or(0.0, |p| median(&p.init_ms) / median(&f.init_ms).max(0.001));
         out.push_str(&format!(
-            "{:<24} {:>6.1} /{:>6.1} /{:>6.1} {:>6.1} /{:>6.1} /{:>6.1} {:>6.1} /{:>6.1} /{:>6.1} {:>10.1} {:>8.1}x {:>9.1}x\n",
-            f.function, i0, i1, i2, v0, v1, v2, c0, c1, c2, rss, vs_floor, peer_ratio
+            "{:<24} {:>6.1} /{:>6.1} /{:>6.1} {:>6.1} /{:>6.1} /{:>6.1} {:>6.1} /{:>6.1} /{:>6.1} {:>6.1} /{:>6.1} /{:>6.1} {:>10.1} {:>9.1}x {:>8.1}x {:>9.1}x\n",
+            f.function, i0, i1, i2, v0, v1, v2, n0, n1, n2, c0, c1, c2, rss, init_vs_floor, vs_floor, peer_ratio
         ));
     }
     out.push_str("\nPeak RSS on a 10-record batch\n");

@@ -4,6 +4,7 @@
 //! runs against DynamoDB Local and moto.
 
 mod attr;
+mod http;
 
 pub use aws_sdk_dynamodb;
 pub use aws_sdk_kms;
@@ -22,14 +23,18 @@ pub use crosspost_core::delivery::{
     Claim, DeliveryKey, DeliveryRecord, LastError, PostRecord, PublishedPart,
 };
 pub use crosspost_core::StoreError;
+pub use http::SdkHttpClient;
 pub use queues::{DeliveryQueues, EventQueue, WorkQueue};
 pub use seal::Sealer;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 /// Loads the AWS configuration from the environment (region, credentials, endpoints).
-pub async fn load_sdk_config() -> aws_config::SdkConfig {
+/// Every SDK client made from it sends through [`SdkHttpClient`] on `tls` (the network
+/// clients' TLS configuration).
+pub async fn load_sdk_config(tls: rustls::ClientConfig) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(SdkHttpClient::new(tls))
         .load()
         .await
 }

@@ -50,6 +50,9 @@ fn moto() -> (Moto, String) {
 async fn a_sealed_token_opens_only_for_its_own_account() {
     let (_moto, url) = moto();
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crosspost_aws::SdkHttpClient::new(
+            crosspost_networks::tls_config(),
+        ))
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_kms::config::Credentials::new(
             "test", "test", None, None, "test",

@@ -221,6 +221,7 @@ impl CheckedFetcher {
     ) -> Result<Self, reqwest::Error> {
         let rules = Arc::new(rules);
         let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(crate::tls_config())
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .connect_timeout(connect_timeout)
