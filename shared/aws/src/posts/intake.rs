@@ -228,28 +228,28 @@ impl PostsStore {
         let mut leases = Vec::new();
         for key in deliveries {
             let mut item = delivery_key_attrs(&post.post_id, key);
+            let text = crosspost_core::text_for(&c.text, targets, key.network, &key.account_id);
             if embed {
                 let mut content = content.clone();
-                let text = crosspost_core::text_for(&c.text, targets, key.network, &key.account_id);
                 content.insert("text".into(), s(text));
                 item.insert(CONTENT.into(), AttributeValue::M(content));
-                let first_part = first_part_of(c, text, key).filter(|_| leases.len() < room);
-                if let Some(digest) = first_part {
-                    item.insert(FIRST_PART_DIGEST.into(), s(&digest));
-                    item.insert(FIRST_PART_EXPIRES_AT.into(), n(lease_expires_at));
-                    leases.push(Some(FirstPartAtIntake {
-                        delivery: delivery_items.len(),
-                        item: Item::from([
-                            (
-                                "pk".to_owned(),
-                                s(keys::first_part_pk(key.network, &key.account_id, &digest)),
-                            ),
-                            ("sk".to_owned(), s(keys::FIRST_PART_SK)),
-                            ("post_id".to_owned(), s(post.post_id.as_str())),
-                            ("expires_at".to_owned(), n(lease_expires_at)),
-                        ]),
-                    }));
-                }
+            }
+            let first_part = first_part_of(c, text, key).filter(|_| leases.len() < room);
+            if let Some(digest) = first_part {
+                item.insert(FIRST_PART_DIGEST.into(), s(&digest));
+                item.insert(FIRST_PART_EXPIRES_AT.into(), n(lease_expires_at));
+                leases.push(Some(FirstPartAtIntake {
+                    delivery: delivery_items.len(),
+                    item: Item::from([
+                        (
+                            "pk".to_owned(),
+                            s(keys::first_part_pk(key.network, &key.account_id, &digest)),
+                        ),
+                        ("sk".to_owned(), s(keys::FIRST_PART_SK)),
+                        ("post_id".to_owned(), s(post.post_id.as_str())),
+                        ("expires_at".to_owned(), n(lease_expires_at)),
+                    ]),
+                }));
             }
             item.extend([
                 ("post_id".to_owned(), s(post.post_id.as_str())),
