@@ -15,16 +15,24 @@ pub use batch::{run_batch, RecordContext, RecordOutcome};
 pub use config::{ConfigError, Env};
 pub use worker::{DeliveryWorker, Invocation};
 
-/// The runtime dumps every raw event at TRACE: a webhook call's signature headers, so
-/// it stays at DEBUG whatever `RUST_LOG` says.
-const RAW_EVENT_DUMP: &str = "lambda_runtime::layers::api_response=debug";
+/// Targets that log whole payloads at TRACE, so they stay at DEBUG whatever `RUST_LOG`
+/// says: the runtime dumps every raw event (a webhook call's signature headers), and
+/// the AWS SDK's orchestrator every answer with its body (a secret's value from
+/// Secrets Manager, a data key's plaintext from KMS), which `SdkHttpClient` hands it
+/// read whole.
+const PAYLOAD_DUMPS: [&str; 2] = [
+    "lambda_runtime::layers::api_response=debug",
+    "aws_smithy_runtime::client::orchestrator=debug",
+];
 
 /// JSON logs on stdout (CloudWatch reads them), filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    if let Ok(directive) = RAW_EVENT_DUMP.parse() {
-        filter = filter.add_directive(directive);
+    for dump in PAYLOAD_DUMPS {
+        if let Ok(directive) = dump.parse() {
+            filter = filter.add_directive(directive);
+        }
     }
     tracing_subscriber::fmt()
         .json()
@@ -117,9 +125,10 @@ where
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_raw_event_dump_directive_parses() {
-        let parsed: Result<tracing_subscriber::filter::Directive, _> =
-            super::RAW_EVENT_DUMP.parse();
-        assert!(parsed.is_ok());
+    fn the_payload_dump_directives_parse() {
+        for dump in super::PAYLOAD_DUMPS {
+            let parsed: Result<tracing_subscriber::filter::Directive, _> = dump.parse();
+            assert!(parsed.is_ok(), "{dump}");
+        }
     }
 }
