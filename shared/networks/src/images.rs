@@ -71,6 +71,15 @@ pub fn fit_image(bytes: &[u8], max_bytes: usize) -> Result<FittedImage, ImageErr
     limits.max_alloc = Some(MAX_DECODED_BYTES);
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(decode_error)?;
+    // The decoders do not all hold `max_alloc` for the pixels themselves: asked here,
+    // from the header, before a byte of them is allocated.
+    let (width, height) = decoder.dimensions();
+    if decoder.total_bytes() > MAX_DECODED_BYTES {
+        return Err(ImageError::TooLarge(format!(
+            "{width} × {height} pixels take {} bytes decoded, over {MAX_DECODED_BYTES}",
+            decoder.total_bytes()
+        )));
+    }
     let orientation = decoder.orientation().map_err(decode_error)?;
     let icc = decoder.icc_profile().ok().flatten();
     let mut pixels = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
@@ -191,6 +200,21 @@ fn encode_png(pixels: &DynamicImage, icc: Option<&[u8]>) -> Result<Vec<u8>, Imag
 mod tests {
     use super::*;
     use image::{Rgb, RgbImage, Rgba, RgbaImage};
+
+    #[test]
+    fn pixels_over_160_mib_are_refused_before_they_are_decoded() {
+        // 9,000 × 9,000 RGB: 243,000,000 bytes of pixels in a PNG of a few hundred KB
+        // (two of them at once took a worker past its memory before the cap).
+        let mut png = Vec::new();
+        RgbImage::new(9_000, 9_000)
+            .write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+            .unwrap();
+        assert!(png.len() < 2_000_000, "{}", png.len());
+        match fit_image(&png, 2_000_000) {
+            Err(ImageError::TooLarge(_)) => {}
+            other => panic!("{:?}", other.map(|f| (f.width, f.height))),
+        }
+    }
 
     /// An APP1 segment holding EXIF with an orientation and a GPS position (Big-endian
     /// TIFF: IFD0 with Orientation and GPSInfo, then the GPS IFD with a latitude).
