@@ -261,3 +261,17 @@ pub async fn list_bluesky_posts(service: &str, did: &str) -> Vec<Value> {
     records.reverse();
     records
 }
+
+/// The local stack with Bluesky's PDS running and the demo user's Bluesky account
+/// linked on it.
+pub async fn bluesky_sandbox() -> Sandbox {
+    bluesky_sandbox_with(SandboxOptions::from_env()).await
+}
+
+/// [`bluesky_sandbox`] with `options` (the PDS switched on).
+pub async fn bluesky_sandbox_with(mut options: SandboxOptions) -> Sandbox {
+    options.bluesky = true;
+    Sandbox::start(options)
+        .await
+        .expect("the local stack starts with the PDS (run `make tools` to install it)")
+}

@@ -15,20 +15,15 @@ use crosspost_core::{AccountStatus, DeliveryStatus, LinkedAccount, Network, Post
 use crosspost_fakes::FaultProxy;
 use crosspost_local::{Pds, PdsAccount};
 use crosspost_networks::bluesky::{record_key, AccessToken, BlueskyRefresher, SessionCredentials};
-use crosspost_tests::{accepted, link_bluesky_via, list_bluesky_posts, post, wait_for};
+use crosspost_tests::{
+    accepted, bluesky_sandbox, bluesky_sandbox_with, compressed_lease, delete_and_confirm,
+    link_bluesky_via, list_bluesky_posts, post, wait_for,
+};
 use hmac::{KeyInit, Mac};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const SETTLE: Duration = Duration::from_secs(90);
-
-async fn bluesky_sandbox() -> Sandbox {
-    let mut options = SandboxOptions::from_env();
-    options.bluesky = true;
-    Sandbox::start(options)
-        .await
-        .expect("the local stack starts with the PDS (run `make tools` to install it)")
-}
 
 fn pds(sb: &Sandbox) -> Pds {
     sb.stack.pds().expect("the PDS runs").clone()
@@ -227,18 +222,7 @@ async fn a_long_chinese_post_is_a_thread_with_exact_facets_and_delete_removes_it
     );
 
     // DELETE: every part's record is gone from the PDS.
-    let a = sb
-        .call("DELETE", &format!("/v1/posts/{id}"), None)
-        .await
-        .unwrap();
-    assert_eq!(a.status, 202, "{}", a.body);
-    wait_for("the delete to be confirmed", SETTLE, || async {
-        let ds = sb.posts.deliveries(&id).await.unwrap();
-        ds.iter()
-            .all(|d| d.status == DeliveryStatus::Deleted)
-            .then_some(())
-    })
-    .await;
+    delete_and_confirm(&sb, &id, SETTLE).await;
     for uri in &recorded {
         assert!(
             get_record(&pds, uri).await.is_none(),
@@ -652,23 +636,7 @@ async fn a_lost_answer_then_a_retry_makes_one_record() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_killed_mid_thread_resumes_and_writes_each_part_once() {
-    let mut options = SandboxOptions::from_env();
-    options.bluesky = true;
-    // Compress time: a lease of 8 s (the worker's timeout), messages back after 10 s.
-    options.template_patches = vec![
-        (
-            "Resources.PublishBlueskyFunction.Properties.Timeout".into(),
-            "8".into(),
-        ),
-        (
-            "Resources.BlueskyQueue.Properties.VisibilityTimeout".into(),
-            "10".into(),
-        ),
-    ];
-    options
-        .env_overrides
-        .insert("HTTP_TIMEOUT_MS".into(), "60000".into());
-    let sb = Sandbox::start(options).await.unwrap();
+    let sb = bluesky_sandbox_with(compressed_lease("PublishBlueskyFunction", "BlueskyQueue")).await;
     let pds = pds(&sb);
     let (proxy, carol) = behind_proxy(&sb, "killedworker").await;
     // Part 3 is written by the PDS, but its answer never comes: the worker is killed

@@ -9,17 +9,9 @@
 // Test helpers: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crosspost_cli::{Sandbox, SandboxOptions};
 use crosspost_core::DeliveryStatus;
-use crosspost_tests::{accepted, list_bluesky_posts, post};
+use crosspost_tests::{accepted, bluesky_sandbox, list_bluesky_posts, post};
 
-async fn bluesky_sandbox() -> Sandbox {
-    let mut options = SandboxOptions::from_env();
-    options.bluesky = true;
-    Sandbox::start(options)
-        .await
-        .expect("the local stack starts with the PDS (run `make tools` to install it)")
-}
 use serde_json::json;
 use std::time::Duration;
 

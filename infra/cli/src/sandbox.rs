@@ -285,28 +285,16 @@ impl Sandbox {
         account: &PdsAccount,
         service: &str,
     ) -> Result<serde_json::Value> {
-        let body = serde_json::json!({
-            "user_id": user_id,
-            "identifier": account.handle,
-            "app_password": account.app_password,
-            "service": service,
-        });
-        let answer = self
-            .call(
-                "POST",
-                "/v1/connect/bluesky",
-                Some(body.to_string().as_bytes()),
-            )
-            .await?;
-        if answer.status != 200 {
-            bail!(
-                "linking Bluesky account {} answered {}: {}",
-                account.handle,
-                answer.status,
-                answer.body
-            );
-        }
-        Ok(answer.body)
+        let password = Secret::new(account.app_password.clone());
+        crate::link::bluesky(
+            &self.client,
+            user_id,
+            &account.handle,
+            &password,
+            Some(service),
+        )
+        .await
+        .with_context(|| format!("linking Bluesky account {}", account.handle))
     }
 
     /// Links one more X account for `user_id`: the fake learns its token, AccountsTable
