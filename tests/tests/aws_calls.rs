@@ -36,7 +36,7 @@ async fn the_hot_path_reads_limits_once_and_sends_events_in_one_batch() {
         "false".into(),
     )];
     let sb = Sandbox::start(options).await.unwrap();
-    let (calls, _) = crosspost_cli::bench::hot_path(&sb).await.unwrap();
+    let (calls, _, _) = crosspost_cli::bench::hot_path(&sb).await.unwrap();
     for (step, ops) in &calls {
         println!("aws calls: {step}: {ops:?}");
     }

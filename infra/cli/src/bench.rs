@@ -278,18 +278,6 @@ pub fn calls_of(sb: &Sandbox, function: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// The hot path's AWS calls, and peak RSS on a 10-record batch, on a stack whose X
-/// worker is driven by hand.
-pub async fn hot_path(
-    sb: &Sandbox,
-) -> Result<(
-    BTreeMap<String, BTreeMap<String, u64>>,
-    BTreeMap<String, u64>,
-)> {
-    let (calls, rss, _) = hot_path_timed(sb).await?;
-    Ok((calls, rss))
-}
-
 /// Times (ms) taken on the hot path, one at a time on a quiet stack.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct HotPathTimes {
@@ -299,8 +287,10 @@ pub struct HotPathTimes {
     pub delivery_ms: f64,
 }
 
-/// [`hot_path`], with the times of an accepted post and a single-part delivery.
-pub async fn hot_path_timed(
+/// The hot path's AWS calls, peak RSS on a 10-record batch, and the times of an
+/// accepted post and a single-part delivery, on a stack whose X worker is driven by
+/// hand.
+pub async fn hot_path(
     sb: &Sandbox,
 ) -> Result<(
     BTreeMap<String, BTreeMap<String, u64>>,
@@ -450,7 +440,7 @@ pub async fn run(
         "false".into(),
     )];
     let sb = Sandbox::start(options).await?;
-    let hot = hot_path_timed(&sb).await;
+    let hot = hot_path(&sb).await;
     sb.shutdown().await;
     let (aws_calls, batch_peak_rss_kib, times) = hot?;
 

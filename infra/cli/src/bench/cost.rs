@@ -116,38 +116,12 @@ pub fn estimate(m: &Measured, prices: &Prices, networks: usize) -> Result<CostEs
         return Err(anyhow!("a post goes to at least one network"));
     }
     let n = networks as f64;
-    let per_million = |units: f64, price_per_million: f64| units * price_per_million;
-    let mut lines = Vec::new();
-    let mut line = |item: &str, units: f64, usd: f64| {
-        lines.push(CostLine {
-            item: item.to_owned(),
-            units_per_post: units,
-            usd_per_million_posts: usd,
-        })
-    };
-
-    line(
-        "HTTP API requests",
-        1.0,
-        per_million(1.0, prices.http_api_per_million_requests),
-    );
-    let invocations = 1.0 + 2.0 * n;
-    line(
-        "Lambda requests (webhook, workers, notifier)",
-        invocations,
-        per_million(invocations, prices.lambda_per_million_requests),
-    );
     let gb = |mb: u64| mb as f64 / 1024.0;
     let worker_s = (m.delivery_ms + prices.assumptions.network_wait_ms_per_delivery) / 1000.0;
     // The notifier's run is taken as the delivery's own measured time: one signed POST.
     let gb_seconds = gb(m.webhook_mb) * m.webhook_ms / 1000.0
         + n * gb(m.worker_mb) * worker_s
         + n * gb(m.notify_mb) * m.delivery_ms / 1000.0;
-    line(
-        "Lambda compute (arm64 GB-s)",
-        gb_seconds,
-        gb_seconds * 1e6 * prices.lambda_arm64_gb_second,
-    );
 
     let deliveries: BTreeMap<String, f64> = m
         .delivery
@@ -178,31 +152,53 @@ pub fn estimate(m: &Measured, prices: &Prices, networks: usize) -> Result<CostEs
             }
         }
     }
-    line(
-        "DynamoDB read request units",
-        rru,
-        per_million(rru, prices.dynamodb_per_million_read_request_units),
-    );
-    line(
-        "DynamoDB write request units",
-        wru,
-        per_million(wru, prices.dynamodb_per_million_write_request_units),
-    );
-    line(
-        "SQS requests",
-        sqs,
-        per_million(sqs, prices.sqs_standard_per_million_requests),
-    );
-    line(
-        "KMS requests",
-        kms,
-        per_million(kms, prices.kms_per_million_requests),
-    );
-    line(
-        "Secrets Manager calls",
-        secrets,
-        per_million(secrets, prices.secrets_manager_per_million_calls),
-    );
+
+    // (item, billed units per post, USD per million units)
+    let lines: Vec<CostLine> = [
+        (
+            "HTTP API requests",
+            1.0,
+            prices.http_api_per_million_requests,
+        ),
+        (
+            "Lambda requests (webhook, workers, notifier)",
+            1.0 + 2.0 * n,
+            prices.lambda_per_million_requests,
+        ),
+        (
+            "Lambda compute (arm64 GB-s)",
+            gb_seconds,
+            prices.lambda_arm64_gb_second * 1e6,
+        ),
+        (
+            "DynamoDB read request units",
+            rru,
+            prices.dynamodb_per_million_read_request_units,
+        ),
+        (
+            "DynamoDB write request units",
+            wru,
+            prices.dynamodb_per_million_write_request_units,
+        ),
+        (
+            "SQS requests",
+            sqs,
+            prices.sqs_standard_per_million_requests,
+        ),
+        ("KMS requests", kms, prices.kms_per_million_requests),
+        (
+            "Secrets Manager calls",
+            secrets,
+            prices.secrets_manager_per_million_calls,
+        ),
+    ]
+    .into_iter()
+    .map(|(item, units, price)| CostLine {
+        item: item.to_owned(),
+        units_per_post: units,
+        usd_per_million_posts: units * price,
+    })
+    .collect();
     let total = lines.iter().map(|l| l.usd_per_million_posts).sum();
     Ok(CostEstimate {
         networks,
