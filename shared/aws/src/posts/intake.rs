@@ -13,7 +13,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use crosspost_core::clock::{rfc3339, unix_ms};
 use crosspost_core::delivery::{first_part_digest, rules};
 use crosspost_core::preview::{adapt, post_text};
-use crosspost_core::{keys, DeliveryKey, DeliveryStatus, PostId, ValidatedPost};
+use crosspost_core::{keys, DeliveryKey, DeliveryStatus, Network, PostId, ValidatedPost};
+use std::collections::HashMap;
 use time::OffsetDateTime;
 
 /// The attribute of a delivery item that carries what it publishes: a map shaped as
@@ -57,18 +58,12 @@ struct FirstPartAtIntake {
     item: Item,
 }
 
-/// The digest of the first part the delivery to `key` sends, when its text gives one:
-/// the first of the network's parts (media only ever add parts after it).
-fn first_part_of(c: &ValidatedPost, text: &str, key: &DeliveryKey) -> Option<String> {
-    let text = post_text(key.network, text, c.link.as_deref(), !c.media.is_empty());
-    let parts = adapt(
-        key.network,
-        &text,
-        c.link.as_deref(),
-        c.overflow,
-        c.mentions,
-    )
-    .ok()?;
+/// The digest of the first part a delivery to `network` sends with `text`, when the
+/// text gives one: the first of the network's parts (media only ever add parts after
+/// it).
+fn first_part_of(c: &ValidatedPost, text: &str, network: Network) -> Option<String> {
+    let text = post_text(network, text, c.link.as_deref(), !c.media.is_empty());
+    let parts = adapt(network, &text, c.link.as_deref(), c.overflow, c.mentions).ok()?;
     parts.first().map(|p| first_part_digest(&p.text))
 }
 
@@ -226,6 +221,8 @@ impl PostsStore {
         .unix_timestamp();
         let mut delivery_items = Vec::with_capacity(deliveries.len());
         let mut leases = Vec::new();
+        // Many accounts of one network mostly share a text: adapted once.
+        let mut digests: HashMap<(Network, &str), Option<String>> = HashMap::new();
         for key in deliveries {
             let mut item = delivery_key_attrs(&post.post_id, key);
             let text = crosspost_core::text_for(&c.text, targets, key.network, &key.account_id);
@@ -234,7 +231,14 @@ impl PostsStore {
                 content.insert("text".into(), s(text));
                 item.insert(CONTENT.into(), AttributeValue::M(content));
             }
-            let first_part = first_part_of(c, text, key).filter(|_| leases.len() < room);
+            let first_part = if leases.len() < room {
+                digests
+                    .entry((key.network, text))
+                    .or_insert_with(|| first_part_of(c, text, key.network))
+                    .clone()
+            } else {
+                None
+            };
             if let Some(digest) = first_part {
                 item.insert(FIRST_PART_DIGEST.into(), s(&digest));
                 item.insert(FIRST_PART_EXPIRES_AT.into(), n(lease_expires_at));
