@@ -72,9 +72,15 @@ async fn a_long_chinese_post_with_two_images_is_a_thread_with_media_on_its_first
     let d = settled_x(&sb, &id).await;
     assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
 
-    let expected =
-        crosspost_core::preview::adapt(Network::X, &text, None, Overflow::Thread, Mentions::Plain)
-            .unwrap();
+    let expected = crosspost_core::preview::adapt(
+        Network::X,
+        &text,
+        None,
+        true,
+        Overflow::Thread,
+        Mentions::Plain,
+    )
+    .unwrap();
     assert!(expected.len() >= 4, "600 Chinese characters weigh 1200");
     let tweets = sb.x.tweets();
     assert_eq!(tweets.len(), expected.len());

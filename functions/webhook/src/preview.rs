@@ -6,7 +6,7 @@
 use crate::intake::{parse_json, Refusal};
 use crate::App;
 use crosspost_core::media::{plan, Sniffed};
-use crosspost_core::preview::{post_text, preview, NetworkPreview};
+use crosspost_core::preview::{preview, NetworkPreview};
 use crosspost_core::{
     FieldError, IncomingTarget, MediaHosts, MediaItem, Mentions, Network, Overflow, ValidatedPost,
 };
@@ -176,8 +176,8 @@ impl App {
                         media: Default::default(),
                     };
                 }
-                let text = post_text(*n, text, req.link.as_deref(), !req.media.is_empty());
-                preview(*n, &text, req.link.as_deref(), req.overflow, req.mentions)
+                let has_media = !req.media.is_empty();
+                preview(*n, text, req.link.as_deref(), has_media, req.overflow, req.mentions)
                     .with_media(plan(*n, &req.media, &sniffed))
             })
             .collect();

@@ -522,16 +522,11 @@ async fn run(cli: Cli) -> Result<bool> {
                 })
                 .collect();
             let text = read_input("-")?;
-            let text = crosspost_core::preview::post_text(
-                network,
-                &text,
-                link.as_deref(),
-                !media.is_empty(),
-            );
             let preview = crosspost_core::preview::preview(
                 network,
                 &text,
                 link.as_deref(),
+                !media.is_empty(),
                 overflow,
                 mentions,
             )

@@ -6,15 +6,19 @@ use crate::text::{self, ContentTooLong, Part};
 use crate::{Mentions, Network, Overflow};
 use serde::Serialize;
 
-/// A text adapted to one network's rules under an overflow policy and a mentions
-/// policy (the parts' text is what the network gets, word joiners included).
+/// A post's text adapted to one network's rules under an overflow policy and a
+/// mentions policy (the parts' text is what the network gets, word joiners included);
+/// `has_media`: whether the post has media, which decides where Facebook shows the
+/// link ([`post_text`]).
 pub fn adapt(
     network: Network,
     text: &str,
     link: Option<&str>,
+    has_media: bool,
     overflow: Overflow,
     mentions: Mentions,
 ) -> Result<Vec<Part>, ContentTooLong> {
+    let text = &*post_text(network, text, link, has_media);
     match network {
         Network::X => text::x::adapt_for_x_with(text, link, overflow, mentions),
         Network::Facebook => {
@@ -31,7 +35,7 @@ pub fn adapt(
 /// text post (a link card, the `link` of `POST /{page-id}/feed`); a photo or video
 /// post has no place for it, so there the link goes at the end of the text, after an
 /// empty line, unless the text holds it already. Every reader of a delivery's parts
-/// (intake's first-part lease, the worker, the preview) asks here, so they agree.
+/// (intake's first-part lease, the worker, the preview) gets it through [`adapt`].
 pub fn post_text<'a>(
     network: Network,
     text: &'a str,
@@ -95,10 +99,11 @@ pub fn preview(
     network: Network,
     text: &str,
     link: Option<&str>,
+    has_media: bool,
     overflow: Overflow,
     mentions: Mentions,
 ) -> NetworkPreview {
-    match adapt(network, text, link, overflow, mentions) {
+    match adapt(network, text, link, has_media, overflow, mentions) {
         Ok(parts) => NetworkPreview {
             network,
             parts: match network {
@@ -130,19 +135,34 @@ mod tests {
     #[test]
     fn long_chinese_text_is_a_thread_on_x_and_one_post_on_facebook() {
         let text = "春".repeat(300);
-        let x = preview(Network::X, &text, None, Overflow::Thread, Mentions::Plain);
+        let x = preview(
+            Network::X,
+            &text,
+            None,
+            false,
+            Overflow::Thread,
+            Mentions::Plain,
+        );
         assert!(x.parts.len() >= 3, "{x:?}");
         assert!(x.parts.iter().all(|p| p.weighted_length <= 280));
         let fb = preview(
             Network::Facebook,
             &text,
             None,
+            false,
             Overflow::Thread,
             Mentions::Plain,
         );
         assert_eq!(fb.parts.len(), 1);
         assert_eq!(fb.parts[0].weighted_length, 300);
-        let rejected = preview(Network::X, &text, None, Overflow::Reject, Mentions::Plain);
+        let rejected = preview(
+            Network::X,
+            &text,
+            None,
+            false,
+            Overflow::Reject,
+            Mentions::Plain,
+        );
         assert!(rejected.parts.is_empty());
         assert!(rejected.error.unwrap().starts_with("content_too_long"));
     }
@@ -154,6 +174,7 @@ mod tests {
             Network::Bluesky,
             text,
             None,
+            false,
             Overflow::Thread,
             Mentions::Keep,
         );
@@ -162,7 +183,14 @@ mod tests {
             "读 example.com/articles/2026/11/… 吧"
         );
         assert_eq!(bluesky.parts[0].weighted_length, 34);
-        let x = preview(Network::X, text, None, Overflow::Thread, Mentions::Keep);
+        let x = preview(
+            Network::X,
+            text,
+            None,
+            false,
+            Overflow::Thread,
+            Mentions::Keep,
+        );
         assert_eq!(x.parts[0].text, text);
     }
 
@@ -207,6 +235,7 @@ mod tests {
             Network::X,
             "@Lily 图",
             None,
+            false,
             Overflow::Thread,
             Mentions::Plain,
         )
@@ -230,6 +259,7 @@ mod tests {
             Network::Bluesky,
             "西湖 #photos",
             None,
+            false,
             Overflow::Thread,
             Mentions::Plain,
         )

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use crosspost_core::clock::{rfc3339, unix_ms};
 use crosspost_core::delivery::{first_part_digest, rules};
-use crosspost_core::preview::{adapt, post_text};
+use crosspost_core::preview::adapt;
 use crosspost_core::{keys, DeliveryKey, DeliveryStatus, Network, PostId, ValidatedPost};
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -62,8 +62,16 @@ struct FirstPartAtIntake {
 /// text gives one: the first of the network's parts (media only ever add parts after
 /// it).
 fn first_part_of(c: &ValidatedPost, text: &str, network: Network) -> Option<String> {
-    let text = post_text(network, text, c.link.as_deref(), !c.media.is_empty());
-    let parts = adapt(network, &text, c.link.as_deref(), c.overflow, c.mentions).ok()?;
+    let link = c.link.as_deref();
+    let parts = adapt(
+        network,
+        text,
+        link,
+        !c.media.is_empty(),
+        c.overflow,
+        c.mentions,
+    )
+    .ok()?;
     parts.first().map(|p| first_part_digest(&p.text))
 }
 

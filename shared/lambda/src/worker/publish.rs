@@ -6,7 +6,7 @@ use crosspost_core::delivery::rules::{self, Effect, Ending, Next};
 use crosspost_core::delivery::{
     first_part_digest, Conclusion, FirstPartLease, Lease, Recorded, UploadedMedia,
 };
-use crosspost_core::preview::{adapt, extend_for_media, post_text};
+use crosspost_core::preview::{adapt, extend_for_media};
 use crosspost_core::{
     AccountStore, Clock, DeliveryMessage, DeliveryOp, DeliveryRecord, DeliveryStore, Event,
     EventSink, FailureReason, LinkedAccount, OutgoingPart, PostId, PostRecord, PublishError,
@@ -131,16 +131,11 @@ where
             Ok(account) => account,
             Err(ending) => return Ok(Err((ending, Some(post)))),
         };
-        let text = post_text(
+        let parts = match adapt(
             self.network,
             post.text_for(self.network, &d.account_id),
             post.link.as_deref(),
             !post.media.is_empty(),
-        );
-        let parts = match adapt(
-            self.network,
-            &text,
-            post.link.as_deref(),
             post.overflow,
             post.mentions,
         ) {
