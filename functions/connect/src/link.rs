@@ -195,7 +195,7 @@ impl App {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Response<Body> {
-        let linker = match self.linker(network) {
+        let linker = match self.linker(network).await {
             Ok(linker) => linker,
             Err(resp) => return *resp,
         };
@@ -262,7 +262,7 @@ impl App {
         req: &Request,
         now: OffsetDateTime,
     ) -> Response<Body> {
-        let linker = match self.linker(network) {
+        let linker = match self.linker(network).await {
             Ok(linker) => linker,
             Err(resp) => return *resp,
         };

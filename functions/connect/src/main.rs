@@ -21,9 +21,11 @@ mod link;
 mod routes;
 mod unlink;
 
+use crosspost_aws::secrets::{FromSecret, LazySecret};
 use crosspost_aws::{AccountsStore, EventQueue, PostsStore, Sealer, TokenVault};
 use crosspost_core::linking::{Linker, ReturnUrls};
 use crosspost_core::signing::SigningSecret;
+use crosspost_core::Network;
 use crosspost_lambda::Env;
 use crosspost_networks::facebook::oauth::{AppCredentials, FacebookLogin, LoginSettings};
 use crosspost_networks::facebook::Graph;
@@ -31,17 +33,21 @@ use crosspost_networks::x::oauth::{ClientCredentials, XOAuth};
 use crosspost_networks::x::{XClient, XLinker};
 use lambda_http::{service_fn, Error};
 
-/// Everything a request needs, built once per cold start.
+/// Everything a request needs, built once per cold start. Secrets are read at the
+/// first request that needs each: a callback needs only its network's credentials, a
+/// Bluesky link only the signing secrets, so start-up reads none.
 pub struct App {
     pub vault: TokenVault,
     pub posts: PostsStore,
     pub events: Option<EventQueue>,
-    pub secrets: Vec<SigningSecret>,
+    /// The source app's signing secrets, for the signed routes.
+    pub signing: FromSecret<Vec<SigningSecret>>,
     pub return_urls: ReturnUrls,
     /// The API's public address (a custom domain), when the request's own is not it.
     pub public_base_url: Option<String>,
-    /// One per network accounts can be linked on, looked up by the route's network.
-    pub linkers: Vec<Box<dyn Linker>>,
+    /// One per network accounts can be linked on through a consent page, looked up by
+    /// the route's network; each is built on its app credentials at its first use.
+    pub linkers: Vec<(Network, FromSecret<Box<dyn Linker>>)>,
     /// Bluesky links with an app password, not a consent page.
     pub bluesky: bluesky::BlueskyLinking,
 }
@@ -74,25 +80,39 @@ async fn main() -> Result<(), Error> {
     )?;
 
     let sdk = crosspost_aws::load_sdk_config(crosspost_networks::tls_config()).await;
-    // Secrets are read once per cold start.
-    let read = |id: String| {
-        let sdk = &sdk;
-        async move {
-            crosspost_aws::secrets::read_secret(sdk, &id)
-                .await
-                .map_err(|e| format!("reading secret {id}: {e}"))
-        }
-    };
-    // The three reads are independent: one round trip of start-up, not three.
-    let (signing, x_client, facebook_app) = tokio::try_join!(
-        read(webhook_secrets_id.clone()),
-        read(x_client_id),
-        read(facebook_app_id.clone()),
-    )?;
-    let secrets = SigningSecret::parse_list(&signing)
-        .map_err(|e| format!("the signing secrets in {webhook_secrets_id} are unusable: {e}"))?;
-    let x_credentials = ClientCredentials::parse(&x_client)?;
-    let facebook_credentials = AppCredentials::parse(&facebook_app, &facebook_app_id)?;
+    let signing = FromSecret::new(
+        LazySecret::new(&sdk, webhook_secrets_id),
+        Box::new(|raw| SigningSecret::parse_list(raw).map_err(|e| e.to_string())),
+    );
+    let x_http = http.clone();
+    let x_linker = FromSecret::new(
+        LazySecret::new(&sdk, x_client_id),
+        Box::new(move |raw| {
+            let credentials = ClientCredentials::parse(raw).map_err(|e| e.to_string())?;
+            let oauth = XOAuth::new(x_http.clone(), &x_base, credentials)
+                .and_then(|o| o.with_authorize_url(&x_authorize))
+                .map_err(|e| e.to_string())?;
+            Ok(Box::new(XLinker::new(
+                oauth,
+                XClient::new(x_http.clone(), x_base.clone()),
+            )) as Box<dyn Linker>)
+        }),
+    );
+    let facebook_secret_id = facebook_app_id.clone();
+    let facebook_linker = FromSecret::new(
+        LazySecret::new(&sdk, facebook_app_id),
+        Box::new(move |raw| {
+            let app = AppCredentials::parse(raw, &facebook_secret_id)?;
+            Ok(Box::new(FacebookLogin::new(
+                http.clone(),
+                LoginSettings {
+                    graph: Graph::new(graph_url.clone(), version.clone()),
+                    dialog_url: dialog_url.clone(),
+                    app,
+                },
+            )) as Box<dyn Linker>)
+        }),
+    );
 
     let dynamodb = crosspost_aws::aws_sdk_dynamodb::Client::new(&sdk);
     let vault = TokenVault::new(
@@ -106,25 +126,11 @@ async fn main() -> Result<(), Error> {
         vault,
         posts: PostsStore::new(dynamodb, posts_table),
         events,
-        secrets,
+        signing,
         return_urls,
         public_base_url,
         bluesky,
-        linkers: vec![
-            Box::new(XLinker::new(
-                XOAuth::new(http.clone(), &x_base, x_credentials)?
-                    .with_authorize_url(&x_authorize)?,
-                XClient::new(http.clone(), x_base),
-            )),
-            Box::new(FacebookLogin::new(
-                http,
-                LoginSettings {
-                    graph: Graph::new(graph_url, version),
-                    dialog_url,
-                    app: facebook_credentials,
-                },
-            )),
-        ],
+        linkers: vec![(Network::X, x_linker), (Network::Facebook, facebook_linker)],
     };
     let app = &app;
     lambda_http::run(service_fn(move |req| async move {

@@ -3,6 +3,7 @@
 
 use crate::App;
 use crosspost_core::linking::Linker;
+use crosspost_core::signing::SigningSecret;
 use crosspost_lambda::http::{
     body_bytes, find_route, note_undocumented, refuse_content_type, refuse_duplicate_keys,
     refuse_replayed, refuse_unsigned, Route, Signing,
@@ -56,20 +57,44 @@ pub const ROUTES: &[Route<Endpoint>] = &[
 ];
 
 impl App {
-    /// The linker of the route's network, or a 404 naming the networks accounts can be
-    /// linked on.
-    pub fn linker(&self, name: &str) -> Result<&dyn Linker, Box<Response<Body>>> {
-        let found = self.linkers.iter().find(|l| l.network().as_str() == name);
-        match found {
-            Some(linker) => Ok(linker.as_ref()),
-            None => {
-                let known: Vec<&str> = self.linkers.iter().map(|l| l.network().as_str()).collect();
+    /// The linker of the route's network, built on its app credentials at its first
+    /// use. A 404 names the networks accounts can be linked on; a 503 says the
+    /// network's credentials could not be read or used (logged with the secret's id).
+    pub async fn linker(&self, name: &str) -> Result<&dyn Linker, Box<Response<Body>>> {
+        let Some((network, linker)) = self.linkers.iter().find(|(n, _)| n.as_str() == name) else {
+            let known: Vec<&str> = self.linkers.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Box::new(problem(
+                StatusCode::NOT_FOUND,
+                &format!(
+                    "unknown network `{name}`; accounts can be linked on {}",
+                    known.join(", ")
+                ),
+                &[],
+            )));
+        };
+        match linker.get().await {
+            Ok(linker) => Ok(linker.as_ref()),
+            Err(detail) => {
+                tracing::error!(%network, %detail, "the network's app credentials are unusable");
                 Err(Box::new(problem(
-                    StatusCode::NOT_FOUND,
-                    &format!(
-                        "unknown network `{name}`; accounts can be linked on {}",
-                        known.join(", ")
-                    ),
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("linking {network} accounts is unavailable for now: {detail}"),
+                    &[],
+                )))
+            }
+        }
+    }
+
+    /// The source app's signing secrets, read at the first signed request; a 503 when
+    /// they cannot be read or parsed (logged with the secret's id).
+    async fn signing_secrets(&self) -> Result<&[SigningSecret], Box<Response<Body>>> {
+        match self.signing.get().await {
+            Ok(secrets) => Ok(secrets),
+            Err(detail) => {
+                tracing::error!(%detail, "the signing secrets are unusable");
+                Err(Box::new(problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "signed requests cannot be checked for now; try again later",
                     &[],
                 )))
             }
@@ -85,9 +110,11 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let headers = req.headers();
     let now = time::OffsetDateTime::now_utc();
     if route.signing != Signing::Unsigned {
-        if let Some(refused) =
-            refuse_unsigned(&app.secrets, route.signing, &req, now.unix_timestamp())
-        {
+        let secrets = match app.signing_secrets().await {
+            Ok(secrets) => secrets,
+            Err(resp) => return *resp,
+        };
+        if let Some(refused) = refuse_unsigned(secrets, route.signing, &req, now.unix_timestamp()) {
             return refused;
         }
         if let Some(refused) = refuse_replayed(&app.posts, route.signing, &req, now).await {

@@ -59,7 +59,7 @@ impl App {
         let (network, linker) = if network == Network::Bluesky.as_str() {
             (Network::Bluesky, None)
         } else {
-            match self.linker(network) {
+            match self.linker(network).await {
                 Ok(linker) => (linker.network(), Some(linker)),
                 Err(resp) => return *resp,
             }

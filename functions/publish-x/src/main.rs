@@ -6,7 +6,7 @@
 #[cfg(test)]
 mod iam;
 
-use crosspost_aws::secrets::LazySecret;
+use crosspost_aws::secrets::{FromSecret, LazySecret};
 use crosspost_core::{Network, PublishError, RefreshedTokens, Secret, TokenRefresher};
 use crosspost_lambda::Env;
 use crosspost_networks::fetch::{CheckedFetcher, FetchRules};
@@ -16,7 +16,6 @@ use crosspost_networks::x::oauth::{ClientCredentials, XOAuth};
 use crosspost_networks::x::{XClient, XPublisher};
 use lambda_runtime::Error;
 use std::time::Duration;
-use tokio::sync::OnceCell;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -35,11 +34,16 @@ async fn main() -> Result<(), Error> {
     let fetcher = MediaFetcher::new(checked, Duration::from_secs(40));
     let media = XMediaUploader::new(http.clone(), &base_url, fetcher, Duration::from_secs(20));
     let sdk = crosspost_aws::load_sdk_config(crosspost_networks::tls_config()).await;
+    let oauth_http = http.clone();
+    let oauth_base = base_url.clone();
     let refresher = XRefresher {
-        credentials: LazySecret::new(&sdk, env.required("X_OAUTH_CLIENT_SECRET_ID")?),
-        http: http.clone(),
-        base_url: base_url.clone(),
-        oauth: OnceCell::new(),
+        oauth: FromSecret::new(
+            LazySecret::new(&sdk, env.required("X_OAUTH_CLIENT_SECRET_ID")?),
+            Box::new(move |raw| {
+                let credentials = ClientCredentials::parse(raw).map_err(|e| e.to_string())?;
+                XOAuth::new(oauth_http.clone(), &oauth_base, credentials).map_err(|e| e.to_string())
+            }),
+        ),
     };
     let publisher = XPublisher::new(XClient::new(http, base_url), media);
     crosspost_lambda::run_worker_refreshing(Network::X, &sdk, publisher, Some(refresher)).await
@@ -50,42 +54,18 @@ async fn main() -> Result<(), Error> {
 /// nothing. An unreadable or malformed secret makes that refresh retryable (the
 /// delivery comes back, and the secret is read again), and is logged by its id.
 struct XRefresher {
-    credentials: LazySecret,
-    http: reqwest::Client,
-    base_url: String,
-    oauth: OnceCell<XOAuth>,
-}
-
-impl XRefresher {
-    async fn oauth(&self) -> Result<&XOAuth, PublishError> {
-        self.oauth
-            .get_or_try_init(|| async {
-                let unusable = |detail: String| {
-                    tracing::error!(secret = %self.credentials.id(), %detail, "the X OAuth client secret is unusable");
-                    PublishError::Retryable {
-                        after: None,
-                        detail: format!(
-                            "the X OAuth client secret {} is unusable: {detail}",
-                            self.credentials.id()
-                        ),
-                    }
-                };
-                let raw = self
-                    .credentials
-                    .get()
-                    .await
-                    .map_err(|e| unusable(e.to_string()))?;
-                let credentials =
-                    ClientCredentials::parse(raw).map_err(|e| unusable(e.to_string()))?;
-                XOAuth::new(self.http.clone(), &self.base_url, credentials)
-                    .map_err(|e| unusable(e.to_string()))
-            })
-            .await
-    }
+    oauth: FromSecret<XOAuth>,
 }
 
 impl TokenRefresher for XRefresher {
     async fn refresh(&self, refresh_token: &Secret) -> Result<RefreshedTokens, PublishError> {
-        self.oauth().await?.refresh(refresh_token).await
+        let oauth = self.oauth.get().await.map_err(|detail| {
+            tracing::error!(%detail, "the X OAuth client secret is unusable");
+            PublishError::Retryable {
+                after: None,
+                detail,
+            }
+        })?;
+        oauth.refresh(refresh_token).await
     }
 }

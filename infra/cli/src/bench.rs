@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub mod cost;
+pub mod package;
 pub mod throughput;
 
 /// The template's functions, in the table's order.
@@ -54,8 +55,11 @@ pub struct Report {
     pub batch_peak_rss_kib: BTreeMap<String, u64>,
     /// AWS calls by step, then by `service.Operation`.
     pub aws_calls: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Zipped size (bytes) of each arm64 bootstrap under `.aws-sam/build`, when built.
+    /// Zipped size (bytes) of each arm64 bootstrap: from the package timing's build when
+    /// it ran, else from what `make package` left under `.aws-sam/build`.
     pub zip_bytes: BTreeMap<String, u64>,
+    /// `make package` against the per-function builds before it, when asked for.
+    pub package: Option<package::PackageTiming>,
     /// Posts × every network through the whole local path, when asked for.
     pub throughput: Option<throughput::Throughput>,
     /// The hot path's times, which the cost estimate uses.
@@ -358,10 +362,11 @@ pub async fn hot_path(
     Ok((calls, rss, times))
 }
 
-/// Zipped size of every bootstrap `make package` left under `.aws-sam/build`.
-fn zip_sizes(repo: &Path) -> BTreeMap<String, u64> {
+/// Zipped size (deflate, level 9, as `sam deploy` zips) of every bootstrap in a SAM
+/// build folder (`<build>/<LogicalId>/bootstrap`), by logical id.
+fn zip_sizes(build: &Path) -> BTreeMap<String, u64> {
     let mut sizes = BTreeMap::new();
-    let Ok(dirs) = std::fs::read_dir(repo.join(".aws-sam/build")) else {
+    let Ok(dirs) = std::fs::read_dir(build) else {
         return sizes;
     };
     for dir in dirs.flatten() {
@@ -397,17 +402,29 @@ fn spread(values: &[f64]) -> (f64, f64, f64) {
     (v[0], v[v.len() / 2], v[v.len() - 1])
 }
 
+/// The functions log at the template's default level (`LogLevel: info`), as deployed,
+/// not at the local stack's `debug`: formatting debug lines is work a deployed function
+/// does not do (a sixth of the webhook's start-up instructions, by callgrind).
+fn deployed_logging(mut options: SandboxOptions) -> SandboxOptions {
+    options
+        .parameter_overrides
+        .insert("LogLevel".into(), "info".into());
+    options
+}
+
 /// Runs the whole bench: `rounds` interleaved cold starts, the hot path, then
-/// `throughput_posts` posts to every network (none when 0) and the cost estimate.
+/// `throughput_posts` posts to every network (none when 0), the cost estimate, and
+/// with `package_scratch` the two cold package builds in that folder.
 pub async fn run(
     repo: &Path,
     rounds: usize,
     examples_dir: &Path,
     throughput_posts: usize,
+    package_scratch: Option<&Path>,
 ) -> Result<Report> {
     let prices = cost::Prices::load(repo)?;
     // Start-up: the template's functions, the floor and the peer, all on one stack.
-    let mut sb = Sandbox::start(SandboxOptions::from_env()).await?;
+    let mut sb = Sandbox::start(deployed_logging(SandboxOptions::from_env())).await?;
     let hello = examples_dir.join("hello-lambda");
     if !hello.is_file() {
         bail!(
@@ -433,7 +450,7 @@ pub async fn run(
     let functions = functions?;
 
     // The hot path, on a stack that counts calls and leaves the X queue to us.
-    let mut options = SandboxOptions::from_env();
+    let mut options = deployed_logging(SandboxOptions::from_env());
     options.count_aws_calls = true;
     options.template_patches = vec![(
         "Resources.PublishXFunction.Properties.Events.Deliveries.Properties.Enabled".into(),
@@ -446,7 +463,7 @@ pub async fn run(
 
     // Throughput: every network, the PDS included, every worker on its own poller.
     let throughput = if throughput_posts > 0 {
-        let mut options = SandboxOptions::from_env();
+        let mut options = deployed_logging(SandboxOptions::from_env());
         options.bluesky = true;
         let sb = Sandbox::start(options).await?;
         let timeout = Duration::from_secs(120 + throughput_posts as u64);
@@ -485,12 +502,23 @@ pub async fn run(
         cost::estimate(&measured, &prices, networks)?,
     ];
 
+    // Last: the builds would slow everything measured above.
+    let package = match package_scratch {
+        Some(scratch) => Some(package::run(repo, scratch, &FUNCTIONS)?),
+        None => None,
+    };
+    let zip_bytes = match &package {
+        Some(p) => p.zip_bytes.clone(),
+        None => zip_sizes(&repo.join(".aws-sam/build")),
+    };
+
     Ok(Report {
         rounds,
         functions,
         batch_peak_rss_kib,
         aws_calls,
-        zip_bytes: zip_sizes(repo),
+        zip_bytes,
+        package,
         throughput,
         hot_path_ms: times,
         cost,
@@ -544,9 +572,17 @@ pub fn render(report: &Report) -> String {
         let ops: Vec<String> = calls.iter().map(|(op, n)| format!("{op} x{n}")).collect();
         out.push_str(&format!("{step:<28} {total:>3}  {}\n", ops.join(", ")));
     }
+    if let Some(p) = &report.package {
+        out.push_str(&format!(
+            "\nmake package, cold, same machine and run: {:.0} s; one cargo-lambda run per function (before): {:.0} s; ratio {:.2}\n",
+            p.one_build_seconds,
+            p.per_function_seconds,
+            p.one_build_seconds / p.per_function_seconds.max(0.001)
+        ));
+    }
     out.push_str("\nZipped arm64 bootstraps (make package)\n");
     if report.zip_bytes.is_empty() {
-        out.push_str("none built: run `make package` first\n");
+        out.push_str("none built: run `make package` first, or bench with BENCH_PACKAGE=1\n");
     }
     for (f, bytes) in &report.zip_bytes {
         out.push_str(&format!("{f:<24} {:>6.2} MB\n", *bytes as f64 / 1e6));

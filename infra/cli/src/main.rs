@@ -140,6 +140,10 @@ enum Command {
         /// Posts sent to every network for the throughput figures (0: none).
         #[arg(long, default_value_t = 500)]
         posts: usize,
+        /// Also build the package twice from cold, `make package`'s way and the
+        /// per-function way before it, in this folder (removed afterwards), and compare.
+        #[arg(long)]
+        package_scratch: Option<std::path::PathBuf>,
     },
     /// Print what a network would receive for the text on standard input, as JSON:
     /// its parts (the text the network gets, word joiners included), and which part
@@ -415,6 +419,7 @@ async fn run(cli: Cli) -> Result<bool> {
             rounds,
             json,
             posts,
+            package_scratch,
         } => {
             let options = SandboxOptions::from_env();
             let bin_dir = std::env::var_os("CROSSPOST_BIN_DIR")
@@ -425,6 +430,7 @@ async fn run(cli: Cli) -> Result<bool> {
                 rounds.max(1),
                 &crosspost_cli::bench::examples_dir(&bin_dir),
                 posts,
+                package_scratch.as_deref(),
             )
             .await?;
             print!("{}", crosspost_cli::bench::render(&report));

@@ -30,10 +30,12 @@ async fn read(
 }
 
 /// A secret read at its first use and kept for the instance's life: for a secret only
-/// some invocations need, so start-up makes no Secrets Manager call for it. A failed
-/// read keeps nothing and is tried again at the next use.
+/// some invocations need, so start-up makes no Secrets Manager call for it, and does
+/// not even build the Secrets Manager client (whose endpoint rules take a tenth of a
+/// cold start to load). A failed read keeps nothing and is tried again at the next use.
 pub struct LazySecret {
-    client: aws_sdk_secretsmanager::Client,
+    sdk: aws_config::SdkConfig,
+    client: std::sync::OnceLock<aws_sdk_secretsmanager::Client>,
     secret_id: String,
     value: tokio::sync::OnceCell<Secret>,
 }
@@ -41,7 +43,8 @@ pub struct LazySecret {
 impl LazySecret {
     pub fn new(sdk: &aws_config::SdkConfig, secret_id: impl Into<String>) -> Self {
         LazySecret {
-            client: aws_sdk_secretsmanager::Client::new(sdk),
+            sdk: sdk.clone(),
+            client: std::sync::OnceLock::new(),
             secret_id: secret_id.into(),
             value: tokio::sync::OnceCell::new(),
         }
@@ -55,7 +58,56 @@ impl LazySecret {
     /// The secret's string value, read on the first call.
     pub async fn get(&self) -> Result<&Secret, StoreError> {
         self.value
-            .get_or_try_init(|| read(&self.client, &self.secret_id))
+            .get_or_try_init(|| {
+                let client = self
+                    .client
+                    .get_or_init(|| aws_sdk_secretsmanager::Client::new(&self.sdk));
+                read(client, &self.secret_id)
+            })
+            .await
+    }
+}
+
+/// Makes a value from a secret's string, or says why it cannot (never quoting it).
+pub type MakeFromSecret<T> = Box<dyn Fn(&Secret) -> Result<T, String> + Send + Sync>;
+
+/// A value made from a secret at its first use (credentials parsed, a client built on
+/// them) and kept for the instance's life. A failed read or make keeps nothing and is
+/// tried again at the next use.
+pub struct FromSecret<T> {
+    secret: LazySecret,
+    make: MakeFromSecret<T>,
+    value: tokio::sync::OnceCell<T>,
+}
+
+impl<T> FromSecret<T> {
+    pub fn new(secret: LazySecret, make: MakeFromSecret<T>) -> Self {
+        FromSecret {
+            secret,
+            make,
+            value: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The secret's id (its name or ARN), for messages.
+    pub fn id(&self) -> &str {
+        self.secret.id()
+    }
+
+    /// The value, made on the first call that succeeds.
+    ///
+    /// Errors: the secret could not be read, or `make` refused it; the text names the
+    /// secret's id and never its value.
+    pub async fn get(&self) -> Result<&T, String> {
+        self.value
+            .get_or_try_init(|| async {
+                let raw = self
+                    .secret
+                    .get()
+                    .await
+                    .map_err(|e| format!("reading secret {}: {e}", self.id()))?;
+                (self.make)(raw).map_err(|e| format!("secret {} is unusable: {e}", self.id()))
+            })
             .await
     }
 }

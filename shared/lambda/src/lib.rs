@@ -21,29 +21,50 @@ pub use worker::{DeliveryWorker, Invocation};
 /// Secrets Manager, a data key's plaintext from KMS), which `SdkHttpClient` hands it
 /// read whole.
 const PAYLOAD_DUMPS: [&str; 2] = [
-    "lambda_runtime::layers::api_response=debug",
-    "aws_smithy_runtime::client::orchestrator=debug",
+    "lambda_runtime::layers::api_response",
+    "aws_smithy_runtime::client::orchestrator",
 ];
 
-/// JSON logs on stdout (CloudWatch reads them), filtered by `RUST_LOG` (default `info`).
-pub fn init_tracing() {
-    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    for dump in PAYLOAD_DUMPS {
-        if let Ok(directive) = dump.parse() {
-            filter = filter.add_directive(directive);
-        }
+/// The log filter: `RUST_LOG` as a list of `target=level` (or a bare level), default
+/// `info`; a value that is not such a list (span or field filters) logs at `info`.
+/// The [`PAYLOAD_DUMPS`] targets log at most at DEBUG, and never more than `RUST_LOG`
+/// lets them.
+///
+/// tracing-subscriber's `Targets` filter, not its `EnvFilter`: the same syntax for
+/// levels and targets without compiling regular expressions at every cold start.
+pub fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::filter::Targets {
+    use tracing::level_filters::LevelFilter;
+    use tracing::Level;
+    use tracing_subscriber::filter::Targets;
+    let configured: Targets = rust_log
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(Level::INFO));
+    let mut filter = configured.clone();
+    for target in PAYLOAD_DUMPS {
+        let allowed = [Level::DEBUG, Level::INFO, Level::WARN, Level::ERROR]
+            .into_iter()
+            .find(|level| configured.would_enable(target, level))
+            .map_or(LevelFilter::OFF, LevelFilter::from_level);
+        filter = filter.with_target(target, allowed);
     }
-    tracing_subscriber::fmt()
+    filter
+}
+
+/// JSON logs on stdout (CloudWatch reads them), filtered by [`log_filter`].
+pub fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let format = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(true)
         .with_target(false)
-        .without_time()
+        .without_time();
+    tracing_subscriber::registry()
+        .with(format)
+        .with(log_filter(std::env::var("RUST_LOG").ok().as_deref()))
         .init();
 }
 
-/// Deliveries of one batch worked at the same time.
 const BATCH_CONCURRENCY: usize = 10;
 
 /// Runs a `publish-<network>` function: reads its configuration from the environment
@@ -124,11 +145,35 @@ where
 
 #[cfg(test)]
 mod tests {
+    use super::log_filter;
+    use tracing::Level;
+
     #[test]
-    fn the_payload_dump_directives_parse() {
-        for dump in super::PAYLOAD_DUMPS {
-            let parsed: Result<tracing_subscriber::filter::Directive, _> = dump.parse();
-            assert!(parsed.is_ok(), "{dump}");
+    fn payload_dumps_log_at_most_at_debug_and_never_above_rust_log() {
+        let orchestrator = "aws_smithy_runtime::client::orchestrator";
+        let trace = log_filter(Some("trace"));
+        assert!(trace.would_enable(orchestrator, &Level::DEBUG));
+        assert!(!trace.would_enable(orchestrator, &Level::TRACE));
+        assert!(!trace.would_enable("lambda_runtime::layers::api_response", &Level::TRACE));
+        assert!(trace.would_enable("crosspost_lambda::worker", &Level::TRACE));
+        // Under `info` the dumps' DEBUG lines stay off too.
+        let info = log_filter(Some("info"));
+        assert!(info.would_enable(orchestrator, &Level::INFO));
+        assert!(!info.would_enable(orchestrator, &Level::DEBUG));
+        assert!(!info.would_enable("webhook", &Level::DEBUG));
+        let off = log_filter(Some("error,aws_smithy_runtime=off"));
+        assert!(!off.would_enable(orchestrator, &Level::ERROR));
+    }
+
+    #[test]
+    fn rust_log_names_levels_per_target_and_falls_back_to_info() {
+        let f = log_filter(Some("warn,crosspost_lambda=debug"));
+        assert!(f.would_enable("crosspost_lambda::batch", &Level::DEBUG));
+        assert!(!f.would_enable("hyper", &Level::INFO));
+        for unusable in [None, Some("[span{field=1}]=debug")] {
+            let f = log_filter(unusable);
+            assert!(f.would_enable("webhook", &Level::INFO), "{unusable:?}");
+            assert!(!f.would_enable("webhook", &Level::DEBUG), "{unusable:?}");
         }
     }
 }
