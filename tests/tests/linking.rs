@@ -539,3 +539,58 @@ async fn linking_again_after_needs_reauth_and_unlinking() {
     assert!(accounts_of(&sb, user).await.is_empty());
     sb.stop().await;
 }
+
+/// Connect reads each network's app credentials at the first request that needs them:
+/// an unusable X client secret makes X's routes answer 503 saying so (never quoting
+/// it), while Facebook links as before; once the secret is mended, the next X request
+/// works on the same instance, with no restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unusable_x_secret_stops_x_linking_only_until_it_is_mended() {
+    let sb = sandbox().await;
+    let user = "lazy-linker";
+    let broken = "not-json-but-a-leaked-looking-value";
+    sb.stack
+        .put_secret_value("XOAuthClient", broken)
+        .await
+        .unwrap();
+    sb.stack.restart_function("ConnectFunction").await.unwrap();
+
+    let body = json!({"user_id": user, "return_url": RETURN_URL}).to_string();
+    let x = sb
+        .call("POST", "/v1/connect/x", Some(body.as_bytes()))
+        .await
+        .unwrap();
+    assert_eq!(x.status, 503, "{}", x.body);
+    let detail = x.body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("unusable"), "{detail}");
+    assert!(!x.body.to_string().contains(broken), "{}", x.body);
+
+    // Facebook's credentials are their own secret: linking there still starts.
+    let facebook = start(&sb, Network::Facebook, user).await;
+    assert!(facebook.contains("client_id="), "{facebook}");
+
+    // Mended: the same instance reads it again at the next X request.
+    let mended = json!({
+        "client_id": crosspost_cli::sandbox::X_CLIENT_ID,
+        "client_secret": crosspost_cli::sandbox::X_CLIENT_SECRET,
+    });
+    sb.stack
+        .put_secret_value("XOAuthClient", &mended.to_string())
+        .await
+        .unwrap();
+    let pids: Vec<u32> = sb
+        .stack
+        .instances("ConnectFunction")
+        .iter()
+        .map(|i| i.pid)
+        .collect();
+    let authorize = start(&sb, Network::X, user).await;
+    assert!(authorize.contains("code_challenge="), "{authorize}");
+    let after: Vec<u32> = sb
+        .stack
+        .instances("ConnectFunction")
+        .iter()
+        .map(|i| i.pid)
+        .collect();
+    assert_eq!(pids, after, "the instance was not restarted");
+}

@@ -79,7 +79,7 @@ async fn main() -> Result<(), Error> {
         &env.required("BLUESKY_SERVICES")?,
     )?;
 
-    let sdk = crosspost_aws::load_sdk_config(crosspost_networks::tls_config()).await;
+    let sdk = crosspost_aws::load_sdk_config(crosspost_networks::tls_config());
     let signing = FromSecret::new(
         LazySecret::new(&sdk, webhook_secrets_id),
         Box::new(|raw| SigningSecret::parse_list(raw).map_err(|e| e.to_string())),

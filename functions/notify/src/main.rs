@@ -84,7 +84,7 @@ async fn main() -> Result<(), Error> {
         }))
         .await;
     };
-    let sdk = crosspost_aws::load_sdk_config(crosspost_networks::tls_config()).await;
+    let sdk = crosspost_aws::load_sdk_config(crosspost_networks::tls_config());
     let secret_id = env.required("EVENTS_SECRET_ID")?;
     let secret_text = crosspost_aws::secrets::read_secret(&sdk, &secret_id)
         .await

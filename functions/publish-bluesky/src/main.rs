@@ -29,7 +29,7 @@ async fn main() -> Result<(), Error> {
     let checked = CheckedFetcher::new(rules, env.http_timeout()?.min(Duration::from_secs(5)))?;
     // A download must end well inside the function's 60 s.
     let media = MediaFetcher::new(checked, Duration::from_secs(30));
-    let sdk = crosspost_aws::load_sdk_config(crosspost_networks::tls_config()).await;
+    let sdk = crosspost_aws::load_sdk_config(crosspost_networks::tls_config());
     let publisher = BlueskyPublisher::new(http.clone(), media);
     let refresher = BlueskyRefresher::new(http);
     crosspost_lambda::run_worker_refreshing(Network::Bluesky, &sdk, publisher, Some(refresher))

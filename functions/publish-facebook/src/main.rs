@@ -36,7 +36,7 @@ async fn main() -> Result<(), Error> {
     // processing is waited for (20 s): both must end well inside the function's 60 s.
     let media = MediaFetcher::new(checked, Duration::from_secs(35));
     let secret_id = env.required("FACEBOOK_APP_SECRET_ID")?;
-    let sdk = crosspost_aws::load_sdk_config(crosspost_networks::tls_config()).await;
+    let sdk = crosspost_aws::load_sdk_config(crosspost_networks::tls_config());
     // Read once per cold start.
     let raw = crosspost_aws::secrets::read_secret(&sdk, &secret_id)
         .await

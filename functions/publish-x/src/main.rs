@@ -33,7 +33,7 @@ async fn main() -> Result<(), Error> {
     // well inside the function's 60 s.
     let fetcher = MediaFetcher::new(checked, Duration::from_secs(40));
     let media = XMediaUploader::new(http.clone(), &base_url, fetcher, Duration::from_secs(20));
-    let sdk = crosspost_aws::load_sdk_config(crosspost_networks::tls_config()).await;
+    let sdk = crosspost_aws::load_sdk_config(crosspost_networks::tls_config());
     let oauth_http = http.clone();
     let oauth_base = base_url.clone();
     let refresher = XRefresher {

@@ -51,7 +51,7 @@ async fn main() -> Result<(), Error> {
     let fetcher = CheckedFetcher::new(rules, Duration::from_secs(5))?;
     // A preview waits for its media's first bytes, a few seconds at most.
     let media = MediaFetcher::new(fetcher.clone(), Duration::from_secs(5));
-    let sdk = crosspost_aws::load_sdk_config(crosspost_networks::tls_config()).await;
+    let sdk = crosspost_aws::load_sdk_config(crosspost_networks::tls_config());
     let secret_text = crosspost_aws::secrets::read_secret(&sdk, &secrets_id)
         .await
         .map_err(|e| format!("reading the signing secrets: {e}"))?;

@@ -57,14 +57,15 @@ impl LazySecret {
 
     /// The secret's string value, read on the first call.
     pub async fn get(&self) -> Result<&Secret, StoreError> {
-        self.value
-            .get_or_try_init(|| {
-                let client = self
-                    .client
-                    .get_or_init(|| aws_sdk_secretsmanager::Client::new(&self.sdk));
-                read(client, &self.secret_id)
-            })
-            .await
+        self.value.get_or_try_init(|| self.read_now()).await
+    }
+
+    /// The secret's current string value, read now and not kept.
+    async fn read_now(&self) -> Result<Secret, StoreError> {
+        let client = self
+            .client
+            .get_or_init(|| aws_sdk_secretsmanager::Client::new(&self.sdk));
+        read(client, &self.secret_id).await
     }
 }
 
@@ -72,8 +73,8 @@ impl LazySecret {
 pub type MakeFromSecret<T> = Box<dyn Fn(&Secret) -> Result<T, String> + Send + Sync>;
 
 /// A value made from a secret at its first use (credentials parsed, a client built on
-/// them) and kept for the instance's life. A failed read or make keeps nothing and is
-/// tried again at the next use.
+/// them) and kept for the instance's life. A failed read or make keeps nothing: the
+/// next use reads the secret again, so a mended secret works without a restart.
 pub struct FromSecret<T> {
     secret: LazySecret,
     make: MakeFromSecret<T>,
@@ -101,12 +102,14 @@ impl<T> FromSecret<T> {
     pub async fn get(&self) -> Result<&T, String> {
         self.value
             .get_or_try_init(|| async {
+                // Read afresh each time nothing is made yet: a value `make` refused is
+                // not kept, so a mended secret is seen at the next use.
                 let raw = self
                     .secret
-                    .get()
+                    .read_now()
                     .await
                     .map_err(|e| format!("reading secret {}: {e}", self.id()))?;
-                (self.make)(raw).map_err(|e| format!("secret {} is unusable: {e}", self.id()))
+                (self.make)(&raw).map_err(|e| format!("secret {} is unusable: {e}", self.id()))
             })
             .await
     }
