@@ -548,6 +548,12 @@ async fn linking_again_after_needs_reauth_and_unlinking() {
 async fn an_unusable_x_secret_stops_x_linking_only_until_it_is_mended() {
     let sb = sandbox().await;
     let user = "lazy-linker";
+    // An X account linked while the secret was good.
+    sb.x.sign_in("5550077", "lazy_x");
+    let back = link::follow(&start(&sb, Network::X, user).await, RETURN_URL)
+        .await
+        .unwrap();
+    assert!(back.linked(), "{}", back.url);
     let broken = "not-json-but-a-leaked-looking-value";
     sb.stack
         .put_secret_value("XOAuthClient", broken)
@@ -564,10 +570,34 @@ async fn an_unusable_x_secret_stops_x_linking_only_until_it_is_mended() {
     let detail = x.body["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("unusable"), "{detail}");
     assert!(!x.body.to_string().contains(broken), "{}", x.body);
+    // Nor the secret's ARN or AWS's message: those go to the log.
+    assert!(!x.body.to_string().contains("arn:"), "{}", x.body);
+    // A browser coming back meanwhile gets the callback's page, with 503.
+    let (status, page_body) = page(&format!(
+        "{}/v1/oauth/x/callback?state=some-state&code=some-code",
+        sb.stack.api_url()
+    ))
+    .await;
+    assert_eq!(status, 503, "{page_body}");
 
     // Facebook's credentials are their own secret: linking there still starts.
     let facebook = start(&sb, Network::Facebook, user).await;
     assert!(facebook.contains("client_id="), "{facebook}");
+
+    // Unlinking still works: the account goes, and the answer says its tokens could
+    // not be revoked at X.
+    let a = sb
+        .call(
+            "DELETE",
+            &format!("/v1/users/{user}/accounts/x/5550077"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["revoked_at_network"], false, "{}", a.body);
+    assert!(!a.body.to_string().contains("arn:"), "{}", a.body);
+    assert!(accounts_of(&sb, user).await.is_empty());
 
     // Mended: the same instance reads it again at the next X request.
     let mended = json!({

@@ -129,13 +129,18 @@ fn redirect(location: &str) -> Response<Body> {
 /// A callback that cannot be sent back to the app (no state, or one that is unknown
 /// or used): 400, as a short page for a browser, problem+json for anything else.
 fn dead_end(req: &Request, detail: &str) -> Response<Body> {
+    dead_end_with(req, StatusCode::BAD_REQUEST, detail)
+}
+
+/// [`dead_end`] with another status (503 while the network's credentials are unusable).
+fn dead_end_with(req: &Request, status: StatusCode, detail: &str) -> Response<Body> {
     let wants_html = req
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
     if !wants_html {
-        return problem(StatusCode::BAD_REQUEST, detail, &[]);
+        return problem(status, detail, &[]);
     }
     let page = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -144,7 +149,7 @@ fn dead_end(req: &Request, detail: &str) -> Response<Body> {
         detail.replace('&', "&amp;").replace('<', "&lt;")
     );
     let mut resp = Response::new(Body::Text(page));
-    *resp.status_mut() = StatusCode::BAD_REQUEST;
+    *resp.status_mut() = status;
     let headers = resp.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -262,8 +267,12 @@ impl App {
         req: &Request,
         now: OffsetDateTime,
     ) -> Response<Body> {
-        let linker = match self.linker(network).await {
-            Ok(linker) => linker,
+        let linker = match self.find_linker(network).await {
+            Ok((_, Ok(linker))) => linker,
+            // The browser gets a page, as for every other dead end here.
+            Ok((_, Err(unusable))) => {
+                return dead_end_with(req, StatusCode::SERVICE_UNAVAILABLE, &unusable.detail())
+            }
             Err(resp) => return *resp,
         };
         let network = linker.network();

@@ -4,6 +4,7 @@
 use crate::App;
 use crosspost_core::linking::Linker;
 use crosspost_core::signing::SigningSecret;
+use crosspost_core::Network;
 use crosspost_lambda::http::{
     body_bytes, find_route, note_undocumented, refuse_content_type, refuse_duplicate_keys,
     refuse_replayed, refuse_unsigned, Route, Signing,
@@ -57,10 +58,15 @@ pub const ROUTES: &[Route<Endpoint>] = &[
 ];
 
 impl App {
-    /// The linker of the route's network, built on its app credentials at its first
-    /// use. A 404 names the networks accounts can be linked on; a 503 says the
-    /// network's credentials could not be read or used (logged with the secret's id).
-    pub async fn linker(&self, name: &str) -> Result<&dyn Linker, Box<Response<Body>>> {
+    /// The route's network and its linker, built on the network's app credentials at
+    /// its first use. The outer error is a 404 naming the networks accounts can be
+    /// linked on; the inner one says the credentials could not be read or used (logged
+    /// here with the secret's id; the caller answers without the detail, which names
+    /// AWS resources).
+    pub async fn find_linker(
+        &self,
+        name: &str,
+    ) -> Result<(Network, Result<&dyn Linker, Unusable>), Box<Response<Body>>> {
         let Some((network, linker)) = self.linkers.iter().find(|(n, _)| n.as_str() == name) else {
             let known: Vec<&str> = self.linkers.iter().map(|(n, _)| n.as_str()).collect();
             return Err(Box::new(problem(
@@ -72,17 +78,21 @@ impl App {
                 &[],
             )));
         };
-        match linker.get().await {
+        let linker = match linker.get().await {
             Ok(linker) => Ok(linker.as_ref()),
             Err(detail) => {
                 tracing::error!(%network, %detail, "the network's app credentials are unusable");
-                Err(Box::new(problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &format!("linking {network} accounts is unavailable for now: {detail}"),
-                    &[],
-                )))
+                Err(Unusable(*network))
             }
-        }
+        };
+        Ok((*network, linker))
+    }
+
+    /// The linker of the route's network: a 404 for an unknown network, a 503 when its
+    /// app credentials are unusable.
+    pub async fn linker(&self, name: &str) -> Result<&dyn Linker, Box<Response<Body>>> {
+        let (_, linker) = self.find_linker(name).await?;
+        linker.map_err(|unusable| Box::new(unusable.problem()))
     }
 
     /// The source app's signing secrets, read at the first signed request; a 503 when
@@ -99,6 +109,25 @@ impl App {
                 )))
             }
         }
+    }
+}
+
+/// A network's app credentials could not be read or used (the detail is in the log).
+#[derive(Debug, Clone, Copy)]
+pub struct Unusable(pub Network);
+
+impl Unusable {
+    /// What the caller is told: no secret names, ARNs or AWS messages.
+    pub fn detail(&self) -> String {
+        format!(
+            "linking {} accounts is unavailable for now: the app credentials are unusable; try again later",
+            self.0
+        )
+    }
+
+    /// 503, problem+json.
+    pub fn problem(&self) -> Response<Body> {
+        problem(StatusCode::SERVICE_UNAVAILABLE, &self.detail(), &[])
     }
 }
 

@@ -56,11 +56,14 @@ impl App {
     ) -> Response<Body> {
         // Bluesky links without a consent page, so it has no linker: its session is
         // ended with `deleteSession`.
-        let (network, linker) = if network == Network::Bluesky.as_str() {
-            (Network::Bluesky, None)
+        // An X or Facebook account whose app credentials are unusable is still unlinked:
+        // its tokens cannot be revoked at the network, which the answer says.
+        let (network, linker, unusable) = if network == Network::Bluesky.as_str() {
+            (Network::Bluesky, None, None)
         } else {
-            match self.linker(network).await {
-                Ok(linker) => (linker.network(), Some(linker)),
+            match self.find_linker(network).await {
+                Ok((network, Ok(linker))) => (network, Some(linker), None),
+                Ok((network, Err(unusable))) => (network, None, Some(unusable)),
                 Err(resp) => return *resp,
             }
         };
@@ -76,7 +79,15 @@ impl App {
             Err(e) => return unavailable(&e),
         };
         // Revoke first: if removing the account then fails, the call can be repeated.
-        let (revoked_at_network, revoke_error) = if linker.is_some_and(|l| !l.revokes_tokens()) {
+        let (revoked_at_network, revoke_error) = if let Some(unusable) = unusable {
+            (
+                false,
+                Some(format!(
+                    "the {} app credentials are unusable, so the tokens were not revoked there",
+                    unusable.0
+                )),
+            )
+        } else if linker.is_some_and(|l| !l.revokes_tokens()) {
             (false, None)
         } else {
             match self.vault.open(&sealed).await {

@@ -29,15 +29,13 @@ async fn read(
         })
 }
 
-/// A secret read at its first use and kept for the instance's life: for a secret only
-/// some invocations need, so start-up makes no Secrets Manager call for it, and does
-/// not even build the Secrets Manager client (whose endpoint rules take a tenth of a
-/// cold start to load). A failed read keeps nothing and is tried again at the next use.
+/// A secret to be read when first needed: start-up makes no Secrets Manager call for
+/// it and does not even build the Secrets Manager client (whose endpoint rules take a
+/// tenth of a cold start to load). [`FromSecret`] reads it and keeps what it makes.
 pub struct LazySecret {
     sdk: aws_config::SdkConfig,
     client: std::sync::OnceLock<aws_sdk_secretsmanager::Client>,
     secret_id: String,
-    value: tokio::sync::OnceCell<Secret>,
 }
 
 impl LazySecret {
@@ -46,18 +44,12 @@ impl LazySecret {
             sdk: sdk.clone(),
             client: std::sync::OnceLock::new(),
             secret_id: secret_id.into(),
-            value: tokio::sync::OnceCell::new(),
         }
     }
 
     /// The secret's id (its name or ARN), for messages.
     pub fn id(&self) -> &str {
         &self.secret_id
-    }
-
-    /// The secret's string value, read on the first call.
-    pub async fn get(&self) -> Result<&Secret, StoreError> {
-        self.value.get_or_try_init(|| self.read_now()).await
     }
 
     /// The secret's current string value, read now and not kept.

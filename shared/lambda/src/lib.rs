@@ -26,7 +26,8 @@ const PAYLOAD_DUMPS: [&str; 2] = [
 ];
 
 /// The log filter: `RUST_LOG` as a list of `target=level` (or a bare level), default
-/// `info`; a value that is not such a list (span or field filters) logs at `info`.
+/// `info`; a value that is not such a list (span or field filters, an unknown level)
+/// logs at `info`.
 /// The [`PAYLOAD_DUMPS`] targets log at most at DEBUG, and never more than `RUST_LOG`
 /// lets them.
 ///
@@ -37,6 +38,7 @@ pub fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::filter::Targets
     use tracing::Level;
     use tracing_subscriber::filter::Targets;
     let configured: Targets = rust_log
+        .and_then(plain_directives)
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| Targets::new().with_default(Level::INFO));
     let mut filter = configured.clone();
@@ -48,6 +50,30 @@ pub fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::filter::Targets
         filter = filter.with_target(target, allowed);
     }
     filter
+}
+
+/// `rust_log` without empty parts, if every part is a level or `target=level` with a
+/// Rust path for the target; `None` otherwise. `Targets` would read a misspelt level
+/// (`inf`) or a span filter as a target at TRACE with no default, which silences every
+/// other log, errors included.
+fn plain_directives(rust_log: &str) -> Option<String> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let is_level = |l: &str| LEVELS.contains(&l.to_ascii_lowercase().as_str());
+    let is_target = |t: &str| {
+        !t.is_empty()
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':' || c == '-')
+    };
+    let parts: Vec<&str> = rust_log
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let plain = parts.iter().all(|part| match part.split_once('=') {
+        Some((target, level)) => is_target(target) && is_level(level),
+        None => is_level(part),
+    });
+    (plain && !parts.is_empty()).then(|| parts.join(","))
 }
 
 /// JSON logs on stdout (CloudWatch reads them), filtered by [`log_filter`].
@@ -167,10 +193,19 @@ mod tests {
 
     #[test]
     fn rust_log_names_levels_per_target_and_falls_back_to_info() {
+        let trailing = log_filter(Some("debug,"));
+        assert!(trailing.would_enable("webhook", &Level::DEBUG));
         let f = log_filter(Some("warn,crosspost_lambda=debug"));
         assert!(f.would_enable("crosspost_lambda::batch", &Level::DEBUG));
         assert!(!f.would_enable("hyper", &Level::INFO));
-        for unusable in [None, Some("[span{field=1}]=debug")] {
+        for unusable in [
+            None,
+            Some(""),
+            Some("[span{field=1}]=debug"),
+            Some("webhook[span]=debug"),
+            Some("inf"),
+            Some("info,hyper=loud"),
+        ] {
             let f = log_filter(unusable);
             assert!(f.would_enable("webhook", &Level::INFO), "{unusable:?}");
             assert!(!f.would_enable("webhook", &Level::DEBUG), "{unusable:?}");

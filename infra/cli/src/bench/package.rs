@@ -7,7 +7,7 @@
 //! the other.
 //!
 //! Each build's six bootstraps are checked to be arm64 ELF executables, and the zipped
-//! size of each is measured from the one-build way's (what `sam deploy` uploads).
+//! size of each is measured from the one-build way's, zipped as `sam deploy` zips.
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
@@ -40,21 +40,39 @@ pub struct PackageTiming {
 ///
 /// Errors: a source copy that fails, a `sam build` that fails (its output is shown as
 /// it runs), or a function whose bootstrap is missing or not an arm64 executable.
+///
+/// `scratch` must not exist, or be a folder an earlier run made (it holds
+/// [`MARKER`]): nothing else is ever deleted.
 pub fn run(repo: &Path, scratch: &Path, functions: &[&str]) -> Result<PackageTiming> {
     if scratch.exists() {
+        if !scratch.join(MARKER).is_file() {
+            bail!(
+                "{} exists and was not made by the package timing; name a new folder",
+                scratch.display()
+            );
+        }
         std::fs::remove_dir_all(scratch)
             .with_context(|| format!("clearing {}", scratch.display()))?;
     }
+    std::fs::create_dir_all(scratch)?;
+    std::fs::write(
+        scratch.join(MARKER),
+        "made by crosspost bench; removed after it\n",
+    )?;
     let result = build_both(repo, scratch, functions);
     let _ = std::fs::remove_dir_all(scratch);
     result
 }
 
+/// The file that marks a scratch folder as the package timing's own.
+const MARKER: &str = ".crosspost-package-bench";
+
 fn build_both(repo: &Path, scratch: &Path, functions: &[&str]) -> Result<PackageTiming> {
     let one = scratch.join("one-build");
     let per = scratch.join("per-function");
-    copy_sources(repo, &one)?;
-    copy_sources(repo, &per)?;
+    let sources = list_sources(repo, scratch)?;
+    copy_sources(repo, &sources, &one)?;
+    copy_sources(repo, &sources, &per)?;
     let template = std::fs::read_to_string(per.join("template.yaml"))?;
     if !template.contains(ONE_BUILD_METHOD) {
         bail!("template.yaml has no `{ONE_BUILD_METHOD}`: nothing to compare");
@@ -75,9 +93,13 @@ fn build_both(repo: &Path, scratch: &Path, functions: &[&str]) -> Result<Package
                 "template.yaml",
             ])
             .current_dir(&one)
-            .env("CARGO_TARGET_DIR", one.join("cargo-target")),
+            .env("CARGO_TARGET_DIR", one.join("cargo-target"))
+            // A compiler cache would favour the second build.
+            .env_remove("RUSTC_WRAPPER"),
     )?;
     check_bootstraps(&one, functions)?;
+    // The bootstraps are copied out; the target folder's gigabytes can go now.
+    let _ = std::fs::remove_dir_all(one.join("cargo-target"));
 
     eprintln!("bench: the way before (one cargo-lambda run per function), cold");
     // As the Makefile ran it before: cargo-lambda builds into the source's ./target,
@@ -91,7 +113,8 @@ fn build_both(repo: &Path, scratch: &Path, functions: &[&str]) -> Result<Package
                 "template.yaml",
             ])
             .current_dir(&per)
-            .env_remove("CARGO_TARGET_DIR"),
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("RUSTC_WRAPPER"),
     )?;
     check_bootstraps(&per, functions)?;
 
@@ -102,9 +125,9 @@ fn build_both(repo: &Path, scratch: &Path, functions: &[&str]) -> Result<Package
     })
 }
 
-/// Copies the clone's files that git would commit (tracked, or untracked and not
-/// ignored) from `repo` into `to`.
-fn copy_sources(repo: &Path, to: &Path) -> Result<()> {
+/// The clone's files that git would commit (tracked, or untracked and not ignored),
+/// relative to `repo`, leaving out anything under `scratch`.
+fn list_sources(repo: &Path, scratch: &Path) -> Result<Vec<PathBuf>> {
     let listed = Command::new("git")
         .args([
             "ls-files",
@@ -119,14 +142,24 @@ fn copy_sources(repo: &Path, to: &Path) -> Result<()> {
     if !listed.status.success() {
         bail!("git ls-files failed in {}", repo.display());
     }
+    let scratch = scratch.canonicalize()?;
+    let mut sources = Vec::new();
     for name in listed.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
         let name = std::str::from_utf8(name).context("a file name that is not UTF-8")?;
         let from = repo.join(name);
         // A tracked file deleted in the work tree is not part of these sources.
-        if !from.is_file() {
+        if !from.is_file() || from.canonicalize()?.starts_with(&scratch) {
             continue;
         }
-        let dest = to.join(name);
+        sources.push(PathBuf::from(name));
+    }
+    Ok(sources)
+}
+
+/// Copies `sources` (relative to `repo`) into `to`.
+fn copy_sources(repo: &Path, sources: &[PathBuf], to: &Path) -> Result<()> {
+    for name in sources {
+        let (from, dest) = (repo.join(name), to.join(name));
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent)?;
         }
@@ -171,6 +204,17 @@ fn check_bootstraps(dir: &Path, functions: &[&str]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scratch_folder_it_did_not_make_is_never_deleted() {
+        let dir = std::env::temp_dir().join(format!("crosspost-scratch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("precious.txt"), "keep me").unwrap();
+        let err = run(Path::new("."), &dir, &["WebhookFunction"]).unwrap_err();
+        assert!(err.to_string().contains("not made by"), "{err}");
+        assert!(dir.join("precious.txt").is_file());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_bootstrap_built_for_another_machine_is_refused() {
