@@ -7,6 +7,19 @@ use std::collections::HashMap;
 
 pub type Item = HashMap<String, AttributeValue>;
 
+/// The code DynamoDB gave for item `i` of a cancelled transaction
+/// (`ConditionalCheckFailed`, `TransactionConflict`, …; `None` for an item that did not
+/// fail), or `None` when it named none.
+pub fn cancellation_code(
+    cancelled: &aws_sdk_dynamodb::types::error::TransactionCanceledException,
+    i: usize,
+) -> Option<&str> {
+    cancelled
+        .cancellation_reasons()
+        .get(i)
+        .and_then(|r| r.code())
+}
+
 pub fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }

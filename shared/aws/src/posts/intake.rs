@@ -6,7 +6,7 @@ use super::codec::{
     FIRST_PART_EXPIRES_AT,
 };
 use super::{PostsStore, ACCOUNT_REF, WEBHOOK_ID_MEMORY};
-use crate::attr::{n, s, ConditionalUpdate, Item, Reader};
+use crate::attr::{cancellation_code, n, s, ConditionalUpdate, Item, Reader};
 use crate::StoreError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
@@ -318,13 +318,7 @@ impl PostsStore {
             let TransactWriteItemsError::TransactionCanceledException(cancelled) = &e else {
                 return Err(crate::backend("dynamodb", e));
             };
-            let failed = |i: usize| {
-                cancelled
-                    .cancellation_reasons()
-                    .get(i)
-                    .and_then(|r| r.code())
-                    .is_some_and(|c| c != "None")
-            };
+            let failed = |i: usize| cancellation_code(cancelled, i).is_some_and(|c| c != "None");
             let others_failed = (0..first_lease).any(failed);
             let mut dropped = false;
             let still_taken = leases.iter_mut().filter(|l| l.is_some());

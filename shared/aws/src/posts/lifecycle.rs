@@ -350,10 +350,7 @@ impl PostsStore {
             return Err(crate::backend("dynamodb", e));
         };
         let failed = |i: usize| {
-            cancelled
-                .cancellation_reasons()
-                .get(i)
-                .and_then(|r| r.code())
+            crate::attr::cancellation_code(cancelled, i)
                 .is_some_and(|c| c == "ConditionalCheckFailed")
         };
         if failed(1) {
