@@ -275,3 +275,46 @@ pub async fn bluesky_sandbox_with(mut options: SandboxOptions) -> Sandbox {
         .await
         .expect("the local stack starts with the PDS (run `make tools` to install it)")
 }
+
+/// Records a post exactly as intake's transaction does (the post, one PENDING delivery
+/// per key, the source guard and the stored answer), without the webhook and without
+/// queueing anything: for tests that start from a state a request left behind.
+/// `body` is a `POST /v1/posts` body (its media hosts may be local), `answer` the
+/// stored 202 body, and `enqueue_lease_until` when the queueing's lease runs out.
+///
+/// Panics (a test helper) when the body is not a valid post or the write fails.
+pub async fn record_as_intake(
+    sb: &Sandbox,
+    id: &crosspost_core::PostId,
+    body: &Value,
+    keys: &[crosspost_aws::DeliveryKey],
+    answer: &str,
+    enqueue_lease_until: time::OffsetDateTime,
+) {
+    use crosspost_aws::{IntakeRecord, NewPost, StoredAnswer};
+    let content =
+        crosspost_core::ValidatedPost::parse(body, crosspost_core::MediaHosts::AllowLocal)
+            .expect("a valid post body");
+    sb.posts
+        .create_post(
+            &NewPost {
+                post_id: id.clone(),
+                content: content.clone(),
+                received_at: time::OffsetDateTime::now_utc(),
+            },
+            keys,
+            &IntakeRecord {
+                body_hash: content.content_hash(),
+                answer: StoredAnswer {
+                    post_id: id.clone(),
+                    status: 202,
+                    body: answer.to_owned(),
+                },
+                webhook_id: None,
+                request_hash: None,
+                enqueue_lease_until,
+            },
+        )
+        .await
+        .expect("the post is recorded");
+}

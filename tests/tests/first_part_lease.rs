@@ -7,14 +7,13 @@
 // Test helpers: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crosspost_aws::{DeliveryKey, IntakeRecord, NewPost, StoredAnswer};
+use crosspost_aws::DeliveryKey;
 use crosspost_cli::sandbox::DEMO_X_ACCOUNT;
 use crosspost_core::delivery::{Claim, Conclusion, FirstPartLease, Lease};
 use crosspost_core::{
-    DeliveryOp, DeliveryStatus, DeliveryStore, FailureReason, LastError, MediaHosts, Network,
-    PostId, ValidatedPost,
+    DeliveryOp, DeliveryStatus, DeliveryStore, FailureReason, LastError, Network, PostId,
 };
-use crosspost_tests::{post, sandbox};
+use crosspost_tests::{post, record_as_intake, sandbox};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
@@ -23,35 +22,21 @@ use time::{Duration, OffsetDateTime};
 async fn claimed(sb: &crosspost_cli::Sandbox, n: usize) -> Lease {
     let mut body = post(&format!("抢同一把锁 {n}"));
     body["targets"] = json!([{"network": "x", "account_id": DEMO_X_ACCOUNT}]);
-    let content = ValidatedPost::parse(&body, MediaHosts::AllowLocal).unwrap();
     let id = PostId::from_uuid(uuid::Uuid::now_v7());
     let now = OffsetDateTime::now_utc();
     let key = DeliveryKey {
         network: Network::X,
         account_id: DEMO_X_ACCOUNT.into(),
     };
-    sb.posts
-        .create_post(
-            &NewPost {
-                post_id: id.clone(),
-                content: content.clone(),
-                received_at: now,
-            },
-            std::slice::from_ref(&key),
-            &IntakeRecord {
-                body_hash: content.content_hash(),
-                answer: StoredAnswer {
-                    post_id: id.clone(),
-                    status: 202,
-                    body: "{}".into(),
-                },
-                webhook_id: None,
-                request_hash: None,
-                enqueue_lease_until: now + Duration::minutes(5),
-            },
-        )
-        .await
-        .unwrap();
+    record_as_intake(
+        sb,
+        &id,
+        &body,
+        std::slice::from_ref(&key),
+        "{}",
+        now + Duration::minutes(5),
+    )
+    .await;
     match sb
         .posts
         .claim(

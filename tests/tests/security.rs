@@ -5,12 +5,12 @@
 // Test helpers: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crosspost_aws::{DeliveryKey, DeliveryQueues, IntakeRecord, NewPost, StoredAnswer};
+use crosspost_aws::{DeliveryKey, DeliveryQueues};
 use crosspost_cli::sandbox::{DEMO_FACEBOOK_PAGE, DEMO_USER, DEMO_X_ACCOUNT};
 use crosspost_cli::{Sandbox, SandboxOptions};
-use crosspost_core::{DeliveryStatus, MediaHosts, Network, PostId, ValidatedPost};
+use crosspost_core::{DeliveryStatus, Network, PostId};
 use crosspost_fakes::{tiny_png, MediaHost};
-use crosspost_tests::{accepted, post};
+use crosspost_tests::{accepted, post, record_as_intake};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -58,35 +58,13 @@ async fn queue_post_to(sb: &Sandbox, network: Network, account: &str, url: &str)
         "media": [{"url": url, "content_type": "image/png"}],
         "targets": [{"network": network.as_str(), "account_id": account}],
     });
-    let content = ValidatedPost::parse(&body, MediaHosts::AllowLocal).unwrap();
     let id = PostId::from_uuid(uuid::Uuid::now_v7());
     let now = time::OffsetDateTime::now_utc();
     let key = DeliveryKey {
         network,
         account_id: account.into(),
     };
-    sb.posts
-        .create_post(
-            &NewPost {
-                post_id: id.clone(),
-                content: content.clone(),
-                received_at: now,
-            },
-            std::slice::from_ref(&key),
-            &IntakeRecord {
-                body_hash: content.content_hash(),
-                answer: StoredAnswer {
-                    post_id: id.clone(),
-                    status: 202,
-                    body: "{}".into(),
-                },
-                webhook_id: None,
-                request_hash: None,
-                enqueue_lease_until: now,
-            },
-        )
-        .await
-        .unwrap();
+    record_as_intake(sb, &id, &body, std::slice::from_ref(&key), "{}", now).await;
     let queue = match network {
         Network::X => "XQueue",
         Network::Facebook => "FacebookQueue",

@@ -8,7 +8,7 @@ use crosspost_cli::sandbox::{new_signing_secret, DEMO_X_ACCOUNT};
 use crosspost_cli::{Sandbox, DEMO_USER};
 use crosspost_core::signing::SigningSecret;
 use crosspost_core::{DeliveryStatus, PostId};
-use crosspost_tests::{assert_queues_empty, post, posts_table_keys, sandbox};
+use crosspost_tests::{assert_queues_empty, post, posts_table_keys, record_as_intake, sandbox};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -610,42 +610,21 @@ async fn preview_shows_the_parts_without_storing_anything() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_post_recorded_but_never_queued_is_queued_by_the_repeated_request() {
-    use crosspost_aws::{DeliveryKey, IntakeRecord, NewPost, StoredAnswer};
-    use crosspost_core::{MediaHosts, Network, ValidatedPost};
+    use crosspost_aws::DeliveryKey;
+    use crosspost_core::Network;
     let sb = sandbox().await;
     // The first request wrote everything, then died before queueing (its lease on the
     // queueing has run out): write exactly that, without the webhook.
     let mut body = post("写进去了但没排队");
     body["targets"] = json!([{"network": "x", "account_id": DEMO_X_ACCOUNT}]);
-    let content = ValidatedPost::parse(&body, MediaHosts::AllowLocal).unwrap();
     let id = PostId::from_uuid(uuid::Uuid::now_v7());
     let answer = json!({"post_id": id, "status_url": format!("/v1/posts/{id}"), "deliveries": []});
-    let now = time::OffsetDateTime::now_utc();
-    sb.posts
-        .create_post(
-            &NewPost {
-                post_id: id.clone(),
-                content: content.clone(),
-                received_at: now,
-            },
-            &[DeliveryKey {
-                network: Network::X,
-                account_id: DEMO_X_ACCOUNT.into(),
-            }],
-            &IntakeRecord {
-                body_hash: content.content_hash(),
-                answer: StoredAnswer {
-                    post_id: id.clone(),
-                    status: 202,
-                    body: answer.to_string(),
-                },
-                webhook_id: None,
-                request_hash: None,
-                enqueue_lease_until: now - time::Duration::seconds(1),
-            },
-        )
-        .await
-        .unwrap();
+    let keys = [DeliveryKey {
+        network: Network::X,
+        account_id: DEMO_X_ACCOUNT.into(),
+    }];
+    let lease_ran_out = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    record_as_intake(&sb, &id, &body, &keys, &answer.to_string(), lease_ran_out).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(sb.x.requests().is_empty(), "nothing was queued");
 
