@@ -318,3 +318,19 @@ pub async fn record_as_intake(
         .await
         .expect("the post is recorded");
 }
+
+/// `DELETE /v1/users/{user}/accounts/{network}/{account_id}`, signed: its answer.
+pub async fn unlink(
+    sb: &Sandbox,
+    user: &str,
+    network: &str,
+    account_id: &str,
+) -> crosspost_cli::client::Answer {
+    sb.call(
+        "DELETE",
+        &format!("/v1/users/{user}/accounts/{network}/{account_id}"),
+        None,
+    )
+    .await
+    .expect("the DELETE is answered")
+}

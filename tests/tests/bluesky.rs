@@ -17,7 +17,7 @@ use crosspost_local::{Pds, PdsAccount};
 use crosspost_networks::bluesky::{record_key, AccessToken, BlueskyRefresher, SessionCredentials};
 use crosspost_tests::{
     accepted, bluesky_sandbox, bluesky_sandbox_with, compressed_lease, delete_and_confirm,
-    link_bluesky_via, list_bluesky_posts, post, wait_for,
+    link_bluesky_via, list_bluesky_posts, post, unlink, wait_for,
 };
 use hmac::{KeyInit, Mac};
 use serde_json::{json, Value};
@@ -718,14 +718,7 @@ async fn an_expired_access_token_is_refreshed_and_unlinking_ends_the_session() {
     let refresh = SessionCredentials::from_secret(after.refresh_token.as_ref().unwrap())
         .unwrap()
         .refresh_jwt;
-    let unlinked = sb
-        .call(
-            "DELETE",
-            &format!("/v1/users/{DEMO_USER}/accounts/bluesky/{}", alice.did),
-            None,
-        )
-        .await
-        .unwrap();
+    let unlinked = unlink(&sb, DEMO_USER, "bluesky", &alice.did).await;
     assert_eq!(unlinked.status, 200, "{}", unlinked.body);
     assert_eq!(
         unlinked.body["revoked_at_network"], true,

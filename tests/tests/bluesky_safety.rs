@@ -59,14 +59,18 @@ async fn the_accounts_own_password_is_refused_and_its_session_ended() {
         "app_password": bob.password,
         "service": pds.url(),
     });
-    let a = sb
-        .call(
-            "POST",
-            "/v1/connect/bluesky",
-            Some(body.to_string().as_bytes()),
-        )
-        .await
-        .unwrap();
+    let sandbox = &sb;
+    let link = |body: serde_json::Value| async move {
+        sandbox
+            .call(
+                "POST",
+                "/v1/connect/bluesky",
+                Some(body.to_string().as_bytes()),
+            )
+            .await
+            .unwrap()
+    };
+    let a = link(body.clone()).await;
     assert_eq!(a.status, 422, "{}", a.body);
     assert_eq!(
         a.body["errors"][0]["pointer"], "/app_password",
@@ -95,14 +99,7 @@ async fn the_accounts_own_password_is_refused_and_its_session_ended() {
     // The app password still links.
     let mut with_app = body.clone();
     with_app["app_password"] = json!(bob.app_password);
-    let a = sb
-        .call(
-            "POST",
-            "/v1/connect/bluesky",
-            Some(with_app.to_string().as_bytes()),
-        )
-        .await
-        .unwrap();
+    let a = link(with_app).await;
     assert_eq!(a.status, 200, "{}", a.body);
     sb.stop().await;
 }

@@ -12,7 +12,7 @@ use crosspost_cli::Sandbox;
 use crosspost_core::linking::state_digest;
 use crosspost_core::{keys, DeliveryStatus, Network, Secret};
 use crosspost_fakes::{Fault, FaultRule};
-use crosspost_tests::{accepted, sandbox, wait_for};
+use crosspost_tests::{accepted, sandbox, unlink, wait_for};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -446,8 +446,7 @@ async fn linking_again_after_needs_reauth_and_unlinking() {
         },
     )
     .await;
-    let path = format!("/v1/users/{user}/accounts/x/5550003");
-    let a = sb.call("DELETE", &path, None).await.unwrap();
+    let a = unlink(&sb, user, "x", "5550003").await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["revoked_at_network"], true, "{}", a.body);
     assert_eq!(a.body["deliveries_failed"], 1, "{}", a.body);
@@ -473,7 +472,7 @@ async fn linking_again_after_needs_reauth_and_unlinking() {
             .then_some(())
     })
     .await;
-    assert_eq!(sb.call("DELETE", &path, None).await.unwrap().status, 404);
+    assert_eq!(unlink(&sb, user, "x", "5550003").await.status, 404);
 
     // Unlinked halfway through a thread: the parts already out stay recorded, and the
     // worker ends the delivery FAILED account_unlinked when X refuses the next part.
@@ -491,14 +490,7 @@ async fn linking_again_after_needs_reauth_and_unlinking() {
         (d[0].parts.len() == 1).then_some(())
     })
     .await;
-    let a = sb
-        .call(
-            "DELETE",
-            &format!("/v1/users/{user}/accounts/x/5550004"),
-            None,
-        )
-        .await
-        .unwrap();
+    let a = unlink(&sb, user, "x", "5550004").await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(
         a.body["deliveries_failed"], 0,
@@ -525,14 +517,7 @@ async fn linking_again_after_needs_reauth_and_unlinking() {
         .await
         .unwrap()
         .linked());
-    let a = sb
-        .call(
-            "DELETE",
-            &format!("/v1/users/{user}/accounts/facebook/2220003"),
-            None,
-        )
-        .await
-        .unwrap();
+    let a = unlink(&sb, user, "facebook", "2220003").await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["revoked_at_network"], false);
     assert_eq!(a.body["deliveries_failed"], 0);
@@ -586,14 +571,7 @@ async fn an_unusable_x_secret_stops_x_linking_only_until_it_is_mended() {
 
     // Unlinking still works: the account goes, and the answer says its tokens could
     // not be revoked at X.
-    let a = sb
-        .call(
-            "DELETE",
-            &format!("/v1/users/{user}/accounts/x/5550077"),
-            None,
-        )
-        .await
-        .unwrap();
+    let a = unlink(&sb, user, "x", "5550077").await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["revoked_at_network"], false, "{}", a.body);
     assert!(!a.body.to_string().contains("arn:"), "{}", a.body);
