@@ -48,7 +48,7 @@ impl LazySecret {
     }
 
     /// The secret's id (its name or ARN), for messages.
-    pub fn id(&self) -> &str {
+    fn id(&self) -> &str {
         &self.secret_id
     }
 
@@ -82,11 +82,6 @@ impl<T> FromSecret<T> {
         }
     }
 
-    /// The secret's id (its name or ARN), for messages.
-    pub fn id(&self) -> &str {
-        self.secret.id()
-    }
-
     /// The value, made on the first call that succeeds.
     ///
     /// Errors: the secret could not be read, or `make` refused it; the text names the
@@ -100,8 +95,9 @@ impl<T> FromSecret<T> {
                     .secret
                     .read_now()
                     .await
-                    .map_err(|e| format!("reading secret {}: {e}", self.id()))?;
-                (self.make)(&raw).map_err(|e| format!("secret {} is unusable: {e}", self.id()))
+                    .map_err(|e| format!("reading secret {}: {e}", self.secret.id()))?;
+                (self.make)(&raw)
+                    .map_err(|e| format!("secret {} is unusable: {e}", self.secret.id()))
             })
             .await
     }
