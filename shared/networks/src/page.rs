@@ -2,13 +2,16 @@
 //! (`og:title`, `og:description`, `og:image`, per <https://ogp.me>), else its `<title>`
 //! and `<meta name="description">`. The page is fetched through the
 //! [`CheckedFetcher`] like every user-given URL (every hop checked, no private
-//! addresses), its body read up to [`MAX_PAGE_BYTES`] within a time bound, and parsed
-//! with `scraper` (html5ever, a browser-grade HTML parser): a page cut at the limit
-//! still parses, and the tags are in its head.
+//! addresses), its body read up to [`MAX_PAGE_BYTES`] within a time bound, and read
+//! with `html5gum` (the WHATWG HTML tokenizer, tested against html5lib-tests): a page
+//! cut at the limit still reads, and the tags are in its head. Its tokens are enough:
+//! a card needs the `<meta>` tags' attributes and the `<title>`'s text, with character
+//! references decoded, not the document's tree.
 
 use crate::fetch::{CheckedFetcher, FetchError};
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252, X_USER_DEFINED};
-use scraper::{Html, Selector};
+use html5gum::{DefaultEmitter, HtmlString, Token, Tokenizer};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use unicode_segmentation::UnicodeSegmentation;
 use url::Url;
@@ -89,31 +92,64 @@ pub async fn fetch_preview(
     parse_preview(&decode_html(&body, &content_type), &page_url).ok_or(PageError::NoTags)
 }
 
+/// The tags of a page a card is made from, in the page's order.
+#[derive(Debug, Default)]
+struct CardTags {
+    /// Each `<meta>`'s attributes (names lower-cased by the tokenizer; the first of a
+    /// repeated name kept, as the HTML standard says).
+    metas: Vec<BTreeMap<String, String>>,
+    /// The text of each `<title>`, character references decoded.
+    titles: Vec<String>,
+}
+
+/// The `<meta>` and `<title>` tags of `html`. The tokenizer switches to raw text in
+/// `<script>`, `<style>` and `<noscript>`, and to text in `<title>` and `<textarea>`,
+/// as a browser does: a tag written inside a script or a title is not a tag. A title
+/// the page's end cuts off keeps its text so far.
+fn card_tags(html: &str) -> CardTags {
+    let text = |s: &HtmlString| String::from_utf8_lossy(s).into_owned();
+    let mut emitter = DefaultEmitter::default();
+    emitter.naively_switch_states(true);
+    let mut tags = CardTags::default();
+    let mut title: Option<String> = None;
+    for token in Tokenizer::new_with_emitter(html, emitter).flatten() {
+        match token {
+            Token::StartTag(tag) if tag.name == b"meta" => tags.metas.push(
+                tag.attributes
+                    .iter()
+                    .map(|(name, value)| (text(name), text(value)))
+                    .collect(),
+            ),
+            Token::StartTag(tag) if tag.name == b"title" => title = Some(String::new()),
+            Token::String(s) => {
+                if let Some(title) = title.as_mut() {
+                    title.push_str(&text(&s));
+                }
+            }
+            Token::EndTag(tag) if tag.name == b"title" => tags.titles.extend(title.take()),
+            _ => {}
+        }
+    }
+    tags.titles.extend(title);
+    tags
+}
+
 /// The card of the HTML `html` found at `page_url`: None when it has neither an
 /// `og:title` nor a `<title>`.
 pub fn parse_preview(html: &str, page_url: &Url) -> Option<PagePreview> {
-    let doc = Html::parse_document(html);
+    let tags = card_tags(html);
     let meta = |key: &str| -> Option<String> {
         // Open Graph uses `property`; many pages write `name` instead.
-        for attr in ["property", "name"] {
-            let selector = Selector::parse(&format!("meta[{attr}=\"{key}\"]")).ok()?;
-            let found = doc
-                .select(&selector)
-                .filter_map(|m| m.value().attr("content"))
-                .map(clean)
-                .find(|c| !c.is_empty());
-            if found.is_some() {
-                return found;
-            }
-        }
-        None
+        ["property", "name"].iter().find_map(|attr| {
+            tags.metas
+                .iter()
+                .filter(|m| m.get(*attr).is_some_and(|v| v == key))
+                .filter_map(|m| m.get("content"))
+                .map(|c| clean(c))
+                .find(|c| !c.is_empty())
+        })
     };
-    let title_tag = || {
-        let selector = Selector::parse("title").ok()?;
-        doc.select(&selector)
-            .map(|t| clean(&t.text().collect::<String>()))
-            .find(|t| !t.is_empty())
-    };
+    let title_tag = || tags.titles.iter().map(|t| clean(t)).find(|t| !t.is_empty());
     let title = meta("og:title").or_else(title_tag)?;
     let description = meta("og:description")
         .or_else(|| meta("description"))
@@ -163,25 +199,23 @@ fn charset_param(media_type: &str) -> Option<&str> {
 }
 
 /// The encoding a `<meta>` of the page's first bytes names. Those bytes are parsed as
-/// UTF-8 (the tags are ASCII in every encoding a page may use) with the same HTML
-/// parser as the page. As the HTML standard says, a page claiming UTF-16 in a `<meta>`
+/// UTF-8 (the tags are ASCII in every encoding a page may use) by the same tokenizer
+/// as the page. As the HTML standard says, a page claiming UTF-16 in a `<meta>`
 /// is read as UTF-8 (its ASCII tags show it is not), and `x-user-defined` as
 /// windows-1252.
 fn meta_encoding(head: &[u8]) -> Option<&'static Encoding> {
-    let doc = Html::parse_document(&String::from_utf8_lossy(head));
-    let selector = Selector::parse("meta").ok()?;
-    let label = doc.select(&selector).find_map(|meta| {
-        let meta = meta.value();
-        if let Some(charset) = meta.attr("charset") {
+    let tags = card_tags(&String::from_utf8_lossy(head));
+    let label = tags.metas.iter().find_map(|meta| {
+        if let Some(charset) = meta.get("charset") {
             return Some(charset.trim().to_owned());
         }
         let content_type = meta
-            .attr("http-equiv")
+            .get("http-equiv")
             .is_some_and(|h| h.trim().eq_ignore_ascii_case("content-type"));
         if !content_type {
             return None;
         }
-        let content = meta.attr("content")?;
+        let content = meta.get("content")?;
         // `content` is a media type; its charset parameter names the encoding.
         charset_param(content).map(str::to_owned)
     })?;
@@ -280,6 +314,32 @@ mod tests {
         let card = parse_preview(&format!("<title>{long}</title>"), &page()).unwrap();
         assert_eq!(card.title.chars().count(), MAX_TITLE_CHARS + 1);
         assert!(card.title.ends_with('…'));
+    }
+
+    #[test]
+    fn tags_are_read_as_a_browser_reads_them() {
+        // Character references, named and numeric, in text and in attributes.
+        let html = "<title>Tea&nbsp;&mdash;&#x4E2D;&#25991; &amp;c</title>\
+                    <meta property=og:description content='&quot;Ok&quot; &lt;3 &copy'>";
+        let card = parse_preview(html, &page()).unwrap();
+        // (a no-break space is white space, run into one space)
+        assert_eq!(card.title, "Tea —中文 &c");
+        assert_eq!(card.description, "\"Ok\" <3 ©");
+        // A tag inside a script, a comment or a title is not a tag; tag and attribute
+        // names are read in any case; the first of a repeated attribute counts.
+        let html = r#"<script>var s = '<meta property="og:title" content="script">';</script>
+            <!-- <meta property="og:title" content="comment"> -->
+            <TITLE>A <b>bold</b> title</TITLE>
+            <META PROPERTY="og:image" Content="/a.png" content="/b.png">"#;
+        let card = parse_preview(html, &page()).unwrap();
+        assert_eq!(card.title, "A <b>bold</b> title");
+        assert_eq!(
+            card.image.as_deref(),
+            Some("https://news.example.com/a.png")
+        );
+        // A page cut off inside its title keeps the text so far.
+        let card = parse_preview("<head><title>Half a ti", &page()).unwrap();
+        assert_eq!(card.title, "Half a ti");
     }
 
     fn encoded(label: &str, html: &str) -> Vec<u8> {
