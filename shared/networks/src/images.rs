@@ -16,8 +16,8 @@ use image::codecs::png::PngEncoder;
 use image::imageops::{self, FilterType};
 use image::metadata::Orientation;
 use image::{
-    DynamicImage, ExtendedColorType, GrayImage, ImageBuffer, ImageDecoder, ImageEncoder,
-    ImageFormat, ImageReader, Limits, Pixel, RgbImage, RgbaImage,
+    DynamicImage, ExtendedColorType, GrayAlphaImage, GrayImage, ImageBuffer, ImageDecoder,
+    ImageEncoder, ImageFormat, ImageReader, Limits, Pixel, RgbImage, RgbaImage,
 };
 use std::io::Cursor;
 
@@ -89,7 +89,7 @@ pub fn fit_image(bytes: &[u8], max_bytes: usize) -> Result<FittedImage, ImageErr
     let decoded = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
     let lossless_first = matches!(format, ImageFormat::Png | ImageFormat::WebP);
     let mut current = Pixels::from_decoded(decoded).oriented(orientation);
-    let alpha = matches!(current, Pixels::Transparent(_));
+    let alpha = matches!(current, Pixels::Transparent(_) | Pixels::GreyAlpha(_));
     let mut quality_steps: &[u8] = &[90, 80];
     // A PNG is tried at full size (a lossless source), or at every size (transparency).
     let mut try_png = lossless_first;
@@ -142,12 +142,13 @@ pub fn fit_image(bytes: &[u8], max_bytes: usize) -> Result<FittedImage, ImageErr
     }
 }
 
-/// Decoded pixels at 8 bits a channel, in the three layouts a photo is re-encoded
-/// from. Every decoded layout (16-bit, float, grey with alpha) becomes one of them
-/// first, so the turning and scaling below exist for three pixel types, not ten
-/// (about 0.1 MB less code in publish-bluesky).
+/// Decoded pixels at 8 bits a channel, in the four layouts a photo is re-encoded
+/// from. Every other decoded layout (16-bit, float) becomes one of them first, so the
+/// turning and scaling below exist for four pixel types, not ten.
 enum Pixels {
     Grey(GrayImage),
+    /// Grey with an alpha channel (kept at 2 bytes a pixel, not widened to 4).
+    GreyAlpha(GrayAlphaImage),
     Colour(RgbImage),
     /// With an alpha channel (a PNG or WEBP with transparency).
     Transparent(RgbaImage),
@@ -155,7 +156,9 @@ enum Pixels {
 
 impl Pixels {
     fn from_decoded(decoded: DynamicImage) -> Pixels {
-        if decoded.has_alpha() {
+        if decoded.has_alpha() && !decoded.color().has_color() {
+            Pixels::GreyAlpha(decoded.into_luma_alpha8())
+        } else if decoded.has_alpha() {
             Pixels::Transparent(decoded.into_rgba8())
         } else if decoded.color().has_color() {
             Pixels::Colour(decoded.into_rgb8())
@@ -168,6 +171,7 @@ impl Pixels {
     fn oriented(self, orientation: Orientation) -> Pixels {
         match self {
             Pixels::Grey(p) => Pixels::Grey(orient(p, orientation)),
+            Pixels::GreyAlpha(p) => Pixels::GreyAlpha(orient(p, orientation)),
             Pixels::Colour(p) => Pixels::Colour(orient(p, orientation)),
             Pixels::Transparent(p) => Pixels::Transparent(orient(p, orientation)),
         }
@@ -178,6 +182,7 @@ impl Pixels {
         let filter = FilterType::Triangle;
         match self {
             Pixels::Grey(p) => Pixels::Grey(imageops::resize(p, width, height, filter)),
+            Pixels::GreyAlpha(p) => Pixels::GreyAlpha(imageops::resize(p, width, height, filter)),
             Pixels::Colour(p) => Pixels::Colour(imageops::resize(p, width, height, filter)),
             Pixels::Transparent(p) => {
                 Pixels::Transparent(imageops::resize(p, width, height, filter))
@@ -188,6 +193,7 @@ impl Pixels {
     fn dimensions(&self) -> (u32, u32) {
         match self {
             Pixels::Grey(p) => p.dimensions(),
+            Pixels::GreyAlpha(p) => p.dimensions(),
             Pixels::Colour(p) => p.dimensions(),
             Pixels::Transparent(p) => p.dimensions(),
         }
@@ -197,6 +203,7 @@ impl Pixels {
     fn samples(&self) -> (&[u8], ExtendedColorType) {
         match self {
             Pixels::Grey(p) => (p.as_raw(), ExtendedColorType::L8),
+            Pixels::GreyAlpha(p) => (p.as_raw(), ExtendedColorType::La8),
             Pixels::Colour(p) => (p.as_raw(), ExtendedColorType::Rgb8),
             Pixels::Transparent(p) => (p.as_raw(), ExtendedColorType::Rgba8),
         }
@@ -260,6 +267,10 @@ fn encode_jpeg(pixels: &Pixels, quality: u8, icc: Option<&[u8]>) -> Result<Vec<u
     match pixels {
         // A JPEG has no transparency: its colours go (never reached: an image with
         // alpha is always a PNG).
+        Pixels::GreyAlpha(p) => {
+            let opaque = DynamicImage::ImageLumaA8(p.clone()).into_luma8();
+            encoder.write_image(opaque.as_raw(), width, height, ExtendedColorType::L8)
+        }
         Pixels::Transparent(p) => {
             let opaque = DynamicImage::ImageRgba8(p.clone()).into_rgb8();
             encoder.write_image(opaque.as_raw(), width, height, ExtendedColorType::Rgb8)
@@ -473,6 +484,13 @@ mod tests {
             .unwrap()
             .to_rgba8();
         assert_eq!(back.get_pixel(3, 0), &Rgba([90, 90, 90, 90]));
+        assert_eq!(
+            image::load_from_memory(&fit_image(&png, 2_000_000).unwrap().bytes)
+                .unwrap()
+                .color(),
+            image::ColorType::La8,
+            "grey with alpha stays two channels"
+        );
         // A grey JPEG stays a grey JPEG.
         let grey = GrayImage::from_fn(32, 32, |x, y| image::Luma([(x * 8 + y) as u8]));
         let mut jpeg = Vec::new();

@@ -10,7 +10,7 @@
 
 use crate::fetch::{CheckedFetcher, FetchError};
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252, X_USER_DEFINED};
-use html5gum::{DefaultEmitter, HtmlString, Token, Tokenizer};
+use html5gum::{DefaultEmitter, HtmlString, State, Token, Tokenizer};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use unicode_segmentation::UnicodeSegmentation;
@@ -92,45 +92,183 @@ pub async fn fetch_preview(
     parse_preview(&decode_html(&body, &content_type), &page_url).ok_or(PageError::NoTags)
 }
 
-/// The tags of a page a card is made from, in the page's order.
+/// The `<meta>` keys a card reads, in the order tried for each field.
+const CARD_KEYS: [&str; 5] = [
+    "og:title",
+    "og:description",
+    "description",
+    "og:image",
+    "og:image:url",
+];
+
+/// What a page's tags give a card: for each of [`CARD_KEYS`], the first non-empty
+/// `content` of a `<meta property=key>` and of a `<meta name=key>`; the first non-empty
+/// `<title>`; and the first encoding label a `<meta>` names. Read as the tags stream
+/// past, so a page of a million tags takes no more memory than a page of ten.
 #[derive(Debug, Default)]
 struct CardTags {
-    /// Each `<meta>`'s attributes (names lower-cased by the tokenizer; the first of a
-    /// repeated name kept, as the HTML standard says).
-    metas: Vec<BTreeMap<String, String>>,
-    /// The text of each `<title>`, character references decoded.
-    titles: Vec<String>,
+    /// By key (as [`CARD_KEYS`]): the content found with `property`, then with `name`.
+    found: [[Option<String>; 2]; 5],
+    title: Option<String>,
+    charset: Option<String>,
 }
 
-/// The `<meta>` and `<title>` tags of `html`. The tokenizer switches to raw text in
-/// `<script>`, `<style>` and `<noscript>`, and to text in `<title>` and `<textarea>`,
-/// as a browser does: a tag written inside a script or a title is not a tag. A title
-/// the page's end cuts off keeps its text so far.
+impl CardTags {
+    /// The first non-empty content of `key`, a `property` first (Open Graph's
+    /// attribute), else a `name` (which many pages write instead).
+    fn meta(&self, key: &str) -> Option<String> {
+        let at = CARD_KEYS.iter().position(|k| *k == key)?;
+        let [property, name] = &self.found[at];
+        property.clone().or_else(|| name.clone())
+    }
+
+    fn read_meta(&mut self, attrs: &BTreeMap<HtmlString, html5gum::Spanned<HtmlString, ()>>) {
+        let attr = |name: &str| {
+            attrs
+                .get(name.as_bytes())
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        if self.charset.is_none() {
+            let content_type =
+                attr("http-equiv").is_some_and(|h| h.trim().eq_ignore_ascii_case("content-type"));
+            self.charset = attr("charset").map(|c| c.trim().to_owned()).or_else(|| {
+                // `content` is a media type; its charset parameter names the encoding.
+                content_type
+                    .then(|| attr("content"))
+                    .flatten()
+                    .and_then(|c| charset_param(&c).map(str::to_owned))
+            });
+        }
+        let Some(content) = attr("content").map(|c| clean(&c)).filter(|c| !c.is_empty()) else {
+            return;
+        };
+        for (slot, attr_name) in ["property", "name"].into_iter().enumerate() {
+            let Some(key) = attr(attr_name) else { continue };
+            if let Some(at) = CARD_KEYS.iter().position(|k| *k == key) {
+                self.found[at][slot].get_or_insert_with(|| content.clone());
+            }
+        }
+    }
+}
+
+/// The state the tokenizer goes into after an HTML start tag `name`, as the HTML
+/// standard's tree builder switches it ("parsing HTML documents", the rules for
+/// each element): a tag written inside a script or a title is not a tag.
+fn text_state(name: &[u8]) -> Option<State> {
+    match name {
+        b"title" | b"textarea" => Some(State::RcData),
+        b"style" | b"xmp" | b"iframe" | b"noembed" | b"noframes" | b"noscript" => {
+            Some(State::RawText)
+        }
+        b"script" => Some(State::ScriptData),
+        b"plaintext" => Some(State::PlainText),
+        _ => None,
+    }
+}
+
+/// Whether `name` opens foreign content (SVG or MathML).
+fn is_foreign_root(name: &[u8]) -> bool {
+    name == b"svg" || name == b"math"
+}
+
+/// Whether the start tag `name` inside foreign content closes it, as the HTML standard
+/// says ("the rules for parsing tokens in foreign content"; `<font>` with attributes
+/// left out).
+fn breaks_out_of_foreign(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"b" | b"big"
+            | b"blockquote"
+            | b"body"
+            | b"br"
+            | b"center"
+            | b"code"
+            | b"dd"
+            | b"div"
+            | b"dl"
+            | b"dt"
+            | b"em"
+            | b"embed"
+            | b"h1"
+            | b"h2"
+            | b"h3"
+            | b"h4"
+            | b"h5"
+            | b"h6"
+            | b"head"
+            | b"hr"
+            | b"i"
+            | b"img"
+            | b"li"
+            | b"listing"
+            | b"menu"
+            | b"meta"
+            | b"nobr"
+            | b"ol"
+            | b"p"
+            | b"pre"
+            | b"ruby"
+            | b"s"
+            | b"small"
+            | b"span"
+            | b"strong"
+            | b"strike"
+            | b"sub"
+            | b"sup"
+            | b"table"
+            | b"tt"
+            | b"u"
+            | b"ul"
+            | b"var"
+    )
+}
+
+/// The card's tags of `html`. Inside `<svg>` and `<math>` (foreign content) a
+/// `<style>` or `<title>` is an ordinary element, so the tokenizer's state only
+/// changes outside them. A title the page's end cuts off keeps its text so far.
 fn card_tags(html: &str) -> CardTags {
-    let text = |s: &HtmlString| String::from_utf8_lossy(s).into_owned();
-    let mut emitter = DefaultEmitter::default();
-    emitter.naively_switch_states(true);
     let mut tags = CardTags::default();
+    let mut tokens = Tokenizer::new_with_emitter(html, DefaultEmitter::default());
     let mut title: Option<String> = None;
-    for token in Tokenizer::new_with_emitter(html, emitter).flatten() {
+    // How deep in <svg> or <math> elements the tokens are.
+    let mut foreign = 0usize;
+    while let Some(Ok(token)) = tokens.next() {
         match token {
-            Token::StartTag(tag) if tag.name == b"meta" => tags.metas.push(
-                tag.attributes
-                    .iter()
-                    .map(|(name, value)| (text(name), text(value)))
-                    .collect(),
-            ),
-            Token::StartTag(tag) if tag.name == b"title" => title = Some(String::new()),
-            Token::String(s) => {
-                if let Some(title) = title.as_mut() {
-                    title.push_str(&text(&s));
+            Token::StartTag(tag) if foreign > 0 && !breaks_out_of_foreign(&tag.name) => {
+                foreign += usize::from(is_foreign_root(&tag.name) && !tag.self_closing);
+            }
+            Token::EndTag(tag) if foreign > 0 => {
+                foreign -= usize::from(is_foreign_root(&tag.name));
+            }
+            Token::StartTag(tag) => {
+                // An HTML-only tag inside foreign content closes it.
+                foreign = 0;
+                if tag.name == b"meta" {
+                    tags.read_meta(&tag.attributes);
+                } else if is_foreign_root(&tag.name) {
+                    foreign += usize::from(!tag.self_closing);
+                } else if tag.name == b"title" && tags.title.is_none() {
+                    title = Some(String::new());
+                }
+                if let Some(state) = text_state(&tag.name) {
+                    tokens.set_state(state);
                 }
             }
-            Token::EndTag(tag) if tag.name == b"title" => tags.titles.extend(title.take()),
+            Token::String(s) => {
+                if let Some(title) = title.as_mut() {
+                    title.push_str(&String::from_utf8_lossy(&s));
+                }
+            }
+            Token::EndTag(tag) if tag.name == b"title" => {
+                let text = title.take().map(|t| clean(&t)).filter(|t| !t.is_empty());
+                tags.title = tags.title.take().or(text);
+            }
             _ => {}
         }
     }
-    tags.titles.extend(title);
+    if tags.title.is_none() {
+        tags.title = title.map(|t| clean(&t)).filter(|t| !t.is_empty());
+    }
     tags
 }
 
@@ -138,18 +276,8 @@ fn card_tags(html: &str) -> CardTags {
 /// `og:title` nor a `<title>`.
 pub fn parse_preview(html: &str, page_url: &Url) -> Option<PagePreview> {
     let tags = card_tags(html);
-    let meta = |key: &str| -> Option<String> {
-        // Open Graph uses `property`; many pages write `name` instead.
-        ["property", "name"].iter().find_map(|attr| {
-            tags.metas
-                .iter()
-                .filter(|m| m.get(*attr).is_some_and(|v| v == key))
-                .filter_map(|m| m.get("content"))
-                .map(|c| clean(c))
-                .find(|c| !c.is_empty())
-        })
-    };
-    let title_tag = || tags.titles.iter().map(|t| clean(t)).find(|t| !t.is_empty());
+    let meta = |key: &str| tags.meta(key);
+    let title_tag = || tags.title.clone();
     let title = meta("og:title").or_else(title_tag)?;
     let description = meta("og:description")
         .or_else(|| meta("description"))
@@ -204,21 +332,7 @@ fn charset_param(media_type: &str) -> Option<&str> {
 /// is read as UTF-8 (its ASCII tags show it is not), and `x-user-defined` as
 /// windows-1252.
 fn meta_encoding(head: &[u8]) -> Option<&'static Encoding> {
-    let tags = card_tags(&String::from_utf8_lossy(head));
-    let label = tags.metas.iter().find_map(|meta| {
-        if let Some(charset) = meta.get("charset") {
-            return Some(charset.trim().to_owned());
-        }
-        let content_type = meta
-            .get("http-equiv")
-            .is_some_and(|h| h.trim().eq_ignore_ascii_case("content-type"));
-        if !content_type {
-            return None;
-        }
-        let content = meta.get("content")?;
-        // `content` is a media type; its charset parameter names the encoding.
-        charset_param(content).map(str::to_owned)
-    })?;
+    let label = card_tags(&String::from_utf8_lossy(head)).charset?;
     let encoding = Encoding::for_label(label.as_bytes())?;
     Some(if encoding == UTF_16BE || encoding == UTF_16LE {
         UTF_8
@@ -337,6 +451,15 @@ mod tests {
             card.image.as_deref(),
             Some("https://news.example.com/a.png")
         );
+        // Inside SVG or MathML, <style> and <title> are ordinary elements; an HTML-only
+        // tag such as <meta> leaves them; <noframes> holds text.
+        let html = r#"<svg><style/><title/></svg><p>body text</p>
+            <svg><style>.a{fill:red}</style><title>Icon</title><g><meta property="og:title" content="Out"></g></svg>
+            <noframes><meta property="og:description" content="hidden"></noframes>
+            <meta name="description" content="shown">"#;
+        let card = parse_preview(html, &page()).unwrap();
+        assert_eq!(card.title, "Out");
+        assert_eq!(card.description, "shown");
         // A page cut off inside its title keeps the text so far.
         let card = parse_preview("<head><title>Half a ti", &page()).unwrap();
         assert_eq!(card.title, "Half a ti");
