@@ -90,6 +90,8 @@ pub fn fit_image(bytes: &[u8], max_bytes: usize) -> Result<FittedImage, ImageErr
     let decoded = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
     let lossless_first = matches!(format, ImageFormat::Png | ImageFormat::WebP);
     let mut current = Pixels::from_decoded(decoded).oriented(orientation);
+    // A CMYK JPEG is decoded to RGB: its CMYK profile would misdescribe the pixels.
+    let icc = icc.filter(|profile| profile_describes(profile, &current));
     let alpha = matches!(current, Pixels::Transparent(_) | Pixels::GreyAlpha(_));
     let mut quality_steps: &[u8] = &[90, 80];
     // A PNG is tried at full size (a lossless source), or at every size (transparency).
@@ -250,6 +252,17 @@ impl Pixels {
             Pixels::Transparent(p) => (p.as_raw(), ExtendedColorType::Rgba8),
         }
     }
+}
+
+/// Whether the ICC colour profile `profile` is for pixels laid out as `pixels` are:
+/// its header's data colour space (4 bytes at offset 16, ICC.1:2022 section 7.2.6) is
+/// `RGB ` for colour and `GRAY` for grey.
+fn profile_describes(profile: &[u8], pixels: &Pixels) -> bool {
+    let wanted: &[u8; 4] = match pixels {
+        Pixels::Grey(_) | Pixels::GreyAlpha(_) => b"GRAY",
+        Pixels::Colour(_) | Pixels::Transparent(_) => b"RGB ",
+    };
+    profile.get(16..20) == Some(wanted.as_slice())
 }
 
 /// `pixels` turned and flipped as `orientation` says (as `DynamicImage::apply_orientation`).
@@ -519,6 +532,47 @@ mod tests {
         assert!(width <= 2400 && height <= 1830, "{width} x {height}");
         let ratio = f64::from(fitted.width) / f64::from(fitted.height);
         assert!((ratio - 4800.0 / 3660.0).abs() < 0.01, "{ratio}");
+    }
+
+    /// An ICC profile header (128 bytes) for the data colour space `space`.
+    fn profile_for(space: &[u8; 4]) -> Vec<u8> {
+        let mut profile = vec![0u8; 128];
+        profile[..4].copy_from_slice(&128u32.to_be_bytes());
+        profile[12..16].copy_from_slice(b"mntr");
+        profile[16..20].copy_from_slice(space);
+        profile[36..40].copy_from_slice(b"acsp");
+        profile
+    }
+
+    fn jpeg_with_profile(img: &RgbImage, profile: Vec<u8>) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut encoder = JpegEncoder::new_with_quality(&mut out, 90);
+        encoder.set_icc_profile(profile).unwrap();
+        encoder.encode_image(img).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_colour_profile_stays_only_when_it_describes_the_pixels_sent() {
+        let img = noise(40, 30);
+        let has = |bytes: &[u8], space: &[u8]| {
+            bytes.windows(12).any(|w| w == b"ICC_PROFILE\0") && bytes.windows(4).any(|w| w == space)
+        };
+        // An RGB profile on RGB pixels stays, so colours look the same.
+        let fitted = fit_image(&jpeg_with_profile(&img, profile_for(b"RGB ")), 2_000_000).unwrap();
+        assert!(has(&fitted.bytes, b"RGB "));
+        // A CMYK profile (as a CMYK JPEG carries) on the RGB pixels sent goes.
+        let fitted = fit_image(&jpeg_with_profile(&img, profile_for(b"CMYK")), 2_000_000).unwrap();
+        assert!(!has(&fitted.bytes, b"CMYK"));
+        assert!(!fitted.bytes.windows(12).any(|w| w == b"ICC_PROFILE\0"));
+        // A grey profile on colour pixels goes too; a truncated one never panics.
+        let colour = Pixels::Colour(img.clone());
+        assert!(!profile_describes(&profile_for(b"GRAY"), &colour));
+        assert!(!profile_describes(&[0; 10], &colour));
+        assert!(profile_describes(
+            &profile_for(b"GRAY"),
+            &Pixels::GreyAlpha(image::GrayAlphaImage::new(1, 1))
+        ));
     }
 
     #[test]
