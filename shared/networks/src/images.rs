@@ -91,7 +91,11 @@ pub fn fit_image(bytes: &[u8], max_bytes: usize) -> Result<FittedImage, ImageErr
     let lossless_first = matches!(format, ImageFormat::Png | ImageFormat::WebP);
     let mut current = Pixels::from_decoded(decoded).oriented(orientation);
     // A CMYK JPEG is decoded to RGB: its CMYK profile would misdescribe the pixels.
-    let icc = icc.filter(|profile| profile_describes(profile, &current));
+    // A profile too big to matter next to the pixels would crowd them out of the limit.
+    let icc = icc.filter(|profile| {
+        profile_describes(profile, &current)
+            && profile.len() <= MAX_PROFILE_BYTES.min(max_bytes / 4)
+    });
     let alpha = matches!(current, Pixels::Transparent(_) | Pixels::GreyAlpha(_));
     let mut quality_steps: &[u8] = &[90, 80];
     // A PNG is tried at full size (a lossless source), or at every size (transparency).
@@ -145,6 +149,10 @@ pub fn fit_image(bytes: &[u8], max_bytes: usize) -> Result<FittedImage, ImageErr
     }
 }
 
+/// The largest ICC colour profile kept, in bytes (a display profile is a few KB; a
+/// PNG's `iCCP` chunk may inflate to megabytes).
+const MAX_PROFILE_BYTES: usize = 1024 * 1024;
+
 /// The most pixels scaled with the triangle filter. Its working buffer takes 16 bytes
 /// per pixel of the source's width times the new height (`image::imageops::resize`,
 /// a vertical pass in `f32` RGBA): 16 megapixels scaled by 0.9 take 230 MB, where a
@@ -166,14 +174,23 @@ enum Shrink {
 /// big (`ratio` kept within 0.25–0.9): halved while it is over
 /// [`SCALE_AT_MOST_PIXELS`], else scaled by `ratio`.
 fn shrink_step(width: u32, height: u32, ratio: f64) -> Shrink {
-    if u64::from(width) * u64::from(height) > SCALE_AT_MOST_PIXELS {
-        return Shrink::Halve((width / 2).max(1), (height / 2).max(1));
+    let halve = u64::from(width) * u64::from(height) > SCALE_AT_MOST_PIXELS;
+    let ratio = if halve { 0.5 } else { ratio.clamp(0.25, 0.9) };
+    // The long side is scaled, the short one follows it (rounded), so the shape holds.
+    let (long, short) = (width.max(height), width.min(height));
+    let new_long = ((f64::from(long) * ratio) as u32).max(1);
+    let new_short =
+        ((f64::from(short) * f64::from(new_long) / f64::from(long)).round() as u32).max(1);
+    let (w, h) = if width >= height {
+        (new_long, new_short)
+    } else {
+        (new_short, new_long)
+    };
+    if halve {
+        Shrink::Halve(w, h)
+    } else {
+        Shrink::Scale(w, h)
     }
-    let ratio = ratio.clamp(0.25, 0.9);
-    Shrink::Scale(
-        ((f64::from(width) * ratio) as u32).max(1),
-        ((f64::from(height) * ratio) as u32).max(1),
-    )
 }
 
 /// Decoded pixels at 8 bits a channel, in the four layouts a photo is re-encoded
@@ -315,7 +332,7 @@ fn encode_jpeg(pixels: &Pixels, quality: u8, icc: Option<&[u8]>) -> Result<Vec<u
     let mut out = Vec::new();
     let mut encoder = JpegEncoder::new_with_quality(&mut out, quality);
     if let Some(icc) = icc {
-        // A profile the encoder cannot hold is left out; the pixels still go.
+        // At most MAX_PROFILE_BYTES (filtered in fit_image): within what a JPEG holds.
         let _ = encoder.set_icc_profile(icc.to_vec());
     }
     let (width, height) = pixels.dimensions();
@@ -519,8 +536,12 @@ mod tests {
         assert_eq!(shrink_step(4000, 3000, 0.3), Shrink::Scale(1200, 900));
         assert_eq!(shrink_step(4001, 4000, 0.5), Shrink::Halve(2000, 2000));
         // The ratio stays within 0.25–0.9; a side never goes to 0.
-        assert_eq!(shrink_step(1000, 10, 0.1), Shrink::Scale(250, 2));
+        assert_eq!(shrink_step(1000, 10, 0.1), Shrink::Scale(250, 3));
         assert_eq!(shrink_step(100, 1, 0.95), Shrink::Scale(90, 1));
+        // A thin image keeps its shape: the short side follows the long one.
+        assert_eq!(shrink_step(16384, 17, 0.25), Shrink::Scale(4096, 4));
+        assert_eq!(shrink_step(17, 16384, 0.3), Shrink::Scale(5, 4915));
+        assert_eq!(shrink_step(3000, 1001, 0.5), Shrink::Scale(1500, 501));
         // End to end: a 17.6-megapixel photo over the limit comes out within it,
         // at most half its sides, the same shape.
         let big = RgbImage::from_fn(4800, 3660, |x, y| {
@@ -565,6 +586,12 @@ mod tests {
         let fitted = fit_image(&jpeg_with_profile(&img, profile_for(b"CMYK")), 2_000_000).unwrap();
         assert!(!has(&fitted.bytes, b"CMYK"));
         assert!(!fitted.bytes.windows(12).any(|w| w == b"ICC_PROFILE\0"));
+        // A profile of megabytes goes: it would leave no room for the pixels.
+        let mut huge = profile_for(b"RGB ");
+        huge.resize(600_000, 0);
+        let fitted = fit_image(&jpeg_with_profile(&img, huge), 2_000_000).unwrap();
+        assert!(!fitted.bytes.windows(12).any(|w| w == b"ICC_PROFILE\0"));
+        assert_eq!((fitted.width, fitted.height), (40, 30));
         // A grey profile on colour pixels goes too; a truncated one never panics.
         let colour = Pixels::Colour(img.clone());
         assert!(!profile_describes(&profile_for(b"GRAY"), &colour));

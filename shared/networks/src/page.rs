@@ -131,13 +131,16 @@ impl CardTags {
         if self.charset.is_none() {
             let content_type =
                 attr("http-equiv").is_some_and(|h| h.trim().eq_ignore_ascii_case("content-type"));
-            self.charset = attr("charset").map(|c| c.trim().to_owned()).or_else(|| {
+            let label = attr("charset").map(|c| c.trim().to_owned()).or_else(|| {
                 // `content` is a media type; its charset parameter names the encoding.
                 content_type
                     .then(|| attr("content"))
                     .flatten()
                     .and_then(|c| charset_param(&c).map(str::to_owned))
             });
+            // A label that names no encoding is passed over, as the standard's prescan
+            // does: a later <meta> may name one.
+            self.charset = label.filter(|l| Encoding::for_label(l.as_bytes()).is_some());
         }
         let Some(content) = attr("content").map(|c| clean(&c)).filter(|c| !c.is_empty()) else {
             return;
@@ -164,11 +167,6 @@ fn text_state(name: &[u8]) -> Option<State> {
         b"plaintext" => Some(State::PlainText),
         _ => None,
     }
-}
-
-/// Whether `name` opens foreign content (SVG or MathML).
-fn is_foreign_root(name: &[u8]) -> bool {
-    name == b"svg" || name == b"math"
 }
 
 /// Whether the start tag `name` inside foreign content closes it, as the HTML standard
@@ -223,30 +221,52 @@ fn breaks_out_of_foreign(name: &[u8]) -> bool {
     )
 }
 
+/// The most text of a `<title>` kept while it is read (a title is cut to
+/// [`MAX_TITLE_CHARS`] anyway; a page that never closes its title stops here).
+const MAX_TITLE_TEXT_BYTES: usize = 64 * 1024;
+
+/// The most `<svg>` and `<math>` elements open inside each other that are followed.
+const MAX_FOREIGN_DEPTH: usize = 256;
+
 /// The card's tags of `html`. Inside `<svg>` and `<math>` (foreign content) a
 /// `<style>` or `<title>` is an ordinary element, so the tokenizer's state only
-/// changes outside them. A title the page's end cuts off keeps its text so far.
+/// changes outside them; an HTML-only start tag, `</p>` or `</br>` leaves them, and an
+/// end tag closes the nearest open element of its name. A title the page's end cuts
+/// off keeps its text so far.
 fn card_tags(html: &str) -> CardTags {
     let mut tags = CardTags::default();
     let mut tokens = Tokenizer::new_with_emitter(html, DefaultEmitter::default());
     let mut title: Option<String> = None;
-    // How deep in <svg> or <math> elements the tokens are.
-    let mut foreign = 0usize;
+    // The <svg> and <math> elements open, innermost last.
+    let mut foreign: Vec<bool> = Vec::new();
+    let root = |name: &[u8]| match name {
+        b"svg" => Some(true),
+        b"math" => Some(false),
+        _ => None,
+    };
     while let Some(Ok(token)) = tokens.next() {
         match token {
-            Token::StartTag(tag) if foreign > 0 && !breaks_out_of_foreign(&tag.name) => {
-                foreign += usize::from(is_foreign_root(&tag.name) && !tag.self_closing);
+            Token::StartTag(tag) if !foreign.is_empty() && !breaks_out_of_foreign(&tag.name) => {
+                if let Some(is_svg) = root(&tag.name).filter(|_| !tag.self_closing) {
+                    if foreign.len() < MAX_FOREIGN_DEPTH {
+                        foreign.push(is_svg);
+                    }
+                }
             }
-            Token::EndTag(tag) if foreign > 0 => {
-                foreign -= usize::from(is_foreign_root(&tag.name));
+            Token::EndTag(tag) if !foreign.is_empty() && tag.name != b"p" && tag.name != b"br" => {
+                if let Some(is_svg) = root(&tag.name) {
+                    if let Some(at) = foreign.iter().rposition(|open| *open == is_svg) {
+                        foreign.truncate(at);
+                    }
+                }
             }
             Token::StartTag(tag) => {
                 // An HTML-only tag inside foreign content closes it.
-                foreign = 0;
+                foreign.clear();
                 if tag.name == b"meta" {
                     tags.read_meta(&tag.attributes);
-                } else if is_foreign_root(&tag.name) {
-                    foreign += usize::from(!tag.self_closing);
+                } else if let Some(is_svg) = root(&tag.name).filter(|_| !tag.self_closing) {
+                    foreign.push(is_svg);
                 } else if tag.name == b"title" && tags.title.is_none() {
                     title = Some(String::new());
                 }
@@ -254,8 +274,9 @@ fn card_tags(html: &str) -> CardTags {
                     tokens.set_state(state);
                 }
             }
+            Token::EndTag(_) if !foreign.is_empty() => foreign.clear(),
             Token::String(s) => {
-                if let Some(title) = title.as_mut() {
+                if let Some(title) = title.as_mut().filter(|t| t.len() < MAX_TITLE_TEXT_BYTES) {
                     title.push_str(&String::from_utf8_lossy(&s));
                 }
             }
@@ -460,6 +481,19 @@ mod tests {
         let card = parse_preview(html, &page()).unwrap();
         assert_eq!(card.title, "Out");
         assert_eq!(card.description, "shown");
+        // End tags close the element of their name; </p> leaves foreign content; a
+        // charset label that names nothing is passed over.
+        let html = "<svg><math></svg><title>After</title>";
+        assert_eq!(parse_preview(html, &page()).unwrap().title, "After");
+        let html = "<p><svg></p><title>T</title>";
+        assert_eq!(parse_preview(html, &page()).unwrap().title, "T");
+        let html = "<svg></math><title>inside svg</title></svg><title>Doc</title>";
+        assert_eq!(parse_preview(html, &page()).unwrap().title, "Doc");
+        let body = encoded(
+            "shift_jis",
+            r#"<meta charset=""><meta charset="shift_jis"><title>煎茶</title>"#,
+        );
+        assert_eq!(title_of(&body, ""), "煎茶");
         // A page cut off inside its title keeps the text so far.
         let card = parse_preview("<head><title>Half a ti", &page()).unwrap();
         assert_eq!(card.title, "Half a ti");
