@@ -268,9 +268,9 @@ impl App {
         now: OffsetDateTime,
     ) -> Response<Body> {
         let linker = match self.find_linker(network).await {
-            Ok((_, Ok(linker))) => linker,
+            Ok(Ok(linker)) => linker,
             // The browser gets a page, as for every other dead end here.
-            Ok((_, Err(unusable))) => {
+            Ok(Err(unusable)) => {
                 return dead_end_with(req, StatusCode::SERVICE_UNAVAILABLE, &unusable.detail())
             }
             Err(resp) => return *resp,

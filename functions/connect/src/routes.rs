@@ -58,15 +58,15 @@ pub const ROUTES: &[Route<Endpoint>] = &[
 ];
 
 impl App {
-    /// The route's network and its linker, built on the network's app credentials at
-    /// its first use. The outer error is a 404 naming the networks accounts can be
-    /// linked on; the inner one says the credentials could not be read or used (logged
-    /// here with the secret's id; the caller answers without the detail, which names
-    /// AWS resources).
+    /// The route's network's linker, built on the network's app credentials at its
+    /// first use. The outer error is a 404 naming the networks accounts can be linked
+    /// on; the inner one says the credentials could not be read or used (logged here
+    /// with the secret's id; the caller answers without the detail, which names AWS
+    /// resources).
     pub async fn find_linker(
         &self,
         name: &str,
-    ) -> Result<(Network, Result<&dyn Linker, Unusable>), Box<Response<Body>>> {
+    ) -> Result<Result<&dyn Linker, Unusable>, Box<Response<Body>>> {
         let Some((network, linker)) = self.linkers.iter().find(|(n, _)| n.as_str() == name) else {
             let known: Vec<&str> = self.linkers.iter().map(|(n, _)| n.as_str()).collect();
             return Err(Box::new(problem(
@@ -78,21 +78,21 @@ impl App {
                 &[],
             )));
         };
-        let linker = match linker.get().await {
+        Ok(match linker.get().await {
             Ok(linker) => Ok(linker.as_ref()),
             Err(detail) => {
                 tracing::error!(%network, %detail, "the network's app credentials are unusable");
                 Err(Unusable(*network))
             }
-        };
-        Ok((*network, linker))
+        })
     }
 
     /// The linker of the route's network: a 404 for an unknown network, a 503 when its
     /// app credentials are unusable.
     pub async fn linker(&self, name: &str) -> Result<&dyn Linker, Box<Response<Body>>> {
-        let (_, linker) = self.find_linker(name).await?;
-        linker.map_err(|unusable| Box::new(unusable.problem()))
+        self.find_linker(name)
+            .await?
+            .map_err(|unusable| Box::new(unusable.problem()))
     }
 
     /// The source app's signing secrets, read at the first signed request; a 503 when

@@ -62,8 +62,8 @@ impl App {
             (Network::Bluesky, None, None)
         } else {
             match self.find_linker(network).await {
-                Ok((network, Ok(linker))) => (network, Some(linker), None),
-                Ok((network, Err(unusable))) => (network, None, Some(unusable)),
+                Ok(Ok(linker)) => (linker.network(), Some(linker), None),
+                Ok(Err(unusable)) => (unusable.0, None, Some(unusable)),
                 Err(resp) => return *resp,
             }
         };

@@ -362,8 +362,8 @@ pub async fn hot_path(
     Ok((calls, rss, times))
 }
 
-/// Zipped size (deflate at zlib's default level, as `sam deploy` zips) of every bootstrap in a SAM
-/// build folder (`<build>/<LogicalId>/bootstrap`), by logical id.
+/// Zipped size (deflate at zlib's default level, as `sam deploy` zips) of every
+/// bootstrap in a SAM build folder (`<build>/<LogicalId>/bootstrap`), by logical id.
 fn zip_sizes(build: &Path) -> BTreeMap<String, u64> {
     let mut sizes = BTreeMap::new();
     let Ok(dirs) = std::fs::read_dir(build) else {

@@ -205,6 +205,18 @@ enum Pixels {
     Transparent(RgbaImage),
 }
 
+/// `$made` from the buffer `$p` of whichever layout `$pixels` holds, in that layout.
+macro_rules! same_layout {
+    ($pixels:expr, $p:ident => $made:expr) => {
+        match $pixels {
+            Pixels::Grey($p) => Pixels::Grey($made),
+            Pixels::GreyAlpha($p) => Pixels::GreyAlpha($made),
+            Pixels::Colour($p) => Pixels::Colour($made),
+            Pixels::Transparent($p) => Pixels::Transparent($made),
+        }
+    };
+}
+
 impl Pixels {
     fn from_decoded(decoded: DynamicImage) -> Pixels {
         if decoded.has_alpha() && !decoded.color().has_color() {
@@ -220,35 +232,17 @@ impl Pixels {
 
     /// Turned and flipped as the EXIF `orientation` says.
     fn oriented(self, orientation: Orientation) -> Pixels {
-        match self {
-            Pixels::Grey(p) => Pixels::Grey(orient(p, orientation)),
-            Pixels::GreyAlpha(p) => Pixels::GreyAlpha(orient(p, orientation)),
-            Pixels::Colour(p) => Pixels::Colour(orient(p, orientation)),
-            Pixels::Transparent(p) => Pixels::Transparent(orient(p, orientation)),
-        }
+        same_layout!(self, p => orient(p, orientation))
     }
 
     /// Scaled to `width` × `height` pixels (a triangle filter).
     fn resized(&self, width: u32, height: u32) -> Pixels {
-        let filter = FilterType::Triangle;
-        match self {
-            Pixels::Grey(p) => Pixels::Grey(imageops::resize(p, width, height, filter)),
-            Pixels::GreyAlpha(p) => Pixels::GreyAlpha(imageops::resize(p, width, height, filter)),
-            Pixels::Colour(p) => Pixels::Colour(imageops::resize(p, width, height, filter)),
-            Pixels::Transparent(p) => {
-                Pixels::Transparent(imageops::resize(p, width, height, filter))
-            }
-        }
+        same_layout!(self, p => imageops::resize(p, width, height, FilterType::Triangle))
     }
 
     /// Shrunk to `width` × `height` by averaging blocks of pixels.
     fn halved(&self, width: u32, height: u32) -> Pixels {
-        match self {
-            Pixels::Grey(p) => Pixels::Grey(imageops::thumbnail(p, width, height)),
-            Pixels::GreyAlpha(p) => Pixels::GreyAlpha(imageops::thumbnail(p, width, height)),
-            Pixels::Colour(p) => Pixels::Colour(imageops::thumbnail(p, width, height)),
-            Pixels::Transparent(p) => Pixels::Transparent(imageops::thumbnail(p, width, height)),
-        }
+        same_layout!(self, p => imageops::thumbnail(p, width, height))
     }
 
     fn dimensions(&self) -> (u32, u32) {
@@ -337,8 +331,8 @@ fn encode_jpeg(pixels: &Pixels, quality: u8, icc: Option<&[u8]>) -> Result<Vec<u
     }
     let (width, height) = pixels.dimensions();
     match pixels {
-        // A JPEG has no transparency: its colours go (never reached: an image with
-        // alpha is always a PNG).
+        // A JPEG has no transparency: its colours go (a PNG or WEBP with alpha is
+        // always sent as a PNG, so only a JPEG decoded with alpha comes here).
         Pixels::GreyAlpha(p) => {
             let opaque = DynamicImage::ImageLumaA8(p.clone()).into_luma8();
             encoder.write_image(opaque.as_raw(), width, height, ExtendedColorType::L8)

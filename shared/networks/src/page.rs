@@ -110,7 +110,7 @@ struct CardTags {
     /// By key (as [`CARD_KEYS`]): the content found with `property`, then with `name`.
     found: [[Option<String>; 2]; 5],
     title: Option<String>,
-    charset: Option<String>,
+    charset: Option<&'static Encoding>,
 }
 
 impl CardTags {
@@ -128,21 +128,20 @@ impl CardTags {
                 .get(name.as_bytes())
                 .map(|v| String::from_utf8_lossy(v).into_owned())
         };
+        let content = attr("content");
         if self.charset.is_none() {
             let content_type =
                 attr("http-equiv").is_some_and(|h| h.trim().eq_ignore_ascii_case("content-type"));
-            let label = attr("charset").map(|c| c.trim().to_owned()).or_else(|| {
+            let label = attr("charset").or_else(|| {
                 // `content` is a media type; its charset parameter names the encoding.
-                content_type
-                    .then(|| attr("content"))
-                    .flatten()
-                    .and_then(|c| charset_param(&c).map(str::to_owned))
+                let media_type = content.as_deref().filter(|_| content_type)?;
+                charset_param(media_type).map(str::to_owned)
             });
             // A label that names no encoding is passed over, as the standard's prescan
             // does: a later <meta> may name one.
-            self.charset = label.filter(|l| Encoding::for_label(l.as_bytes()).is_some());
+            self.charset = label.and_then(|l| Encoding::for_label(l.as_bytes()));
         }
-        let Some(content) = attr("content").map(|c| clean(&c)).filter(|c| !c.is_empty()) else {
+        let Some(content) = content.map(|c| clean(&c)).filter(|c| !c.is_empty()) else {
             return;
         };
         for (slot, attr_name) in ["property", "name"].into_iter().enumerate() {
@@ -298,8 +297,7 @@ fn card_tags(html: &str) -> CardTags {
 pub fn parse_preview(html: &str, page_url: &Url) -> Option<PagePreview> {
     let tags = card_tags(html);
     let meta = |key: &str| tags.meta(key);
-    let title_tag = || tags.title.clone();
-    let title = meta("og:title").or_else(title_tag)?;
+    let title = meta("og:title").or_else(|| tags.title.clone())?;
     let description = meta("og:description")
         .or_else(|| meta("description"))
         .unwrap_or_default();
@@ -353,8 +351,7 @@ fn charset_param(media_type: &str) -> Option<&str> {
 /// is read as UTF-8 (its ASCII tags show it is not), and `x-user-defined` as
 /// windows-1252.
 fn meta_encoding(head: &[u8]) -> Option<&'static Encoding> {
-    let label = card_tags(&String::from_utf8_lossy(head)).charset?;
-    let encoding = Encoding::for_label(label.as_bytes())?;
+    let encoding = card_tags(&String::from_utf8_lossy(head)).charset?;
     Some(if encoding == UTF_16BE || encoding == UTF_16LE {
         UTF_8
     } else if encoding == X_USER_DEFINED {
