@@ -101,10 +101,20 @@ const CARD_KEYS: [&str; 5] = [
     "og:image:url",
 ];
 
-/// What a page's tags give a card: for each of [`CARD_KEYS`], the first non-empty
-/// `content` of a `<meta property=key>` and of a `<meta name=key>`; the first non-empty
-/// `<title>`; and the first encoding label a `<meta>` names. Read as the tags stream
-/// past, so a page of a million tags takes no more memory than a page of ten.
+/// What a page's tags are read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// The card's metas and title.
+    Card,
+    /// The encoding the first `<meta>` naming one names; the reading stops there.
+    Encoding,
+}
+
+/// What a page's tags give: for a card, for each of [`CARD_KEYS`], the first
+/// non-empty `content` of a `<meta property=key>` and of a `<meta name=key>`, and the
+/// first non-empty `<title>`; or the encoding the first `<meta>` naming one names.
+/// Read as the tags stream past, so a page of a million tags takes no more memory than
+/// a page of ten.
 #[derive(Debug, Default)]
 struct CardTags {
     /// By key (as [`CARD_KEYS`]): the content found with `property`, then with `name`.
@@ -122,14 +132,18 @@ impl CardTags {
         property.clone().or_else(|| name.clone())
     }
 
-    fn read_meta(&mut self, attrs: &BTreeMap<HtmlString, html5gum::Spanned<HtmlString, ()>>) {
+    fn read_meta(
+        &mut self,
+        attrs: &BTreeMap<HtmlString, html5gum::Spanned<HtmlString, ()>>,
+        read: Read,
+    ) {
         let attr = |name: &str| {
             attrs
                 .get(name.as_bytes())
                 .map(|v| String::from_utf8_lossy(v).into_owned())
         };
         let content = attr("content");
-        if self.charset.is_none() {
+        if read == Read::Encoding {
             // The value exactly, in any case: `"Content-Type "` is not it.
             let content_type =
                 attr("http-equiv").is_some_and(|h| h.eq_ignore_ascii_case("content-type"));
@@ -140,6 +154,7 @@ impl CardTags {
             // A label that names no encoding is passed over, as the standard's prescan
             // does: a later <meta> may name one.
             self.charset = label.and_then(|l| Encoding::for_label(l.as_bytes()));
+            return;
         }
         let Some(content) = content.map(|c| clean(&c)).filter(|c| !c.is_empty()) else {
             return;
@@ -232,7 +247,7 @@ const MAX_FOREIGN_DEPTH: usize = 256;
 /// changes outside them; an HTML-only start tag, `</p>` or `</br>` leaves them, and an
 /// end tag closes the nearest open element of its name. A title the page's end cuts
 /// off keeps its text so far.
-fn card_tags(html: &str) -> CardTags {
+fn card_tags(html: &str, read: Read) -> CardTags {
     let mut tags = CardTags::default();
     let mut tokens = Tokenizer::new_with_emitter(html, DefaultEmitter::default());
     let mut title: Option<String> = None;
@@ -263,10 +278,13 @@ fn card_tags(html: &str) -> CardTags {
                 // An HTML-only tag inside foreign content closes it.
                 foreign.clear();
                 if tag.name == b"meta" {
-                    tags.read_meta(&tag.attributes);
+                    tags.read_meta(&tag.attributes, read);
+                    if tags.charset.is_some() {
+                        break;
+                    }
                 } else if let Some(is_svg) = root(&tag.name).filter(|_| !tag.self_closing) {
                     foreign.push(is_svg);
-                } else if tag.name == b"title" && tags.title.is_none() {
+                } else if tag.name == b"title" && read == Read::Card && tags.title.is_none() {
                     title = Some(String::new());
                 }
                 if let Some(state) = text_state(&tag.name) {
@@ -295,7 +313,7 @@ fn card_tags(html: &str) -> CardTags {
 /// The card of the HTML `html` found at `page_url`: None when it has neither an
 /// `og:title` nor a `<title>`.
 pub fn parse_preview(html: &str, page_url: &Url) -> Option<PagePreview> {
-    let tags = card_tags(html);
+    let tags = card_tags(html, Read::Card);
     let meta = |key: &str| tags.meta(key);
     let title = meta("og:title").or_else(|| tags.title.clone())?;
     let description = meta("og:description")
@@ -328,8 +346,10 @@ pub fn decode_html(body: &[u8], content_type: &str) -> String {
 /// "determining the character encoding", through `encoding_rs`): a byte order mark;
 /// else the `charset` of the `Content-Type` header `content_type`; else the first
 /// `<meta charset>` or `<meta http-equiv="Content-Type" content="…charset=…">` of the
-/// page (the prescan of its first 1024 bytes, or a later one the parser would change
-/// the encoding for). `None` when none names an encoding the standard knows
+/// page as its tokens read (where the standard's prescan finds one in the first 1024
+/// bytes, or its parser later changes the encoding for one; a `<meta>` inside a
+/// script's or a style's text is not one here). `None` when none names an encoding the
+/// standard knows
 /// (`charset=klingon` counts as none). Checked against html5lib's encoding tests.
 fn page_encoding(body: &[u8], content_type: &str) -> Option<&'static Encoding> {
     Encoding::for_bom(body)
@@ -344,10 +364,13 @@ fn page_encoding(body: &[u8], content_type: &str) -> Option<&'static Encoding> {
 /// when its quote is never closed), else the text up to white space or `;`.
 fn meta_charset(content: &str) -> Option<&str> {
     let is_space = |c: char| matches!(c, '\t' | '\n' | '\x0c' | '\r' | ' ');
-    let mut rest = content;
+    // Lower-casing keeps every byte where it is, so its positions hold in `content`.
+    let lower = content.to_ascii_lowercase();
+    let mut from = 0;
     loop {
-        let at = rest.to_ascii_lowercase().find("charset")?;
-        rest = rest[at + "charset".len()..].trim_start_matches(is_space);
+        let at = from + lower[from..].find("charset")?;
+        let rest = content[at + "charset".len()..].trim_start_matches(is_space);
+        from = content.len() - rest.len();
         if let Some(value) = rest.strip_prefix('=') {
             let value = value.trim_start_matches(is_space);
             return match value.chars().next()? {
@@ -377,7 +400,7 @@ fn charset_param(media_type: &str) -> Option<&str> {
 /// is read as UTF-8 (its ASCII tags show it is not), and `x-user-defined` as
 /// windows-1252.
 fn meta_encoding(head: &[u8]) -> Option<&'static Encoding> {
-    let encoding = card_tags(&String::from_utf8_lossy(head)).charset?;
+    let encoding = card_tags(&String::from_utf8_lossy(head), Read::Encoding).charset?;
     Some(if encoding == UTF_16BE || encoding == UTF_16LE {
         UTF_8
     } else if encoding == X_USER_DEFINED {
@@ -525,10 +548,11 @@ mod tests {
     /// html5lib's encoding tests (`tests/data/html5lib-encoding`): `(data, encoding)`.
     fn html5lib_encoding_cases(dat: &[u8]) -> Vec<(&[u8], &str)> {
         let mut cases = Vec::new();
-        for test in dat.split(|_| false).flat_map(|d| split_on(d, b"#data\n")) {
-            let Some(at) = test.windows(10).position(|w| w == b"\n#encoding") else {
-                continue;
-            };
+        for test in split_on(dat, b"#data\n") {
+            let at = test
+                .windows(11)
+                .position(|w| w == b"\n#encoding\n")
+                .expect("every test names its encoding");
             let label = std::str::from_utf8(&test[at + 11..]).unwrap();
             cases.push((&test[..at], label.lines().next().unwrap().trim()));
         }
@@ -558,13 +582,35 @@ mod tests {
     ];
 
     #[test]
+    fn a_meta_content_names_its_charset_as_the_standard_extracts_it() {
+        assert_eq!(meta_charset("text/html; charset=gbk"), Some("gbk"));
+        assert_eq!(
+            meta_charset("charsetcharset x CHARSET = 'Big5' y"),
+            Some("Big5")
+        );
+        assert_eq!(
+            meta_charset("日本語 charset=\"shift_jis\"; 日"),
+            Some("shift_jis")
+        );
+        assert_eq!(meta_charset("xcharset=euc-kr;q"), Some("euc-kr"));
+        assert_eq!(meta_charset("charset='utf-8"), None, "a quote never closed");
+        assert_eq!(meta_charset("text/html; charset"), None);
+        assert_eq!(meta_charset("charset=“gbk”"), Some("“gbk”"));
+        // A million bytes of near misses are read once, not once per miss.
+        let near_misses = "charset".repeat(150_000);
+        assert_eq!(meta_charset(&near_misses), None);
+    }
+
+    const DATS: [&[u8]; 2] = [
+        include_bytes!("../../../tests/data/html5lib-encoding/tests1.dat"),
+        include_bytes!("../../../tests/data/html5lib-encoding/tests2.dat"),
+    ];
+
+    #[test]
     fn html5lib_encoding_tests() {
         let mut failed = Vec::new();
         let (mut count, mut different) = (0, 0);
-        for dat in [
-            &include_bytes!("../../../tests/data/html5lib-encoding/tests1.dat")[..],
-            &include_bytes!("../../../tests/data/html5lib-encoding/tests2.dat")[..],
-        ] {
+        for dat in DATS {
             for (data, expected) in html5lib_encoding_cases(dat) {
                 count += 1;
                 let expected = Encoding::for_label(expected.as_bytes()).unwrap();
@@ -585,7 +631,11 @@ mod tests {
                 }
             }
         }
-        assert_eq!(count, 81, "every test read");
+        let lines =
+            |dat: &[u8], line: &[u8]| dat.split(|b| *b == b'\n').filter(|l| *l == line).count();
+        let data_lines: usize = DATS.iter().map(|d| lines(d, b"#data")).sum();
+        assert_eq!(count, data_lines, "every test read");
+        assert_eq!(count, 81);
         assert_eq!(different, DIFFERENT.len());
         assert!(
             failed.is_empty(),
