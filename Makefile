@@ -52,7 +52,7 @@ help:
 	@echo "make test    - lint, unit tests, end-to-end tests"
 	@echo "make lint    - fmt, clippy, cfn-lint (informational too), sam validate --lint, checkov, actionlint"
 	@echo "make soak    - the soak test at full size (SOAK_POSTS=500)"
-	@echo "make bench   - release build; start-up, memory and AWS calls of every function, side by side (bench.json)"
+	@echo "make bench   - release build; start-up, memory, AWS calls, throughput and cost of every function side by side, then two cold package builds timed (bench.json)"
 	@echo "make package - sam build: every function built once for arm64, a bootstrap each under .aws-sam/build"
 
 tools: $(STAMPS)/venv $(STAMPS)/checkov $(STAMPS)/npm $(STAMPS)/java $(PDS_STAMP)
@@ -131,7 +131,7 @@ soak: build
 # Start-up, memory, AWS calls, throughput and cost of every function on the release build, against a
 # hello-world floor and a Python/boto3 peer. With BENCH_PACKAGE=1 (the default) it then builds the
 # package twice from cold, `make package`'s way and the per-function way before it, and shows both
-# times and the zip sizes (about 20 minutes more here; BENCH_PACKAGE=0 skips it).
+# times and the zip sizes (about 15 minutes more here; BENCH_PACKAGE=0 skips it).
 BENCH_ROUNDS ?= 15
 BENCH_POSTS ?= 500
 BENCH_PACKAGE ?= 1

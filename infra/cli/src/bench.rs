@@ -60,6 +60,10 @@ pub struct Report {
     pub zip_bytes: BTreeMap<String, u64>,
     /// `make package` against the per-function builds before it, when asked for.
     pub package: Option<package::PackageTiming>,
+    /// Why the package timing asked for did not give figures (a build that failed);
+    /// the other figures stand, and the bench exits non-zero after printing them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package_failure: Option<String>,
     /// Posts × every network through the whole local path, when asked for.
     pub throughput: Option<throughput::Throughput>,
     /// The hot path's times, which the cost estimate uses.
@@ -504,11 +508,15 @@ pub async fn run(
 
     // Last: the builds would slow everything measured above.
     // A failed build costs the timing only, not the figures measured above.
-    let package = package_scratch.and_then(|scratch| {
-        package::run(repo, scratch, &FUNCTIONS)
-            .map_err(|e| eprintln!("bench: the package timing failed: {e:#}"))
-            .ok()
-    });
+    let (package, package_failure) =
+        match package_scratch.map(|s| package::run(repo, s, &FUNCTIONS)) {
+            None => (None, None),
+            Some(Ok(timing)) => (Some(timing), None),
+            Some(Err(e)) => {
+                eprintln!("bench: the package timing failed: {e:#}");
+                (None, Some(format!("{e:#}")))
+            }
+        };
     let zip_bytes = match &package {
         Some(p) => p.zip_bytes.clone(),
         None => zip_sizes(&repo.join(".aws-sam/build")),
@@ -521,6 +529,7 @@ pub async fn run(
         aws_calls,
         zip_bytes,
         package,
+        package_failure,
         throughput,
         hot_path_ms: times,
         cost,
@@ -533,17 +542,17 @@ pub fn render(report: &Report) -> String {
     let peer = report.functions.iter().find(|f| f.function == PEER);
     let median = |v: &[f64]| spread(v).1;
     let mut out = format!(
-        "Start-up, {} interleaved cold starts each (min / median / max; ratios of medians)\n",
+        "Start-up, {} interleaved cold starts each (min / median / max; ratios of medians; the floor ratios are of CPU, the peer's of init time)\n",
         report.rounds
     );
     out.push_str(&format!(
-        "{:<24} {:>22} {:>22} {:>22} {:>22} {:>10} {:>10} {:>9} {:>10}\n",
+        "{:<24} {:>22} {:>22} {:>22} {:>22} {:>11} {:>10} {:>9} {:>10}\n",
         "function",
         "init ms",
         "first invoke ms",
         "CPU init ms",
         "CPU init+1st ms",
-        "RSS MiB",
+        "max RSS MiB",
         "init/floor",
         "CPU/floor",
         "peer/init"
@@ -560,7 +569,7 @@ pub fn render(report: &Report) -> String {
         let vs_floor = floor.map_or(0.0, |h| median(&f.cpu_ms) / median(&h.cpu_ms).max(0.1));
         let peer_ratio = peer.map_or(0.0, |p| median(&p.init_ms) / median(&f.init_ms).max(0.001));
         out.push_str(&format!(
-            "{:<24} {:>6.1} /{:>6.1} /{:>6.1} {:>6.1} /{:>6.1} /{:>6.1} {:>6.1} /{:>6.1} /{:>6.1} {:>6.1} /{:>6.1} /{:>6.1} {:>10.1} {:>9.1}x {:>8.1}x {:>9.1}x\n",
+            "{:<24} {:>6.1} /{:>6.1} /{:>6.1} {:>6.1} /{:>6.1} /{:>6.1} {:>6.1} /{:>6.1} /{:>6.1} {:>6.1} /{:>6.1} /{:>6.1} {:>11.1} {:>9.1}x {:>8.1}x {:>9.1}x\n",
             f.function, i0, i1, i2, v0, v1, v2, n0, n1, n2, c0, c1, c2, rss, init_vs_floor, vs_floor, peer_ratio
         ));
     }
@@ -582,8 +591,11 @@ pub fn render(report: &Report) -> String {
             p.one_build_seconds / p.per_function_seconds.max(0.001)
         ));
     }
+    if let Some(failed) = &report.package_failure {
+        out.push_str(&format!("\nmake package: the timing failed: {failed}\n"));
+    }
     out.push_str("\nZipped arm64 bootstraps (make package)\n");
-    if report.zip_bytes.is_empty() {
+    if report.zip_bytes.is_empty() && report.package_failure.is_none() {
         out.push_str("none built: run `make package` first, or bench with BENCH_PACKAGE=1\n");
     }
     for (f, bytes) in &report.zip_bytes {
@@ -591,11 +603,11 @@ pub fn render(report: &Report) -> String {
     }
     if let Some(t) = &report.throughput {
         out.push_str(&format!(
-            "\nThroughput: {} posts x {} ({} deliveries, {} published), {} requests in flight\n\
+            "\nThroughput: {} posts, each to {} ({} deliveries, {} published), {} requests in flight\n\
              accepted in {:.1} s; every delivery ended {:.1} s after the first post: {:.1} deliveries/s\n\
              POST /v1/posts answer: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms\n",
             t.posts,
-            t.networks.join(" + "),
+            t.networks.join(", "),
             t.deliveries,
             t.published,
             throughput::IN_FLIGHT,
@@ -614,7 +626,88 @@ pub fn render(report: &Report) -> String {
     out
 }
 
+/// Checks that the figures can be written to `path` once measured: not a folder, in a
+/// folder that exists, writable. An existing file is left as it is; one this check
+/// makes is removed again.
+///
+/// Errors name the path and what is wrong with it.
+pub fn check_json_path(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        bail!("--json {}: is a folder, not a file", path.display());
+    }
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .with_context(|| format!("--json {}: cannot be written", path.display()))?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
 /// Where the release build's examples are, beside the functions' binaries.
 pub fn examples_dir(bin_dir: &Path) -> PathBuf {
     bin_dir.join("examples")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("crosspost-bench-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_json_path_that_cannot_be_written_is_refused_before_measuring() {
+        let dir = scratch("json");
+        let folder = check_json_path(&dir).unwrap_err().to_string();
+        assert!(folder.contains("is a folder"), "{folder}");
+        let missing = check_json_path(&dir.join("no-such-folder/b.json")).unwrap_err();
+        assert!(
+            missing.to_string().contains("cannot be written"),
+            "{missing}"
+        );
+
+        // A new file is not left behind; an existing one keeps its figures.
+        let new = dir.join("new.json");
+        check_json_path(&new).unwrap();
+        assert!(!new.exists());
+        let old = dir.join("old.json");
+        std::fs::write(&old, "{\"rounds\":15}").unwrap();
+        check_json_path(&old).unwrap();
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), "{\"rounds\":15}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_package_timing_is_shown_with_its_reason() {
+        let report = Report {
+            rounds: 1,
+            functions: Vec::new(),
+            batch_peak_rss_kib: BTreeMap::new(),
+            aws_calls: BTreeMap::new(),
+            zip_bytes: BTreeMap::new(),
+            package: None,
+            package_failure: Some("sam build failed (exit status: 1)".into()),
+            throughput: None,
+            hot_path_ms: HotPathTimes::default(),
+            cost: Vec::new(),
+        };
+        let table = render(&report);
+        assert!(
+            table.contains("make package: the timing failed: sam build failed"),
+            "{table}"
+        );
+        // Not the hint for a run that never asked for the timing.
+        assert!(!table.contains("BENCH_PACKAGE=1"), "{table}");
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["package_failure"], "sam build failed (exit status: 1)");
+    }
 }

@@ -128,11 +128,14 @@ enum Command {
         #[arg(long)]
         service: Option<String>,
     },
-    /// Measure start-up, memory and AWS calls of every function on the local stack
-    /// (run by `make bench` on the release build); prints a table, writes JSON.
+    /// Measure every function's start-up, memory and AWS calls, the throughput and
+    /// the cost per million posts on the local stack, and with --package-scratch
+    /// `make package` against the per-function build (run by `make bench` on the
+    /// release build, with CROSSPOST_BIN_DIR naming its folder); prints a table,
+    /// writes JSON.
     Bench {
-        /// Cold starts per function, interleaved.
-        #[arg(long, default_value_t = 15)]
+        /// Cold starts per function, interleaved (at least 1).
+        #[arg(long, default_value_t = 15, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         rounds: usize,
         /// Where the figures go as JSON.
         #[arg(long, default_value = "bench.json")]
@@ -425,9 +428,14 @@ async fn run(cli: Cli) -> Result<bool> {
             let bin_dir = std::env::var_os("CROSSPOST_BIN_DIR")
                 .map(std::path::PathBuf::from)
                 .context("CROSSPOST_BIN_DIR must name the release build's folder")?;
+            // Both are checked before the twenty minutes of measuring, not after.
+            crosspost_cli::bench::check_json_path(std::path::Path::new(&json))?;
+            if let Some(scratch) = &package_scratch {
+                crosspost_cli::bench::package::check_scratch(scratch)?;
+            }
             let report = crosspost_cli::bench::run(
                 &options.repo_root,
-                rounds.max(1),
+                rounds,
                 &crosspost_cli::bench::examples_dir(&bin_dir),
                 posts,
                 package_scratch.as_deref(),
@@ -437,6 +445,9 @@ async fn run(cli: Cli) -> Result<bool> {
             std::fs::write(&json, serde_json::to_string_pretty(&report)?)
                 .with_context(|| format!("writing {json}"))?;
             println!("\nfigures written to {json}");
+            if let Some(failed) = &report.package_failure {
+                anyhow::bail!("the package timing failed: {failed}");
+            }
             Ok(true)
         }
         Command::Post { endpoint, post } => {
@@ -574,6 +585,21 @@ mod tests {
             Command::Post { post, .. } => Ok(post),
             _ => unreachable!("post parses as Command::Post"),
         }
+    }
+
+    #[test]
+    fn the_bench_needs_at_least_one_round() {
+        let rounds = |n: &str| match Cli::try_parse_from(["crosspost", "bench", "--rounds", n])
+            .map(|c| c.command)
+        {
+            Ok(Command::Bench { rounds, .. }) => Ok(rounds),
+            Ok(_) => unreachable!("bench parses as Command::Bench"),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(rounds("1"), Ok(1));
+        let zero = rounds("0").unwrap_err();
+        assert!(zero.contains("--rounds"), "{zero}");
+        assert!(rounds("abc").is_err());
     }
 
     #[test]

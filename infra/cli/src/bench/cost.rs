@@ -212,8 +212,11 @@ pub fn estimate(m: &Measured, prices: &Prices, networks: usize) -> Result<CostEs
 /// The estimate as `make bench` prints it.
 pub fn render(e: &CostEstimate) -> String {
     let mut out = format!(
-        "Cost per million posts to {} network(s), USD ({} on-demand prices as of {}, infra/bench/prices.json)\n",
-        e.networks, e.region, e.prices_as_of
+        "Cost per million posts, each to {} network{} (every delivery as the X worker's measured one), USD ({} on-demand prices as of {}, infra/bench/prices.json)\n",
+        e.networks,
+        if e.networks == 1 { "" } else { "s" },
+        e.region,
+        e.prices_as_of
     );
     for l in &e.lines {
         out.push_str(&format!(

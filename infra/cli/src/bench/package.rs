@@ -44,13 +44,8 @@ pub struct PackageTiming {
 /// `scratch` must not exist, or be a folder an earlier run made (it holds
 /// [`MARKER`]): nothing else is ever deleted.
 pub fn run(repo: &Path, scratch: &Path, functions: &[&str]) -> Result<PackageTiming> {
+    check_scratch(scratch)?;
     if scratch.exists() {
-        if !scratch.join(MARKER).is_file() {
-            bail!(
-                "{} exists and was not made by the package timing; name a new folder",
-                scratch.display()
-            );
-        }
         std::fs::remove_dir_all(scratch)
             .with_context(|| format!("clearing {}", scratch.display()))?;
     }
@@ -62,6 +57,20 @@ pub fn run(repo: &Path, scratch: &Path, functions: &[&str]) -> Result<PackageTim
     let result = build_both(repo, scratch, functions);
     let _ = std::fs::remove_dir_all(scratch);
     result
+}
+
+/// Checks that [`run`] may use `scratch`: it does not exist, or it is a folder an
+/// earlier run made (it holds [`MARKER`]).
+///
+/// Errors: `scratch` exists and is a file, or a folder without the marker.
+pub fn check_scratch(scratch: &Path) -> Result<()> {
+    if scratch.exists() && !scratch.join(MARKER).is_file() {
+        bail!(
+            "--package-scratch {} exists and was not made by the package timing; name a new folder",
+            scratch.display()
+        );
+    }
+    Ok(())
 }
 
 /// The file that marks a scratch folder as the package timing's own.
@@ -213,6 +222,12 @@ mod tests {
         let err = run(Path::new("."), &dir, &["WebhookFunction"]).unwrap_err();
         assert!(err.to_string().contains("not made by"), "{err}");
         assert!(dir.join("precious.txt").is_file());
+        // The bench asks the same before it measures anything; a file is no folder.
+        assert!(check_scratch(&dir).is_err());
+        let file = dir.join("precious.txt");
+        let err = check_scratch(&file).unwrap_err();
+        assert!(err.to_string().contains("--package-scratch"), "{err}");
+        check_scratch(&dir.join("new")).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
