@@ -812,59 +812,8 @@ async fn a_revoked_app_password_needs_reauth_with_an_event() {
 /// themselves (`com.atproto.sync.getBlob`).
 mod embeds {
     use super::*;
-    use crosspost_fakes::MediaHost;
-    use image::codecs::jpeg::JpegEncoder;
+    use crosspost_fakes::{photos, MediaHost};
     use image::{Rgb, RgbImage};
-
-    /// An EXIF APP1 segment as a phone writes it, by hand (big-endian TIFF): IFD0 with
-    /// Orientation and a GPSInfo pointer, and a GPS IFD with the latitude 30° 15' N.
-    fn exif_with_gps(orientation: u16) -> Vec<u8> {
-        let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec();
-        // IFD0 at 8: Orientation (SHORT) and GPSInfo (LONG, the GPS IFD at 38).
-        tiff.extend_from_slice(&2u16.to_be_bytes());
-        tiff.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1]);
-        tiff.extend_from_slice(&orientation.to_be_bytes());
-        tiff.extend_from_slice(&[0, 0]);
-        tiff.extend_from_slice(&[0x88, 0x25, 0, 4, 0, 0, 0, 1, 0, 0, 0, 38]);
-        tiff.extend_from_slice(&[0, 0, 0, 0]);
-        // GPS IFD at 38: GPSLatitudeRef "N" (ASCII), GPSLatitude (3 RATIONALs at 68).
-        tiff.extend_from_slice(&2u16.to_be_bytes());
-        tiff.extend_from_slice(&[0, 1, 0, 2, 0, 0, 0, 2, b'N', 0, 0, 0]);
-        tiff.extend_from_slice(&[0, 2, 0, 5, 0, 0, 0, 3, 0, 0, 0, 68]);
-        tiff.extend_from_slice(&[0, 0, 0, 0]);
-        for (num, den) in [(30u32, 1u32), (15, 1), (0, 1)] {
-            tiff.extend_from_slice(&num.to_be_bytes());
-            tiff.extend_from_slice(&den.to_be_bytes());
-        }
-        assert_eq!(tiff.len(), 92);
-        let mut payload = b"Exif\0\0".to_vec();
-        payload.extend_from_slice(&tiff);
-        let mut segment = vec![0xFF, 0xE1];
-        segment.extend_from_slice(&u16::try_from(payload.len() + 2).unwrap().to_be_bytes());
-        segment.extend_from_slice(&payload);
-        segment
-    }
-
-    /// A JPEG of `img` with the EXIF segment put right after its start marker.
-    fn jpeg_with_exif(img: &RgbImage, quality: u8, orientation: u16) -> Vec<u8> {
-        let mut jpeg = Vec::new();
-        JpegEncoder::new_with_quality(&mut jpeg, quality)
-            .encode_image(img)
-            .unwrap();
-        [&jpeg[..2], &exif_with_gps(orientation)[..], &jpeg[2..]].concat()
-    }
-
-    /// Pixels no encoder squeezes much: a photo-sized file from few lines.
-    fn noise(width: u32, height: u32, seed: u32) -> RgbImage {
-        let mut state = seed | 1;
-        RgbImage::from_fn(width, height, |_, _| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            let [a, b, c, _] = state.to_le_bytes();
-            Rgb([a, b, c])
-        })
-    }
 
     fn png(img: &RgbImage) -> Vec<u8> {
         let mut out = std::io::Cursor::new(Vec::new());
@@ -905,7 +854,7 @@ mod embeds {
         let host = MediaHost::start().await.unwrap();
 
         // A 3 MB photo with its GPS position.
-        let big = jpeg_with_exif(&noise(1040, 780, 7), 100, 1);
+        let big = photos::jpeg_with_exif(&photos::noise(1040, 780, 7), 100, 1).unwrap();
         let big_bytes = big.len() as u64;
         assert!(
             big_bytes > 3_000_000 && big_bytes < 5_000_000,
@@ -921,9 +870,17 @@ mod embeds {
                 Rgb([0, 0, 255])
             }
         });
-        host.serve("/turned.jpg", "image/jpeg", jpeg_with_exif(&halves, 95, 6));
+        host.serve(
+            "/turned.jpg",
+            "image/jpeg",
+            photos::jpeg_with_exif(&halves, 95, 6).unwrap(),
+        );
         for i in 2..6 {
-            host.serve(&format!("/{i}.png"), "image/png", png(&noise(24, 16, i)));
+            host.serve(
+                &format!("/{i}.png"),
+                "image/png",
+                png(&photos::noise(24, 16, i)),
+            );
         }
         let mut body = to_bluesky("西湖的六张照片 #photos", &alice.did);
         body["media"] = json!([
@@ -1058,7 +1015,7 @@ mod embeds {
             page.as_bytes().to_vec(),
         );
         // A card image over the 1,000,000 bytes of a thumbnail, with a location.
-        let card = jpeg_with_exif(&noise(1000, 600, 11), 100, 1);
+        let card = photos::jpeg_with_exif(&photos::noise(1000, 600, 11), 100, 1).unwrap();
         assert!(card.len() > 1_000_000, "{}", card.len());
         public.serve("/img/card.jpg", "image/jpeg", card);
         internal.serve("/story", "text/html", page.as_bytes().to_vec());

@@ -367,6 +367,10 @@ fn encode_png(pixels: &Pixels, icc: Option<&[u8]>) -> Result<Vec<u8>, ImageError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crosspost_fakes::photos;
+
+    /// The seed these tests' noise has always had.
+    const NOISE_SEED: u32 = 0x9E37_79B9;
     use image::{Rgb, RgbImage, Rgba, RgbaImage};
 
     #[test]
@@ -384,63 +388,13 @@ mod tests {
         }
     }
 
-    /// An APP1 segment holding EXIF with an orientation and a GPS position (Big-endian
-    /// TIFF: IFD0 with Orientation and GPSInfo, then the GPS IFD with a latitude).
-    pub(crate) fn exif_segment(orientation: u16) -> Vec<u8> {
-        let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec();
-        // IFD0 at 8: two entries.
-        tiff.extend_from_slice(&2u16.to_be_bytes());
-        // Orientation (0x0112), SHORT, 1, value.
-        tiff.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1]);
-        tiff.extend_from_slice(&orientation.to_be_bytes());
-        tiff.extend_from_slice(&[0, 0]);
-        // GPSInfo (0x8825), LONG, 1, offset of the GPS IFD (8 + 2 + 24 + 4 = 38).
-        tiff.extend_from_slice(&[0x88, 0x25, 0, 4, 0, 0, 0, 1, 0, 0, 0, 38]);
-        tiff.extend_from_slice(&[0, 0, 0, 0]);
-        // GPS IFD at 38: GPSLatitudeRef "N" (ASCII, 2, inline).
-        tiff.extend_from_slice(&1u16.to_be_bytes());
-        tiff.extend_from_slice(&[0, 1, 0, 2, 0, 0, 0, 2, b'N', 0, 0, 0]);
-        tiff.extend_from_slice(&[0, 0, 0, 0]);
-        let mut payload = b"Exif\0\0".to_vec();
-        payload.extend_from_slice(&tiff);
-        let mut seg = vec![0xFF, 0xE1];
-        seg.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
-        seg.extend_from_slice(&payload);
-        seg
-    }
-
-    /// `jpeg` with `segment` put right after its start marker.
-    fn with_segment(jpeg: &[u8], segment: &[u8]) -> Vec<u8> {
-        [&jpeg[..2], segment, &jpeg[2..]].concat()
-    }
-
-    fn jpeg_of(img: &RgbImage, quality: u8) -> Vec<u8> {
-        let mut out = Vec::new();
-        JpegEncoder::new_with_quality(&mut out, quality)
-            .encode_image(img)
-            .unwrap();
-        out
-    }
-
-    /// Pixels every encoder finds hard: a deterministic pseudo-random pattern.
-    fn noise(width: u32, height: u32) -> RgbImage {
-        let mut state: u32 = 0x9E37_79B9;
-        RgbImage::from_fn(width, height, |_, _| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            let [a, b, c, _] = state.to_le_bytes();
-            Rgb([a, b, c])
-        })
-    }
-
     fn has_exif(bytes: &[u8]) -> bool {
         bytes.windows(6).any(|w| w == b"Exif\0\0") || bytes.windows(4).any(|w| w == b"eXIf")
     }
 
     #[test]
     fn an_image_over_the_limit_comes_out_under_it_without_its_location() {
-        let big = with_segment(&jpeg_of(&noise(1600, 1200), 100), &exif_segment(1));
+        let big = photos::jpeg_with_exif(&photos::noise(1600, 1200, NOISE_SEED), 100, 1).unwrap();
         assert!(big.len() > 2_000_000, "{} bytes", big.len());
         assert!(has_exif(&big));
         let fitted = fit_image(&big, 2_000_000).unwrap();
@@ -456,7 +410,7 @@ mod tests {
 
     #[test]
     fn a_small_jpeg_loses_its_exif_too_and_is_the_same_on_every_call() {
-        let small = with_segment(&jpeg_of(&noise(64, 48), 90), &exif_segment(1));
+        let small = photos::jpeg_with_exif(&photos::noise(64, 48, NOISE_SEED), 90, 1).unwrap();
         let fitted = fit_image(&small, 2_000_000).unwrap();
         assert!(!has_exif(&fitted.bytes));
         assert_eq!((fitted.width, fitted.height), (64, 48), "not scaled");
@@ -478,7 +432,7 @@ mod tests {
             }
         });
         // 6: the camera was turned; the picture is shown rotated 90° clockwise.
-        let turned = with_segment(&jpeg_of(&img, 95), &exif_segment(6));
+        let turned = photos::jpeg_with_exif(&img, 95, 6).unwrap();
         let fitted = fit_image(&turned, 2_000_000).unwrap();
         assert_eq!(
             (fitted.width, fitted.height),
@@ -503,9 +457,13 @@ mod tests {
             (true, false) => Rgb([20, 20, 250]),
             (false, false) => Rgb([240, 240, 20]),
         });
-        let plain = jpeg_of(&img, 95);
+        let plain = photos::jpeg(&img, 95).unwrap();
         for tag in 1..=8u16 {
-            let fitted = fit_image(&with_segment(&plain, &exif_segment(tag)), 2_000_000).unwrap();
+            let fitted = fit_image(
+                &photos::with_segment(&plain, &photos::exif_segment(tag)),
+                2_000_000,
+            )
+            .unwrap();
             let ours = image::load_from_memory(&fitted.bytes).unwrap().to_rgb8();
             // The reference: the image crate's own EXIF orientation on the same pixels.
             let mut theirs = image::load_from_memory(&plain).unwrap();
@@ -541,7 +499,7 @@ mod tests {
         let big = RgbImage::from_fn(4800, 3660, |x, y| {
             Rgb([(x % 251) as u8, (y % 241) as u8, ((x + y) % 239) as u8])
         });
-        let fitted = fit_image(&jpeg_of(&big, 90), 300_000).unwrap();
+        let fitted = fit_image(&photos::jpeg(&big, 90).unwrap(), 300_000).unwrap();
         assert!(fitted.bytes.len() <= 300_000, "{}", fitted.bytes.len());
         let (width, height) = (fitted.width, fitted.height);
         assert!(width <= 2400 && height <= 1830, "{width} x {height}");
@@ -569,7 +527,7 @@ mod tests {
 
     #[test]
     fn a_colour_profile_stays_only_when_it_describes_the_pixels_sent() {
-        let img = noise(40, 30);
+        let img = photos::noise(40, 30, NOISE_SEED);
         let has = |bytes: &[u8], space: &[u8]| {
             bytes.windows(12).any(|w| w == b"ICC_PROFILE\0") && bytes.windows(4).any(|w| w == space)
         };
@@ -656,7 +614,7 @@ mod tests {
         assert_eq!(back.get_pixel(29, 0)[3], 232);
 
         // An opaque PNG over the limit becomes a JPEG under it.
-        let opaque = noise(800, 600);
+        let opaque = photos::noise(800, 600, NOISE_SEED);
         let mut big = Vec::new();
         PngEncoder::new(&mut big)
             .write_image(opaque.as_raw(), 800, 600, image::ExtendedColorType::Rgb8)
@@ -696,7 +654,7 @@ mod tests {
         let mut cut = Vec::new();
         PngEncoder::new(&mut cut)
             .write_image(
-                noise(64, 64).as_raw(),
+                photos::noise(64, 64, NOISE_SEED).as_raw(),
                 64,
                 64,
                 image::ExtendedColorType::Rgb8,

@@ -24,6 +24,7 @@ mod facebook;
 mod fault;
 mod media_host;
 mod pds_proxy;
+pub mod photos;
 mod server;
 mod x;
 
