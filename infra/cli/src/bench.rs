@@ -595,8 +595,11 @@ pub fn render(report: &Report) -> String {
         out.push_str(&format!("\nmake package: the timing failed: {failed}\n"));
     }
     out.push_str("\nZipped arm64 bootstraps (make package)\n");
-    if report.zip_bytes.is_empty() && report.package_failure.is_none() {
-        out.push_str("none built: run `make package` first, or bench with BENCH_PACKAGE=1\n");
+    if report.zip_bytes.is_empty() {
+        out.push_str(match report.package_failure {
+            Some(_) => "none: the package timing failed (above)\n",
+            None => "none built: run `make package` first, or bench with BENCH_PACKAGE=1\n",
+        });
     }
     for (f, bytes) in &report.zip_bytes {
         out.push_str(&format!("{f:<24} {:>6.2} MB\n", *bytes as f64 / 1e6));
@@ -635,7 +638,8 @@ pub fn check_json_path(path: &Path) -> Result<()> {
     if path.is_dir() {
         bail!("--json {}: is a folder, not a file", path.display());
     }
-    let existed = path.exists();
+    // A link counts as there even when what it points to is not: it is not removed.
+    let existed = path.symlink_metadata().is_ok();
     std::fs::OpenOptions::new()
         .append(true)
         .create(true)
@@ -683,6 +687,11 @@ mod tests {
         std::fs::write(&old, "{\"rounds\":15}").unwrap();
         check_json_path(&old).unwrap();
         assert_eq!(std::fs::read_to_string(&old).unwrap(), "{\"rounds\":15}");
+        // A link to a file not made yet stays a link.
+        let link = dir.join("link.json");
+        std::os::unix::fs::symlink(dir.join("target.json"), &link).unwrap();
+        check_json_path(&link).unwrap();
+        assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -707,6 +716,7 @@ mod tests {
         );
         // Not the hint for a run that never asked for the timing.
         assert!(!table.contains("BENCH_PACKAGE=1"), "{table}");
+        assert!(table.contains("none: the package timing failed"), "{table}");
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["package_failure"], "sam build failed (exit status: 1)");
     }

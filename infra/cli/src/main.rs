@@ -428,7 +428,7 @@ async fn run(cli: Cli) -> Result<bool> {
             let bin_dir = std::env::var_os("CROSSPOST_BIN_DIR")
                 .map(std::path::PathBuf::from)
                 .context("CROSSPOST_BIN_DIR must name the release build's folder")?;
-            // Both are checked before the twenty minutes of measuring, not after.
+            // Both are checked before measuring and building (a quarter of an hour), not after.
             crosspost_cli::bench::check_json_path(std::path::Path::new(&json))?;
             if let Some(scratch) = &package_scratch {
                 crosspost_cli::bench::package::check_scratch(scratch)?;

@@ -59,17 +59,25 @@ pub fn run(repo: &Path, scratch: &Path, functions: &[&str]) -> Result<PackageTim
     result
 }
 
-/// Checks that [`run`] may use `scratch`: it does not exist, or it is a folder an
-/// earlier run made (it holds [`MARKER`]).
+/// Checks that [`run`] may use `scratch`: it is a folder an earlier run made (it holds
+/// [`MARKER`]), or it does not exist and can be made (it is made and removed again;
+/// folders above it that were missing stay).
 ///
-/// Errors: `scratch` exists and is a file, or a folder without the marker.
+/// Errors: `scratch` exists and is a file, or a folder without the marker; or it
+/// cannot be made.
 pub fn check_scratch(scratch: &Path) -> Result<()> {
-    if scratch.exists() && !scratch.join(MARKER).is_file() {
-        bail!(
-            "--package-scratch {} exists and was not made by the package timing; name a new folder",
-            scratch.display()
-        );
+    if scratch.symlink_metadata().is_ok() {
+        if !scratch.join(MARKER).is_file() {
+            bail!(
+                "--package-scratch {} exists and was not made by the package timing; name a new folder",
+                scratch.display()
+            );
+        }
+        return Ok(());
     }
+    std::fs::create_dir_all(scratch)
+        .with_context(|| format!("--package-scratch {}: cannot be made", scratch.display()))?;
+    let _ = std::fs::remove_dir(scratch);
     Ok(())
 }
 
@@ -228,6 +236,12 @@ mod tests {
         let err = check_scratch(&file).unwrap_err();
         assert!(err.to_string().contains("--package-scratch"), "{err}");
         check_scratch(&dir.join("new")).unwrap();
+        assert!(!dir.join("new").exists());
+        let under_a_file = check_scratch(&file.join("new")).unwrap_err();
+        assert!(
+            under_a_file.to_string().contains("cannot be made"),
+            "{under_a_file}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
