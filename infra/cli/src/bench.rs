@@ -512,10 +512,8 @@ pub async fn run(
         match package_scratch.map(|s| package::run(repo, s, &FUNCTIONS)) {
             None => (None, None),
             Some(Ok(timing)) => (Some(timing), None),
-            Some(Err(e)) => {
-                eprintln!("bench: the package timing failed: {e:#}");
-                (None, Some(format!("{e:#}")))
-            }
+            // Shown once in the table printed right after, and in the exit's error.
+            Some(Err(e)) => (None, Some(format!("{e:#}"))),
         };
     let zip_bytes = match &package {
         Some(p) => p.zip_bytes.clone(),
