@@ -89,7 +89,7 @@ pub async fn fetch_preview(
         }
     }
     body.truncate(MAX_PAGE_BYTES);
-    parse_preview(&decode_html(&body, &content_type), &page_url).ok_or(PageError::NoTags)
+    read_preview(&body, &content_type, &page_url).ok_or(PageError::NoTags)
 }
 
 /// The `<meta>` keys a card reads, in the order tried for each field.
@@ -106,13 +106,16 @@ const CARD_KEYS: [&str; 5] = [
 enum Read {
     /// The card's metas and title.
     Card,
-    /// The encoding the first `<meta>` naming one names; the reading stops there.
-    Encoding,
+    /// The card, and the encoding the first `<meta>` naming one names ([`meta_named`]).
+    /// When that encoding is not UTF-8 the reading stops there: the page is to be
+    /// decoded in it and read again.
+    CardAndEncoding,
 }
 
 /// What a page's tags give: for a card, for each of [`CARD_KEYS`], the first
-/// non-empty `content` of a `<meta property=key>` and of a `<meta name=key>`, and the
-/// first non-empty `<title>`; or the encoding the first `<meta>` naming one names.
+/// non-empty `content` of a `<meta property=key>` and of a `<meta name=key>`, the
+/// first non-empty `<title>`, and when asked the encoding the first `<meta>` naming one
+/// names.
 /// Read as the tags stream past, so a page of a million tags takes no more memory than
 /// a page of ten.
 #[derive(Debug, Default)]
@@ -143,7 +146,7 @@ impl CardTags {
                 .map(|v| String::from_utf8_lossy(v).into_owned())
         };
         let content = attr("content");
-        if read == Read::Encoding {
+        if read == Read::CardAndEncoding && self.charset.is_none() {
             // The value exactly, in any case: `"Content-Type "` is not it.
             let content_type =
                 attr("http-equiv").is_some_and(|h| h.eq_ignore_ascii_case("content-type"));
@@ -153,8 +156,9 @@ impl CardTags {
             });
             // A label that names no encoding is passed over, as the standard's prescan
             // does: a later <meta> may name one.
-            self.charset = label.and_then(|l| Encoding::for_label(l.as_bytes()));
-            return;
+            self.charset = label
+                .and_then(|l| Encoding::for_label(l.as_bytes()))
+                .map(meta_named);
         }
         let Some(content) = content.map(|c| clean(&c)).filter(|c| !c.is_empty()) else {
             return;
@@ -279,12 +283,12 @@ fn card_tags(html: &str, read: Read) -> CardTags {
                 foreign.clear();
                 if tag.name == b"meta" {
                     tags.read_meta(&tag.attributes, read);
-                    if tags.charset.is_some() {
+                    if tags.charset.is_some_and(|encoding| encoding != UTF_8) {
                         break;
                     }
                 } else if let Some(is_svg) = root(&tag.name).filter(|_| !tag.self_closing) {
                     foreign.push(is_svg);
-                } else if tag.name == b"title" && read == Read::Card && tags.title.is_none() {
+                } else if tag.name == b"title" && tags.title.is_none() {
                     title = Some(String::new());
                 }
                 if let Some(state) = text_state(&tag.name) {
@@ -310,10 +314,46 @@ fn card_tags(html: &str, read: Read) -> CardTags {
     tags
 }
 
-/// The card of the HTML `html` found at `page_url`: None when it has neither an
+/// The card of the HTML text `html` found at `page_url`: None when it has neither an
 /// `og:title` nor a `<title>`.
 pub fn parse_preview(html: &str, page_url: &Url) -> Option<PagePreview> {
-    let tags = card_tags(html, Read::Card);
+    preview_of(&card_tags(html, Read::Card), page_url)
+}
+
+/// The card of a page's bytes `body`, served from `page_url` with the `Content-Type`
+/// header `content_type` (empty when none): None when it has neither an `og:title` nor
+/// a `<title>`. The bytes are decoded as a browser decodes them (the WHATWG HTML
+/// standard's "determining the character encoding", through `encoding_rs`): a byte
+/// order mark; else the `charset` of the header; else the first `<meta charset>` or
+/// `<meta http-equiv="Content-Type" content="…charset=…">` of the page as its tokens
+/// read (where the standard's prescan finds one in the first 1024 bytes, or its parser
+/// later changes the encoding for one; a `<meta>` inside a script's or a style's text
+/// is not one here), as [`meta_named`] maps it; else UTF-8. A label that names no
+/// encoding the standard knows (`charset=klingon`) counts as none. Bytes not valid in
+/// the encoding become U+FFFD. Checked against html5lib's encoding tests.
+///
+/// A page whose encoding neither a byte order mark nor the header names is first read
+/// as UTF-8 (its tags are ASCII in every encoding a page may use), for its card and
+/// its `<meta>` encoding at once; only when that encoding is not UTF-8 is it decoded
+/// and read again.
+pub fn read_preview(body: &[u8], content_type: &str, page_url: &Url) -> Option<PagePreview> {
+    let tags = match declared_encoding(body, content_type) {
+        Some(encoding) => card_tags(&encoding.decode(body).0, Read::Card),
+        None => {
+            let tags = card_tags(&String::from_utf8_lossy(body), Read::CardAndEncoding);
+            match tags.charset {
+                Some(encoding) if encoding != UTF_8 => {
+                    card_tags(&encoding.decode(body).0, Read::Card)
+                }
+                _ => tags,
+            }
+        }
+    };
+    preview_of(&tags, page_url)
+}
+
+/// The card of the tags `tags` of the page at `page_url`.
+fn preview_of(tags: &CardTags, page_url: &Url) -> Option<PagePreview> {
     let meta = |key: &str| tags.meta(key);
     let title = meta("og:title").or_else(|| tags.title.clone())?;
     let description = meta("og:description")
@@ -332,30 +372,12 @@ pub fn parse_preview(html: &str, page_url: &Url) -> Option<PagePreview> {
     })
 }
 
-/// The text of a page's bytes `body`, served with the `Content-Type` header
-/// `content_type` (empty when none), decoded with [`page_encoding`], else UTF-8. Bytes
-/// that are not valid in the encoding become U+FFFD.
-pub fn decode_html(body: &[u8], content_type: &str) -> String {
-    let encoding = page_encoding(body, content_type).unwrap_or(UTF_8);
-    // `decode` lets a byte order mark override the encoding, as browsers do.
-    let (text, _, _) = encoding.decode(body);
-    text.into_owned()
-}
-
-/// The encoding a browser reads a page's bytes `body` in (the WHATWG HTML standard's
-/// "determining the character encoding", through `encoding_rs`): a byte order mark;
-/// else the `charset` of the `Content-Type` header `content_type`; else the first
-/// `<meta charset>` or `<meta http-equiv="Content-Type" content="…charset=…">` of the
-/// page as its tokens read (where the standard's prescan finds one in the first 1024
-/// bytes, or its parser later changes the encoding for one; a `<meta>` inside a
-/// script's or a style's text is not one here). `None` when none names an encoding the
-/// standard knows
-/// (`charset=klingon` counts as none). Checked against html5lib's encoding tests.
-fn page_encoding(body: &[u8], content_type: &str) -> Option<&'static Encoding> {
+/// The encoding a page's bytes `body` name before any tag: a byte order mark, else the
+/// `charset` of the `Content-Type` header `content_type`, when it names one.
+fn declared_encoding(body: &[u8], content_type: &str) -> Option<&'static Encoding> {
     Encoding::for_bom(body)
         .map(|(encoding, _)| encoding)
         .or_else(|| charset_param(content_type).and_then(|l| Encoding::for_label(l.as_bytes())))
-        .or_else(|| meta_encoding(body))
 }
 
 /// The label in a `<meta http-equiv="Content-Type">`'s `content`, as the HTML
@@ -394,20 +416,17 @@ fn charset_param(media_type: &str) -> Option<&str> {
     })
 }
 
-/// The encoding the first `<meta>` of a page naming one names. The bytes are read as
-/// UTF-8 (the tags are ASCII in every encoding a page may use) by the same tokenizer
-/// as the page. As the HTML standard says, a page claiming UTF-16 in a `<meta>`
-/// is read as UTF-8 (its ASCII tags show it is not), and `x-user-defined` as
-/// windows-1252.
-fn meta_encoding(head: &[u8]) -> Option<&'static Encoding> {
-    let encoding = card_tags(&String::from_utf8_lossy(head), Read::Encoding).charset?;
-    Some(if encoding == UTF_16BE || encoding == UTF_16LE {
+/// The encoding a page is read in when a `<meta>` names `encoding`. As the HTML standard
+/// says, a page claiming UTF-16 there is read as UTF-8 (its ASCII tags show it is not),
+/// and `x-user-defined` as windows-1252.
+fn meta_named(encoding: &'static Encoding) -> &'static Encoding {
+    if encoding == UTF_16BE || encoding == UTF_16LE {
         UTF_8
     } else if encoding == X_USER_DEFINED {
         WINDOWS_1252
     } else {
         encoding
-    })
+    }
 }
 
 /// Whether `c` changes the direction of the text around it: the bidi embeddings and
@@ -653,9 +672,13 @@ mod tests {
     }
 
     fn title_of(body: &[u8], content_type: &str) -> String {
-        parse_preview(&decode_html(body, content_type), &page())
-            .unwrap()
-            .title
+        read_preview(body, content_type, &page()).unwrap().title
+    }
+
+    /// The encoding [`read_preview`] decodes `body` in, by the same steps.
+    fn page_encoding(body: &[u8], content_type: &str) -> Option<&'static Encoding> {
+        declared_encoding(body, content_type)
+            .or_else(|| card_tags(&String::from_utf8_lossy(body), Read::CardAndEncoding).charset)
     }
 
     #[test]
@@ -681,7 +704,7 @@ mod tests {
             r#"<html><head><META CharSet='Shift_JIS'><title>静岡の煎茶</title>
             <meta property="og:description" content="お茶の話"></head></html>"#,
         );
-        let card = parse_preview(&decode_html(&body, "text/html"), &page()).unwrap();
+        let card = read_preview(&body, "text/html", &page()).unwrap();
         assert_eq!(card.title, "静岡の煎茶");
         assert_eq!(card.description, "お茶の話");
     }
@@ -694,6 +717,36 @@ mod tests {
             <title>龙井茶</title></head></html>"#,
         );
         assert_eq!(title_of(&body, ""), "龙井茶");
+    }
+
+    #[test]
+    fn a_page_read_as_utf8_first_is_read_again_in_the_encoding_its_meta_names() {
+        // The title comes before the <meta>: the first reading, as UTF-8, took the GBK
+        // bytes for text; the card is the second reading's.
+        let body = encoded(
+            "gbk",
+            r#"<title>龙井</title><meta property="og:description" content="西湖"><meta charset="gbk">"#,
+        );
+        let card = read_preview(&body, "", &page()).unwrap();
+        assert_eq!(card.title, "龙井");
+        assert_eq!(card.description, "西湖");
+        // A <meta> naming UTF-8 (or UTF-16, read as UTF-8), or none: the first reading
+        // is the card, and it reads on past that <meta> to the page's end.
+        for meta in [
+            r#"<meta charset="utf-8">"#,
+            r#"<meta charset="utf-16le">"#,
+            "",
+        ] {
+            let html = format!(
+                r#"<title>茶</title>{meta}<meta property="og:title" content="龙井 🍵"><meta name="description" content="西湖">"#
+            );
+            let card = read_preview(html.as_bytes(), "", &page()).unwrap();
+            assert_eq!(
+                (card.title.as_str(), card.description.as_str()),
+                ("龙井 🍵", "西湖"),
+                "{meta}"
+            );
+        }
     }
 
     #[test]
