@@ -188,7 +188,30 @@ pub fn display_link(url: &str) -> String {
         }
         cut.push_str(g);
     }
+    // What would be cut away holds letters that are not ASCII: words written straight
+    // after the link (`…/p/1作者把城市规划讲得非常透彻`), which the shown text must keep.
+    if bare[cut.len()..]
+        .chars()
+        .any(|c| c.is_alphabetic() && !c.is_ascii())
+    {
+        return bare.to_string();
+    }
     format!("{cut}…")
+}
+
+/// Whether `c` ends a link although it is not white space: the punctuation of Chinese
+/// and Japanese text (the CJK Symbols and Punctuation block, the full-width and
+/// half-width punctuation forms) and general punctuation (`“” ‘’ … — ※`). Such text is
+/// written without spaces, so the sentence after a link would otherwise run into it;
+/// none of these is written unencoded in a URL (twitter-text's links end there too).
+fn ends_link(c: char) -> bool {
+    matches!(c,
+        '\u{2010}'..='\u{205e}'
+            | '\u{3000}'..='\u{303f}'
+            | '\u{ff01}'..='\u{ff0f}'
+            | '\u{ff1a}'..='\u{ff20}'
+            | '\u{ff3b}'..='\u{ff40}'
+            | '\u{ff5b}'..='\u{ff65}')
 }
 
 /// White space as a JavaScript regular expression's `\s` sees it (what Bluesky's app
@@ -197,13 +220,13 @@ fn is_js_space(c: char) -> bool {
     c == '\u{feff}' || (c.is_whitespace() && c != '\u{85}')
 }
 
-/// A link of a text as Bluesky's app detects it.
+/// A link of a text as Bluesky's app detects it (but for where it ends: [`links`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkSpan {
     /// The link's UTF-8 byte range in the text (trailing punctuation left out).
     pub range: Range<usize>,
-    /// The run of non-white-space it was found in: from the link's start to the next
-    /// white space. A cut inside it would change the link.
+    /// The run it was found in: from the link's start to the next white space or
+    /// punctuation that ends a link. A cut inside it would change the link.
     pub run: Range<usize>,
     /// The full URI: the link as written, `https://` put before a bare domain.
     pub uri: String,
@@ -219,8 +242,12 @@ pub struct LinkSpan {
 ///   first starting with a letter, whose last label is a known top-level domain
 ///   ([`super::tld::is_known`], any case) with anything after it;
 /// - it runs to the next white space, whatever the script of its host, path or query
-///   (`https://zh.wikipedia.org/wiki/龙井茶`); then one trailing `.`, `,`, `;`, `:`,
-///   `!` or `?` is left out, and a trailing `)` when the link holds no `(`.
+///   (`https://zh.wikipedia.org/wiki/龙井茶`), or to the first Chinese, Japanese or
+///   general punctuation mark ([`ends_link`]: `，。！？：、「」“”…`) where Bluesky's app
+///   runs on (it would take `https://example.com/p/1，作者说……` whole as the link,
+///   and shorten it when shown, so the sentence after it would be lost); then one
+///   trailing `.`, `,`, `;`, `:`, `!` or `?` is left out, and a trailing `)` when the
+///   link holds no `(`.
 ///
 /// A link with nothing but `/` after its scheme is left out (the PDS refuses such a
 /// URI). After a run that is no link, the search goes on after that run's end, as the
@@ -255,7 +282,9 @@ pub fn links(text: &str) -> Vec<LinkSpan> {
         // Every position of a run has the same end: found once per run, so the whole
         // search stays linear in the text's length.
         if at >= run_end {
-            run_end = text[at..].find(is_js_space).map_or(text.len(), |n| at + n);
+            run_end = text[at..]
+                .find(|c| is_js_space(c) || ends_link(c))
+                .map_or(text.len(), |n| at + n);
         }
         let end = run_end;
         let run = &text[at..end];
@@ -536,12 +565,62 @@ mod tests {
             ("(example.com/a)", "example.com/a", "https://example.com/a"),
             (
                 "读 example.com/龙井茶。",
-                "example.com/龙井茶。",
-                "https://example.com/龙井茶。",
+                "example.com/龙井茶",
+                "https://example.com/龙井茶",
             ),
         ] {
             assert_eq!(links_of(text), pairs(&[(shown, uri)]), "{text}");
         }
+    }
+
+    #[test]
+    fn a_link_ends_at_chinese_punctuation_and_the_sentence_after_it_is_kept() {
+        // As a Moments post is written: no space after the link.
+        let text = "今天读了一篇好文章：https://example.com/p/1，作者把城市规划讲得非常透彻，推荐大家都去看看。";
+        let rt = rich_text(text);
+        assert_eq!(
+            rt.text,
+            "今天读了一篇好文章：example.com/p/1，作者把城市规划讲得非常透彻，推荐大家都去看看。"
+        );
+        assert_eq!(
+            rt.facets
+                .iter()
+                .map(|f| (slice(&rt.text, &f.range), f.feature.clone()))
+                .collect::<Vec<_>>(),
+            [(
+                "example.com/p/1".to_string(),
+                Feature::Link("https://example.com/p/1".into())
+            )]
+        );
+        for (text, uri) in [
+            ("看 https://example.com/a「好」", "https://example.com/a"),
+            ("“https://example.com/b”他说", "https://example.com/b"),
+            ("https://example.com/c…还有", "https://example.com/c"),
+            ("https://example.com/d！！", "https://example.com/d"),
+            ("https://example.com/e、f", "https://example.com/e"),
+        ] {
+            let found: Vec<String> = links(text).into_iter().map(|l| l.uri).collect();
+            assert_eq!(found, [uri], "{text}");
+        }
+        // Words written straight after a link, with no mark between, are taken into it
+        // (as Bluesky's app takes them), but never cut away when it shows short.
+        let text = format!(
+            "读https://example.com/p/1作者把城市规划讲得非常透彻 {}",
+            "好"
+        );
+        let rt = rich_text(&text);
+        assert!(
+            rt.text.contains("作者把城市规划讲得非常透彻"),
+            "{}",
+            rt.text
+        );
+        // A paragraph run into a link, too long for one part: a thread keeps every
+        // word, each part within the limit.
+        let text = format!("读https://example.com/p/1{}", "城".repeat(400));
+        let parts = adapt_for_bluesky(&text, None, Overflow::Thread).unwrap();
+        assert!(parts.iter().all(|p| weigh(&p.text) <= MAX_GRAPHEMES), "{parts:?}");
+        let shown: String = parts.iter().map(|p| rich_text(&p.text).text).collect();
+        assert_eq!(shown.matches('城').count(), 400);
     }
 
     #[test]
@@ -582,7 +661,7 @@ mod tests {
     fn a_thread_or_a_truncation_never_changes_a_link() {
         // The link holds a clause mark, a better cut than the space after it: the cut
         // still falls outside the link, which stays whole in its part.
-        let url = "https://zh.wikipedia.org/wiki/龙井茶，西湖";
+        let url = "https://zh.wikipedia.org/wiki/龙井茶,西湖";
         let text = format!("{} {url} {}", "茶".repeat(260), "好".repeat(40));
         let parts = adapt_for_bluesky(&text, None, Overflow::Thread).unwrap();
         assert_eq!(parts.len(), 2, "{parts:?}");
