@@ -17,22 +17,36 @@ pub struct DuplicateKey {
 /// a body without one, or one that is not JSON at all (its parser says what is wrong).
 pub fn find_duplicate_key(body: &[u8]) -> Option<DuplicateKey> {
     let mut found = None;
+    let mut path = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(body);
     let _ = Walk {
-        pointer: String::new(),
+        path: &mut path,
         found: &mut found,
     }
     .deserialize(&mut de);
     found
 }
 
-fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
+/// One step of the path from the body's root to a value.
+enum Step {
+    Key(String),
+    Index(usize),
 }
 
-/// Visits one value at `pointer`, recording the first duplicate key below it.
+/// The JSON pointer (RFC 6901) of `path`. Made only for the duplicate found: building
+/// one for every value would copy a long key once per element of an array below it.
+fn pointer(path: &[Step]) -> String {
+    path.iter()
+        .map(|step| match step {
+            Step::Key(key) => format!("/{}", key.replace('~', "~0").replace('/', "~1")),
+            Step::Index(i) => format!("/{i}"),
+        })
+        .collect()
+}
+
+/// Visits one value at `path`, recording the first duplicate key below it.
 struct Walk<'a> {
-    pointer: String,
+    path: &'a mut Vec<Step>,
     found: &'a mut Option<DuplicateKey>,
 }
 
@@ -73,11 +87,14 @@ impl<'de> Visitor<'de> for Walk<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut i = 0;
         loop {
+            self.path.push(Step::Index(i));
             let item = Walk {
-                pointer: format!("{}/{i}", self.pointer),
+                path: &mut *self.path,
                 found: &mut *self.found,
             };
-            if seq.next_element_seed(item)?.is_none() {
+            let more = seq.next_element_seed(item)?.is_some();
+            self.path.pop();
+            if !more {
                 return Ok(());
             }
             i += 1;
@@ -87,15 +104,19 @@ impl<'de> Visitor<'de> for Walk<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut seen = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
-            let pointer = format!("{}/{}", self.pointer, escape(&key));
-            if !seen.insert(key.clone()) {
+            if seen.contains(&key) {
+                self.path.push(Step::Key(key.clone()));
+                let pointer = pointer(self.path);
                 *self.found = Some(DuplicateKey { key, pointer });
                 return Err(de::Error::custom("duplicate key"));
             }
+            self.path.push(Step::Key(key.clone()));
+            seen.insert(key);
             map.next_value_seed(Walk {
-                pointer,
+                path: &mut *self.path,
                 found: &mut *self.found,
             })?;
+            self.path.pop();
         }
         Ok(())
     }
@@ -128,6 +149,17 @@ mod tests {
             dup(r#"{"text":"one","te\u0078t":"two"}"#),
             Some(("text".into(), "/text".into()))
         );
+    }
+
+    #[test]
+    fn a_duplicate_after_a_long_key_above_a_long_array_is_found() {
+        // Near 1 MiB: a 512 KiB key above 200,000 elements. The pointer is made for the
+        // duplicate only (one made for every element would copy 100 GB).
+        let key = "k".repeat(512 * 1024);
+        let body = format!(r#"{{"{key}":[{}0],"x":1,"x":2}}"#, "0,".repeat(200_000));
+        assert_eq!(dup(&body), Some(("x".into(), "/x".into())));
+        let body = format!(r#"{{"{key}":[{}{{"y":1,"y":2}}]}}"#, "0,".repeat(3));
+        assert_eq!(dup(&body), Some(("y".into(), format!("/{key}/3/y"))));
     }
 
     #[test]

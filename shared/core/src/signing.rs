@@ -227,8 +227,9 @@ pub fn verify(
         .trim()
         .parse()
         .map_err(|_| SignatureError::BadTimestamp)?;
-    let skew = now_unix - ts;
-    if skew.abs() > TOLERANCE_SECS {
+    // Saturating: a timestamp near i64's ends is far outside, not an overflow.
+    let skew = now_unix.saturating_sub(ts);
+    if skew.unsigned_abs() > TOLERANCE_SECS.unsigned_abs() {
         return Err(SignatureError::OutsideTolerance(skew));
     }
     // Each secret's tag is computed once, however many entries the header has (anyone
@@ -389,6 +390,21 @@ mod tests {
                 NOW,
             );
             assert_eq!(r.is_ok(), ok, "offset {offset}");
+        }
+        // At i64's ends: outside, never an overflow (a panic in a debug build, and in a
+        // release build a wrapped skew whose absolute value is negative).
+        for ts in [i64::MIN, i64::MAX, NOW.wrapping_add(i64::MIN)] {
+            let sig = s.sign("m", ts, b"x").expose().to_owned();
+            let r = verify(
+                std::slice::from_ref(&s),
+                headers("m", &ts.to_string(), &sig),
+                b"x",
+                NOW,
+            );
+            assert!(
+                matches!(r, Err(SignatureError::OutsideTolerance(_))),
+                "{ts}: {r:?}"
+            );
         }
         let sig = s.sign("m", NOW, b"x").expose().to_owned();
         assert_eq!(

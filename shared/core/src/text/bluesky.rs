@@ -618,7 +618,10 @@ mod tests {
         // word, each part within the limit.
         let text = format!("读https://example.com/p/1{}", "城".repeat(400));
         let parts = adapt_for_bluesky(&text, None, Overflow::Thread).unwrap();
-        assert!(parts.iter().all(|p| weigh(&p.text) <= MAX_GRAPHEMES), "{parts:?}");
+        assert!(
+            parts.iter().all(|p| weigh(&p.text) <= MAX_GRAPHEMES),
+            "{parts:?}"
+        );
         let shown: String = parts.iter().map(|p| rich_text(&p.text).text).collect();
         assert_eq!(shown.matches('城').count(), 400);
     }
