@@ -67,7 +67,7 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         path: "/v1/preview",
         signing: Signing::Request,
         json_body: true,
-        statuses: &[200, 400, 401, 413, 415, 422],
+        statuses: &[200, 400, 401, 413, 415, 422, 503],
     },
 ];
 
@@ -157,5 +157,22 @@ mod tests {
     #[test]
     fn the_route_table_is_documented_and_deployed() {
         crosspost_lambda::http::check_route_table(ROUTES, "webhook", "WebhookFunction").unwrap();
+        // A request-signed route that does not list 503 (the webhook-id claim's
+        // answer when storage is down) is refused by the check.
+        let without_503: Vec<Route<Endpoint>> = ROUTES
+            .iter()
+            .map(|r| Route {
+                statuses: if r.endpoint == Endpoint::Preview {
+                    &[200, 400, 401, 413, 415, 422]
+                } else {
+                    r.statuses
+                },
+                ..*r
+            })
+            .collect();
+        let refused =
+            crosspost_lambda::http::check_route_table(&without_503, "webhook", "WebhookFunction")
+                .unwrap_err();
+        assert!(refused.contains("POST /v1/preview"), "{refused}");
     }
 }

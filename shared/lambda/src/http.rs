@@ -223,6 +223,13 @@ pub fn check_openapi<E>(
         return Err("openapi.yaml is not OpenAPI 3.1.0".into());
     }
     for route in routes {
+        // `refuse_replayed` answers 503 when the webhook id cannot be claimed.
+        if route.signing == Signing::Request && !route.statuses.contains(&503) {
+            return Err(format!(
+                "{} {} is request-signed, so it answers 503 when storage is down, which its statuses do not list",
+                route.method, route.path
+            ));
+        }
         let op = &doc["paths"][route.path][route.method.to_ascii_lowercase()];
         if !op.is_object() {
             return Err(format!(
