@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crosspost_cli::sandbox::{DEMO_FACEBOOK_PAGE, DEMO_X_ACCOUNT};
-use crosspost_cli::{Sandbox, DEMO_USER};
-use crosspost_core::{DeliveryRecord, DeliveryStatus, Network, PostId};
+use crosspost_cli::{Sandbox, SandboxOptions, DEMO_USER};
+use crosspost_core::{DeliveryKey, DeliveryRecord, DeliveryStatus, Network, PostId};
 use crosspost_fakes::{Fault, FaultRule};
 use crosspost_tests::{accepted, assert_queues_empty, post, sandbox, wait_for};
 use serde_json::json;
@@ -193,7 +193,11 @@ async fn a_server_error_after_the_post_was_made_leaves_one_post_recorded_publish
     sb.x.inject(FaultRule::new(Fault::AppliedThenServerError(503)).on("POST", "/2/tweets"));
     sb.facebook
         .inject(FaultRule::new(Fault::AppliedThenServerError(500)).on("POST", "/feed"));
-    let id = accepted(&sb, &to("失败了，其实发出去了", both())).await;
+    // With a link: Graph shows the linked page's picture on the post, which the lookup
+    // must not take for photos.
+    let mut body = to("失败了，其实发出去了", both());
+    body["link"] = json!("https://moments.example.com/p/7");
+    let id = accepted(&sb, &body).await;
     for network in [Network::X, Network::Facebook] {
         let d = settled(&sb, &id, network).await;
         assert_eq!(d.status, DeliveryStatus::Published, "{network}: {d:?}");
@@ -340,5 +344,132 @@ async fn a_spent_daily_cap_holds_its_account_or_the_app_without_calling_x() {
     .await;
     assert_eq!(creates(&sb), 3, "no call while the app is capped");
     let _ = other_token;
+    sb.stop().await;
+}
+
+/// A delivery that ended while the outcome of a send was unknown (X made the post, its
+/// answer was a 503, and the lookup failed on the last attempt) is run again by a
+/// retry: it looks first and records the post X made, instead of posting a second copy
+/// (which X would refuse as a duplicate, leaving the live post unrecorded).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_of_a_delivery_that_ended_with_its_outcome_unknown_records_the_post_made() {
+    let mut options = SandboxOptions::from_env();
+    options
+        .parameter_overrides
+        .insert("MaxAttempts".into(), "2".into());
+    let sb = Sandbox::start(options).await.unwrap();
+    sb.x.inject(FaultRule::new(Fault::AppliedThenServerError(503)).on("POST", "/2/tweets"));
+    sb.x.inject(FaultRule::new(Fault::ServerError(503)).on("GET", "/tweets"));
+    let id = accepted(&sb, &to("发出去了吗？", x_only())).await;
+    let d = settled(&sb, &id, Network::X).await;
+    assert_eq!(d.status, DeliveryStatus::Failed, "{d:?}");
+    assert!(d.parts.is_empty(), "{d:?}");
+    let made = sb.x.tweets();
+    assert_eq!(made.len(), 1, "X made the post");
+
+    let retried = sb
+        .call("POST", &format!("/v1/posts/{id}/retry"), None)
+        .await
+        .unwrap();
+    assert_eq!(retried.status, 202, "{}", retried.body);
+    assert_eq!(
+        retried.body["deliveries"][0]["status"], "UNCERTAIN",
+        "{}",
+        retried.body
+    );
+    let d = settled(&sb, &id, Network::X).await;
+    assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
+    assert_eq!(d.parts[0].remote_id, made[0].id, "the post X made");
+    assert_eq!(sb.x.tweets().len(), 1, "posted once");
+    // No create request made a post after the one that failed (a resend, if the
+    // lookup came before X listed the post, was refused as the duplicate our own
+    // request explains).
+    let made_again =
+        sb.x.requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/2/tweets" && r.status == 201)
+            .count();
+    assert_eq!(made_again, 0);
+    assert_queues_empty(&sb).await;
+    sb.stop().await;
+}
+
+/// A delete or a retry whose request stopped after changing the deliveries and before
+/// queueing their messages (the caller got a 503, "send the request again") is
+/// finished by asking again: the DELETING delivery gets its delete message, the
+/// PENDING one its publish message.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delete_or_retry_that_stopped_before_queueing_is_finished_by_asking_again() {
+    let sb = sandbox().await;
+    let now = time::OffsetDateTime::now_utc();
+    let key = DeliveryKey {
+        network: Network::X,
+        account_id: DEMO_X_ACCOUNT.into(),
+    };
+    let published = accepted(&sb, &to("删掉它", x_only())).await;
+    assert_eq!(
+        settled(&sb, &published, Network::X).await.status,
+        DeliveryStatus::Published
+    );
+    // What a DELETE left when its messages could not be sent.
+    let moved = sb
+        .posts
+        .transition(
+            &published,
+            &key,
+            &[DeliveryStatus::Published],
+            DeliveryStatus::Deleting,
+            false,
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(moved);
+    let again = sb
+        .call("DELETE", &format!("/v1/posts/{published}"), None)
+        .await
+        .unwrap();
+    assert_eq!(again.status, 202, "{}", again.body);
+    assert_eq!(again.body["deliveries"][0]["status"], "DELETING");
+    wait_for("the delete", SETTLE, || async {
+        sb.x.tweets().is_empty().then_some(())
+    })
+    .await;
+
+    sb.x.inject(
+        FaultRule::new(Fault::Respond {
+            status: 400,
+            body: json!({"title": "Invalid Request", "detail": "refused", "type": "about:blank"}),
+            headers: Vec::new(),
+        })
+        .on("POST", "/2/tweets"),
+    );
+    let failed = accepted(&sb, &to("再试一次", x_only())).await;
+    let d = settled(&sb, &failed, Network::X).await;
+    assert_eq!(d.status, DeliveryStatus::Failed, "{d:?}");
+    // What a retry left when its messages could not be sent.
+    let moved = sb
+        .posts
+        .transition(
+            &failed,
+            &key,
+            &[DeliveryStatus::Failed],
+            DeliveryStatus::Pending,
+            true,
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(moved);
+    let again = sb
+        .call("POST", &format!("/v1/posts/{failed}/retry"), None)
+        .await
+        .unwrap();
+    assert_eq!(again.status, 202, "{}", again.body);
+    assert_eq!(again.body["deliveries"][0]["status"], "PENDING");
+    let d = settled(&sb, &failed, Network::X).await;
+    assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
+    assert_eq!(sb.x.tweets().len(), 1);
+    assert_queues_empty(&sb).await;
     sb.stop().await;
 }

@@ -204,8 +204,11 @@ impl App {
     }
 
     /// Deletes the post wherever it was published: PUBLISHED deliveries become DELETING
-    /// and get a delete message; ones not yet published are stopped (DELETED). While a
-    /// delivery is being published, or its outcome is unknown, the answer is 409.
+    /// and get a delete message; ones not yet published are stopped (DELETED). A
+    /// DELETING one gets a delete message again (an earlier request may have stopped
+    /// before sending its messages, or its message reached the DLQ); a second message
+    /// finds the delete done or leased and changes nothing. While a delivery is being
+    /// published, or its outcome is unknown, the answer is 409.
     pub async fn delete_post(&self, id: &str, now: OffsetDateTime) -> Response<Body> {
         let (post, deliveries) = match self.load(id).await {
             Ok(v) => v,
@@ -233,6 +236,16 @@ impl App {
             let (from, to): (&[DeliveryStatus], _) = match d.status {
                 DeliveryStatus::Published => {
                     (&[DeliveryStatus::Published], DeliveryStatus::Deleting)
+                }
+                DeliveryStatus::Deleting => {
+                    messages.push(DeliveryMessage {
+                        op: DeliveryOp::Delete,
+                        post_id: post.post_id.clone(),
+                        network: d.network,
+                        account_id: d.account_id.clone(),
+                    });
+                    answer.push(brief(d, DeliveryStatus::Deleting));
+                    continue;
                 }
                 DeliveryStatus::Pending | DeliveryStatus::Retrying => (
                     &[DeliveryStatus::Pending, DeliveryStatus::Retrying],
@@ -284,7 +297,11 @@ impl App {
     }
 
     /// Runs FAILED, NEEDS_REAUTH (once the account is linked again) and UNCERTAIN
-    /// deliveries again (an UNCERTAIN one reconciles first); answers which.
+    /// deliveries again; answers which. One whose outcome is unknown (UNCERTAIN, or
+    /// ended so: [`DeliveryRecord::outcome_unknown`]) goes back UNCERTAIN and looks on
+    /// the network before publishing; the others go back PENDING. A PENDING delivery
+    /// gets its message again (an earlier retry may have stopped before sending it; a
+    /// second message finds the delivery claimed or done and changes nothing).
     pub async fn retry_post(&self, id: &str, now: OffsetDateTime) -> Response<Body> {
         let (post, deliveries) = match self.load(id).await {
             Ok(v) => v,
@@ -293,8 +310,15 @@ impl App {
         let mut retried = Vec::new();
         for d in &deliveries {
             let to = match d.status {
+                DeliveryStatus::Failed | DeliveryStatus::NeedsReauth if d.outcome_unknown() => {
+                    DeliveryStatus::Uncertain
+                }
                 DeliveryStatus::Failed | DeliveryStatus::NeedsReauth => DeliveryStatus::Pending,
                 DeliveryStatus::Uncertain => DeliveryStatus::Uncertain,
+                DeliveryStatus::Pending => {
+                    retried.push((key_of(d), brief(d, DeliveryStatus::Pending)));
+                    continue;
+                }
                 _ => continue,
             };
             match self

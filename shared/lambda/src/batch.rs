@@ -8,6 +8,11 @@
 //! retry, while the batch's other records finish and the instance stays warm. Under
 //! `abort`, one panic would end the process, send the whole batch back, and make the
 //! next call a cold start.
+//!
+//! A batch can be stopped (the worker stops it a little before the invocation's
+//! deadline): the records still running are dropped where they are, as a timeout
+//! would leave them, and reported for retry, while the answer and what the finished
+//! records made (their events) still go out.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use futures::stream::{self, StreamExt};
@@ -45,17 +50,27 @@ where
     F: Fn(T, RecordContext) -> Fut,
     Fut: Future<Output = RecordOutcome>,
 {
-    run_batch_with(event, concurrency, handle, |_ctx| async {}).await
+    run_batch_with(
+        event,
+        concurrency,
+        handle,
+        |_ctx| async {},
+        std::future::pending(),
+    )
+    .await
 }
 
 /// [`run_batch`], calling `on_malformed` for each record whose body does not parse
 /// (a worker makes it visible again at once, so a poison message reaches the DLQ after
-/// maxReceiveCount quick receives instead of as many visibility timeouts).
-pub async fn run_batch_with<T, F, Fut, M, MFut>(
+/// maxReceiveCount quick receives instead of as many visibility timeouts), and
+/// stopping when `stop` completes: the records not finished by then are dropped and
+/// reported for retry.
+pub async fn run_batch_with<T, F, Fut, M, MFut, S>(
     event: SqsEvent,
     concurrency: usize,
     handle: F,
     on_malformed: M,
+    stop: S,
 ) -> SqsBatchResponse
 where
     T: DeserializeOwned,
@@ -63,10 +78,17 @@ where
     Fut: Future<Output = RecordOutcome>,
     M: Fn(RecordContext) -> MFut,
     MFut: Future<Output = ()>,
+    S: Future<Output = ()>,
 {
     let handle = &handle;
     let on_malformed = &on_malformed;
-    let failures: Vec<String> = stream::iter(event.records)
+    // Every record that can be reported, in order; those finished are taken out.
+    let mut unfinished: Vec<String> = event
+        .records
+        .iter()
+        .filter_map(|r| r.message_id.clone())
+        .collect();
+    let finished: Vec<(String, bool)> = stream::iter(event.records)
         .map(|record| async move {
             let Some(message_id) = record.message_id.clone() else {
                 // Without an id the record cannot be reported; SQS never sends one.
@@ -87,14 +109,14 @@ where
                 Err(e) => {
                     tracing::error!(%message_id, error = %e, "malformed message body; it will reach the DLQ");
                     on_malformed(ctx).await;
-                    Some(message_id)
+                    Some((message_id, true))
                 }
                 Ok(msg) => match std::panic::AssertUnwindSafe(handle(msg, ctx))
                     .catch_unwind()
                     .await
                 {
-                    Ok(RecordOutcome::Done) => None,
-                    Ok(RecordOutcome::Retry) => Some(message_id),
+                    Ok(RecordOutcome::Done) => Some((message_id, false)),
+                    Ok(RecordOutcome::Retry) => Some((message_id, true)),
                     Err(panic) => {
                         let what = panic
                             .downcast_ref::<&str>()
@@ -102,15 +124,30 @@ where
                             .or_else(|| panic.downcast_ref::<String>().cloned())
                             .unwrap_or_default();
                         tracing::error!(%message_id, panic = %what, "the record's work panicked; it alone comes back");
-                        Some(message_id)
+                        Some((message_id, true))
                     }
                 },
             }
         })
         .buffer_unordered(concurrency.max(1))
-        .filter_map(|failed| async move { failed })
+        .filter_map(|outcome| async move { outcome })
+        .take_until(stop)
         .collect()
         .await;
+    let mut failures = Vec::new();
+    for (id, failed) in finished {
+        unfinished.retain(|u| *u != id);
+        if failed {
+            failures.push(id);
+        }
+    }
+    if !unfinished.is_empty() {
+        tracing::warn!(
+            records = unfinished.len(),
+            "the batch was stopped before its deadline; the records still running come back"
+        );
+    }
+    failures.extend(unfinished);
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures
         .into_iter()
@@ -194,6 +231,48 @@ mod tests {
         let mut done = done.into_inner().unwrap();
         done.sort();
         assert_eq!(done, [1, 3]);
+    }
+
+    #[tokio::test]
+    async fn a_stopped_batch_reports_the_records_still_running_and_keeps_the_finished() {
+        let ev = event(&[r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#, r#"{"n":4}"#]);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop_tx = std::sync::Mutex::new(Some(stop_tx));
+        let resp = run_batch_with(
+            ev,
+            4,
+            |m: Msg, _ctx| {
+                let stop_tx = &stop_tx;
+                async move {
+                    match m.n {
+                        // Never ends (a call that hangs until the deadline).
+                        2 => std::future::pending().await,
+                        3 => RecordOutcome::Retry,
+                        4 => {
+                            // The last to finish stops the batch.
+                            tokio::task::yield_now().await;
+                            if let Some(tx) = stop_tx.lock().unwrap().take() {
+                                let _ = tx.send(());
+                            }
+                            RecordOutcome::Done
+                        }
+                        _ => RecordOutcome::Done,
+                    }
+                }
+            },
+            |_ctx| async {},
+            async {
+                let _ = stop_rx.await;
+            },
+        )
+        .await;
+        let mut ids: Vec<_> = resp
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        ids.sort();
+        assert_eq!(ids, ["m1", "m2"]);
     }
 
     /// The driver's promise holds only if panics unwind in the deployed build too:

@@ -93,6 +93,10 @@ pub fn init_tracing() {
 
 const BATCH_CONCURRENCY: usize = 10;
 
+/// How long before the invocation's deadline a worker's batch is stopped: time to send
+/// the finished records' events (a SendMessageBatch per ten) and the answer.
+const STOP_BEFORE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Runs a `publish-<network>` function: reads its configuration from the environment
 /// (POSTS_TABLE, ACCOUNTS_TABLE, TOKEN_KEY_ID, QUEUE_URL, EVENTS_QUEUE_URL, the retry
 /// settings), then serves SQS batches until the runtime stops it.
@@ -156,11 +160,21 @@ where
             deadline_ms: i64::try_from(event.context.deadline).unwrap_or(i64::MAX),
         };
         let inv = &inv;
+        // Stopped a little before the deadline, so the finished records' events are
+        // sent and the answer names the records that come back; a timeout would lose
+        // both, and the whole batch would come back.
+        let left_ms =
+            inv.deadline_ms - crosspost_core::clock::unix_ms(time::OffsetDateTime::now_utc());
+        let stop = tokio::time::sleep(
+            std::time::Duration::from_millis(u64::try_from(left_ms).unwrap_or(0))
+                .saturating_sub(STOP_BEFORE_DEADLINE),
+        );
         let response = batch::run_batch_with(
             event.payload,
             BATCH_CONCURRENCY,
             |msg, ctx: RecordContext| async move { worker.process(msg, &ctx, inv).await },
             |ctx: RecordContext| async move { worker.release_malformed(&ctx).await },
+            stop,
         )
         .await;
         worker.flush_events().await;

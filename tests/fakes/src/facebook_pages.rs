@@ -559,11 +559,20 @@ pub(super) fn published_posts(state: &GraphState, req: &Incoming, page_id: &str)
                         }
                     }
                     "created_time" => item["created_time"] = json!(graph_time(post.created_at_ms)),
-                    // Graph gives the first picture's CDN URL; a text post has none.
+                    // Graph gives the first picture's CDN URL, or for a link post the
+                    // image it scraped from the linked page ("the Photo published in
+                    // the Post or scraped from a link in the Post", the Post
+                    // reference); a text post has none.
                     "full_picture" => {
                         if let Some(photo) = post.attached_media.first() {
                             item["full_picture"] =
                                 json!(format!("https://scontent.xx.fbcdn.net/v/{photo}_n.jpg"));
+                        } else if let Some(link) = &post.link {
+                            item["full_picture"] = json!(format!(
+                                "https://external.xx.fbcdn.net/emg1/v/t13/safe_image.php?url={}",
+                                form_urlencoded::byte_serialize(link.as_bytes())
+                                    .collect::<String>()
+                            ));
                         }
                     }
                     "permalink_url" => {

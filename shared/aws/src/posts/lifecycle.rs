@@ -22,8 +22,10 @@ use time::OffsetDateTime;
 
 impl PostsStore {
     /// Moves a delivery from one of `from` to `to`, resetting what a fresh start needs
-    /// (attempts, due time, lease) when `reset_attempts`. False when the delivery was not
-    /// in one of `from`.
+    /// (attempts, due time, lease) when `reset_attempts`; a fresh start PENDING also
+    /// forgets since when a part may have been sent (nothing is unknown then, and a
+    /// later lookup must not adopt a post made between the attempts, such as one the
+    /// user made by hand). False when the delivery was not in one of `from`.
     pub async fn transition(
         &self,
         post_id: &PostId,
@@ -50,11 +52,18 @@ impl PostsStore {
             update = update.expression_attribute_values(":zero", n(0));
             // Another post's delivery may have taken over the first-part lease while
             // this one had ended: the next attempt takes it again.
-            "SET #status = :to, updated_at = :now, attempts = :zero \
-             REMOVE next_attempt_at, lease_owner, lease_until, first_part_digest, \
-             first_part_expires_at"
+            let forget = if to == DeliveryStatus::Pending {
+                ", unconfirmed_since"
+            } else {
+                ""
+            };
+            format!(
+                "SET #status = :to, updated_at = :now, attempts = :zero \
+                 REMOVE next_attempt_at, lease_owner, lease_until, first_part_digest, \
+                 first_part_expires_at{forget}"
+            )
         } else {
-            "SET #status = :to, updated_at = :now"
+            "SET #status = :to, updated_at = :now".to_owned()
         };
         update.update_expression(expr).send().await.held()
     }

@@ -144,6 +144,19 @@ impl DeliveryRecord {
             Some(DeliveryStatus::Uncertain) | Some(DeliveryStatus::Publishing)
         )
     }
+
+    /// An ended delivery (FAILED, NEEDS_REAUTH) may have published without our knowing:
+    /// its last attempt began with the outcome of an earlier one unknown
+    /// ([`Self::needs_reconcile`]) and ended without learning it, or its last send got
+    /// no answer. Run again, it looks before publishing (it goes back UNCERTAIN, not
+    /// PENDING), or it would post a second copy of what the network may have made.
+    pub fn outcome_unknown(&self) -> bool {
+        self.needs_reconcile()
+            || self
+                .last_error
+                .as_ref()
+                .is_some_and(|e| e.kind == super::FailureReason::Uncertain)
+    }
 }
 
 /// The right to write one delivery, granted by a store's claim and held until

@@ -385,11 +385,15 @@ pub fn when_unclaimable(op: DeliveryOp, d: Option<&DeliveryRecord>, now: OffsetD
     Next::RetryIn(Duration::try_from(wait).unwrap_or(Duration::from_secs(1)))
 }
 
-/// After a delete call failed with `err`: a refusal for good (or a refused token)
-/// leaves the post PUBLISHED with the error; anything else stays DELETING and comes
-/// back after the network's time or a first backoff (at least a second).
+/// After a delete call failed with `err` on the message's `receive_count`-th receive
+/// (SQS's `ApproximateReceiveCount`: deletes count no attempts of their own): a refusal
+/// for good (or a refused token) leaves the post PUBLISHED with the error; anything
+/// else stays DELETING and comes back after the network's time or the backoff for that
+/// receive (at least a second), so a network down for an hour is not asked every two
+/// seconds until the message reaches the DLQ.
 pub fn after_delete_failure(
     err: &PublishError,
+    receive_count: u32,
     policy: &RetryPolicy,
     unit: f64,
     now: OffsetDateTime,
@@ -420,6 +424,10 @@ pub fn after_delete_failure(
             status: DeliveryStatus::Deleting,
             error,
         },
-        Next::RetryIn(policy.next_wait(1, unit, after).max(Duration::from_secs(1))),
+        Next::RetryIn(
+            policy
+                .next_wait(receive_count.max(1), unit, after)
+                .max(Duration::from_secs(1)),
+        ),
     )
 }

@@ -462,8 +462,17 @@ fn a_delete_is_claimed_only_while_deleting_and_ends_by_the_network_answer() {
         Next::RetryIn(Duration::from_secs(59))
     );
     // A temporary failure stays DELETING; a refusal leaves it PUBLISHED.
-    let (c, next) = rules::after_delete_failure(&retryable(), &POLICY, 1.0, t0());
+    let (c, next) = rules::after_delete_failure(&retryable(), 1, &POLICY, 1.0, t0());
     assert!(matches!(next, Next::RetryIn(w) if w >= Duration::from_secs(1)));
+    // Later receives wait longer, up to the cap.
+    let waits: Vec<Next> = [2, 5, 20]
+        .into_iter()
+        .map(|receive| rules::after_delete_failure(&retryable(), receive, &POLICY, 1.0, t0()).1)
+        .collect();
+    assert_eq!(
+        waits,
+        [4, 32, 900].map(|s| Next::RetryIn(Duration::from_secs(s)))
+    );
     conclude(&store, &lease, c, t0()).unwrap();
     let d = store.delivery(&post_id, &key()).unwrap();
     assert_eq!(d.status, DeliveryStatus::Deleting);
@@ -475,7 +484,7 @@ fn a_delete_is_claimed_only_while_deleting_and_ends_by_the_network_answer() {
     let refused = PublishError::Permanent {
         reason: "not yours".into(),
     };
-    let (c, next) = rules::after_delete_failure(&refused, &POLICY, 1.0, t0());
+    let (c, next) = rules::after_delete_failure(&refused, 2, &POLICY, 1.0, t0());
     assert_eq!(next, Next::Done);
     conclude(&store, &lease, c, t0() + secs(2)).unwrap();
     let d = store.delivery(&post_id, &key()).unwrap();

@@ -22,6 +22,7 @@ where
         &self,
         msg: &DeliveryMessage,
         inv: &super::Invocation,
+        receive_count: u32,
     ) -> Result<Next, StoreError> {
         let (lease, delivery, _) = match self.claim(DeliveryOp::Delete, msg, inv).await? {
             Ok(claimed) => claimed,
@@ -69,6 +70,7 @@ where
                 match failure {
                     Some(e) => rules::after_delete_failure(
                         &e,
+                        receive_count,
                         &self.policy,
                         (self.jitter)(),
                         self.ports.clock.now(),

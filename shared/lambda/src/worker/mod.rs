@@ -207,7 +207,7 @@ where
     pub async fn work(&self, msg: &DeliveryMessage, inv: &Invocation, receive_count: u32) -> Next {
         let result = match msg.op {
             DeliveryOp::Publish => self.publish(msg, inv).await,
-            DeliveryOp::Delete => self.delete(msg, inv).await,
+            DeliveryOp::Delete => self.delete(msg, inv, receive_count).await,
         };
         match result {
             Ok(next) => next,

@@ -128,7 +128,10 @@ impl Publisher for FacebookClient {
                 p.message
                     .as_deref()
                     .is_some_and(|m| crosspost_core::reconcile::same_text(message, m))
-                    && p.full_picture.is_some() == (lookup.media_count > 0)
+                    // A post with photos always has a picture. One without may have
+                    // one too: Graph's `full_picture` is also "scraped from a link in
+                    // the Post" (the Post reference), for a `link` or a URL in the text.
+                    && (lookup.media_count == 0 || p.full_picture.is_some())
             })
             .map(|p| {
                 Ok(Candidate {
