@@ -22,6 +22,8 @@ pub const MAX_BYTES: usize = 3_000;
 pub const MAX_LINK_DISPLAY: usize = 30;
 /// The most graphemes of a tag facet's `tag` (the lexicon's `maxGraphemes`).
 pub const MAX_TAG_GRAPHEMES: usize = 64;
+/// The most UTF-8 bytes of a tag facet's `tag` (the lexicon's `maxLength`).
+pub const MAX_TAG_BYTES: usize = 640;
 
 /// What a facet stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -362,7 +364,8 @@ fn full_uri(url: &str) -> String {
 
 /// `text` as it shows on Bluesky, with its link and tag facets at exact byte ranges of
 /// the shown text. Hashtags are twitter-text's (those inside a link left out); a tag of
-/// more than [`MAX_TAG_GRAPHEMES`] graphemes stays plain text.
+/// more than [`MAX_TAG_GRAPHEMES`] graphemes or [`MAX_TAG_BYTES`] bytes stays plain
+/// text (the PDS would refuse the record).
 pub fn rich_text(text: &str) -> RichText {
     let mut shown = String::with_capacity(text.len());
     let mut facets = Vec::new();
@@ -382,7 +385,7 @@ pub fn rich_text(text: &str) -> RichText {
         // The `#` (or its full-width form) is the first character.
         let hash = shown[r.clone()].chars().next().map_or(1, char::len_utf8);
         let tag = &shown[r.start + hash..r.end];
-        if tag.is_empty() || graphemes(tag) > MAX_TAG_GRAPHEMES {
+        if tag.is_empty() || graphemes(tag) > MAX_TAG_GRAPHEMES || tag.len() > MAX_TAG_BYTES {
             continue;
         }
         if facets
@@ -470,6 +473,28 @@ mod tests {
                 ("#tea".to_string(), Feature::Tag("tea".to_string())),
             ]
         );
+    }
+
+    #[test]
+    fn a_tag_over_the_lexicon_limits_stays_plain_text() {
+        let tags = |text: &str| -> Vec<String> {
+            rich_text(text)
+                .facets
+                .into_iter()
+                .filter_map(|f| match f.feature {
+                    Feature::Tag(t) => Some(t),
+                    _ => None,
+                })
+                .collect()
+        };
+        let longest = "茶".repeat(MAX_TAG_GRAPHEMES);
+        assert_eq!(tags(&format!("#{longest}")), [longest.clone()]);
+        assert!(tags(&format!("#{longest}茶")).is_empty());
+        // 64 graphemes, each a letter with marks NFC cannot fold into it: 1,088 bytes.
+        let marked = "a\u{301}\u{316}\u{317}\u{318}\u{319}\u{31a}\u{31b}\u{31c}".repeat(64);
+        assert_eq!(graphemes(&marked), 64);
+        assert!(marked.len() > MAX_TAG_BYTES);
+        assert!(tags(&format!("#{marked}")).is_empty());
     }
 
     fn links_of(text: &str) -> Vec<(String, String)> {
