@@ -286,6 +286,38 @@ async fn a_gif_goes_up_in_chunks_and_is_posted_once_processed() {
     sb.stop().await;
 }
 
+/// X still processing a GIF when the wait for it runs out (here no wait at all): the
+/// upload is recorded, each later attempt asks X's STATUS about the same media id, and
+/// the post goes out once X is done, with that id; nothing is uploaded twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn media_x_is_still_processing_is_asked_about_again_not_uploaded_again() {
+    let mut options = SandboxOptions::from_env();
+    options
+        .env_overrides
+        .insert("MEDIA_PROCESSING_MS".into(), "0".into());
+    let sb = Sandbox::start(options).await.unwrap();
+    let host = MediaHost::start().await.unwrap();
+    host.serve("/slow.gif", "image/gif", tiny_gif());
+    let body = to_x("慢慢处理", json!([{"url": host.url("/slow.gif")}]));
+    let id = accepted(&sb, &body).await;
+    let d = settled_x(&sb, &id).await;
+    assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
+    // Uploaded (pending), asked (in progress), asked (done) and posted.
+    assert_eq!(d.attempts, 3, "{d:?}");
+    assert_eq!(requests(&sb, "POST", "/2/media/upload/initialize").len(), 1);
+    let polls = requests(&sb, "GET", "/2/media/upload");
+    assert_eq!(polls.len(), 2, "one STATUS per later attempt");
+    let tweets = sb.x.tweets();
+    assert_eq!(tweets.len(), 1);
+    let media = sb.x.media(&tweets[0].media_ids[0]).unwrap();
+    assert_eq!(media.state, "succeeded");
+    assert!(polls
+        .iter()
+        .all(|p| p.query.contains(&format!("media_id={}", media.id))));
+    queues_drain(&sb).await;
+    sb.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn media_that_cannot_be_fetched_is_retried_then_fails_as_unavailable() {
     let mut options = SandboxOptions::from_env();

@@ -82,6 +82,34 @@ async fn a_video_is_streamed_in_four_megabyte_segments() {
     assert_eq!(x.contract_violations(), Vec::<String>::new());
 }
 
+/// A video X is still processing when the budget runs out comes back with its id, so
+/// the worker records it; asked about later, STATUS says when it is ready, and the same
+/// media id is attached (never uploaded again).
+#[tokio::test]
+async fn a_video_still_processing_when_the_budget_runs_out_is_kept_and_asked_about() {
+    let (x, host, _, fetcher) = setup(true).await;
+    host.serve("/long.mp4", "video/mp4", fake_mp4(1024 * 1024));
+    let http = crosspost_networks::http_client(Duration::from_secs(10)).unwrap();
+    // No time to wait: X's first answer says `pending`, so the upload comes back
+    // processing.
+    let hasty = XMediaUploader::new(http.clone(), x.base_url(), fetcher.clone(), Duration::ZERO);
+    let token = Secret::new(TOKEN);
+    let (id, processing) = hasty
+        .upload_one(&token, &item(host.url("/long.mp4"), None))
+        .await
+        .unwrap();
+    assert!(processing);
+    assert_ne!(x.media(&id).unwrap().state, "succeeded");
+    // Still without time to wait, a STATUS ask finds it at work.
+    assert!(hasty.processed(&token, &id).await.unwrap());
+    // With time, STATUS is polled until X is done.
+    let patient = XMediaUploader::new(http, x.base_url(), fetcher, Duration::from_secs(10));
+    assert!(!patient.processed(&token, &id).await.unwrap());
+    assert_eq!(x.media(&id).unwrap().state, "succeeded");
+    assert_eq!(x.uploaded_media().len(), 1, "uploaded once");
+    assert_eq!(x.contract_violations(), Vec::<String>::new());
+}
+
 #[tokio::test]
 async fn the_plan_goes_by_the_bytes_not_the_url_or_the_content_type() {
     let (x, host, uploader, fetcher) = setup(true).await;

@@ -32,7 +32,12 @@ async fn main() -> Result<(), Error> {
     // A download or X's processing may take longer than one API call, but must end
     // well inside the function's 60 s.
     let fetcher = MediaFetcher::new(checked, Duration::from_secs(40));
-    let media = XMediaUploader::new(http.clone(), &base_url, fetcher, Duration::from_secs(20));
+    let media = XMediaUploader::new(
+        http.clone(),
+        &base_url,
+        fetcher,
+        env.media_processing_budget()?,
+    );
     let sdk = crosspost_aws::load_sdk_config(crosspost_networks::tls_config());
     let oauth_http = http.clone();
     let oauth_base = base_url.clone();

@@ -64,6 +64,15 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A BOOL attribute; false when it is missing.
+    pub fn flag(&self, name: &str) -> Result<bool, StoreError> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(false),
+            Some(AttributeValue::Bool(v)) => Ok(*v),
+            Some(_) => Err(self.corrupt(format!("`{name}` is not a boolean"))),
+        }
+    }
+
     pub fn str(&self, name: &str) -> Result<String, StoreError> {
         self.opt_str(name)?
             .ok_or_else(|| self.corrupt(format!("`{name}` is missing")))

@@ -37,6 +37,7 @@ pub use post::{
     ValidatedPost,
 };
 pub use publish::{
-    Candidate, Lookup, OutgoingPart, PublishError, Publisher, RateLimitScope, RemotePost, Window,
+    Candidate, Lookup, OutgoingPart, PublishError, Publisher, RateLimitScope, RemotePost, Upload,
+    Window,
 };
 pub use secret::{SealedToken, Secret};

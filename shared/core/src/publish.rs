@@ -4,6 +4,16 @@ use crate::{LinkedAccount, MediaItem, Mentions};
 use std::future::Future;
 use std::time::Duration;
 
+/// A media item uploaded ahead of its part ([`Publisher::upload_media`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// The network's id of it (X's media id).
+    pub id: String,
+    /// The network was still processing it (a GIF or video) when the wait for it ran
+    /// out: it is not attached until [`Publisher::media_processed`] says it is ready.
+    pub processing: bool,
+}
+
 /// A post the network confirmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemotePost {
@@ -156,15 +166,28 @@ pub trait Publisher: Send + Sync {
     }
 
     /// Uploads one media item (with its alt text) ahead of the part that attaches it,
-    /// and returns the network's id for it; None when this network takes media with
-    /// the post itself (the default), so nothing is uploaded ahead.
+    /// and returns the network's id for it, and whether the network was still
+    /// processing it when the wait for it ran out; None when this network takes media
+    /// with the post itself (the default), so nothing is uploaded ahead.
     fn upload_media(
         &self,
         account: &LinkedAccount,
         item: &MediaItem,
-    ) -> impl Future<Output = Result<Option<String>, PublishError>> + Send {
+    ) -> impl Future<Output = Result<Option<Upload>, PublishError>> + Send {
         let _ = (account, item);
         async { Ok(None) }
+    }
+
+    /// Waits, within the network's processing budget, for an upload that was still
+    /// being processed when it was made ([`Upload::processing`]). `Retryable` while the
+    /// network is still at it; `Permanent` when it could not process it.
+    fn media_processed(
+        &self,
+        account: &LinkedAccount,
+        media_id: &str,
+    ) -> impl Future<Output = Result<(), PublishError>> + Send {
+        let _ = (account, media_id);
+        async { Ok(()) }
     }
 
     /// Publishes one part of a post (uploading its media first), as a reply to

@@ -54,19 +54,38 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 
     /// How long a network call may take (HTTP_TIMEOUT_MS, default 20 s).
     pub fn http_timeout(&self) -> Result<std::time::Duration, ConfigError> {
-        match self.optional("HTTP_TIMEOUT_MS") {
-            None => Ok(std::time::Duration::from_secs(20)),
+        self.millis("HTTP_TIMEOUT_MS", 20_000, 1)
+    }
+
+    /// How long an attempt waits for a network to process an uploaded GIF or video
+    /// (MEDIA_PROCESSING_MS, default 20 s; 0 waits for nothing): past it the upload is
+    /// recorded and the next attempt asks again.
+    pub fn media_processing_budget(&self) -> Result<std::time::Duration, ConfigError> {
+        self.millis("MEDIA_PROCESSING_MS", 20_000, 0)
+    }
+
+    /// A whole number of milliseconds of at least `least` in `name`, else `default`.
+    fn millis(
+        &self,
+        name: &'static str,
+        default: u64,
+        least: u64,
+    ) -> Result<std::time::Duration, ConfigError> {
+        let ms = match self.optional(name) {
+            None => default,
             Some(v) => v
                 .trim()
                 .parse::<u64>()
                 .ok()
-                .filter(|ms| *ms > 0)
-                .map(std::time::Duration::from_millis)
+                .filter(|ms| *ms >= least)
                 .ok_or(ConfigError::Invalid {
-                    name: "HTTP_TIMEOUT_MS",
-                    reason: format!("`{v}` is not a positive whole number of milliseconds"),
-                }),
-        }
+                    name,
+                    reason: format!(
+                        "`{v}` is not a whole number of milliseconds of at least {least}"
+                    ),
+                })?,
+        };
+        Ok(std::time::Duration::from_millis(ms))
     }
 
     /// A base URL: http or https, without a trailing slash.
@@ -106,6 +125,44 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("NOPE"));
+    }
+
+    #[test]
+    fn times_are_whole_milliseconds_with_defaults() {
+        use std::time::Duration;
+        let env = |name: &'static str, v: &'static str| {
+            Env::from_fn(move |n| (n == name).then(|| v.to_owned()))
+        };
+        let none = Env::from_fn(|_| None);
+        assert_eq!(none.http_timeout().unwrap(), Duration::from_secs(20));
+        assert_eq!(
+            none.media_processing_budget().unwrap(),
+            Duration::from_secs(20)
+        );
+        assert_eq!(
+            env("HTTP_TIMEOUT_MS", " 3000").http_timeout().unwrap(),
+            Duration::from_secs(3)
+        );
+        // No wait at all is a budget, not a timeout.
+        assert_eq!(
+            env("MEDIA_PROCESSING_MS", "0")
+                .media_processing_budget()
+                .unwrap(),
+            Duration::ZERO
+        );
+        for (name, v) in [
+            ("HTTP_TIMEOUT_MS", "0"),
+            ("HTTP_TIMEOUT_MS", "2s"),
+            ("MEDIA_PROCESSING_MS", "-1"),
+        ] {
+            let e = env(name, v);
+            let refused = if name == "HTTP_TIMEOUT_MS" {
+                e.http_timeout().unwrap_err()
+            } else {
+                e.media_processing_budget().unwrap_err()
+            };
+            assert!(refused.to_string().contains(name), "{refused}");
+        }
     }
 
     #[test]

@@ -100,11 +100,15 @@ pub(super) fn part_attr(part: &PublishedPart) -> AttributeValue {
 
 /// One upload for a part not confirmed yet: `{index, remote_id, uploaded_at}`.
 pub(super) fn upload_attr(upload: &UploadedMedia) -> AttributeValue {
-    AttributeValue::M(Item::from([
+    let mut item = Item::from([
         ("index".to_owned(), n(upload.index)),
         ("remote_id".to_owned(), s(&upload.remote_id)),
         ("uploaded_at".to_owned(), s(rfc3339(upload.uploaded_at))),
-    ]))
+    ]);
+    if upload.processing {
+        item.insert("processing".to_owned(), AttributeValue::Bool(true));
+    }
+    AttributeValue::M(item)
 }
 
 /// An RFC 3339 text attribute, required.
@@ -222,6 +226,7 @@ pub(super) fn read_delivery(item: &Item) -> Result<DeliveryRecord, StoreError> {
                     .ok_or_else(|| r.corrupt("upload without index"))?,
                 remote_id: ur.str("remote_id")?,
                 uploaded_at: time_attr(&ur, "uploaded_at")?,
+                processing: ur.flag("processing")?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;

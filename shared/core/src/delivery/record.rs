@@ -60,6 +60,10 @@ pub struct UploadedMedia {
     /// The network's id of the upload (X's media id).
     pub remote_id: String,
     pub uploaded_at: OffsetDateTime,
+    /// The network was still processing it (a GIF or video) when it was recorded: the
+    /// next attempt asks whether it is ready ([`crate::Publisher::media_processed`])
+    /// instead of uploading it again.
+    pub processing: bool,
 }
 
 impl UploadedMedia {

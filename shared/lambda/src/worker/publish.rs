@@ -410,9 +410,13 @@ where
     /// Uploads the media of part `index` ahead of it, where the network takes uploads
     /// ahead ([`Publisher::upload_media`]): each recorded on the delivery as soon as
     /// it is up, and one recorded by an earlier attempt (within
-    /// [`UploadedMedia::USABLE_FOR`]) reused instead of uploaded again. The ids in the
-    /// part's order, or none when the network takes media with the post. The outer
-    /// Result is the store's; the inner one the network's.
+    /// [`UploadedMedia::USABLE_FOR`]) reused instead of uploaded again. An upload the
+    /// network was still processing when its wait ran out (a long video) is recorded
+    /// as such and the attempt ends `Retryable`; the next one asks whether it is ready
+    /// ([`Publisher::media_processed`]), so each attempt waits on the same upload
+    /// instead of starting over. The ids in the part's order, or none when the network
+    /// takes media with the post. The outer Result is the store's; the inner one the
+    /// network's.
     async fn upload_part_media(
         &self,
         lease: &Lease,
@@ -428,8 +432,17 @@ where
                     u.index as usize == i && now - u.uploaded_at < UploadedMedia::USABLE_FOR
                 });
             if let Some(earlier) = earlier {
-                tracing::info!(media = i, media_id = %earlier.remote_id, "media uploaded by an earlier attempt");
-                ids.push(earlier.remote_id.clone());
+                let (id, processing) = (earlier.remote_id.clone(), earlier.processing);
+                tracing::info!(media = i, media_id = %id, processing, "media uploaded by an earlier attempt");
+                if processing {
+                    let ready = self
+                        .call_refreshing(prepared, async |p, a| p.media_processed(a, &id).await)
+                        .await;
+                    if let Err(e) = ready {
+                        return Ok(Err(e));
+                    }
+                }
+                ids.push(id);
                 continue;
             }
             let Some(item) = prepared.post.media.get(i).cloned() else {
@@ -438,23 +451,31 @@ where
             let uploaded = self
                 .call_refreshing(prepared, async |p, a| p.upload_media(a, &item).await)
                 .await;
-            let remote_id = match uploaded {
-                Ok(Some(id)) => id,
+            let uploaded = match uploaded {
+                Ok(Some(uploaded)) => uploaded,
                 // The network takes media with the post.
                 Ok(None) => return Ok(Ok(Vec::new())),
                 Err(e) => return Ok(Err(e)),
             };
             let upload = UploadedMedia {
                 index: i as u32,
-                remote_id,
+                remote_id: uploaded.id,
                 uploaded_at: self.ports.clock.now(),
+                processing: uploaded.processing,
             };
             self.ports
                 .deliveries
                 .record_upload(lease, &upload, upload.uploaded_at)
                 .await?;
             ids.push(upload.remote_id.clone());
+            let still_processing = upload.processing.then(|| upload.remote_id.clone());
             d.uploads.push(upload);
+            if let Some(id) = still_processing {
+                return Ok(Err(PublishError::Retryable {
+                    after: None,
+                    detail: format!("the network is still processing media {id}"),
+                }));
+            }
         }
         Ok(Ok(ids))
     }

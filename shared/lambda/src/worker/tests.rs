@@ -9,7 +9,7 @@ use crosspost_core::retry::RetryPolicy;
 use crosspost_core::{
     AccountStatus, Clock, DeliveryKey, DeliveryMessage, DeliveryOp, DeliveryRecord, DeliveryStatus,
     Event, LinkedAccount, MediaItem, Network, OutgoingPart, Overflow, PostId, PostRecord,
-    PublishError, Publisher, RateLimitScope, RemotePost, Secret, Window,
+    PublishError, Publisher, RateLimitScope, RemotePost, Secret, Upload, Window,
 };
 use crosspost_core::{Candidate, Lookup};
 use std::collections::VecDeque;
@@ -38,6 +38,11 @@ struct ScriptedNetwork {
     attached: Mutex<Vec<Vec<String>>>,
     /// The access token each publish call used.
     tokens_used: Mutex<Vec<String>>,
+    /// Uploads are still being processed when made, and until this many asks of
+    /// `media_processed` (the last one finds the media ready).
+    processing_asks: Mutex<usize>,
+    /// The media ids `media_processed` was asked about.
+    processed_asks: Mutex<Vec<String>>,
 }
 
 impl ScriptedNetwork {
@@ -84,13 +89,32 @@ impl Publisher for ScriptedNetwork {
         &self,
         _: &LinkedAccount,
         item: &MediaItem,
-    ) -> Result<Option<String>, PublishError> {
+    ) -> Result<Option<Upload>, PublishError> {
         if self.media_per_part.is_none() {
             return Ok(None);
         }
         let mut uploaded = self.uploaded.lock().unwrap();
         uploaded.push(item.url.clone());
-        Ok(Some(format!("m{}", uploaded.len())))
+        let id = format!("m{}", uploaded.len());
+        // Scripted: the network is still processing this upload for the next N asks.
+        let processing = *self.processing_asks.lock().unwrap() > 0;
+        Ok(Some(Upload { id, processing }))
+    }
+
+    async fn media_processed(&self, _: &LinkedAccount, media_id: &str) -> Result<(), PublishError> {
+        self.processed_asks
+            .lock()
+            .unwrap()
+            .push(media_id.to_owned());
+        let mut left = self.processing_asks.lock().unwrap();
+        *left = left.saturating_sub(1);
+        if *left > 0 {
+            return Err(PublishError::Retryable {
+                after: None,
+                detail: format!("still processing {media_id}"),
+            });
+        }
+        Ok(())
     }
 
     async fn publish_part(
@@ -1165,5 +1189,64 @@ async fn nine_photos_go_four_per_part_and_a_retried_part_attaches_its_earlier_up
         sent,
         ["九张照片", "", ""],
         "parts 2 and 3 carry only photos"
+    );
+}
+
+#[tokio::test]
+async fn a_video_still_processing_is_asked_about_again_not_uploaded_again() {
+    // The network is still processing the video when its wait runs out, and on the
+    // next attempt; it is ready on the one after.
+    let network = ScriptedNetwork {
+        media_per_part: Some(1),
+        processing_asks: Mutex::new(2),
+        ..ScriptedNetwork::default()
+    };
+    let w = worker(network);
+    let id = PostId::parse("0190a0b0-0000-7000-8000-000000000078").unwrap();
+    w.ports().deliveries.insert_post(
+        PostRecord {
+            post_id: id.clone(),
+            user_id: USER.into(),
+            source_id: "video".into(),
+            text: "一段长视频".into(),
+            media: vec![MediaItem {
+                url: "https://cdn.example.com/long.mp4".into(),
+                alt: None,
+                content_type: None,
+            }],
+            link: None,
+            overflow: Overflow::Thread,
+            created_at: None,
+            received_at: t0(),
+            mentions: Default::default(),
+            texts: Vec::new(),
+        },
+        &[key()],
+    );
+    for (attempt, owner) in ["req-1", "req-2"].into_iter().enumerate() {
+        work(&w, &id, DeliveryOp::Publish, owner).await;
+        let d = delivery(&w, &id);
+        assert_eq!(
+            d.status,
+            DeliveryStatus::Retrying,
+            "attempt {}",
+            attempt + 1
+        );
+        assert_eq!(d.last_error.unwrap().kind, "retryable");
+        assert_eq!(d.uploads.len(), 1);
+        assert!(d.uploads[0].processing);
+        advance(&w, 3600);
+    }
+    work(&w, &id, DeliveryOp::Publish, "req-3").await;
+    let d = delivery(&w, &id);
+    assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
+    let network = &w.publisher;
+    assert_eq!(network.uploaded.lock().unwrap().len(), 1, "uploaded once");
+    assert_eq!(*network.processed_asks.lock().unwrap(), ["m1", "m1"]);
+    assert_eq!(*network.attached.lock().unwrap(), [vec!["m1".to_string()]]);
+    assert_eq!(
+        network.sent.lock().unwrap().len(),
+        1,
+        "sent once, when ready"
     );
 }

@@ -19,6 +19,15 @@ const SEGMENT_BYTES: usize = 4 * 1024 * 1024;
 /// Longest alt text X takes, in characters.
 const MAX_ALT_CHARS: usize = 1_000;
 
+/// The error for media X is still processing when the processing budget runs out: the
+/// attempt is tried again later.
+pub(super) fn still_processing(id: &str) -> PublishError {
+    PublishError::Retryable {
+        after: None,
+        detail: format!("X is still processing media {id}"),
+    }
+}
+
 /// Uploads media to X for one account at a time.
 #[derive(Clone, Debug)]
 pub struct XMediaUploader {
@@ -86,19 +95,32 @@ impl XMediaUploader {
     ) -> Result<Vec<String>, PublishError> {
         let mut ids = Vec::with_capacity(media.len());
         for item in media {
-            ids.push(self.upload_one_as(token, item, media.len() > 1).await?);
+            let (id, processing) = self.upload_one_as(token, item, media.len() > 1).await?;
+            if processing {
+                return Err(still_processing(&id));
+            }
+            ids.push(id);
         }
         Ok(ids)
     }
 
     /// Uploads one media item placed by X's plan, downloaded once, its kind from its
-    /// bytes, with its alt text; its media id.
+    /// bytes, with its alt text: its media id, and whether X was still processing it
+    /// (a GIF or video) when the processing budget ran out (see [`Self::processed`]).
     pub async fn upload_one(
         &self,
         token: &Secret,
         item: &MediaItem,
-    ) -> Result<String, PublishError> {
+    ) -> Result<(String, bool), PublishError> {
         self.upload_one_as(token, item, false).await
+    }
+
+    /// Waits, within the processing budget, for media `id` that X was still
+    /// processing: `GET /2/media/upload?command=STATUS`, then as X's `check_after_secs`
+    /// says. True when X is still at it; `Permanent` when X could not process it.
+    pub async fn processed(&self, token: &Secret, id: &str) -> Result<bool, PublishError> {
+        let status = self.status(token, id).await?;
+        self.wait_for_processing(token, id, &status).await
     }
 
     /// `among_several`: the item shares its part with others, which holds images only.
@@ -107,7 +129,7 @@ impl XMediaUploader {
         token: &Secret,
         item: &MediaItem,
         among_several: bool,
-    ) -> Result<String, PublishError> {
+    ) -> Result<(String, bool), PublishError> {
         let fetched = self.fetcher.fetch_any(&item.url).await?;
         if among_several && fetched.kind != MediaKind::Image {
             return Err(PublishError::Permanent {
@@ -118,20 +140,34 @@ impl XMediaUploader {
             });
         }
         let kind = fetched.kind;
-        let id = self.upload(token, fetched).await?;
+        let (id, processing) = self.upload_started(token, fetched).await?;
         if let Some(alt) = item.alt.as_deref().filter(|a| !a.trim().is_empty()) {
             self.set_alt_text(token, &id, alt).await?;
         }
-        tracing::info!(kind = kind.as_str(), media_id = %id, "media uploaded to X");
-        Ok(id)
+        tracing::info!(kind = kind.as_str(), media_id = %id, processing, "media uploaded to X");
+        Ok((id, processing))
     }
 
-    /// Uploads one fetched file; its media id.
+    /// Uploads one fetched file; its media id once X has processed it (`Retryable`
+    /// when the processing budget runs out first).
     pub async fn upload(
         &self,
         token: &Secret,
         media: FetchedMedia,
     ) -> Result<String, PublishError> {
+        match self.upload_started(token, media).await? {
+            (id, true) => Err(still_processing(&id)),
+            (id, false) => Ok(id),
+        }
+    }
+
+    /// Uploads one fetched file and waits for X to process it within the processing
+    /// budget: its media id, and whether X is still at it.
+    async fn upload_started(
+        &self,
+        token: &Secret,
+        media: FetchedMedia,
+    ) -> Result<(String, bool), PublishError> {
         match media.body {
             MediaBody::Whole(bytes) => {
                 let part = Part::bytes(bytes)
@@ -145,7 +181,7 @@ impl XMediaUploader {
                     .text("media_category", MediaKind::Image.x_category());
                 let request = self.http.post(self.url("/2/media/upload")).multipart(form);
                 let answer = self.call(request, token).await?;
-                media_id(&answer)
+                Ok((media_id(&answer)?, false))
             }
             MediaBody::Chunks(mut chunks) => {
                 let request = self
@@ -173,25 +209,36 @@ impl XMediaUploader {
                     .http
                     .post(self.url(&format!("/2/media/upload/{id}/finalize")));
                 let answer = self.call(request, token).await?;
-                self.wait_for_processing(token, &id, &answer).await?;
-                Ok(id)
+                let processing = self.wait_for_processing(token, &id, &answer).await?;
+                Ok((id, processing))
             }
         }
     }
 
-    /// Polls STATUS until X says the media is ready, within the processing budget.
+    /// `GET /2/media/upload?command=STATUS` for media `id`.
+    async fn status(&self, token: &Secret, id: &str) -> Result<Value, PublishError> {
+        let request = self
+            .http
+            .get(self.url("/2/media/upload"))
+            .query(&[("media_id", id), ("command", "STATUS")]);
+        self.call(request, token).await
+    }
+
+    /// Polls STATUS until X says the media is ready, within the processing budget:
+    /// false when it is ready, true when X is still processing it as the budget runs
+    /// out (`answer`: the FINALIZE or STATUS answer to start from).
     async fn wait_for_processing(
         &self,
         token: &Secret,
         id: &str,
-        finalized: &Value,
-    ) -> Result<(), PublishError> {
+        answer: &Value,
+    ) -> Result<bool, PublishError> {
         let started = tokio::time::Instant::now();
-        let mut info = finalized["data"]["processing_info"].clone();
+        let mut info = answer["data"]["processing_info"].clone();
         loop {
             match info["state"].as_str() {
                 // No processing_info: nothing to wait for.
-                None | Some("succeeded") => return Ok(()),
+                None | Some("succeeded") => return Ok(false),
                 Some("failed") => {
                     let why = info["error"]["message"]
                         .as_str()
@@ -206,17 +253,10 @@ impl XMediaUploader {
             let wait =
                 Duration::from_secs(info["check_after_secs"].as_u64().unwrap_or(1).clamp(1, 10));
             if started.elapsed() + wait > self.processing_budget {
-                return Err(PublishError::Retryable {
-                    after: None,
-                    detail: format!("X is still processing media {id}"),
-                });
+                return Ok(true);
             }
             tokio::time::sleep(wait).await;
-            let request = self
-                .http
-                .get(self.url("/2/media/upload"))
-                .query(&[("media_id", id), ("command", "STATUS")]);
-            info = self.call(request, token).await?["data"]["processing_info"].clone();
+            info = self.status(token, id).await?["data"]["processing_info"].clone();
         }
     }
 

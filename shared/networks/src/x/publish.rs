@@ -2,10 +2,12 @@
 //! reads the account's timeline, a delete removes one post.
 
 use super::error::classify;
-use super::media::XMediaUploader;
+use super::media::{still_processing, XMediaUploader};
 use super::{read, XClient};
 use crate::{PublishError, RemotePost};
-use crosspost_core::{Candidate, LinkedAccount, Lookup, MediaItem, OutgoingPart, Publisher};
+use crosspost_core::{
+    Candidate, LinkedAccount, Lookup, MediaItem, OutgoingPart, Publisher, Upload,
+};
 use serde::Deserialize;
 
 /// Pages of the timeline read when reconciling.
@@ -113,11 +115,26 @@ impl Publisher for XPublisher {
         &self,
         account: &LinkedAccount,
         item: &MediaItem,
-    ) -> Result<Option<String>, PublishError> {
-        self.media
-            .upload_one(&account.access_token, item)
-            .await
-            .map(Some)
+    ) -> Result<Option<Upload>, PublishError> {
+        let (id, processing) = self.media.upload_one(&account.access_token, item).await?;
+        Ok(Some(Upload { id, processing }))
+    }
+
+    /// Polls X's STATUS for media X was still processing (see
+    /// [`XMediaUploader::processed`]).
+    async fn media_processed(
+        &self,
+        account: &LinkedAccount,
+        media_id: &str,
+    ) -> Result<(), PublishError> {
+        if self
+            .media
+            .processed(&account.access_token, media_id)
+            .await?
+        {
+            return Err(still_processing(media_id));
+        }
+        Ok(())
     }
 
     /// `POST /2/tweets` with the part's media (uploaded ahead, or now when not), uploaded first with their alt text (at
