@@ -9,7 +9,7 @@
 use crosspost_cli::sandbox::{DEMO_FACEBOOK_PAGE, DEMO_X_ACCOUNT};
 use crosspost_cli::{Sandbox, SandboxOptions, DEMO_USER};
 use crosspost_core::{DeliveryKey, DeliveryRecord, DeliveryStatus, Network, PostId};
-use crosspost_fakes::{Fault, FaultRule};
+use crosspost_fakes::{tiny_png, Fault, FaultRule, MediaHost};
 use crosspost_tests::{accepted, assert_queues_empty, post, sandbox, wait_for};
 use serde_json::json;
 use std::time::Duration;
@@ -444,9 +444,19 @@ async fn a_delete_or_retry_that_stopped_before_queueing_is_finished_by_asking_ag
         })
         .on("POST", "/2/tweets"),
     );
-    let failed = accepted(&sb, &to("再试一次", x_only())).await;
+    let host = MediaHost::start().await.unwrap();
+    host.serve("/photo.png", "image/png", tiny_png());
+    let mut body = to("再试一次", x_only());
+    body["media"] = json!([{"url": host.url("/photo.png")}]);
+    let failed = accepted(&sb, &body).await;
     let d = settled(&sb, &failed, Network::X).await;
     assert_eq!(d.status, DeliveryStatus::Failed, "{d:?}");
+    assert_eq!(
+        d.uploads.len(),
+        1,
+        "the photo went up before X refused the post"
+    );
+    assert!(d.unconfirmed_since.is_some());
     // What a retry left when its messages could not be sent.
     let moved = sb
         .posts
@@ -461,6 +471,10 @@ async fn a_delete_or_retry_that_stopped_before_queueing_is_finished_by_asking_ag
         .await
         .unwrap();
     assert!(moved);
+    // A fresh start: nothing of the failed attempt is reused or looked for.
+    let d = sb.posts.deliveries(&failed).await.unwrap().remove(0);
+    assert!(d.uploads.is_empty(), "{d:?}");
+    assert_eq!(d.unconfirmed_since, None);
     let again = sb
         .call("POST", &format!("/v1/posts/{failed}/retry"), None)
         .await
@@ -470,6 +484,7 @@ async fn a_delete_or_retry_that_stopped_before_queueing_is_finished_by_asking_ag
     let d = settled(&sb, &failed, Network::X).await;
     assert_eq!(d.status, DeliveryStatus::Published, "{d:?}");
     assert_eq!(sb.x.tweets().len(), 1);
+    assert_eq!(sb.x.uploaded_media().len(), 2, "the photo went up again");
     assert_queues_empty(&sb).await;
     sb.stop().await;
 }

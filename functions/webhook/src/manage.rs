@@ -206,9 +206,10 @@ impl App {
     /// Deletes the post wherever it was published: PUBLISHED deliveries become DELETING
     /// and get a delete message; ones not yet published are stopped (DELETED). A
     /// DELETING one gets a delete message again (an earlier request may have stopped
-    /// before sending its messages, or its message reached the DLQ); a second message
-    /// finds the delete done or leased and changes nothing. While a delivery is being
-    /// published, or its outcome is unknown, the answer is 409.
+    /// before sending its messages, or its message reached the DLQ): it deletes now if
+    /// no invocation holds the delete, and a message that finds the delete done is
+    /// dropped, so the network is asked again but nothing is deleted twice. While a
+    /// delivery is being published, or its outcome is unknown, the answer is 409.
     pub async fn delete_post(&self, id: &str, now: OffsetDateTime) -> Response<Body> {
         let (post, deliveries) = match self.load(id).await {
             Ok(v) => v,

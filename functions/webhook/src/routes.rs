@@ -173,6 +173,9 @@ mod tests {
         let refused =
             crosspost_lambda::http::check_route_table(&without_503, "webhook", "WebhookFunction")
                 .unwrap_err();
-        assert!(refused.contains("POST /v1/preview"), "{refused}");
+        assert!(
+            refused.contains("POST /v1/preview is request-signed"),
+            "{refused}"
+        );
     }
 }

@@ -520,6 +520,7 @@ pub(super) fn published_posts(state: &GraphState, req: &Incoming, page_id: &str)
         "created_time",
         "permalink_url",
         "full_picture",
+        "status_type",
     ];
     let fields = fields(
         &params,
@@ -574,6 +575,16 @@ pub(super) fn published_posts(state: &GraphState, req: &Incoming, page_id: &str)
                                     .collect::<String>()
                             ));
                         }
+                    }
+                    // The story's kind: its own photos, a shared link, or text.
+                    "status_type" => {
+                        item["status_type"] = json!(if !post.attached_media.is_empty() {
+                            "added_photos"
+                        } else if post.link.is_some() {
+                            "shared_story"
+                        } else {
+                            "mobile_status_update"
+                        });
                     }
                     "permalink_url" => {
                         let number = post.id.rsplit('_').next().unwrap_or_default();

@@ -22,7 +22,9 @@ use time::OffsetDateTime;
 
 impl PostsStore {
     /// Moves a delivery from one of `from` to `to`, resetting what a fresh start needs
-    /// (attempts, due time, lease) when `reset_attempts`; a fresh start PENDING also
+    /// (attempts, due time, lease, and the uploads of earlier attempts, which may be
+    /// what failed, such as media X could not process) when `reset_attempts`; a fresh
+    /// start PENDING also
     /// forgets since when a part may have been sent (nothing is unknown then, and a
     /// later lookup must not adopt a post made between the attempts, such as one the
     /// user made by hand). False when the delivery was not in one of `from`.
@@ -60,7 +62,7 @@ impl PostsStore {
             format!(
                 "SET #status = :to, updated_at = :now, attempts = :zero \
                  REMOVE next_attempt_at, lease_owner, lease_until, first_part_digest, \
-                 first_part_expires_at{forget}"
+                 first_part_expires_at, uploads{forget}"
             )
         } else {
             "SET #status = :to, updated_at = :now".to_owned()

@@ -202,18 +202,21 @@ pub fn display_link(url: &str) -> String {
 }
 
 /// Whether `c` ends a link although it is not white space: the punctuation of Chinese
-/// and Japanese text (the CJK Symbols and Punctuation block, the full-width and
-/// half-width punctuation forms) and general punctuation (`“” ‘’ … — ※`). Such text is
+/// and Japanese text (of the CJK Symbols and Punctuation block, the full-width and
+/// half-width punctuation forms) and general punctuation (`“” ‘’ … —— ※`). Such text is
 /// written without spaces, so the sentence after a link would otherwise run into it;
-/// none of these is written unencoded in a URL (twitter-text's links end there too).
+/// none of these is written unencoded in a URL. The letters and numbers of those
+/// blocks (`々 〆 〇`, the kana repeat marks) and the hyphens and en dash (`2023–24`
+/// in a Wikipedia title) stay in a link.
 fn ends_link(c: char) -> bool {
     matches!(c,
-        '\u{2010}'..='\u{205e}'
+        '\u{2014}'..='\u{205e}'
             | '\u{3000}'..='\u{303f}'
             | '\u{ff01}'..='\u{ff0f}'
             | '\u{ff1a}'..='\u{ff20}'
             | '\u{ff3b}'..='\u{ff40}'
             | '\u{ff5b}'..='\u{ff65}')
+        && !c.is_alphanumeric()
 }
 
 /// White space as a JavaScript regular expression's `\s` sees it (what Bluesky's app
@@ -617,8 +620,18 @@ mod tests {
                 Feature::Link("https://example.com/p/1".into())
             )]
         );
+        // Letters, numbers and the en dash of those blocks stay in the link.
+        for uri in [
+            "https://ja.wikipedia.org/wiki/佐々木小次郎",
+            "https://en.wikipedia.org/wiki/2023–24_Premier_League",
+            "https://example.com/〇〆ゝ",
+        ] {
+            let found: Vec<String> = links(uri).into_iter().map(|l| l.uri).collect();
+            assert_eq!(found, [uri]);
+        }
         for (text, uri) in [
             ("看 https://example.com/a「好」", "https://example.com/a"),
+            ("https://example.com/a——他说", "https://example.com/a"),
             ("“https://example.com/b”他说", "https://example.com/b"),
             ("https://example.com/c…还有", "https://example.com/c"),
             ("https://example.com/d！！", "https://example.com/d"),

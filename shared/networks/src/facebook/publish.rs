@@ -44,10 +44,32 @@ struct PublishedPost {
     /// ISO 8601 with a `+0000` offset, as Graph writes it.
     #[serde(default)]
     created_time: Option<String>,
-    /// The URL of the post's first picture (PagePost's `full_picture`): present on a
-    /// post that shows a photo, absent on a text post.
+    /// The URL of the post's picture (PagePost's `full_picture`): "the Photo published
+    /// in the Post or scraped from a link in the Post", so a link post may have one.
     #[serde(default)]
     full_picture: Option<String>,
+    /// What kind of story the post is (PagePost's `status_type`): `added_photos` and
+    /// `added_video` for posts that show their own photos or video.
+    #[serde(default)]
+    status_type: Option<String>,
+}
+
+impl PublishedPost {
+    /// Whether the post may be a part with `media_count` media: a part with media shows
+    /// a picture and (when Graph says its kind) photos or video of its own; a part
+    /// without shows none of its own (a picture scraped from a link, which any post
+    /// with a URL may show, does not count).
+    fn may_hold(&self, media_count: usize) -> bool {
+        let own_media = self
+            .status_type
+            .as_deref()
+            .map(|kind| matches!(kind, "added_photos" | "added_video"));
+        if media_count > 0 {
+            self.full_picture.is_some() && own_media != Some(false)
+        } else {
+            own_media != Some(true)
+        }
+    }
 }
 
 /// Graph's `created_time` (`2026-11-30T05:30:50+0000`, ISO 8601 with a colon-less
@@ -82,8 +104,9 @@ impl Publisher for FacebookClient {
     }
 
     /// The Page's posts made within the lookup's window (widened by 5 s each side)
-    /// whose message is the lookup's text and that show a picture exactly when the part
-    /// has media (PagePost's `full_picture`; Graph's published specs describe no
+    /// whose message is the lookup's text and that may hold the part's media
+    /// ([`PublishedPost::may_hold`]: PagePost's `full_picture` for a part with media,
+    /// its `status_type` for one without; Graph's published specs describe no
     /// attachment count, so a photo post matches any number of photos):
     /// `GET /{page-id}/published_posts` with `created_time`, up to 100. Photo posts are
     /// listed with their caption. For a post
@@ -108,7 +131,7 @@ impl Publisher for FacebookClient {
         let request = self
             .http
             .get(self.url(&format!("{}/published_posts", page.account_id)))
-            .query(&[("fields", "message,created_time,full_picture")])
+            .query(&[("fields", "message,created_time,full_picture,status_type")])
             .query(&bounds);
         let answer = self
             .send_publishing_nothing(request, &page.access_token)
@@ -128,10 +151,7 @@ impl Publisher for FacebookClient {
                 p.message
                     .as_deref()
                     .is_some_and(|m| crosspost_core::reconcile::same_text(message, m))
-                    // A post with photos always has a picture. One without may have
-                    // one too: Graph's `full_picture` is also "scraped from a link in
-                    // the Post" (the Post reference), for a `link` or a URL in the text.
-                    && (lookup.media_count == 0 || p.full_picture.is_some())
+                    && p.may_hold(lookup.media_count)
             })
             .map(|p| {
                 Ok(Candidate {
@@ -214,5 +234,40 @@ impl Publisher for FacebookClient {
             }
         }
         Err(classify(answer.status, &answer.headers, &answer.body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PublishedPost;
+
+    fn post(picture: bool, kind: Option<&str>) -> PublishedPost {
+        PublishedPost {
+            id: "p".into(),
+            message: Some("m".into()),
+            created_time: None,
+            full_picture: picture.then(|| "https://scontent.example/p.jpg".into()),
+            status_type: kind.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_post_holds_media_by_its_picture_and_kind() {
+        // A link post with a scraped picture is a text part's, not a photo part's.
+        let link = post(true, Some("shared_story"));
+        assert!(link.may_hold(0));
+        assert!(!link.may_hold(1));
+        // Photos and video are a photo part's only.
+        for kind in ["added_photos", "added_video"] {
+            assert!(post(true, Some(kind)).may_hold(2));
+            assert!(!post(true, Some(kind)).may_hold(0));
+        }
+        // A text post.
+        assert!(post(false, Some("mobile_status_update")).may_hold(0));
+        assert!(!post(false, Some("mobile_status_update")).may_hold(1));
+        // Without a kind, the picture decides for a photo part; a text part takes it.
+        assert!(post(true, None).may_hold(1));
+        assert!(!post(false, None).may_hold(1));
+        assert!(post(true, None).may_hold(0));
     }
 }
