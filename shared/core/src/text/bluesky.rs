@@ -171,7 +171,9 @@ pub fn graphemes(text: &str) -> usize {
 
 /// How a link shows: without `https://`, `http://` and `www.`, cut to
 /// [`MAX_LINK_DISPLAY`] characters with `…` when longer; the cut falls between
-/// graphemes, so a flag or an emoji sequence is never shown in half.
+/// graphemes, so a flag or an emoji sequence is never shown in half. A link whose cut
+/// would take away letters that are not ASCII shows whole: they may be words written
+/// straight after it, and a long path in Chinese or Russian loses nothing by it.
 pub fn display_link(url: &str) -> String {
     let bare = url
         .strip_prefix("https://")
