@@ -210,6 +210,11 @@ fn worker(network: ScriptedNetwork) -> Worker {
 
 /// A post with `text` to the account, as intake stores it.
 fn post(w: &Worker, n: u8, text: &str) -> PostId {
+    post_with_media(w, n, text, Vec::new())
+}
+
+/// A post with `text` and `media` to the account, as intake stores it.
+fn post_with_media(w: &Worker, n: u8, text: &str, media: Vec<MediaItem>) -> PostId {
     let post_id = PostId::parse(&format!("0190a0b0-0000-7000-8000-0000000000{n:02}")).unwrap();
     w.ports().deliveries.insert_post(
         PostRecord {
@@ -217,7 +222,7 @@ fn post(w: &Worker, n: u8, text: &str) -> PostId {
             user_id: USER.into(),
             source_id: format!("s{n}"),
             text: text.into(),
-            media: Vec::new(),
+            media,
             link: None,
             overflow: Overflow::Thread,
             created_at: None,
@@ -1130,7 +1135,6 @@ async fn nine_photos_go_four_per_part_and_a_retried_part_attaches_its_earlier_up
         }),
     ]);
     let w = worker(network);
-    let id = PostId::parse("0190a0b0-0000-7000-8000-000000000077").unwrap();
     let media: Vec<MediaItem> = (1..=9)
         .map(|n| MediaItem {
             url: format!("https://cdn.example.com/{n}.jpg"),
@@ -1138,22 +1142,7 @@ async fn nine_photos_go_four_per_part_and_a_retried_part_attaches_its_earlier_up
             content_type: None,
         })
         .collect();
-    w.ports().deliveries.insert_post(
-        PostRecord {
-            post_id: id.clone(),
-            user_id: USER.into(),
-            source_id: "nine".into(),
-            text: "九张照片".into(),
-            media,
-            link: None,
-            overflow: Overflow::Thread,
-            created_at: None,
-            received_at: t0(),
-            mentions: Default::default(),
-            texts: Vec::new(),
-        },
-        &[key()],
-    );
+    let id = post_with_media(&w, 77, "九张照片", media);
     work(&w, &id, DeliveryOp::Publish, "req-1").await;
     let d = delivery(&w, &id);
     assert_eq!(d.status, DeliveryStatus::Retrying);
@@ -1202,27 +1191,12 @@ async fn a_video_still_processing_is_asked_about_again_not_uploaded_again() {
         ..ScriptedNetwork::default()
     };
     let w = worker(network);
-    let id = PostId::parse("0190a0b0-0000-7000-8000-000000000078").unwrap();
-    w.ports().deliveries.insert_post(
-        PostRecord {
-            post_id: id.clone(),
-            user_id: USER.into(),
-            source_id: "video".into(),
-            text: "一段长视频".into(),
-            media: vec![MediaItem {
-                url: "https://cdn.example.com/long.mp4".into(),
-                alt: None,
-                content_type: None,
-            }],
-            link: None,
-            overflow: Overflow::Thread,
-            created_at: None,
-            received_at: t0(),
-            mentions: Default::default(),
-            texts: Vec::new(),
-        },
-        &[key()],
-    );
+    let video = MediaItem {
+        url: "https://cdn.example.com/long.mp4".into(),
+        alt: None,
+        content_type: None,
+    };
+    let id = post_with_media(&w, 78, "一段长视频", vec![video]);
     for (attempt, owner) in ["req-1", "req-2"].into_iter().enumerate() {
         work(&w, &id, DeliveryOp::Publish, owner).await;
         let d = delivery(&w, &id);
