@@ -10,7 +10,7 @@ use crate::attr::{n, query_prefix, s, ConditionalUpdate, Item, Reader};
 use crate::seal::Sealer;
 use crate::StoreError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::KeysAndAttributes;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
 use crosspost_core::clock::rfc3339;
 use crosspost_core::{
@@ -338,28 +338,78 @@ impl AccountsStore {
         Ok(())
     }
 
-    /// Takes the pending link stored under `state_digest`: deletes it and returns what
-    /// it held. Of two callbacks with the same state only one gets it; None for a state
-    /// never stored, used already, or removed by the table's TTL. An expired link that
-    /// TTL has not removed yet is returned: its `expires_at` tells.
+    /// Takes the pending link stored under `state_digest` and returns what it held. Of
+    /// two callbacks with the same state only one gets it; None for a state never
+    /// stored, used already, or removed by the table's TTL. An expired link that TTL has
+    /// not removed yet is returned: its `expires_at` tells.
+    ///
+    /// Taken by marking it with a token of this call (a conditional UpdateItem), then
+    /// deleted: when DynamoDB applies the mark but its answer is lost and the SDK sends
+    /// the request again, the retry is refused, and the mark, read back, shows the link
+    /// is this call's. (A delete with `ALL_OLD` would answer the retry with nothing, and
+    /// the person linking would be told the link was used already.) A delete that fails
+    /// leaves the marked item to TTL; no later callback can take it.
     pub async fn take_pending_link(
         &self,
         state_digest: &str,
     ) -> Result<Option<PendingLink>, StoreError> {
-        let out = self
+        let pk = keys::oauth_pk(state_digest);
+        let taker = uuid::Uuid::now_v7().to_string();
+        let marked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .key("sk", s(keys::OAUTH_SK))
+            .update_expression("SET taken_by = :taker")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(taken_by)")
+            .expression_attribute_values(":taker", s(&taker))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        let item = match marked {
+            Ok(out) => out.attributes().cloned(),
+            Err(e) => {
+                let e = e.into_service_error();
+                if !e.is_conditional_check_failed_exception() {
+                    return Err(crate::backend("dynamodb", e));
+                }
+                // Gone, taken by another callback, or taken by this call's own first
+                // request whose answer was lost.
+                let read = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("pk", s(&pk))
+                    .key("sk", s(keys::OAUTH_SK))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| crate::backend("dynamodb", e.into_service_error()))?;
+                read.item()
+                    .filter(
+                        |i| matches!(i.get("taken_by"), Some(AttributeValue::S(t)) if *t == taker),
+                    )
+                    .cloned()
+            }
+        };
+        let Some(item) = item.filter(|a| !a.is_empty()) else {
+            return Ok(None);
+        };
+        let deleted = self
             .client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", s(keys::oauth_pk(state_digest)))
+            .key("pk", s(&pk))
             .key("sk", s(keys::OAUTH_SK))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .condition_expression("taken_by = :taker")
+            .expression_attribute_values(":taker", s(&taker))
             .send()
-            .await
-            .map_err(|e| crate::backend("dynamodb", e.into_service_error()))?;
-        let Some(item) = out.attributes().filter(|a| !a.is_empty()) else {
-            return Ok(None);
-        };
-        let r = Reader::new(item);
+            .await;
+        if let Err(e) = deleted {
+            tracing::warn!(error = %e.into_service_error(), "a taken pending link was not deleted; TTL removes it");
+        }
+        let r = Reader::new(&item);
         Ok(Some(PendingLink {
             network: r.parsed("network")?,
             user_id: r.str("user_id")?,
