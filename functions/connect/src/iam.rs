@@ -14,7 +14,7 @@ pub const GRANTS: &[Grant] = &[
             "dynamodb:DeleteItem",
         ],
         "AccountsStore: get (GetItem), put_pending_link (PutItem), link (UpdateItem), \
-         take_pending_link and delete (DeleteItem)",
+         take_pending_link (UpdateItem, GetItem, DeleteItem), delete (DeleteItem)",
     ),
     Grant::new(
         "PostsTable",
