@@ -446,10 +446,37 @@ async fn linking_again_after_needs_reauth_and_unlinking() {
         },
     )
     .await;
+    // And one whose last send's outcome is unknown (as after a lost answer).
+    let unknown = accepted(&sb, &post_for(user, "Unknown when unlinked")).await;
+    let key = sb.posts.deliveries(&unknown).await.unwrap()[0].key();
+    wait_for("the second delivery to wait", SETTLE, || async {
+        let d = sb.posts.deliveries(&unknown).await.unwrap();
+        (d[0].status == DeliveryStatus::Retrying).then_some(())
+    })
+    .await;
+    let now = time::OffsetDateTime::now_utc();
+    let moved = sb
+        .posts
+        .transition(
+            &unknown,
+            &key,
+            &[DeliveryStatus::Retrying],
+            DeliveryStatus::Uncertain,
+            false,
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(moved);
     let a = unlink(&sb, user, "x", "5550003").await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["revoked_at_network"], true, "{}", a.body);
-    assert_eq!(a.body["deliveries_failed"], 1, "{}", a.body);
+    assert_eq!(a.body["deliveries_failed"], 2, "{}", a.body);
+    // Ended by the unlink, the UNCERTAIN one keeps that its outcome is unknown: run
+    // again after a new link, it looks on X before sending.
+    let d = &sb.posts.deliveries(&unknown).await.unwrap()[0];
+    assert_eq!(d.status, DeliveryStatus::Failed);
+    assert!(d.outcome_unknown(), "{d:?}");
     assert!(!sb.x.access_token_works(account.access_token.expose()));
     assert_eq!(sb.x.current_refresh_token("5550003"), None, "revoked at X");
     let mut hints: Vec<String> =
@@ -463,6 +490,7 @@ async fn linking_again_after_needs_reauth_and_unlinking() {
     let d = &sb.posts.deliveries(&waiting).await.unwrap()[0];
     assert_eq!(d.status, DeliveryStatus::Failed);
     assert_eq!(d.last_error.as_ref().unwrap().kind, "account_unlinked");
+    assert!(!d.outcome_unknown(), "nothing was sent: {d:?}");
     assert!(accounts_of(&sb, user).await.is_empty());
     wait_for("the delivery.failed event", SETTLE, || async {
         sb.events

@@ -2,8 +2,13 @@
 //! app's EVENTS_URL, signed with Standard Webhooks (the event id is the webhook-id, so
 //! the source app can drop a repeat). Every events secret in the secret (space-separated,
 //! during a rotation) signs each event, one `v1,` entry each, so the receiver may hold
-//! the old or the new one. A failed send comes back with backoff; after the queue's
-//! maxReceiveCount it rests in the events DLQ.
+//! the old or the new one. Only a 2xx answer delivers an event (a redirect is not
+//! followed: it is a failure, as a POST redirected to a login page is not delivered). A
+//! failed send comes back after a backoff of its own, growing to an hour with jitter
+//! ([`events_policy`]), for about three days; after the queue's maxReceiveCount it rests
+//! in the events DLQ, before the queue's retention would delete it. A batch stops a
+//! little before the invocation's deadline, so one slow receiver call does not bring
+//! back the events already delivered.
 
 /// The AWS actions this function calls, kept with the code and checked against template.yaml.
 #[cfg(test)]
@@ -13,9 +18,11 @@ use aws_lambda_events::sqs::SqsEvent;
 use crosspost_aws::WorkQueue;
 use crosspost_core::retry::RetryPolicy;
 use crosspost_core::signing::{self, SigningSecret};
-use crosspost_lambda::{run_batch, Env, RecordContext, RecordOutcome};
+use crosspost_lambda::batch::run_batch_with;
+use crosspost_lambda::{Env, RecordContext, RecordOutcome};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde::Deserialize;
+use std::time::Duration;
 
 /// An event as the workers queue it; only the id is needed here, the rest is sent as is.
 #[derive(Deserialize)]
@@ -60,7 +67,12 @@ impl Notifier {
             Ok(resp) => format!("the receiver answered {}", resp.status().as_u16()),
             Err(e) => format!("the receiver is unreachable: {}", e.without_url()),
         };
-        let wait = self.policy.backoff(ctx.receive_count, 1.0);
+        // Between half and all of the ceiling: receivers back from an outage are not
+        // sent every waiting event at the same moment.
+        let wait = self.policy.backoff(
+            ctx.receive_count,
+            0.5 + crosspost_lambda::worker::os_random() / 2.0,
+        );
         tracing::warn!(event_id = %event.id, kind = %event.kind, %failure, attempt = ctx.receive_count, wait_s = wait.as_secs(), "event not delivered; will send again");
         if let (Some(queue), Some(receipt)) = (&self.queue, &ctx.receipt_handle) {
             if let Err(e) = queue.delay(receipt, wait.as_secs().max(1)).await {
@@ -98,20 +110,148 @@ async fn main() -> Result<(), Error> {
         queue: env
             .optional("QUEUE_URL")
             .map(|u| WorkQueue::new(crosspost_aws::aws_sdk_sqs::Client::new(&sdk), u)),
-        policy: crosspost_lambda::worker::retry_policy(&env)?,
+        policy: events_policy(crosspost_lambda::worker::retry_policy(&env)?),
     };
     let notifier = &notifier;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let now_ms = u64::try_from(crosspost_core::clock::unix_ms(
+            time::OffsetDateTime::now_utc(),
+        ))
+        .unwrap_or(0);
+        let left_ms = event.context.deadline.saturating_sub(now_ms);
+        let stop =
+            tokio::time::sleep(Duration::from_millis(left_ms).saturating_sub(STOP_BEFORE_DEADLINE));
         let response =
-            run_batch(
+            run_batch_with(
                 event.payload,
                 10,
                 |body: serde_json::Value, ctx| async move {
                     notifier.send(&body.to_string(), &ctx).await
                 },
+                |_ctx| async {},
+                stop,
             )
             .await;
         Ok::<_, Error>(response)
     }))
     .await
+}
+
+/// How long before the invocation's deadline a batch is stopped: the events not sent by
+/// then come back with their message (after the queue's visibility timeout).
+const STOP_BEFORE_DEADLINE: Duration = Duration::from_secs(2);
+
+/// The longest wait between two sends of one event.
+const EVENTS_CAP: Duration = Duration::from_secs(3600);
+
+/// The events' backoff: the deliveries' base (`RETRY_BASE_SECONDS`), growing to an hour
+/// ([`EVENTS_CAP`]) whatever the deliveries' cap, so a receiver that is down for hours
+/// still gets its events, sent about three days in all (see the test below and the
+/// EventsQueue's maxReceiveCount).
+fn events_policy(deliveries: RetryPolicy) -> RetryPolicy {
+    RetryPolicy {
+        cap: EVENTS_CAP,
+        ..deliveries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The template's EventsQueue: its maxReceiveCount and retention (seconds).
+    fn events_queue() -> (u32, u64) {
+        let template: serde_yaml::Value =
+            serde_yaml::from_str(include_str!("../../../template.yaml")).unwrap();
+        let queue = &template["Resources"]["EventsQueue"]["Properties"];
+        let max_receives = queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap() as u32;
+        let retention = queue["MessageRetentionPeriod"].as_u64().unwrap();
+        (max_receives, retention)
+    }
+
+    /// An event failing all along is sent for a day and a half at least (with the
+    /// template's default RetryBaseSeconds), and reaches the DLQ before the queue's
+    /// retention would delete it.
+    #[test]
+    fn a_failing_event_is_sent_for_days_and_reaches_the_dlq_before_retention() {
+        let (max_receives, retention) = events_queue();
+        let policy = events_policy(RetryPolicy {
+            base: Duration::from_secs(2),
+            ..RetryPolicy::default()
+        });
+        let window = |unit: f64| -> u64 {
+            (1..max_receives)
+                .map(|k| policy.backoff(k, unit).as_secs().max(1))
+                .sum()
+        };
+        let (shortest, longest) = (window(0.5), window(1.0));
+        assert!(shortest >= 129_600, "{shortest} s");
+        assert!(longest < retention, "{longest} s of {retention} s");
+    }
+
+    /// A receiver that answers a redirect (a login page, an http→https hop) has not
+    /// taken the event: the send is a failure, and the redirect is not followed.
+    #[tokio::test]
+    async fn a_redirect_is_a_failed_send_not_followed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/events", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).await.unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let line = String::from_utf8_lossy(&head)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let answer = if line.starts_with("POST") {
+                    "HTTP/1.1 302 Found\r\nlocation: /login\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                } else {
+                    "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                };
+                seen.lock().unwrap().push(line);
+                let _ = conn.write_all(answer.as_bytes()).await;
+            }
+        });
+        let secret = crosspost_core::Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let notifier = Notifier {
+            url,
+            secrets: vec![SigningSecret::parse(&secret).unwrap()],
+            http: crosspost_networks::http_client(Duration::from_secs(5)).unwrap(),
+            queue: None,
+            policy: events_policy(RetryPolicy::default()),
+        };
+        let ctx = RecordContext {
+            message_id: "m1".into(),
+            receipt_handle: None,
+            receive_count: 1,
+        };
+        let outcome = notifier
+            .send(r#"{"id":"evt_1","type":"delivery.published"}"#, &ctx)
+            .await;
+        assert_eq!(outcome, RecordOutcome::Retry);
+        let requests = requests.lock().unwrap().clone();
+        assert_eq!(requests, ["POST /events HTTP/1.1"], "not followed");
+    }
+
+    /// A receiver call that takes its whole HTTP timeout (the default, 20 s) ends
+    /// before the batch is stopped, which is before the function's timeout.
+    #[test]
+    fn a_slow_receiver_ends_within_the_invocation() {
+        let template: serde_yaml::Value =
+            serde_yaml::from_str(include_str!("../../../template.yaml")).unwrap();
+        let timeout = template["Resources"]["NotifyFunction"]["Properties"]["Timeout"]
+            .as_u64()
+            .unwrap();
+        let http = Env::from_fn(|_| None).http_timeout().unwrap();
+        assert!(
+            Duration::from_secs(timeout) >= http + STOP_BEFORE_DEADLINE + Duration::from_secs(1)
+        );
+    }
 }

@@ -62,10 +62,13 @@ fn excerpt(body: &str, max: usize) -> String {
     body.chars().take(max).collect()
 }
 
-/// The one HTTP client a function builds at start-up: rustls, bounded timeouts. Past
-/// `timeout` the outcome of a sent post is unknown.
+/// The one HTTP client a function builds at start-up: rustls, bounded timeouts, and no
+/// redirects followed (a 3xx is the answer: followed, a POST would turn into a GET
+/// without its body, and its headers and body would go to whatever host `Location`
+/// names). Past `timeout` the outcome of a sent post is unknown.
 pub fn http_client(timeout: std::time::Duration) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .tls_backend_preconfigured(tls_config())
         .connect_timeout(std::time::Duration::from_secs(5).min(timeout))
         .timeout(timeout)

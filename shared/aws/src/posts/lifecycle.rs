@@ -113,8 +113,11 @@ impl PostsStore {
 
     /// Ends a delivery whose account was unlinked: FAILED with `error`, when it is
     /// waiting (PENDING, RETRYING, UNCERTAIN) or PUBLISHING with a lease that ran out.
-    /// A live lease is left to its worker, which finds the account gone. The delivery
-    /// as it ended, or None when it was not failed here.
+    /// A live lease is left to its worker, which finds the account gone. The status it
+    /// had is kept as `prev_status`, so one whose outcome was unknown (UNCERTAIN, or a
+    /// lease that ran out) still says so ([`DeliveryRecord::outcome_unknown`]) and a
+    /// retry after a new link looks before sending. The delivery as it ended, or None
+    /// when it was not failed here.
     pub async fn fail_waiting(
         &self,
         post_id: &PostId,
@@ -130,8 +133,8 @@ impl PostsStore {
                  OR (#status = :publishing AND lease_until < :now_ms))",
             )
             .update_expression(
-                "SET #status = :failed, last_error = :err, updated_at = :now \
-                 REMOVE lease_owner, lease_until, next_attempt_at",
+                "SET prev_status = #status, #status = :failed, last_error = :err, \
+                 updated_at = :now REMOVE lease_owner, lease_until, next_attempt_at",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))

@@ -111,8 +111,9 @@ pub struct DeliveryRecord {
     pub last_error: Option<LastError>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
-    /// The status before the latest claim: UNCERTAIN, or PUBLISHING with a lease that
-    /// ran out, means the previous attempt's outcome is unknown.
+    /// The status before the latest claim (or before an unlink ended the delivery):
+    /// UNCERTAIN, or PUBLISHING with a lease that ran out, means the previous attempt's
+    /// outcome is unknown.
     pub prev_status: Option<DeliveryStatus>,
     /// Since when the next unconfirmed part may have been sent: set by the first claim
     /// after the last confirmed part, kept through every later attempt until a part is
