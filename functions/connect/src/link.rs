@@ -286,7 +286,8 @@ impl App {
         };
         let state = Secret::new(state);
         let digest = state_digest(&state);
-        // Taking the pending link deletes it: a state works once.
+        // Taking the pending link marks it as this callback's, then deletes it: a state
+        // works once.
         let pending = match self.vault.store().take_pending_link(&digest).await {
             Ok(Some(p)) => p,
             Ok(None) => {

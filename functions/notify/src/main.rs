@@ -45,6 +45,13 @@ impl Notifier {
     async fn send(&self, body: &str, ctx: &RecordContext) -> RecordOutcome {
         let Ok(event) = serde_json::from_str::<Event>(body) else {
             tracing::error!(message_id = %ctx.message_id, "malformed event; it will reach the DLQ");
+            // Back at once, so it reaches the DLQ after maxReceiveCount quick receives,
+            // not as many visibility timeouts.
+            if let (Some(queue), Some(receipt)) = (&self.queue, &ctx.receipt_handle) {
+                if let Err(e) = queue.make_visible(receipt).await {
+                    tracing::warn!(error = %e, "could not release the malformed event");
+                }
+            }
             return RecordOutcome::Retry;
         };
         let ts = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -205,6 +212,19 @@ mod tests {
                 while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).await.unwrap_or(0) == 1 {
                     head.push(byte[0]);
                 }
+                // The whole request read before answering, so the answer is not lost
+                // to a reset.
+                let length: usize = String::from_utf8_lossy(&head)
+                    .to_ascii_lowercase()
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("content-length:")
+                            .map(|v| v.trim().to_owned())
+                    })
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0u8; length];
+                let _ = conn.read_exact(&mut body).await;
                 let line = String::from_utf8_lossy(&head)
                     .lines()
                     .next()

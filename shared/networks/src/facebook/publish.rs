@@ -60,10 +60,13 @@ impl PublishedPost {
     /// without shows none of its own (a picture scraped from a link, which any post
     /// with a URL may show, does not count).
     fn may_hold(&self, media_count: usize) -> bool {
-        let own_media = self
-            .status_type
-            .as_deref()
-            .map(|kind| matches!(kind, "added_photos" | "added_video"));
+        // Only the kinds known for certain decide; any other (Graph publishes no
+        // complete list) leaves it to the picture.
+        let own_media = match self.status_type.as_deref() {
+            Some("added_photos" | "added_video") => Some(true),
+            Some("mobile_status_update" | "shared_story") => Some(false),
+            _ => None,
+        };
         if media_count > 0 {
             self.full_picture.is_some() && own_media != Some(false)
         } else {
@@ -265,8 +268,12 @@ mod tests {
         // A text post.
         assert!(post(false, Some("mobile_status_update")).may_hold(0));
         assert!(!post(false, Some("mobile_status_update")).may_hold(1));
-        // Without a kind, the picture decides for a photo part; a text part takes it.
+        // Without a kind, or one not known for certain, the picture decides for a photo
+        // part; a text part takes it.
         assert!(post(true, None).may_hold(1));
+        assert!(post(true, Some("published_story")).may_hold(1));
+        assert!(post(true, Some("published_story")).may_hold(0));
+        assert!(!post(false, Some("published_story")).may_hold(1));
         assert!(!post(false, None).may_hold(1));
         assert!(post(true, None).may_hold(0));
     }
