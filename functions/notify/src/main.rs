@@ -18,7 +18,7 @@ use aws_lambda_events::sqs::SqsEvent;
 use crosspost_aws::WorkQueue;
 use crosspost_core::retry::RetryPolicy;
 use crosspost_core::signing::{self, SigningSecret};
-use crosspost_lambda::batch::run_batch_with;
+use crosspost_lambda::batch::{run_batch_with, stop_before_deadline};
 use crosspost_lambda::{Env, RecordContext, RecordOutcome};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde::Deserialize;
@@ -42,16 +42,21 @@ struct Notifier {
 }
 
 impl Notifier {
+    /// Makes a malformed event's message visible at once (JSON without an event's `id`
+    /// here, or not JSON, through the batch driver's `on_malformed`): it reaches the
+    /// DLQ after maxReceiveCount quick receives, not as many visibility timeouts.
+    async fn release(&self, ctx: &RecordContext) {
+        if let (Some(queue), Some(receipt)) = (&self.queue, &ctx.receipt_handle) {
+            if let Err(e) = queue.make_visible(receipt).await {
+                tracing::warn!(error = %e, "could not release the malformed event");
+            }
+        }
+    }
+
     async fn send(&self, body: &str, ctx: &RecordContext) -> RecordOutcome {
         let Ok(event) = serde_json::from_str::<Event>(body) else {
             tracing::error!(message_id = %ctx.message_id, "malformed event; it will reach the DLQ");
-            // Back at once, so it reaches the DLQ after maxReceiveCount quick receives,
-            // not as many visibility timeouts.
-            if let (Some(queue), Some(receipt)) = (&self.queue, &ctx.receipt_handle) {
-                if let Err(e) = queue.make_visible(receipt).await {
-                    tracing::warn!(error = %e, "could not release the malformed event");
-                }
-            }
+            self.release(ctx).await;
             return RecordOutcome::Retry;
         };
         let ts = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -121,13 +126,7 @@ async fn main() -> Result<(), Error> {
     };
     let notifier = &notifier;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let now_ms = u64::try_from(crosspost_core::clock::unix_ms(
-            time::OffsetDateTime::now_utc(),
-        ))
-        .unwrap_or(0);
-        let left_ms = event.context.deadline.saturating_sub(now_ms);
-        let stop =
-            tokio::time::sleep(Duration::from_millis(left_ms).saturating_sub(STOP_BEFORE_DEADLINE));
+        let stop = stop_before_deadline(event.context.deadline);
         let response =
             run_batch_with(
                 event.payload,
@@ -135,7 +134,7 @@ async fn main() -> Result<(), Error> {
                 |body: serde_json::Value, ctx| async move {
                     notifier.send(&body.to_string(), &ctx).await
                 },
-                |_ctx| async {},
+                |ctx: RecordContext| async move { notifier.release(&ctx).await },
                 stop,
             )
             .await;
@@ -143,10 +142,6 @@ async fn main() -> Result<(), Error> {
     }))
     .await
 }
-
-/// How long before the invocation's deadline a batch is stopped: the events not sent by
-/// then come back with their message (after the queue's visibility timeout).
-const STOP_BEFORE_DEADLINE: Duration = Duration::from_secs(2);
 
 /// The longest wait between two sends of one event.
 const EVENTS_CAP: Duration = Duration::from_secs(3600);
@@ -271,7 +266,8 @@ mod tests {
             .unwrap();
         let http = Env::from_fn(|_| None).http_timeout().unwrap();
         assert!(
-            Duration::from_secs(timeout) >= http + STOP_BEFORE_DEADLINE + Duration::from_secs(1)
+            Duration::from_secs(timeout)
+                >= http + crosspost_lambda::batch::STOP_BEFORE_DEADLINE + Duration::from_secs(1)
         );
     }
 }

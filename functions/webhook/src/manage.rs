@@ -232,6 +232,12 @@ impl App {
         }
         let mut answer = Vec::new();
         let mut messages = Vec::new();
+        let delete_message = |d: &DeliveryRecord| DeliveryMessage {
+            op: DeliveryOp::Delete,
+            post_id: post.post_id.clone(),
+            network: d.network,
+            account_id: d.account_id.clone(),
+        };
         for d in &deliveries {
             let key = key_of(d);
             let (from, to): (&[DeliveryStatus], _) = match d.status {
@@ -239,12 +245,7 @@ impl App {
                     (&[DeliveryStatus::Published], DeliveryStatus::Deleting)
                 }
                 DeliveryStatus::Deleting => {
-                    messages.push(DeliveryMessage {
-                        op: DeliveryOp::Delete,
-                        post_id: post.post_id.clone(),
-                        network: d.network,
-                        account_id: d.account_id.clone(),
-                    });
+                    messages.push(delete_message(d));
                     answer.push(brief(d, DeliveryStatus::Deleting));
                     continue;
                 }
@@ -264,12 +265,7 @@ impl App {
             {
                 Ok(true) => {
                     if to == DeliveryStatus::Deleting {
-                        messages.push(DeliveryMessage {
-                            op: DeliveryOp::Delete,
-                            post_id: post.post_id.clone(),
-                            network: d.network,
-                            account_id: d.account_id.clone(),
-                        });
+                        messages.push(delete_message(d));
                     }
                     answer.push(brief(d, to));
                 }

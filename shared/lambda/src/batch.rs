@@ -20,6 +20,21 @@ use futures::FutureExt;
 use serde::de::DeserializeOwned;
 use std::future::Future;
 
+/// How long before the invocation's deadline a batch is stopped: time to send what the
+/// finished records made (their events) and the answer.
+pub const STOP_BEFORE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The `stop` of [`run_batch_with`] for an invocation whose deadline is `deadline_ms`
+/// (Unix milliseconds, as the runtime API gives it): [`STOP_BEFORE_DEADLINE`] before it.
+pub fn stop_before_deadline(deadline_ms: u64) -> tokio::time::Sleep {
+    let now_ms = u64::try_from(crosspost_core::clock::unix_ms(
+        time::OffsetDateTime::now_utc(),
+    ))
+    .unwrap_or(0);
+    let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    tokio::time::sleep(left.saturating_sub(STOP_BEFORE_DEADLINE))
+}
+
 /// What the driver knows of a record besides its body.
 #[derive(Debug, Clone)]
 pub struct RecordContext {

@@ -93,10 +93,6 @@ pub fn init_tracing() {
 
 const BATCH_CONCURRENCY: usize = 10;
 
-/// How long before the invocation's deadline a worker's batch is stopped: time to send
-/// the finished records' events (a SendMessageBatch per ten) and the answer.
-const STOP_BEFORE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// Runs a `publish-<network>` function: reads its configuration from the environment
 /// (POSTS_TABLE, ACCOUNTS_TABLE, TOKEN_KEY_ID, QUEUE_URL, EVENTS_QUEUE_URL, the retry
 /// settings), then serves SQS batches until the runtime stops it.
@@ -163,12 +159,7 @@ where
         // Stopped a little before the deadline, so the finished records' events are
         // sent and the answer names the records that come back; a timeout would lose
         // both, and the whole batch would come back.
-        let left_ms =
-            inv.deadline_ms - crosspost_core::clock::unix_ms(time::OffsetDateTime::now_utc());
-        let stop = tokio::time::sleep(
-            std::time::Duration::from_millis(u64::try_from(left_ms).unwrap_or(0))
-                .saturating_sub(STOP_BEFORE_DEADLINE),
-        );
+        let stop = batch::stop_before_deadline(event.context.deadline);
         let response = batch::run_batch_with(
             event.payload,
             BATCH_CONCURRENCY,
